@@ -1,0 +1,26 @@
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Conversion;
+
+/// <summary>Options for <see cref="ImageConverter"/>; defaults match <c>qemu-img convert</c>.</summary>
+public sealed class ConvertOptions
+{
+    /// <summary>Target container format (<c>-O</c>). Default qcow2.</summary>
+    public DiskImageFormat TargetFormat { get; init; } = DiskImageFormat.Qcow2;
+
+    /// <summary>qcow2 creation options (<c>-o</c>) for a qcow2 target.</summary>
+    public Qcow2CreateOptions? Qcow2 { get; init; }
+
+    /// <summary>Write compressed clusters (<c>-c</c>; qcow2 targets only).</summary>
+    public bool Compress { get; init; }
+
+    /// <summary>
+    /// Runs of at least this many zero bytes (aligned) are not written (<c>-S</c>); 0 writes everything.
+    /// Default 4096.
+    /// </summary>
+    public int SparseSize { get; init; } = 4096;
+
+    /// <summary>Worker threads for compression; default <see cref="Environment.ProcessorCount"/>.</summary>
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+}

@@ -1,0 +1,33 @@
+namespace DiskImage.Formats;
+
+/// <summary>How <see cref="DiskImageFile.Open(string, DiskImageOpenOptions?)"/> and the format-specific openers treat an image.</summary>
+public sealed class DiskImageOpenOptions
+{
+    private int _maxBackingChainDepth = 16;
+
+    /// <summary>Open for writing. Default: read-only.</summary>
+    public bool Writable { get; init; }
+
+    /// <summary>The format the caller states; <see langword="null"/> (default) detects it from the content.</summary>
+    public DiskImageFormat? Format { get; init; }
+
+    /// <summary>Whether backing files named by the image are opened. Default: <see cref="BackingFilePolicy.Deny"/>.</summary>
+    public BackingFilePolicy BackingFiles { get; init; }
+
+    /// <summary>Whether an external data file named by a qcow2 image is opened. Default: <see langword="false"/> (refused).</summary>
+    public bool AllowExternalDataFile { get; init; }
+
+    /// <summary>The longest backing chain followed, counting the top image's backing file as 1. Default 16.</summary>
+    public int MaxBackingChainDepth
+    {
+        get => _maxBackingChainDepth;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _maxBackingChainDepth = value;
+        }
+    }
+
+    /// <summary>Shared default instance: read-only, detect format, deny backing files.</summary>
+    public static DiskImageOpenOptions Default { get; } = new();
+}

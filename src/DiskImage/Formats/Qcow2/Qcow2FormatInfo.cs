@@ -1,0 +1,29 @@
+namespace DiskImage.Formats.Qcow2;
+
+/// <summary>qcow2-specific fields of <c>qemu-img info</c> (<c>format-specific.data</c>).</summary>
+public sealed record Qcow2FormatInfo
+{
+    /// <summary>"0.10" for version 2, "1.1" for version 3 (<c>compat</c>).</summary>
+    public required string Compat { get; init; }
+
+    /// <summary>Codec of compressed clusters (<c>compression-type</c>: "zlib" or "zstd").</summary>
+    public Qcow2CompressionType CompressionType { get; init; }
+
+    /// <summary>The lazy-refcounts compatible bit (<c>lazy-refcounts</c>; v3 only).</summary>
+    public bool LazyRefcounts { get; init; }
+
+    /// <summary>Refcount width (<c>refcount-bits</c>).</summary>
+    public int RefcountBits { get; init; }
+
+    /// <summary>The corrupt incompatible bit (<c>corrupt</c>; v3 only).</summary>
+    public bool Corrupt { get; init; }
+
+    /// <summary>Whether L2 entries are extended (<c>extended-l2</c>; v3 only).</summary>
+    public bool ExtendedL2 { get; init; }
+
+    /// <summary>External data file name, when the image has one (<c>data-file</c>).</summary>
+    public string? DataFile { get; init; }
+
+    /// <summary>Header version, 2 or 3.</summary>
+    public int Version { get; init; }
+}

@@ -1,0 +1,52 @@
+using DiskImage.IO;
+
+namespace DiskImage.Formats.Raw;
+
+/// <summary>A raw image: the file's bytes are the guest's bytes.</summary>
+public sealed class RawImage : DiskImageFile
+{
+    private readonly FileBlockDevice _file;
+
+    private RawImage(FileBlockDevice file, string fileName)
+    {
+        _file = file;
+        FileName = fileName;
+    }
+
+    /// <inheritdoc />
+    public override DiskImageFormat Format => DiskImageFormat.Raw;
+
+    /// <inheritdoc />
+    public override BlockDevice Content => _file;
+
+    /// <inheritdoc />
+    public override string FileName { get; }
+
+    /// <summary>Opens a raw image file.</summary>
+    public static new RawImage Open(string path, DiskImageOpenOptions? options = null)
+    {
+        options ??= DiskImageOpenOptions.Default;
+        return new RawImage(FileBlockDevice.Open(path, options.Writable), path);
+    }
+
+    /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes.</summary>
+    public static RawImage Create(string path, long virtualSize) => new(FileBlockDevice.Create(path, virtualSize), path);
+
+    /// <inheritdoc />
+    public override ImageInfo GetInfo() => new()
+    {
+        FileName = FileName,
+        Format = DiskImageFormat.Raw,
+        VirtualSize = _file.Length,
+        ActualSize = _file.AllocatedSize,
+    };
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _file.Dispose();
+        }
+    }
+}

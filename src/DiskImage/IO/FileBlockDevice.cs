@@ -1,0 +1,132 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace DiskImage.IO;
+
+/// <summary>A device over a host file, using positional I/O (<see cref="RandomAccess"/>); no shared file position.</summary>
+public sealed class FileBlockDevice : BlockDevice
+{
+    private readonly SafeFileHandle _handle;
+    private readonly bool _writable;
+    private readonly bool _ownsHandle;
+    private long _length;
+
+    private FileBlockDevice(SafeFileHandle handle, bool writable, bool ownsHandle, string? path)
+    {
+        _handle = handle;
+        _writable = writable;
+        _ownsHandle = ownsHandle;
+        _length = RandomAccess.GetLength(handle);
+        Path = path;
+    }
+
+    /// <summary>Full path of the file, when opened by path.</summary>
+    public string? Path { get; }
+
+    /// <inheritdoc />
+    public override long Length => Volatile.Read(ref _length);
+
+    /// <inheritdoc />
+    public override bool CanWrite => _writable;
+
+    /// <summary>Bytes the file occupies on the host storage (what <c>du</c> and qemu-img's <c>actual-size</c> report).</summary>
+    public long AllocatedSize => Length;
+
+    /// <inheritdoc />
+    public override bool CanSetLength => _writable;
+
+    /// <summary>Opens an existing file.</summary>
+    public static FileBlockDevice Open(string path, bool writable = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        SafeFileHandle handle = File.OpenHandle(
+            path,
+            FileMode.Open,
+            writable ? FileAccess.ReadWrite : FileAccess.Read,
+            writable ? FileShare.Read : FileShare.ReadWrite | FileShare.Delete);
+        return new FileBlockDevice(handle, writable, ownsHandle: true, System.IO.Path.GetFullPath(path));
+    }
+
+    /// <summary>Creates (or truncates) a file of <paramref name="length"/> bytes, sparse where the file system allows.</summary>
+    public static FileBlockDevice Create(string path, long length = 0, bool overwrite = true)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        SafeFileHandle handle = File.OpenHandle(path, overwrite ? FileMode.Create : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        if (length > 0)
+        {
+            RandomAccess.SetLength(handle, length);
+        }
+
+        return new FileBlockDevice(handle, writable: true, ownsHandle: true, System.IO.Path.GetFullPath(path));
+    }
+
+    /// <summary>Wraps an open handle.</summary>
+    public static FileBlockDevice FromHandle(SafeFileHandle handle, bool writable, bool ownsHandle = false)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        return new FileBlockDevice(handle, writable, ownsHandle, path: null);
+    }
+
+    /// <inheritdoc />
+    protected override void ReadCore(long offset, Span<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = RandomAccess.Read(_handle, buffer, offset);
+            if (n <= 0)
+            {
+                // The file shrank underneath us; what is past its end reads as zeros.
+                buffer.Clear();
+                return;
+            }
+
+            buffer = buffer[n..];
+            offset += n;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => RandomAccess.Write(_handle, buffer, offset);
+
+    /// <inheritdoc />
+    protected override async ValueTask<int> ReadCoreAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = await RandomAccess.ReadAsync(_handle, buffer[total..], offset + total, cancellationToken).ConfigureAwait(false);
+            if (n <= 0)
+            {
+                buffer.Span[total..].Clear();
+                break;
+            }
+
+            total += n;
+        }
+
+        return buffer.Length;
+    }
+
+    /// <inheritdoc />
+    protected override ValueTask WriteCoreAsync(long offset, ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) =>
+        RandomAccess.WriteAsync(_handle, buffer, offset, cancellationToken);
+
+    /// <inheritdoc />
+    protected override void SetLengthCore(long length)
+    {
+        RandomAccess.SetLength(_handle, length);
+        Volatile.Write(ref _length, length);
+    }
+
+    /// <inheritdoc />
+    protected override void FlushCore() => RandomAccess.FlushToDisk(_handle);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _ownsHandle)
+        {
+            _handle.Dispose();
+        }
+    }
+}
