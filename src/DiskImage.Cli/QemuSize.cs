@@ -16,9 +16,11 @@ internal static class QemuSize
     public static bool TryParse(string text, out long value, long defaultUnit = 1)
     {
         value = 0;
-        if (string.IsNullOrEmpty(text))
+        text = text?.TrimStart(' ', '\t', '\n', '\r', '\v', '\f') ?? string.Empty;
+        if (text.Length > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
         {
-            return false;
+            // Hexadecimal is accepted for plain byte counts, as qemu's parser does.
+            return long.TryParse(text.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && value >= 0;
         }
 
         int i = 0;
@@ -43,10 +45,6 @@ internal static class QemuSize
             }
 
             fractionPart = text[start..i];
-            if (fractionPart.Length == 0)
-            {
-                return false;
-            }
         }
 
         long unit = defaultUnit;

@@ -134,6 +134,11 @@ internal static class MapCommand
         {
             Emit(last);
         }
+        else if (json)
+        {
+            // qemu-img reports an empty range as one absent entry of length 0.
+            Emit(new MapEntry(start, 0, 0, false, false, false, -1));
+        }
 
         if (json)
         {
