@@ -112,6 +112,10 @@ internal static class QemuSize
         return FormatG3(value) + " " + suffixes[unitIndex] + "B";
     }
 
+    /// <summary>printf's <c>%.2f</c>: two decimals, an exact half rounded to even as glibc does.</summary>
+    public static string FormatF2(double value) =>
+        Math.Round(value, 2, MidpointRounding.ToEven).ToString("0.00", CultureInfo.InvariantCulture);
+
     /// <summary>printf's <c>%0.3g</c> for values below 1000.</summary>
     internal static string FormatG3(double value) =>
         value.ToString("G3", CultureInfo.InvariantCulture).Replace("E+0", "e+0", StringComparison.Ordinal);

@@ -150,7 +150,7 @@ internal static class CheckCommand
             double allocated = r.AllocatedClusters * 100.0 / r.TotalClusters;
             double fragmented = r.FragmentedClusters * 100.0 / r.AllocatedClusters;
             double compressed = r.CompressedClusters * 100.0 / r.AllocatedClusters;
-            sb.Append(CultureInfo.InvariantCulture, $"{r.AllocatedClusters}/{r.TotalClusters} = {allocated:0.00}% allocated, {fragmented:0.00}% fragmented, {compressed:0.00}% compressed clusters\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{r.AllocatedClusters}/{r.TotalClusters} = {QemuSize.FormatF2(allocated)}% allocated, {QemuSize.FormatF2(fragmented)}% fragmented, {QemuSize.FormatF2(compressed)}% compressed clusters\n");
         }
 
         if (r.ImageEndOffset != 0)

@@ -178,7 +178,7 @@ internal static class ConvertCommand
 
         private void Print(double percent)
         {
-            _writer.Write(string.Create(CultureInfo.InvariantCulture, $"    ({percent:0.00}/100%)\r"));
+            _writer.Write($"    ({QemuSize.FormatF2(percent)}/100%)\r");
             _writer.Flush();
         }
     }

@@ -258,6 +258,6 @@ internal static class InfoCommand
             CultureInfo.InvariantCulture,
             $"{clockSeconds / 3600:00}:{clockSeconds / 60 % 60:00}:{clockSeconds % 60:00}.{milliseconds:000}");
         string icount = s.InstructionCount == -1 ? "" : s.InstructionCount.ToString(CultureInfo.InvariantCulture);
-        sb.Append(CultureInfo.InvariantCulture, $"{s.Id,-9} {s.Name,-17} {QemuSize.ToHuman(s.VmStateSize),8}{date,20}{clock,13}{icount,11}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"{s.Id,-9} {s.Name,-16} {QemuSize.ToHuman(s.VmStateSize),8}{date,20}{clock,13}{icount,11}\n");
     }
 }
