@@ -81,9 +81,6 @@ public sealed partial class Qcow2Image : DiskImageFile
     /// </summary>
     public void WriteCompressedCluster(long guestOffset, ReadOnlySpan<byte> compressedData) => throw new NotImplementedException();
 
-    /// <summary>Checks metadata consistency like <c>qemu-img check</c>, optionally repairing (needs a writable image).</summary>
-    public Qcow2CheckResult Check(Qcow2RepairMode repair = Qcow2RepairMode.None) => throw new NotImplementedException();
-
     /// <inheritdoc />
     protected override void Dispose(bool disposing) => throw new NotImplementedException();
 }
