@@ -141,7 +141,6 @@ internal sealed partial class Qcow2Checker
         {
             CorruptionsFixed = result.CorruptionsFixed,
             LeaksFixed = result.LeaksFixed,
-            CheckErrors = recheck.CheckErrors + result.CheckErrors,
             Messages = messages,
         };
     }
