@@ -23,10 +23,7 @@ public sealed partial class Qcow2Image
 
         BlockDevice? host = null;
         BeginCheck(ref host);
-        if (host is null)
-        {
-            throw new NotSupportedException("This image does not expose its host device for checking.");
-        }
+        host ??= Host;
 
         try
         {
@@ -66,8 +63,8 @@ public sealed partial class Qcow2Image
     internal static Qcow2CheckResult RepairDirtyImage(BlockDevice host) => Qcow2Checker.Run(host, Qcow2RepairMode.All);
 
     /// <summary>
-    /// Implemented by the core: flush pending metadata writes and hand out the host device the image
-    /// lives in. Left unimplemented, <see cref="Check(Qcow2RepairMode)"/> reports not supported.
+    /// Implemented by the core: flush pending metadata writes and, optionally, hand out the host device
+    /// to check (by default <see cref="Host"/>).
     /// </summary>
     partial void BeginCheck(ref BlockDevice? host);
 

@@ -6,7 +6,7 @@ namespace DiskImage.Formats.Qcow2;
 /// <summary>Size estimates for new images (<c>qemu-img measure -O qcow2</c>).</summary>
 public sealed partial class Qcow2Image
 {
-    private const long MaxL1Bytes = 32L * 1024 * 1024;
+    private const long MeasureMaxL1Bytes = 32L * 1024 * 1024;
 
     /// <summary>
     /// How large a new image of <paramref name="virtualSize"/> bytes with <paramref name="options"/> is
@@ -63,7 +63,7 @@ public sealed partial class Qcow2Image
         long size = (virtualSize + cluster - 1) / cluster * cluster;
         int l2EntrySize = options.ExtendedL2 ? 16 : 8;
         long l2Tables = ((size / cluster) + (cluster / l2EntrySize) - 1) / (cluster / l2EntrySize);
-        if (l2Tables * 8 > MaxL1Bytes)
+        if (l2Tables * 8 > MeasureMaxL1Bytes)
         {
             throw new ArgumentOutOfRangeException(nameof(virtualSize), virtualSize, "The image size is too large (try using a larger cluster size).");
         }
@@ -162,7 +162,7 @@ public sealed partial class Qcow2Image
         BeginCheck(ref host);
         try
         {
-            return host is null ? 0 : MeasureBitmaps(host, clusterSize, virtualSize);
+            return MeasureBitmaps(host ?? Host, clusterSize, virtualSize);
         }
         finally
         {
