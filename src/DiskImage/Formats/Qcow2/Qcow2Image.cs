@@ -177,9 +177,6 @@ public sealed partial class Qcow2Image : DiskImageFile
     /// <summary>Virtual disk size in bytes.</summary>
     public long VirtualSize => (long)_header.Size;
 
-    /// <summary>Checks metadata consistency like <c>qemu-img check</c>, optionally repairing (needs a writable image).</summary>
-    public Qcow2CheckResult Check(Qcow2RepairMode repair = Qcow2RepairMode.None) => throw new NotImplementedException();
-
     /// <inheritdoc />
     public override ImageInfo GetInfo()
     {
