@@ -135,8 +135,8 @@ internal static class CompareCommand
         }
     }
 
-    // An unallocated range reads as zeros only when no lower layer can supply it.
-    private static bool ReadsAsZero(AllocationExtent e, int chainLength) =>
+    /// <summary>Whether a range reads as zeros without reading: a zero range, or an unallocated one that no lower layer can supply.</summary>
+    internal static bool ReadsAsZero(AllocationExtent e, int chainLength) =>
         e.Kind == AllocationKind.Zero || (e.Kind == AllocationKind.Unallocated && e.Depth >= chainLength - 1);
 
     private static bool SameStatus(AllocationExtent ea, DiskImageFile image1, AllocationExtent eb, DiskImageFile image2)

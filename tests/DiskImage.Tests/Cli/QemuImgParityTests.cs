@@ -333,6 +333,59 @@ public sealed class QemuImgParityTests : IDisposable
         Assert.Equal(string.Empty, RunOk("convert", "-p", "-q", "-O", "qcow2", source, _dir.File("p2.qcow2")).StandardOutput);
     }
 
+    [SkippableFact]
+    public void Convert_IntoExistingTarget_OverwritesContent()
+    {
+        string source = MakeImage("compressed-zero");
+        string target = _dir.File("existing.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", target, "8M");
+        QemuIo(target, "qcow2", "write -P 0xee 0 8M");
+        RunOk("convert", "-n", "-O", "qcow2", source, target);
+        Assert.Equal("Images are identical.\n", QemuImgOk("compare", source, target).StandardOutput);
+        Assert.Equal(0, QemuImg("check", target).ExitCode);
+    }
+
+    [SkippableFact]
+    public void Convert_Snapshot_CopiesContentAtSnapshotTime()
+    {
+        string source = MakeImage("snapshot");
+        string expected = _dir.File("expected.raw");
+        QemuImgOk("convert", "-l", "snapshot.name=first", "-O", "raw", source, expected);
+        foreach (string parameter in (string[])["first", "1", "snapshot.id=1", "snapshot.name=first"])
+        {
+            string target = _dir.File("snap.raw");
+            RunOk("convert", "-l", parameter, "-O", "raw", source, target);
+            Assert.Equal("Images are identical.\n", QemuImgOk("compare", "-f", "raw", "-F", "raw", expected, target).StandardOutput);
+        }
+
+        Assert.Equal(1, Run("convert", "-l", "nope", source, _dir.File("x.raw")).ExitCode);
+    }
+
+    [SkippableTheory]
+    [InlineData("v3-default")]
+    [InlineData("compressed-zero")]
+    [InlineData("raw")]
+    public void Measure_MatchesQemuImg(string kind)
+    {
+        string image = MakeImage(kind);
+        string[][] cases =
+        [
+            ["measure", "-O", "qcow2", image],
+            ["measure", "--output=json", "-O", "qcow2", "-o", "cluster_size=4k", image],
+            ["measure", "--output=json", "-O", "raw", image],
+            ["measure", "--size", "10G", "-O", "qcow2", "-o", "compat=0.10"],
+            ["measure", "--output=json", "--size", "1T", "-O", "qcow2", "-o", "cluster_size=2M,refcount_bits=64"],
+            ["measure", "-O", "qcow2"],
+            ["measure", "-O", "qcow2", "--size", "1G", image],
+        ];
+        foreach (string[] args in cases)
+        {
+            CliResult expected = QemuImg(args);
+            CliResult actual = Run(args);
+            Assert.True(expected == actual, $"{string.Join(' ', args)}\nqemu-img: {expected}\ndiskimage: {actual}");
+        }
+    }
+
     [SkippableTheory]
     [InlineData("qcow2", "+1M", false)]
     [InlineData("qcow2", "128M", false)]
