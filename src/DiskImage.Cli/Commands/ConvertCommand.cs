@@ -164,7 +164,7 @@ internal static class ConvertCommand
         }
         catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or ArgumentException)
         {
-            printer?.Finish();
+            printer?.Abort();
             throw new CliException($"error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
         }
 
@@ -287,6 +287,16 @@ internal static class ConvertCommand
 
                 _last = percent;
                 Print(percent);
+            }
+        }
+
+        /// <summary>Ends the progress line without claiming completion (before an error message).</summary>
+        public void Abort()
+        {
+            lock (_lock)
+            {
+                _writer.Write("\n");
+                _writer.Flush();
             }
         }
 
