@@ -111,8 +111,9 @@ public static class ImageConverter
         {
             if (options.Compress)
             {
-                sink = new Qcow2CompressSink(qcow2, skipZeroClusters: options.SparseSize > 0);
-                unit = qcow2.ClusterSize;
+                var compressor = new Qcow2CompressSink(qcow2, skipZeroClusters: options.SparseSize > 0);
+                sink = compressor;
+                unit = compressor.UnitSize;
             }
             else
             {

@@ -181,6 +181,67 @@ public sealed class BlockCopierTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => new BlockCopyOptions { MaxDegreeOfParallelism = 0 });
     }
 
+    [Fact]
+    public void Copy_UnevenReadLatency_WritesInSourceOrder()
+    {
+        byte[] content = MakeContent(6_000_000, Seed + 3);
+        using var source = new JitterDevice(new MemoryBlockDevice(content));
+        using var target = new OrderCheckingDevice(content.Length);
+        BlockCopier.Copy(source, target, new BlockCopyOptions { ChunkSize = 65536, MaxDegreeOfParallelism = 4, TargetIsZero = true });
+        Assert.True(content.AsSpan().SequenceEqual(target.Inner.Data), "content differs");
+        Assert.True(target.Writes > 10);
+    }
+
+    /// <summary>Reads take a pseudo-random few milliseconds, so parallel readers finish out of order.</summary>
+    private sealed class JitterDevice(BlockDevice inner) : BlockDevice
+    {
+        public override long Length => inner.Length;
+
+        public override bool CanWrite => false;
+
+        protected override void ReadCore(long offset, Span<byte> buffer)
+        {
+            Thread.Sleep((int)((offset * 2654435761L >>> 7) % 4));
+            inner.ReadExactly(offset, buffer);
+        }
+
+        protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => throw new NotSupportedException();
+
+        protected override void FlushCore()
+        {
+        }
+
+        protected override void Dispose(bool disposing) => inner.Dispose();
+    }
+
+    /// <summary>Fails when a write starts before the end of the previous one.</summary>
+    private sealed class OrderCheckingDevice(int length) : BlockDevice
+    {
+        private long _end;
+
+        public MemoryBlockDevice Inner { get; } = new(length);
+
+        public int Writes { get; private set; }
+
+        public override long Length => Inner.Length;
+
+        public override bool CanWrite => true;
+
+        protected override void ReadCore(long offset, Span<byte> buffer) => Inner.ReadExactly(offset, buffer);
+
+        protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer)
+        {
+            Assert.True(offset >= _end, $"write at {offset} after a write that ended at {_end}");
+            _end = offset + buffer.Length;
+            Writes++;
+            Inner.Write(offset, buffer);
+        }
+
+        protected override void FlushCore()
+        {
+        }
+    }
+
     /// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; posts asynchronously).</summary>
     internal sealed class SyncProgress(Action<ConvertProgress> report) : IProgress<ConvertProgress>
     {
