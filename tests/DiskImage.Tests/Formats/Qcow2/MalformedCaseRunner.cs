@@ -19,6 +19,9 @@ public static class MalformedCaseRunner
     /// <summary>Bytes a case may allocate: a fixed allowance for buffers and caches plus a small multiple of the file size.</summary>
     public static long AllocationBudget(long fileLength) => (24L << 20) + (8 * fileLength);
 
+    /// <summary>DISKIMAGE_MALFORMED_READ_ONLY=1 skips the writable stage (to triage read-side failures on their own).</summary>
+    private static bool ReadOnlyRun => Environment.GetEnvironmentVariable("DISKIMAGE_MALFORMED_READ_ONLY") is "1";
+
     private const int ReadChunk = 64 * 1024;
     private const long ReadHead = 8L << 20;
     private const long ReadTail = 1L << 20;
@@ -99,7 +102,7 @@ public static class MalformedCaseRunner
 
         // Writable stage.
         byte[] writableCopy = (byte[])image.Clone();
-        if (options.Write)
+        if (options.Write && !ReadOnlyRun)
         {
             long start = GC.GetAllocatedBytesForCurrentThread();
             var host = new MemoryBlockDevice(writableCopy, writable: true);
