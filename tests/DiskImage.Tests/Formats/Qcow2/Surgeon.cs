@@ -49,6 +49,9 @@ public sealed class Surgeon
     /// <summary>The current bytes (edits are applied here and written by <see cref="Save"/>).</summary>
     public byte[] Data => _data;
 
+    /// <summary>Edits <paramref name="bytes"/> in memory (<see cref="Data"/> holds the result).</summary>
+    public static Surgeon FromBytes(byte[] bytes) => new(string.Empty, bytes);
+
     /// <summary>Loads <paramref name="path"/> for editing.</summary>
     public static Surgeon Open(string path) => new(path, File.ReadAllBytes(path));
 
