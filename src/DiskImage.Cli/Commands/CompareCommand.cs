@@ -60,15 +60,10 @@ internal static class CompareCommand
         BlockDevice a = image1.Content;
         BlockDevice b = image2.Content;
 
-        if (a.Length != b.Length)
+        if (a.Length != b.Length && strict)
         {
-            if (strict)
-            {
-                Say(stdout, quiet, "Strict mode: Image size mismatch!\n");
-                return 1;
-            }
-
-            Say(stdout, quiet, "Warning: Image size mismatch!\n");
+            Say(stdout, quiet, "Strict mode: Image size mismatch!\n");
+            return 1;
         }
 
         long common = Math.Min(a.Length, b.Length);
@@ -101,7 +96,12 @@ internal static class CompareCommand
                 position = chunkEnd;
             }
 
-            // qemu's rule: the larger image's tail must read as zeros.
+            // qemu's rule: the larger image's tail must read as zeros; the warning comes after the common part matched.
+            if (a.Length != b.Length)
+            {
+                Say(stdout, quiet, "Warning: Image size mismatch!\n");
+            }
+
             (BlockDevice larger, string largerName, BlockStatusReader largerStatus) = a.Length > b.Length ? (a, name1, status1) : (b, name2, status2);
             while (position < larger.Length)
             {

@@ -249,6 +249,7 @@ public sealed class QemuImgParityTests : IDisposable
             ["compare", a, c],
             ["compare", "-q", a, c],
             ["compare", a, big],
+            ["compare", c, big],
             ["compare", "-s", a, big],
             ["compare", "-s", a, b],
             ["compare", a, _dir.File("missing.img")],
