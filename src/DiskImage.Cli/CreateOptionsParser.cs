@@ -30,10 +30,10 @@ internal sealed class CreateOptionsParser
         ("size", "size", "Virtual disk size"),
     ];
 
-    /// <summary>Prints the options <paramref name="format"/> accepts (<c>-o help</c>).</summary>
-    public static string Help(DiskImageFormat format)
+    /// <summary>Prints the options <paramref name="format"/> accepts (<c>-o help</c>); qemu-img names the format when no file name is given.</summary>
+    public static string Help(DiskImageFormat format, bool withFileName = true)
     {
-        var sb = new StringBuilder("Supported options:\n");
+        var sb = new StringBuilder(withFileName ? "Supported options:\n" : $"Supported {ImageOpener.FormatName(format)} options:\n");
         foreach ((string name, string type, string help) in format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions)
         {
             string left = $"{name}=<{type}>";
@@ -59,7 +59,7 @@ internal sealed class CreateOptionsParser
     }
 
     /// <summary>Parses an optional size-valued option (<c>size</c>, <c>cluster_size</c>).</summary>
-    public static long? ParseSizeOption(QemuOptionList options, string key)
+    public static long? ParseSizeOption(QemuOptionList options, string key, string fileName = "")
     {
         string? text = options.Get(key);
         if (text is null)
@@ -69,13 +69,13 @@ internal sealed class CreateOptionsParser
 
         if (!QemuSize.TryParse(text, out long value))
         {
-            throw new CliException($"Parameter '{key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
+            throw new CliException($"{Prefix(fileName)}Parameter '{key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
         }
 
         return value;
     }
 
-    private static bool? ParseBool(QemuOptionList options, string key)
+    private static bool? ParseBool(QemuOptionList options, string key, string fileName)
     {
         string? text = options.Get(key);
         return text switch
@@ -83,7 +83,7 @@ internal sealed class CreateOptionsParser
             null => null,
             "on" or "yes" or "true" or "y" => true,
             "off" or "no" or "false" or "n" => false,
-            _ => throw new CliException($"Parameter '{key}' expects 'on' or 'off'"),
+            _ => throw new CliException($"{Prefix(fileName)}Parameter '{key}' expects 'on' or 'off'"),
         };
     }
 
@@ -94,36 +94,19 @@ internal sealed class CreateOptionsParser
     /// </summary>
     public static (Func<Qcow2CreateOptions> Build, string Description) ParseQcow2(QemuOptionList options, long size, string fileName)
     {
-        long clusterSize = ParseSizeOption(options, "cluster_size") ?? 65536;
+        // Values of number and boolean options are checked while parsing (before the "Formatting"
+        // line), choices such as compat or compression_type when the image is made (after it).
+        long clusterSize = ParseSizeOption(options, "cluster_size", fileName) ?? 65536;
         string? compat = options.Get("compat");
-        int version = compat switch
-        {
-            null or "1.1" or "v3" => 3,
-            "0.10" or "v2" => 2,
-            _ => throw new CliException($"{Prefix(fileName)}Invalid parameter value for 'compat': '{compat}' (expecting 0.10, v2, 1.1 or v3)"),
-        };
         string compressionName = options.Get("compression_type") ?? "zlib";
-        Qcow2CompressionType compression = compressionName switch
-        {
-            "zlib" => Qcow2CompressionType.Deflate,
-            "zstd" => Qcow2CompressionType.Zstd,
-            _ => throw new CliException($"Parameter 'compression_type' does not accept value '{compressionName}'"),
-        };
-        bool extendedL2 = ParseBool(options, "extended_l2") ?? false;
-        bool lazyRefcounts = ParseBool(options, "lazy_refcounts") ?? false;
+        bool extendedL2 = ParseBool(options, "extended_l2", fileName) ?? false;
+        bool lazyRefcounts = ParseBool(options, "lazy_refcounts", fileName) ?? false;
         string? preallocationName = options.Get("preallocation");
-        Qcow2Preallocation preallocation = preallocationName switch
-        {
-            null or "off" => Qcow2Preallocation.Off,
-            "metadata" => Qcow2Preallocation.Metadata,
-            "falloc" or "full" => throw new CliException($"{Prefix(fileName)}Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
-            _ => throw new CliException($"Parameter 'preallocation' does not accept value '{preallocationName}'"),
-        };
         string? refcountText = options.Get("refcount_bits");
         long refcountBits = 16;
         if (refcountText is not null && !long.TryParse(refcountText, NumberStyles.None, CultureInfo.InvariantCulture, out refcountBits))
         {
-            throw new CliException($"Parameter 'refcount_bits' expects a number");
+            throw new CliException($"{Prefix(fileName)}Parameter 'refcount_bits' expects a number");
         }
 
         string? backingFile = options.Get("backing_file");
@@ -156,7 +139,36 @@ internal sealed class CreateOptionsParser
 
         Qcow2CreateOptions Build()
         {
+            int version = compat switch
+            {
+                null or "1.1" or "v3" => 3,
+                "0.10" or "v2" => 2,
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'version' does not accept value '{compat}'"),
+            };
+            Qcow2CompressionType compression = compressionName switch
+            {
+                "zlib" => Qcow2CompressionType.Deflate,
+                "zstd" => Qcow2CompressionType.Zstd,
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'compression-type' does not accept value '{compressionName}'"),
+            };
+            Qcow2Preallocation preallocation = preallocationName switch
+            {
+                null or "off" => Qcow2Preallocation.Off,
+                "metadata" => Qcow2Preallocation.Metadata,
+                "falloc" or "full" => throw new CliException($"{Prefix(fileName)}Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'preallocation' does not accept value '{preallocationName}'"),
+            };
             Validate(fileName, version, clusterSize, refcountBits, compression, extendedL2, lazyRefcounts);
+            if (clusterSize is >= 512 and <= 2 * 1024 * 1024)
+            {
+                // One L2 table maps cluster_size / entry_size clusters; the L1 table may not exceed 32 MiB.
+                long l2Span = clusterSize / (extendedL2 ? 16 : 8) * clusterSize;
+                if (((size - 1) / l2Span) + 1 > 32L * 1024 * 1024 / 8)
+                {
+                    throw new CliException($"{Prefix(fileName)}The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+                }
+            }
+
             return new Qcow2CreateOptions
             {
                 Version = version,

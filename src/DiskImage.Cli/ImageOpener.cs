@@ -67,8 +67,17 @@ internal static class ImageOpener
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",
+        ArgumentException => ArgumentMessage(e.Message),
         _ => e.Message,
     };
+
+    // ArgumentException appends " (Parameter 'x')" and, for out-of-range values, "Actual value was ...".
+    private static string ArgumentMessage(string message)
+    {
+        string first = message.Split('\n', 2)[0];
+        int parameter = first.LastIndexOf(" (Parameter '", StringComparison.Ordinal);
+        return parameter < 0 ? first : first[..parameter];
+    }
 
     /// <summary>
     /// The backing file's path as qemu-img shows it (<c>full-backing-filename</c>): an absolute name

@@ -84,7 +84,7 @@ internal static class ConvertCommand
         DiskImageFormat targetFormat = ImageOpener.ParseFormat(targetFormatName)!.Value;
         if (options.HelpRequested)
         {
-            stdout.Write(CreateOptionsParser.Help(targetFormat));
+            stdout.Write(CreateOptionsParser.Help(targetFormat, withFileName: getopt.Operands.Count > 0));
             return 0;
         }
 
