@@ -219,6 +219,39 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void Check_RepairCorruption_SameReportAndExitCode()
+    {
+        string ours = _dir.File("ours.qcow2");
+        string theirs = _dir.File("theirs.qcow2");
+        foreach (string path in (string[])[ours, theirs])
+        {
+            QemuImgOk("create", "-q", "-f", "qcow2", path, "10M");
+            QemuIo(path, "qcow2", "write -P 1 0 64k");
+
+            // Refcount of the L1 table's cluster (3) set to 0: a corruption that needs a refcount rebuild.
+            using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+            f.Position = (2 * 65536) + (2 * 3);
+            f.Write([0, 0]);
+        }
+
+        CliResult expected = QemuImg("check", theirs);
+        Assert.Equal(2, expected.ExitCode);
+        Assert.Equal(expected with { StandardError = "" }, Run("check", ours) with { StandardError = "" });
+        expected = QemuImg("check", "-r", "all", theirs);
+        CliResult actual = Run("check", "-r", "all", ours);
+        Assert.Equal(expected.ExitCode, actual.ExitCode);
+        Assert.Equal(expected.StandardOutput, actual.StandardOutput);
+    }
+
+    [SkippableFact]
+    public void Open_MissingBackingFile_SameMessageAsQemuImg()
+    {
+        string overlay = _dir.File("orphan.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", overlay, "1M");
+        Assert.Equal(QemuImg("map", overlay), Run("map", overlay));
+    }
+
+    [SkippableFact]
     public void Check_RawImage_Exits63WithQemuMessage()
     {
         string image = MakeImage("raw");
@@ -317,6 +350,15 @@ public sealed class QemuImgParityTests : IDisposable
             ["create", "-f", "qcow2", "-o", "foo=bar", _dir.File("n5.qcow2"), "1M"],
             ["create", "-f", "qcow2", _dir.File("n6.qcow2"), "5x"],
             ["create", "-f", "qcow2", _dir.File("n7.qcow2"), "1G", "2"],
+            ["create", "-f", "qcow2", "-o", "compression_type=lz4", _dir.File("n8.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "compat=2", _dir.File("n9.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "preallocation=bogus", _dir.File("n10.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "extended_l2=maybe", _dir.File("n11.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "cluster_size=abc", _dir.File("n12.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "cluster_size=512", _dir.File("n13.qcow2"), "129G"],
+            ["create", "-f", "qcow2", "-o", "compat=0.10,refcount_bits=8", _dir.File("n14.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "compat=v2,compression_type=zstd", _dir.File("n15.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-b", _dir.File("nonexistent.qcow2"), "-F", "qcow2", _dir.File("n16.qcow2"), "1M"],
         ];
         foreach (string[] args in cases)
         {
@@ -468,6 +510,12 @@ public sealed class QemuImgParityTests : IDisposable
             ["info", _dir.File("missing.qcow2")],
             ["resize", image],
             ["check", "-r", "some", image],
+            ["convert", "-m", "17", image, _dir.File("x")],
+            ["convert", "-S", "1000", image, _dir.File("x")],
+            ["map", "--start-offset=5x", image],
+            ["measure", "-O", "qcow2"],
+            ["resize", image, "5x"],
+            ["compare", image],
         ];
         foreach (string[] args in cases)
         {
