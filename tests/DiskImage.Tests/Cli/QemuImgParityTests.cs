@@ -399,6 +399,23 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void Convert_OntoItsOwnSourceOrBackingFile_RefusedLikeQemuImgAndSourceKept()
+    {
+        string top = MakeChain();
+        string middle = _dir.File("middle.qcow2");
+        string before = QemuImgOk("info", "--output=json", middle).StandardOutput;
+        foreach (string[] args in new[] { new[] { "convert", "-O", "qcow2", middle, middle }, ["convert", "-O", "qcow2", top, middle] })
+        {
+            CliResult expected = QemuImg(args);
+            Assert.Equal(1, expected.ExitCode);
+            Assert.Equal(expected, Run(args));
+        }
+
+        Assert.Equal(before, QemuImgOk("info", "--output=json", middle).StandardOutput);
+        Assert.Equal(0, QemuImg("check", middle).ExitCode);
+    }
+
+    [SkippableFact]
     public void Convert_Progress_PrintsQemuStyleLine()
     {
         string source = MakeImage("raw");
