@@ -163,6 +163,23 @@ public sealed class ImageConverterTests : IDisposable
     }
 
     [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(512)]
+    [InlineData(65536)]
+    public void Convert_SparseSizeToQcow2_AllocatesLikeQemuImg(int sparseSize)
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("s.qcow2");
+        Convert(source, target, new ConvertOptions { SparseSize = sparseSize });
+        JsonElement check = QemuCheck(target);
+        AssertQemuIdentical(source, target, "qcow2");
+        string reference = _temp.File("qemu-s.qcow2");
+        Oracle.RunOk("qemu-img", "convert", "-S", sparseSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "-f", "raw", "-O", "qcow2", source, reference);
+        Assert.Equal(Get(QemuCheck(reference), "allocated-clusters"), Get(check, "allocated-clusters"));
+    }
+
+    [SkippableTheory]
     [InlineData(Qcow2CompressionType.Deflate, 65536, 2)]
     [InlineData(Qcow2CompressionType.Zstd, 65536, 2)]
     [InlineData(Qcow2CompressionType.Deflate, 4096, 1)]
