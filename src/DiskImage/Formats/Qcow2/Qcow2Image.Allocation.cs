@@ -95,7 +95,10 @@ public sealed partial class Qcow2Image
             Qcow2SubclusterType.Normal => (AllocationKind.Data, e.HostOffset + inCluster, length),
             Qcow2SubclusterType.ZeroPlain => (AllocationKind.Zero, -1, length),
             Qcow2SubclusterType.ZeroAllocated => (AllocationKind.Zero, e.HostOffset + inCluster, length),
-            Qcow2SubclusterType.UnallocatedPlain or Qcow2SubclusterType.UnallocatedAllocated => (AllocationKind.Unallocated, -1, length),
+            Qcow2SubclusterType.UnallocatedPlain => (AllocationKind.Unallocated, -1, length),
+
+            // qemu-img map reports the reserved host location of unallocated subclusters.
+            Qcow2SubclusterType.UnallocatedAllocated => (AllocationKind.Unallocated, _backing is null ? e.HostOffset + inCluster : -1, length),
             _ => FormatError.Throw<(AllocationKind, long, long)>("qcow2 L2 table", -1, $"invalid subcluster {sc} of guest cluster {guestCluster} (bitmap 0x{e.Bitmap:x16})."),
         };
     }
