@@ -53,11 +53,9 @@ public sealed class FileBlockDevice : BlockDevice
                         return allocated;
                     }
                 }
-                catch (EntryPointNotFoundException)
-                {
-                }
                 catch (DllNotFoundException)
                 {
+                    LinuxFileInterop.MarkUnavailable();
                 }
             }
 
@@ -164,10 +162,12 @@ public sealed class FileBlockDevice : BlockDevice
             }
             catch (EntryPointNotFoundException)
             {
+                LinuxFileInterop.MarkUnavailable();
                 errno = -1;
             }
             catch (DllNotFoundException)
             {
+                LinuxFileInterop.MarkUnavailable();
                 errno = -1;
             }
 
@@ -198,10 +198,12 @@ public sealed class FileBlockDevice : BlockDevice
         }
         catch (EntryPointNotFoundException)
         {
+            LinuxFileInterop.MarkUnavailable();
             data = long.MinValue;
         }
         catch (DllNotFoundException)
         {
+            LinuxFileInterop.MarkUnavailable();
             data = long.MinValue;
         }
 

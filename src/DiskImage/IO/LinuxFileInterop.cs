@@ -23,8 +23,13 @@ internal static partial class LinuxFileInterop
     private const int StatxSize = 256;
     private const int StatxBlocksOffset = 48;
 
-    /// <summary>Whether the calls may be used in this process (64-bit Linux).</summary>
-    public static bool IsSupported { get; } = OperatingSystem.IsLinux() && Environment.Is64BitProcess;
+    private static volatile bool s_unavailable = !(OperatingSystem.IsLinux() && Environment.Is64BitProcess);
+
+    /// <summary>Whether the calls may be used in this process (64-bit Linux with a C library that exports them).</summary>
+    public static bool IsSupported => !s_unavailable;
+
+    /// <summary>Records that the C library or one of its entry points is missing, so later calls are not attempted.</summary>
+    public static void MarkUnavailable() => s_unavailable = true;
 
     [LibraryImport(LibC, EntryPoint = "lseek", SetLastError = true)]
     private static partial long LSeek(SafeFileHandle fd, long offset, int whence);
@@ -46,8 +51,29 @@ internal static partial class LinuxFileInterop
     public static int PunchHole(SafeFileHandle handle, long offset, long length) =>
         FAllocate(handle, FallocPunchHole | FallocKeepSize, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    private static volatile bool s_noStatx;
+
     /// <summary>Bytes allocated to the file (st_blocks × 512), or -1 when unknown.</summary>
-    public static unsafe long GetAllocatedBytes(SafeFileHandle handle)
+    public static long GetAllocatedBytes(SafeFileHandle handle)
+    {
+        if (s_noStatx)
+        {
+            return -1;
+        }
+
+        try
+        {
+            return StatxAllocatedBytes(handle);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // C libraries older than glibc 2.28 have no statx wrapper.
+            s_noStatx = true;
+            return -1;
+        }
+    }
+
+    private static unsafe long StatxAllocatedBytes(SafeFileHandle handle)
     {
         // struct statx has the same layout on every architecture, unlike struct stat.
         byte* buffer = stackalloc byte[StatxSize];
