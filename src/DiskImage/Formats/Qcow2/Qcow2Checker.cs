@@ -193,7 +193,7 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _refsCap = Math.Min(MaxTrackedClusters, fileClusters + Math.Max(fileClusters, 4096));
+        _refsCap = fileClusters + 1;
         _refs = new uint[Math.Max(fileClusters, 1)];
         _refsLength = fileClusters;
 
