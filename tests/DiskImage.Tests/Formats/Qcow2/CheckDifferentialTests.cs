@@ -12,11 +12,13 @@ namespace DiskImage.Tests.Formats.Qcow2;
 /// </summary>
 public sealed class CheckDifferentialTests(MalformedImagesFixture images, ITestOutputHelper output) : IClassFixture<MalformedImagesFixture>
 {
+    private static readonly int FlipsPerCase = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_CHECK_FLIPS"), out int n) ? n : 30;
+
     public static IEnumerable<object[]> Cases()
     {
         foreach (string recipe in new[] { "data", "compressed", "snapshots", "refcount1", "extended-l2", "v2-snapshot" })
         {
-            foreach (string region in new[] { "l1", "l2", "reftable", "refblock" })
+            foreach (string region in new[] { "l1", "l2", "reftable", "refblock", "snapshots" })
             {
                 yield return [recipe, region];
             }
@@ -35,21 +37,29 @@ public sealed class CheckDifferentialTests(MalformedImagesFixture images, ITestO
             "l1" => ((long)s.L1TableOffset, Math.Max(8, Math.Min(s.L1Size * 8L, 64))),
             "l2" => ((long)s.L2TableOffset(0), 1024L),
             "reftable" => ((long)s.RefcountTableOffset, 32L),
+            "snapshots" when s.SnapshotCount != 0 => ((long)s.SnapshotsOffset, 64L),
+            "snapshots" => ((long)s.L2TableOffset(0) + 1024, 1024L),
             _ => ((long)(s.RefTableEntry(0) & ~511UL), 256L),
         };
 
         using var dir = new TempDirectory();
         var failures = new List<string>();
         int compared = 0;
-        for (int n = 0; n < 24; n++)
+        for (int n = 0; n < FlipsPerCase; n++)
         {
             int seed = (recipe.Length * 1000) + (region.Length * 100) + n;
             var random = new Random(seed);
             byte[] mutated = (byte[])image.Clone();
-            long offset = start + random.NextInt64(length);
-            int bit = random.Next(8);
-            mutated[offset] ^= (byte)(1 << bit);
-            string name = $"{recipe} {region} seed={seed} flip=0x{offset:x}.{bit}";
+            var flips = new List<string>();
+            for (int k = 1 + random.Next(2); k > 0; k--)
+            {
+                long offset = start + random.NextInt64(length);
+                int bit = random.Next(8);
+                mutated[offset] ^= (byte)(1 << bit);
+                flips.Add($"0x{offset:x}.{bit}");
+            }
+
+            string name = $"{recipe} {region} seed={seed} flips=[{string.Join(",", flips)}]";
             string path = dir.File($"m{n}.qcow2");
             File.WriteAllBytes(path, mutated);
             QemuCheck qemu = QemuCheck.Run(path);
