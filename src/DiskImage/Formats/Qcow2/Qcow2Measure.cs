@@ -156,19 +156,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>Space for this image's persistent bitmaps in a new image with <paramref name="clusterSize"/> clusters.</summary>
-    private long MeasureBitmaps(int clusterSize, long virtualSize)
-    {
-        BlockDevice? host = null;
-        BeginCheck(ref host);
-        try
-        {
-            return MeasureBitmaps(host ?? Host, clusterSize, virtualSize);
-        }
-        finally
-        {
-            EndCheck(false);
-        }
-    }
+    private long MeasureBitmaps(int clusterSize, long virtualSize) => MeasureBitmaps(Host, clusterSize, virtualSize);
 
     /// <summary>Reads the bitmap directory of the qcow2 image in <paramref name="host"/> and sizes every bitmap for the target cluster size.</summary>
     internal static long MeasureBitmaps(BlockDevice host, int clusterSize, long virtualSize)
