@@ -109,11 +109,7 @@ public sealed partial class Qcow2Image
 
     private static Qcow2MeasureResult MeasureCore(Qcow2CreateOptions options, long alignedSize, long required, long? bitmaps)
     {
-        if (options.Preallocation == Qcow2Preallocation.Metadata)
-        {
-            // Metadata is always counted; nothing to add.
-        }
-
+        // Preallocation=metadata changes nothing here: metadata is always counted.
         long fully = PreallocatedSize(alignedSize, options.ClusterSize, options.RefcountBits, options.ExtendedL2);
         return new Qcow2MeasureResult(fully - alignedSize + required, fully, bitmaps);
     }

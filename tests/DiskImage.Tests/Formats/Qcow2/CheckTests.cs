@@ -396,6 +396,35 @@ public sealed class CheckTests(ITestOutputHelper output)
         Oracle.RunOk("qemu-io", "-c", "read -P 9 2M 300k", "-c", "read -P 1 0 64k", "-c", "read -P 9 64k 5000", path);
     }
 
+    [SkippableFact]
+    public void Check_LuksEncryptedImage_MatchesQemuImgCheck()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("luks.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", path, "4M");
+        QemuCheck qemu = QemuCheck.RunArguments(["check", "--output=json", "--object", "secret,id=s0,data=abc", "--image-opts", $"driver=qcow2,file.filename={path},encrypt.key-secret=s0"]);
+        Qcow2CheckResult ours = Ours(path);
+        Log("luks", ours);
+        Assert.Equal(0, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+    }
+
+    [SkippableFact]
+    public void Check_ExternalDataFileImage_MatchesQemuImgCheck()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("df.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw", path, "4M");
+        Oracle.RunOk("qemu-io", "-c", "write -P 1 0 64k", "-c", "write -P 2 1M 128k", path);
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("data file", ours);
+        Assert.Equal(0, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+    }
+
     private Qcow2CheckResult RepairAllAndAssertClean(TempDirectory dir, string path)
     {
         QemuCheck qemuRepair = QemuCheck.Run(Copy(dir, path, "qemu-repair-all.qcow2"), Qcow2RepairMode.All);
