@@ -92,7 +92,13 @@ internal sealed partial class Qcow2Checker
     private byte[]? _rbBuffer;
     private long _rbIndex = -1;
 
-    private Qcow2Checker(BlockDevice host) => _host = host;
+    private readonly bool _allowRelocation;
+
+    private Qcow2Checker(BlockDevice host, bool allowRelocation = true)
+    {
+        _host = host;
+        _allowRelocation = allowRelocation;
+    }
 
     private ulong ClusterMask => (ulong)_clusterSize - 1;
 
@@ -115,7 +121,12 @@ internal sealed partial class Qcow2Checker
     /// </summary>
     /// <param name="host">The image file; must be writable when <paramref name="repair"/> is not <see cref="Qcow2RepairMode.None"/>.</param>
     /// <param name="repair">What to fix.</param>
-    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair)
+    /// <param name="allowRelocation">
+    /// Whether a rebuild may move the refcount table (rewriting the header). An open image passes
+    /// <see langword="false"/> so its in-memory header stays valid; the rebuild then rewrites the table in
+    /// place when it can and otherwise reports that the file must be repaired closed.
+    /// </param>
+    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair, bool allowRelocation = true)
     {
         ArgumentNullException.ThrowIfNull(host);
         if (repair != Qcow2RepairMode.None && !host.CanWrite)
@@ -123,7 +134,7 @@ internal sealed partial class Qcow2Checker
             throw new InvalidOperationException("Repairing a qcow2 image needs a writable image.");
         }
 
-        var first = new Qcow2Checker(host);
+        var first = new Qcow2Checker(host, allowRelocation);
         Qcow2CheckResult result = first.Execute(repair);
         if (repair == Qcow2RepairMode.None || (result.CorruptionsFixed == 0 && result.LeaksFixed == 0))
         {
@@ -193,7 +204,7 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _refsCap = Math.Min(MaxTrackedClusters, fileClusters + Math.Max(fileClusters, 4096));
+        _refsCap = fileClusters + 1;
         _refs = new uint[Math.Max(fileClusters, 1)];
         _refsLength = fileClusters;
 
@@ -489,8 +500,13 @@ internal sealed partial class Qcow2Checker
                 uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(fixedPart[36..]);
                 if (extraSize > 1024)
                 {
-                    AddMessage("ERROR: Too much extra metadata in snapshot table entry");
-                    return false;
+                    // qemu-img check drops the excess and counts a corruption.
+                    Corrupt($"Discarding too much extra metadata in snapshot table entry {i} ({extraSize} > 1024)");
+                }
+                else if (_version >= 3 && extraSize < 16)
+                {
+                    // Version 3 entries must carry vm_state_size_large and disk_size.
+                    Corrupt($"ERROR snapshot table entry {i} is incomplete");
                 }
 
                 ulong textPos = pos + 40 + extraSize;

@@ -50,6 +50,46 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         c.Flush();
     }
 
+    private static void CompressedThenOverwrite(Qcow2Image img)
+    {
+        int cluster = img.ClusterSize;
+        byte[] plain = Pattern(cluster, 9);
+        Array.Clear(plain, cluster / 2, cluster / 2);
+        byte[] packed = new byte[cluster * 2];
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.True(Qcow2Compression.TryCompress(img.CompressionType, plain, packed, out int length));
+            img.WriteCompressedCluster((long)(64 + i) * cluster, packed.AsSpan(0, length));
+        }
+
+        BlockDevice c = img.Content;
+        c.Flush();
+        c.Write((64L * cluster) + 100, Pattern(300, 10));      // COW out of a compressed cluster
+        c.WriteZeroes(66L * cluster, cluster);                  // zero over a compressed cluster
+        c.Write(70L * cluster, Pattern(cluster * 3, 11));       // fresh allocations after them
+        c.Flush();
+    }
+
+    /// <summary>Writes over clusters shared with internal snapshots (refcount 2: copy on write).</summary>
+    private static void OverwriteShared(Qcow2Image img)
+    {
+        BlockDevice c = img.Content;
+        c.Write(4096, Pattern(512, 12));
+        c.Write(64 * 1024, Pattern(70 * 1024, 13));
+        c.WriteZeroes(200 * 1024, 8192);
+        c.Flush();
+    }
+
+    /// <summary>Partial writes in an overlay: copy on write merges backing data.</summary>
+    private static void OverlayCow(Qcow2Image img)
+    {
+        BlockDevice c = img.Content;
+        c.Write(100, Pattern(200, 14));
+        c.Write(300 * 1024, Pattern(5000, 15));
+        c.WriteZeroes(512 * 1024, 4096);
+        c.Flush();
+    }
+
     private static byte[] CreateBase(int clusterSize, int version)
     {
         var host = new MemoryBlockDevice(0);
@@ -62,14 +102,15 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
     }
 
     /// <summary>Runs <paramref name="sequence"/> on a copy of <paramref name="baseImage"/>, failing after <paramref name="failAfter"/> operations.</summary>
-    private static (byte[] Host, long Operations, Exception? Unexpected) RunWithFault(byte[] baseImage, long failAfter, Sequence sequence)
+    private static (byte[] Host, long Operations, Exception? Unexpected) RunWithFault(byte[] baseImage, long failAfter, Sequence sequence, string? fileName = null)
     {
         var inner = new MemoryBlockDevice((byte[])baseImage.Clone(), writable: true);
         using var faulty = new FaultInjectingBlockDevice(inner, failAfter, countFlushes: true, leaveOpen: true);
         Exception? unexpected = null;
         try
         {
-            using Qcow2Image img = Qcow2Image.Open(faulty, new DiskImageOpenOptions { Writable = true }, leaveOpen: true);
+            var options = new DiskImageOpenOptions { Writable = true, BackingFiles = fileName is null ? BackingFilePolicy.Deny : BackingFilePolicy.Allow };
+            using Qcow2Image img = Qcow2Image.Open(faulty, options, leaveOpen: true, fileName: fileName);
             try
             {
                 sequence(img);
@@ -111,22 +152,60 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         Oracle.Require("qemu-img");
         output.WriteLine(Oracle.Version("qemu-img"));
         using var dir = new TempDirectory();
-        byte[] baseImage = CreateBase(clusterSize, version);
+        RunAllCrashPoints(dir, CreateBase(clusterSize, version), Allocations, $"cluster {clusterSize}, v{version}");
+    }
 
-        (byte[] complete, long total, Exception? dryError) = RunWithFault(baseImage, long.MaxValue, Allocations);
+    [SkippableTheory]
+    [InlineData(4096, "zlib")]
+    [InlineData(65536, "zstd")]
+    public void Crash_DuringCompressedWritesAndTheirOverwrite_LeavesNoCorruptionAndRepairs(int clusterSize, string compression)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("base.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", $"cluster_size={clusterSize},compression_type={compression}", path, "16M");
+        RunAllCrashPoints(dir, File.ReadAllBytes(path), CompressedThenOverwrite, $"compressed {compression} cluster {clusterSize}");
+    }
+
+    [SkippableFact]
+    public void Crash_WhileOverwritingClustersSharedWithSnapshots_LeavesNoCorruptionAndRepairs()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "snapshots");
+        RunAllCrashPoints(dir, File.ReadAllBytes(path), OverwriteShared, "snapshots");
+    }
+
+    [SkippableFact]
+    public void Crash_DuringCopyOnWriteFromBackingFile_LeavesNoCorruptionAndRepairs()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string basePath = dir.File("base.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", basePath, "1M");
+        Oracle.RunOk("qemu-io", "-c", "write -P 7 0 1M", basePath);
+        string overlay = dir.File("overlay.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.qcow2", "-F", "qcow2", overlay);
+        RunAllCrashPoints(dir, File.ReadAllBytes(overlay), OverlayCow, "overlay", overlay);
+    }
+
+    private void RunAllCrashPoints(TempDirectory dir, byte[] baseImage, Sequence sequence, string label, string? fileName = null)
+    {
+        (byte[] complete, long total, Exception? dryError) = RunWithFault(baseImage, long.MaxValue, sequence, fileName);
         Assert.True(dryError is null, "dry run failed: " + dryError);
         string completePath = dir.File("complete.qcow2");
         File.WriteAllBytes(completePath, complete);
         QemuCheck clean = QemuCheck.Run(completePath);
         Assert.True(clean.ExitCode == 0, "the uninterrupted sequence is not clean:\n" + clean.Output);
-        output.WriteLine($"cluster {clusterSize}, v{version}: {total} host operations");
-        Assert.InRange(total, 10, 5000);
+        output.WriteLine($"{label}: {total} host operations");
+        Assert.InRange(total, 5, 5000);
 
         var failures = new List<string>();
+        int leaky = 0;
         for (long n = 0; n < total; n++)
         {
-            (byte[] host, _, Exception? unexpected) = RunWithFault(baseImage, n, Allocations);
-            string? problem = Judge(dir, n, host, unexpected);
+            (byte[] host, _, Exception? unexpected) = RunWithFault(baseImage, n, sequence, fileName);
+            string? problem = Judge(dir, n, host, unexpected, ref leaky);
             if (problem is not null)
             {
                 failures.Add(problem);
@@ -137,15 +216,16 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
             }
         }
 
+        output.WriteLine($"{label}: {leaky} crash points left leaks, {failures.Count} misbehaved");
         foreach (string f in failures)
         {
             output.WriteLine(f);
         }
 
-        Assert.True(failures.Count == 0, $"{failures.Count} crash points misbehaved (cluster {clusterSize}, v{version}); first:\n" + string.Join("\n\n", failures.Take(3)));
+        Assert.True(failures.Count == 0, $"{failures.Count} crash points misbehaved ({label}); first:\n" + string.Join("\n\n", failures.Take(3)));
     }
 
-    private static string? Judge(TempDirectory dir, long n, byte[] host, Exception? unexpected)
+    private static string? Judge(TempDirectory dir, long n, byte[] host, Exception? unexpected, ref int leaky)
     {
         string where = $"crash after {n} host operations";
         if (unexpected is not null)
@@ -159,6 +239,11 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         if (qemu.ExitCode is not (0 or 3))
         {
             return $"{where}: qemu-img check reports corruption:\n{qemu.Output}";
+        }
+
+        if (qemu.ExitCode == 3)
+        {
+            leaky++;
         }
 
         Qcow2CheckResult ours;
