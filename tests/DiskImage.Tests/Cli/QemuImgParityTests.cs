@@ -240,7 +240,10 @@ public sealed class QemuImgParityTests : IDisposable
         expected = QemuImg("check", "-r", "all", theirs);
         CliResult actual = Run("check", "-r", "all", ours);
         Assert.Equal(expected.ExitCode, actual.ExitCode);
-        Assert.Equal(expected.StandardOutput, actual.StandardOutput);
+
+        // Where the rebuilt refcount structures go (and so the image end offset) is the implementation's choice.
+        Assert.Equal(WithoutLines(expected.StandardOutput, "Image end offset"), WithoutLines(actual.StandardOutput, "Image end offset"));
+        Assert.Equal(0, QemuImg("check", ours).ExitCode);
     }
 
     [SkippableFact]
