@@ -46,6 +46,11 @@ internal sealed class CreateOptionsParser
     /// <summary>Checks that every key of <paramref name="options"/> is known for <paramref name="format"/>.</summary>
     public static void CheckKeys(QemuOptionList options, DiskImageFormat format, string fileName)
     {
+        if (format == DiskImageFormat.Raw && (options.Get("backing_file") is not null || options.Get("backing_fmt") is not null))
+        {
+            throw new CliException($"{Prefix(fileName)}Backing file not supported for file format 'raw'");
+        }
+
         (string Name, string Type, string Help)[] known = format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions;
         foreach (KeyValuePair<string, string> item in options.Items)
         {
@@ -113,7 +118,8 @@ internal sealed class CreateOptionsParser
         string? backingFormatName = options.Get("backing_fmt");
 
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"cluster_size={clusterSize} extended_l2={OnOff(extendedL2)}");
+        // Booleans are echoed as typed ("yes", "on"...), like qemu-img's option printer.
+        sb.Append(CultureInfo.InvariantCulture, $"cluster_size={clusterSize} extended_l2={options.Get("extended_l2") ?? "off"}");
         if (preallocationName is not null)
         {
             sb.Append(" preallocation=").Append(preallocationName);
@@ -135,7 +141,7 @@ internal sealed class CreateOptionsParser
             sb.Append(" compat=").Append(compat);
         }
 
-        sb.Append(CultureInfo.InvariantCulture, $" lazy_refcounts={OnOff(lazyRefcounts)} refcount_bits={refcountBits}");
+        sb.Append(CultureInfo.InvariantCulture, $" lazy_refcounts={options.Get("lazy_refcounts") ?? "off"} refcount_bits={refcountBits}");
 
         Qcow2CreateOptions Build()
         {
@@ -228,5 +234,4 @@ internal sealed class CreateOptionsParser
     /// <summary>"name: " before a message about the image being created; nothing when there is no file (measure).</summary>
     private static string Prefix(string fileName) => fileName.Length == 0 ? "" : fileName + ": ";
 
-    private static string OnOff(bool value) => value ? "on" : "off";
 }

@@ -89,7 +89,8 @@ internal static class CreateCommand
 
             if (!quiet)
             {
-                stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}\n");
+                string preallocationText = options.Get("preallocation") is { } p ? " preallocation=" + p : "";
+                stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}{preallocationText}\n");
             }
 
             Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize)));
