@@ -148,6 +148,22 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void NoBacking_OverlayRefused_PlainImageOpens()
+    {
+        string top = MakeChain();
+        foreach (string verb in (string[])["info", "map", "check"])
+        {
+            CliResult refused = Run(verb, "--no-backing", top);
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("backing file", refused.StandardError, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, Run("compare", "--no-backing", top, top).ExitCode);
+        string plain = MakeImage("v3-default");
+        Assert.Equal(RunOk("info", plain), RunOk("info", "--no-backing", plain));
+    }
+
+    [SkippableFact]
     public void Map_HumanWithCompressedClusters_FailsLikeQemuImg()
     {
         string image = MakeImage("compressed-zero");
