@@ -230,7 +230,14 @@ public sealed class FileBlockDevice : BlockDevice
     }
 
     /// <inheritdoc />
-    protected override void FlushCore() => RandomAccess.FlushToDisk(_handle);
+    protected override void FlushCore()
+    {
+        // A read-only handle has nothing to flush (and Windows refuses to flush one).
+        if (_writable)
+        {
+            RandomAccess.FlushToDisk(_handle);
+        }
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

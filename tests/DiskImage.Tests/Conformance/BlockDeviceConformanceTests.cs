@@ -453,6 +453,9 @@ public abstract class BlockDeviceConformanceTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => device.GetAllocation(DefaultLength, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => device.GetAllocation(0, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => device.EnumerateAllocation(0, DefaultLength + 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => device.EnumerateAllocation(10, long.MaxValue));
+        Assert.Throws<ArgumentOutOfRangeException>(() => device.EnumerateAllocation(DefaultLength + 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => device.GetAllocation(long.MaxValue, long.MaxValue));
         Assert.Empty(device.EnumerateAllocation(DefaultLength, 0));
         AllocationExtent whole = device.GetAllocation(DefaultLength - 1, long.MaxValue);
         Assert.Equal(1, whole.Length);
