@@ -283,6 +283,72 @@ public sealed class ImageConverterTests : IDisposable
         image.Content.ReadExactly(0, new byte[4096]);
     }
 
+    [SkippableFact]
+    public void Convert_OntoItsOwnQcow2Source_ReplacesItWithIdenticalContent()
+    {
+        Oracle.Require("qemu-img");
+        string raw = MakeSourceRaw();
+        string image = _temp.File("self.qcow2");
+        Oracle.RunOk("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, image);
+        using (DiskImageFile source = DiskImageFile.Open(image))
+        {
+            ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 });
+        }
+
+        QemuCheck(image);
+        AssertQemuIdentical(raw, image, "qcow2");
+        Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void Convert_SourceFailsMidway_LeavesExistingTargetUntouchedAndNoTemporaryFile()
+    {
+        string target = _temp.File("existing.raw");
+        File.WriteAllBytes(target, [1, 2, 3, 4]);
+        using var source = new FailingReadDevice(8 << 20, failAt: 5 << 20);
+        Assert.Throws<IOException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw }));
+        Assert.Equal([1, 2, 3, 4], File.ReadAllBytes(target));
+        Assert.Equal([target], Directory.GetFiles(_temp.Path));
+    }
+
+    [SkippableFact]
+    public void Convert_TargetIsSymbolicLink_WritesThroughLink()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "Symbolic links need privileges on Windows.");
+        string real = _temp.File("real.raw");
+        File.WriteAllBytes(real, [9]);
+        string link = _temp.File("link.raw");
+        File.CreateSymbolicLink(link, real);
+        using var source = new MemoryBlockDevice(Enumerable.Repeat((byte)5, 10_000).ToArray());
+        ImageConverter.Convert(source, link, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        Assert.NotNull(new FileInfo(link).LinkTarget);
+        Assert.Equal(Enumerable.Repeat((byte)5, 10_000).ToArray(), File.ReadAllBytes(real));
+    }
+
+    /// <summary>Reads zeros until <c>failAt</c>, then fails like a broken disk.</summary>
+    private sealed class FailingReadDevice(long length, long failAt) : BlockDevice
+    {
+        public override long Length => length;
+
+        public override bool CanWrite => false;
+
+        protected override void ReadCore(long offset, Span<byte> buffer)
+        {
+            if (offset + buffer.Length > failAt)
+            {
+                throw new IOException("Simulated read error.");
+            }
+
+            buffer.Fill(1);
+        }
+
+        protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => throw new NotSupportedException();
+
+        protected override void FlushCore()
+        {
+        }
+    }
+
     [Fact]
     public void Convert_InvalidOptions_Throw()
     {
