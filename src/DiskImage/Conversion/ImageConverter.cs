@@ -19,7 +19,7 @@ namespace DiskImage.Conversion;
 public static class ImageConverter
 {
     /// <summary>Writes <paramref name="source"/>'s content to a new image at <paramref name="targetPath"/>.</summary>
-    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters.</exception>
+    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters, or the qcow2 options name a backing file.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static void Convert(BlockDevice source, string targetPath, ConvertOptions? options = null, IProgress<ConvertProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -127,6 +127,12 @@ public static class ImageConverter
         if (options.Compress && options.TargetFormat != DiskImageFormat.Qcow2)
         {
             throw new NotSupportedException($"The {options.TargetFormat} format has no compressed clusters; compression needs a qcow2 target.");
+        }
+
+        if (options.Qcow2?.BackingFile is not null)
+        {
+            // Ranges left unwritten would show the backing file's data instead of the source's zeros.
+            throw new NotSupportedException("Converting into an image with a backing file is not supported; convert first, then rebase.");
         }
 
         if (options.SparseSize < 0 || options.SparseSize > BlockCopyOptions.MaxSparseSize)

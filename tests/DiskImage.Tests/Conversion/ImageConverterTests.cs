@@ -356,6 +356,7 @@ public sealed class ImageConverterTests : IDisposable
         string target = _temp.File("x.raw");
         Assert.Throws<NotSupportedException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, Compress = true }));
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, SparseSize = -1 }));
+        Assert.Throws<NotSupportedException>(() => ImageConverter.Convert(source, target, new ConvertOptions { Qcow2 = new Qcow2CreateOptions { BackingFile = "base.raw", BackingFormat = DiskImageFormat.Raw } }));
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, MaxDegreeOfParallelism = 0 }));
         Assert.False(File.Exists(target));
     }
