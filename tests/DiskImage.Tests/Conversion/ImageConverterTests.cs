@@ -162,6 +162,57 @@ public sealed class ImageConverterTests : IDisposable
         Assert.Equal(Get(QemuCheck(reference), "allocated-clusters"), Get(check, "allocated-clusters"));
     }
 
+    [SkippableFact]
+    public void Convert_RandomizedSourcesAndOptions_PassQemuCheckAndCompare()
+    {
+        Oracle.Require("qemu-img");
+        var rng = new Random(Seed);
+        int[] clusterSizes = [512, 4096, 65536, 1 << 20];
+        int[] sparseSizes = [0, 512, 4096, 65536];
+        for (int i = 0; i < 16; i++)
+        {
+            long length = (rng.Next(1, 6 << 20) + 511) / 512 * 512;
+            string source = _temp.File($"r{i}.raw");
+            byte[] data = BlockCopierTests.MakeContent((int)length, Seed + i, zeroRunMax: rng.Next(1000, 400_000));
+            using (var d = FileBlockDevice.Create(source, length))
+            {
+                for (int pos = 0; pos < data.Length; pos += 4096)
+                {
+                    ReadOnlySpan<byte> block = data.AsSpan(pos, Math.Min(4096, data.Length - pos));
+                    if (block.ContainsAnyExcept((byte)0) || rng.Next(4) == 0)
+                    {
+                        d.Write(pos, block);
+                    }
+                }
+            }
+
+            bool qcow2 = rng.Next(4) != 0;
+            var options = new ConvertOptions
+            {
+                TargetFormat = qcow2 ? DiskImageFormat.Qcow2 : DiskImageFormat.Raw,
+                Compress = qcow2 && rng.Next(2) == 0,
+                SparseSize = sparseSizes[rng.Next(sparseSizes.Length)],
+                MaxDegreeOfParallelism = rng.Next(1, 5),
+                Qcow2 = new Qcow2CreateOptions
+                {
+                    ClusterSize = clusterSizes[rng.Next(clusterSizes.Length)],
+                    CompressionType = rng.Next(2) == 0 ? Qcow2CompressionType.Deflate : Qcow2CompressionType.Zstd,
+                },
+            };
+            string target = _temp.File($"r{i}.out");
+            string context = $"case {i} (seed {Seed}): length {length}, {options.TargetFormat}, compress {options.Compress}, -S {options.SparseSize}, workers {options.MaxDegreeOfParallelism}, cluster {options.Qcow2.ClusterSize}";
+            Convert(source, target, options);
+            if (qcow2)
+            {
+                ToolResult check = Oracle.Run("qemu-img", "check", "-f", "qcow2", target);
+                Assert.True(check.ExitCode == 0, $"{context}: {check}");
+            }
+
+            ToolResult compare = Oracle.Run("qemu-img", "compare", "-f", "raw", "-F", qcow2 ? "qcow2" : "raw", source, target);
+            Assert.True(compare.ExitCode == 0, $"{context}: {compare}");
+        }
+    }
+
     [SkippableTheory]
     [InlineData(0)]
     [InlineData(512)]
