@@ -40,6 +40,48 @@ internal static partial class LinuxFileInterop
     [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial int StatX(SafeFileHandle dirfd, string path, int flags, uint mask, byte* buffer);
 
+    [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int StatXPath(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    private const int AtFdCwd = -100;
+    private const uint StatxType = 0x1;
+    private const int StatxModeOffset = 28;
+    private const int FileTypeMask = 0xF000;
+
+    /// <summary>S_IFREG: a regular file.</summary>
+    public const int RegularFile = 0x8000;
+
+    /// <summary>The file type bits (S_IFMT) of <paramref name="path"/>, following symbolic links, or -1 when unknown.</summary>
+    public static unsafe int GetFileType(string path)
+    {
+        if (s_noStatx || s_unavailable)
+        {
+            return -1;
+        }
+
+        byte* buffer = stackalloc byte[StatxSize];
+        new Span<byte>(buffer, StatxSize).Clear();
+        try
+        {
+            if (StatXPath(AtFdCwd, path, 0, StatxType, buffer) != 0 || (*(uint*)buffer & StatxType) == 0)
+            {
+                return -1;
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            s_noStatx = true;
+            return -1;
+        }
+        catch (DllNotFoundException)
+        {
+            s_unavailable = true;
+            return -1;
+        }
+
+        return *(ushort*)(buffer + StatxModeOffset) & FileTypeMask;
+    }
+
     /// <summary>lseek with SEEK_DATA/SEEK_HOLE; returns the position, or -errno.</summary>
     public static long Seek(SafeFileHandle handle, long offset, int whence)
     {
