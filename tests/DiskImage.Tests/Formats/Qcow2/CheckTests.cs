@@ -402,7 +402,7 @@ public sealed class CheckTests(ITestOutputHelper output)
         Oracle.Require("qemu-img");
         using var dir = new TempDirectory();
         string path = dir.File("luks.qcow2");
-        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", path, "4M");
+        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=200", path, "4M");
         QemuCheck qemu = QemuCheck.RunArguments(["check", "--output=json", "--object", "secret,id=s0,data=abc", "--image-opts", $"driver=qcow2,file.filename={path},encrypt.key-secret=s0"]);
         Qcow2CheckResult ours = Ours(path);
         Log("luks", ours);
