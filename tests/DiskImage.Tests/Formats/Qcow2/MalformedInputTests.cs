@@ -25,6 +25,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     private void AssertSurvives(string name, byte[] image, MalformedCaseRunner.Options? options = null)
     {
         string? failure = MalformedCaseRunner.Run(name, image, options);
+        output.WriteLine($"{name}: {image.Length:N0}-byte file, {MalformedCaseRunner.LastAllocatedBytes:N0} bytes allocated");
         if (failure is not null)
         {
             output.WriteLine(failure);
