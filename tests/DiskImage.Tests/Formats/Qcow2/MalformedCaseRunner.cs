@@ -103,7 +103,9 @@ public static class MalformedCaseRunner
             failures.Add(Describe("read-only open/read", ex));
         }
 
-        allocated += GC.GetAllocatedBytesForCurrentThread() - afterCopy;
+        long readOnlyStage = GC.GetAllocatedBytesForCurrentThread() - afterCopy;
+        allocated += readOnlyStage;
+        long writeStage = 0;
 
         // Writable stage.
         byte[] writableCopy = (byte[])image.Clone();
@@ -124,8 +126,14 @@ public static class MalformedCaseRunner
                 failures.Add(Describe("writable open/write", ex));
             }
 
-            allocated += GC.GetAllocatedBytesForCurrentThread() - start;
+            writeStage = GC.GetAllocatedBytesForCurrentThread() - start;
+            allocated += writeStage;
             writableCopy = host.Data.ToArray();
+            if (writableCopy.Length > image.Length + (64L << 20))
+            {
+                failures.Add($"the writable stage grew the host from {image.Length:N0} to {writableCopy.Length:N0} bytes");
+            }
+
             if (options.VerifyAfterWrite?.Invoke(writableCopy) is string problem)
             {
                 failures.Add("after write: " + problem);
@@ -144,12 +152,13 @@ public static class MalformedCaseRunner
             failures.Add(Describe("check", ex));
         }
 
-        allocated += GC.GetAllocatedBytesForCurrentThread() - checkStart;
+        long checkStage = GC.GetAllocatedBytesForCurrentThread() - checkStart;
+        allocated += checkStage;
         Volatile.Write(ref s_lastAllocated, allocated);
         long budget = AllocationBudget(image.Length) * 3;
         if (allocated > budget)
         {
-            failures.Add($"allocated {allocated:N0} bytes over three stages, more than the budget {budget:N0} for a {image.Length:N0}-byte file");
+            failures.Add($"allocated {allocated:N0} bytes over three stages (read-only {readOnlyStage:N0}, write {writeStage:N0}, check {checkStage:N0}), more than the budget {budget:N0} for a {image.Length:N0}-byte file");
         }
 
         _ = before;
