@@ -402,7 +402,7 @@ public sealed class CheckTests(ITestOutputHelper output)
         Oracle.Require("qemu-img");
         using var dir = new TempDirectory();
         string path = dir.File("luks.qcow2");
-        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", path, "4M");
+        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=200", path, "4M");
         QemuCheck qemu = QemuCheck.RunArguments(["check", "--output=json", "--object", "secret,id=s0,data=abc", "--image-opts", $"driver=qcow2,file.filename={path},encrypt.key-secret=s0"]);
         Qcow2CheckResult ours = Ours(path);
         Log("luks", ours);
@@ -423,6 +423,36 @@ public sealed class CheckTests(ITestOutputHelper output)
         Log("data file", ours);
         Assert.Equal(0, qemu.ExitCode);
         qemu.AssertSameAs(ours);
+    }
+
+    [SkippableFact]
+    public void Check_LargeImageWith512ByteClusters_MatchesQemuQuickly()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("big.qcow2");
+        byte[] chunk = Enumerable.Repeat((byte)3, 1 << 20).ToArray();
+        using (Qcow2Image img = Qcow2Image.Create(path, 256L << 20, new Qcow2CreateOptions { ClusterSize = 512 }))
+        {
+            for (long at = 0; at < (96L << 20); at += chunk.Length)
+            {
+                img.Content.Write(at, chunk);
+            }
+        }
+
+        var qemuTime = System.Diagnostics.Stopwatch.StartNew();
+        QemuCheck qemu = QemuCheck.Run(path);
+        qemuTime.Stop();
+        var ourTime = System.Diagnostics.Stopwatch.StartNew();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Qcow2CheckResult ours = Ours(path);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        ourTime.Stop();
+        output.WriteLine($"file {new FileInfo(path).Length:N0} bytes; qemu-img check {qemuTime.ElapsedMilliseconds} ms, ours {ourTime.ElapsedMilliseconds} ms, {allocated:N0} bytes allocated");
+        qemu.AssertSameAs(ours);
+        Assert.Equal(0, ours.ExitCode);
+        Assert.True(ourTime.Elapsed < TimeSpan.FromSeconds(30), "check took too long");
+        Assert.True(allocated < new FileInfo(path).Length / 8, "check allocated more than an eighth of the file size");
     }
 
     private Qcow2CheckResult RepairAllAndAssertClean(TempDirectory dir, string path)

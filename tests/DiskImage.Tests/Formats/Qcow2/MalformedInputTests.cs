@@ -25,6 +25,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     private void AssertSurvives(string name, byte[] image, MalformedCaseRunner.Options? options = null)
     {
         string? failure = MalformedCaseRunner.Run(name, image, options);
+        output.WriteLine($"{name}: {image.Length:N0}-byte file, {MalformedCaseRunner.LastAllocatedBytes:N0} bytes allocated");
         if (failure is not null)
         {
             output.WriteLine(failure);
@@ -523,6 +524,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     [InlineData("l2-reserved")]
     [InlineData("l2-misaligned")]
     [InlineData("l2-past-eof")]
+    [InlineData("l2-far-past-eof")]
     [InlineData("l1-past-eof")]
     [InlineData("l1-misaligned")]
     public void ReadWrite_BadTableEntries_ThrowsOnlyInvalidData(string kind)
@@ -534,6 +536,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
             case "l2-reserved": s.SetL2Entry(0, 0, s.L2Entry(0, 0) | 0x0100000000000000UL); break;
             case "l2-misaligned": s.SetL2Entry(0, 0, s.L2Entry(0, 0) + 512); break;
             case "l2-past-eof": s.SetL2Entry(0, 0, ((ulong)s.Data.Length + (ulong)s.ClusterSize) / (ulong)s.ClusterSize * (ulong)s.ClusterSize | Copied); break;
+            case "l2-far-past-eof": s.SetL2Entry(0, 0, (1UL << 30) | Copied); break;   // a write in place would grow the host to 1 GiB
             case "l1-past-eof": s.SetL1Entry(0, (1UL << 40) | Copied); break;
             default: s.SetL1Entry(0, s.L1Entry(0) + 512); break;
         }
