@@ -45,11 +45,40 @@ public sealed partial class Qcow2Image
             int inCluster = (int)(offset & (_clusterSize - 1));
             int n = Math.Min(buffer.Length, _clusterSize - inCluster);
             Qcow2L2Entry entry = GetL2Entry(l1, guestCluster);
+            if (buffer.Length > n && IsWholeData(entry))
+            {
+                // Coalesce following clusters stored right after this one into one host read.
+                long host = entry.HostOffset;
+                long next = guestCluster + 1;
+                int total = n;
+                long tableEnd = (guestCluster | ((1L << _l2Bits) - 1)) + 1;
+                while (total < buffer.Length && next < tableEnd && total < (8 << 20))
+                {
+                    Qcow2L2Entry e = GetL2Entry(l1, next);
+                    if (!IsWholeData(e) || e.HostOffset != host + inCluster + total)
+                    {
+                        break;
+                    }
+
+                    total += Math.Min(buffer.Length - total, _clusterSize);
+                    next++;
+                }
+
+                ReadHost(host + inCluster, buffer[..total]);
+                buffer = buffer[total..];
+                offset += total;
+                continue;
+            }
+
             ReadFromEntry(entry, guestCluster, inCluster, buffer[..n]);
             buffer = buffer[n..];
             offset += n;
         }
     }
+
+    /// <summary>Whether the cluster is a normal cluster whose every byte is data in the host cluster.</summary>
+    private bool IsWholeData(Qcow2L2Entry e) =>
+        e.GetClusterType(_extendedL2) == Qcow2ClusterType.Normal && (!_extendedL2 || e.AllocatedBits == uint.MaxValue);
 
     /// <summary>Reads part of one guest cluster given its L2 entry.</summary>
     private void ReadFromEntry(Qcow2L2Entry entry, long guestCluster, int inCluster, Span<byte> buffer)
@@ -157,6 +186,12 @@ public sealed partial class Qcow2Image
 
     private void ReadCompressed(Qcow2L2Entry entry, int inCluster, Span<byte> buffer)
     {
+        if (buffer.Length == _clusterSize)
+        {
+            DecompressCluster(entry, buffer);
+            return;
+        }
+
         long generation = Volatile.Read(ref _generation);
         byte[]? cached = t_decompressed;
         if (cached is null || cached.Length < _clusterSize)
