@@ -12,6 +12,12 @@ public class Qcow2ContentConformanceTests : BlockDeviceConformanceTests
     /// <summary>Qcow2Image serializes writes internally, so callers may write from several threads.</summary>
     protected override bool SupportsConcurrentWriters => true;
 
+    /// <summary>qcow2 virtual sizes are multiples of 512 bytes.</summary>
+    protected override int LengthGranularity => 512;
+
+    /// <summary>qcow2 shrinks only when nothing is allocated past the new end.</summary>
+    protected override bool CanShrinkOverData => false;
+
     /// <summary>Cluster size of the images; subclasses vary the layout.</summary>
     protected virtual Qcow2CreateOptions CreateOptions => new() { ClusterSize = 4096 };
 

@@ -162,6 +162,40 @@ public sealed class ImageConverterTests : IDisposable
         Assert.Equal(Get(QemuCheck(reference), "allocated-clusters"), Get(check, "allocated-clusters"));
     }
 
+    [SkippableTheory]
+    [InlineData(DiskImageFormat.Raw, false)]
+    [InlineData(DiskImageFormat.Qcow2, false)]
+    [InlineData(DiskImageFormat.Qcow2, true)]
+    public void Convert_OverlayOnBackingChain_FlattensLikeQemuImg(DiskImageFormat targetFormat, bool compress)
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        string raw = MakeSourceRaw("base.raw");
+        string middle = _temp.File("middle.qcow2");
+        string top = _temp.File("top.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", middle);
+        Oracle.RunOk("qemu-io", "-f", "qcow2", "-c", "write -P 0x33 1M 3M", "-c", "write -z 8M 2M", middle);
+        Oracle.RunOk("qemu-img", "create", "-f", "qcow2", "-b", "middle.qcow2", "-F", "qcow2", top);
+        Oracle.RunOk("qemu-io", "-f", "qcow2", "-c", "write -P 0x44 2M 64k", "-c", "write -z 12M 4M", "-c", "write -P 0x55 20M 1k", top);
+
+        string expected = _temp.File("expected.raw");
+        Oracle.RunOk("qemu-img", "convert", "-f", "qcow2", "-O", "raw", top, expected);
+        string target = _temp.File("flat.out");
+        using (DiskImageFile image = DiskImageFile.Open(top, new DiskImageOpenOptions { BackingFiles = BackingFilePolicy.Allow }))
+        {
+            ImageConverter.Convert(image.Content, target, new ConvertOptions { TargetFormat = targetFormat, Compress = compress });
+        }
+
+        if (targetFormat == DiskImageFormat.Qcow2)
+        {
+            QemuCheck(target);
+            ToolResult info = Oracle.RunOk("qemu-img", "info", target);
+            Assert.DoesNotContain("backing file", info.StandardOutput, StringComparison.Ordinal);
+        }
+
+        AssertQemuIdentical(expected, target, targetFormat == DiskImageFormat.Raw ? "raw" : "qcow2");
+    }
+
     [SkippableFact]
     public void Convert_RandomizedSourcesAndOptions_PassQemuCheckAndCompare()
     {
