@@ -5,7 +5,7 @@
 # `mkfs.ext4 -d`), built once and cached under benchmarks/.cache/. Building it needs root and the
 # Debian mirror this machine's apt already uses (read from /etc/apt/sources.list*).
 #
-# Cases: raw→qcow2, qcow2(zlib)→raw, raw→qcow2 -c (zstd), raw→qcow2 -c (zlib). Each tool runs
+# Cases: raw->qcow2, qcow2(zlib)->raw, raw->qcow2 -c (zstd), raw->qcow2 -c (zlib). Each tool runs
 # RUNS times per case, alternating; the best wall time and the peak RSS are reported, then every
 # output of ours is judged by `qemu-img compare` (and `qemu-img check` for qcow2).
 #
@@ -95,7 +95,7 @@ prepare_image() {
     rm -rf "$root"
   fi
   if [ ! -f "$qcow2_zlib" ]; then
-    log "qemu-img convert -c (zlib) for the qcow2→raw case"
+    log "qemu-img convert -c (zlib) for the qcow2->raw case"
     qemu-img convert -f raw -O qcow2 -c "$image" "$qcow2_zlib.tmp"
     mv "$qcow2_zlib.tmp" "$qcow2_zlib"
   fi
@@ -106,3 +106,99 @@ if [ "${1:-}" = "--prepare-only" ]; then
   ls -ls "$image" "$qcow2_zlib"
   exit 0
 fi
+
+need /usr/bin/time time
+
+# Our CLI: native AOT when the toolchain allows it, else framework-dependent.
+publish_cli() {
+  if [ -n "${DISKIMAGE:-}" ]; then DI=$DISKIMAGE; DI_KIND="given by DISKIMAGE"; return; fi
+  local out="$cache/cli-aot"
+  log "dotnet publish src/DiskImage.Cli (native AOT)"
+  rm -rf "$out"
+  if dotnet publish "$repo/src/DiskImage.Cli/DiskImage.Cli.csproj" -c Release -o "$out" >"$cache/publish.log" 2>&1 &&
+     [ -x "$out/diskimage" ] && file_is_native "$out/diskimage"; then
+    DI="$out/diskimage"; DI_KIND="native AOT"; return
+  fi
+  log "native AOT publish failed (see $cache/publish.log); publishing framework-dependent"
+  out="$cache/cli-jit"
+  rm -rf "$out"
+  dotnet publish "$repo/src/DiskImage.Cli/DiskImage.Cli.csproj" -c Release -p:PublishAot=false -o "$out" >"$cache/publish.log" 2>&1 ||
+    die "dotnet publish failed; see $cache/publish.log"
+  DI="$out/DiskImage.Cli"; DI_KIND="framework-dependent (JIT)"
+}
+file_is_native() { head -c 4 "$1" | grep -q 'ELF'; }
+
+publish_cli
+scratch="$cache/out"
+rm -rf "$scratch"; mkdir -p "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+
+# timed NAME CMD...: runs CMD, appends "ms rss_kib" to $scratch/NAME.times
+timed() {
+  local name=$1; shift
+  local t0 t1
+  t0=$(date +%s%N)
+  if ! /usr/bin/time -f '%M' -o "$scratch/rss" "$@" >"$scratch/cmd.log" 2>&1; then
+    cat "$scratch/cmd.log" >&2
+    die "failed: $*"
+  fi
+  t1=$(date +%s%N)
+  echo "$(( (t1 - t0) / 1000000 )) $(tail -1 "$scratch/rss")" >>"$scratch/$name.times"
+}
+best_ms() { sort -n "$1" | head -1 | cut -d' ' -f1; }
+peak_kib() { sort -n -k2 "$1" | tail -1 | cut -d' ' -f2; }
+
+declare -a cases=(
+  "raw->qcow2|0.8|-f raw -O qcow2|$image|qcow2"
+  "qcow2(zlib)->raw|0.8|-f qcow2 -O raw|$qcow2_zlib|raw"
+  "raw->qcow2 -c zstd|0.5|-f raw -O qcow2 -c -o compression_type=zstd|$image|qcow2"
+  "raw->qcow2 -c zlib|0.5|-f raw -O qcow2 -c|$image|qcow2"
+)
+
+data_mib=$(( $(du -k "$image" | cut -f1) / 1024 ))
+log "input: $(basename "$image"): $(( $(stat -c %s "$image") / 1048576 )) MiB virtual, $data_mib MiB allocated; $RUNS runs each"
+log "ours: $DI ($DI_KIND); qemu-img: $(qemu-img --version | head -1)"
+sync
+
+results=()
+failures=0
+for i in "${!cases[@]}"; do
+  IFS='|' read -r label target flags input ext <<<"${cases[$i]}"
+  read -r -a args <<<"$flags"
+  ours_out="$scratch/ours-$i.$ext"; qemu_out="$scratch/qemu-$i.$ext"
+  rm -f "$scratch/ours-$i.times" "$scratch/qemu-$i.times"
+  for ((r = 1; r <= RUNS; r++)); do
+    rm -f "$ours_out" "$qemu_out"
+    timed "qemu-$i" qemu-img convert "${args[@]}" "$input" "$qemu_out"
+    timed "ours-$i" "$DI" convert "${args[@]}" "$input" "$ours_out"
+  done
+  # Judge our output with the real tool.
+  in_fmt=${args[1]}; out_fmt=${args[3]}
+  verdict="identical"
+  if ! qemu-img compare -q -f "$in_fmt" -F "$out_fmt" "$input" "$ours_out" >/dev/null 2>&1; then
+    verdict="DIFFERS"; failures=$((failures + 1))
+  fi
+  if [ "$out_fmt" = qcow2 ] && ! qemu-img check -q "$ours_out" >/dev/null 2>&1; then
+    verdict="$verdict, CHECK FAILED"; failures=$((failures + 1))
+  fi
+  q=$(best_ms "$scratch/qemu-$i.times"); o=$(best_ms "$scratch/ours-$i.times")
+  qr=$(peak_kib "$scratch/qemu-$i.times"); orss=$(peak_kib "$scratch/ours-$i.times")
+  qs=$(du -k "$qemu_out" | cut -f1); os=$(du -k "$ours_out" | cut -f1)
+  results+=("$label|$q|$o|$target|$qr|$orss|$qs|$os|$verdict")
+  rm -f "$ours_out" "$qemu_out"
+done
+
+printf '\n%-18s %9s %9s %7s %6s %4s %10s %10s %9s %9s  %s\n' \
+  case "qemu-img" ours ratio target "" "qemu RSS" "ours RSS" "qemu out" "ours out" "qemu-img compare/check"
+for row in "${results[@]}"; do
+  IFS='|' read -r label q o target qr orss qs os verdict <<<"$row"
+  ratio=$(awk -v o="$o" -v q="$q" 'BEGIN { printf "%.2f", (q > 0 ? o / q : 0) }')
+  ok=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t ? "ok" : "MISS") }')
+  mem_ok=$([ "$orss" -le $((256 * 1024)) ] && echo "" || echo " (>256 MiB)")
+  printf '%-18s %7.2f s %7.2f s %7s %6s %4s %6d MiB %6d MiB%s %6d MiB %6d MiB  %s\n' \
+    "$label" "$(awk -v v="$q" 'BEGIN{print v/1000}')" "$(awk -v v="$o" 'BEGIN{print v/1000}')" \
+    "$ratio" "≤$target" "$ok" $((qr / 1024)) $((orss / 1024)) "$mem_ok" $((qs / 1024)) $((os / 1024)) "$verdict"
+done
+echo
+echo "best of $RUNS wall-clock runs each (page cache warm), peak RSS = max over runs; $(nproc) cores"
+if [ "$failures" -gt 0 ]; then die "$failures output(s) failed qemu-img's judgement"; fi
