@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Engines;
 using DiskImage.Formats.Qcow2;
 
 namespace DiskImage.Benchmarks.Formats.Qcow2;
@@ -11,7 +10,9 @@ namespace DiskImage.Benchmarks.Formats.Qcow2;
 /// is reported per cluster.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 10, invocationCount: 1)]
+[InvocationCount(1)]
+[WarmupCount(2)]
+[IterationCount(10)]
 public class Qcow2AllocationBenchmarks
 {
     private const int ClustersPerInvocation = 1024;
