@@ -3,12 +3,20 @@ using Microsoft.Win32.SafeHandles;
 namespace DiskImage.IO;
 
 /// <summary>A device over a host file, using positional I/O (<see cref="RandomAccess"/>); no shared file position.</summary>
+/// <remarks>
+/// On 64-bit Linux, allocation queries use SEEK_DATA/SEEK_HOLE (holes report as
+/// <see cref="AllocationKind.Zero"/>), <see cref="BlockDevice.WriteZeroes(long, long)"/> punches holes, and
+/// <see cref="AllocatedSize"/> reports the blocks the file really occupies. Elsewhere, or when the
+/// file system refuses these calls, the whole file reports as data and zeros are written.
+/// </remarks>
 public sealed class FileBlockDevice : BlockDevice
 {
     private readonly SafeFileHandle _handle;
     private readonly bool _writable;
     private readonly bool _ownsHandle;
     private long _length;
+    private volatile bool _seekUnsupported;
+    private volatile bool _punchUnsupported;
 
     private FileBlockDevice(SafeFileHandle handle, bool writable, bool ownsHandle, string? path)
     {
@@ -29,7 +37,33 @@ public sealed class FileBlockDevice : BlockDevice
     public override bool CanWrite => _writable;
 
     /// <summary>Bytes the file occupies on the host storage (what <c>du</c> and qemu-img's <c>actual-size</c> report).</summary>
-    public long AllocatedSize => Length;
+    /// <remarks>Falls back to <see cref="Length"/> where the host cannot tell.</remarks>
+    public long AllocatedSize
+    {
+        get
+        {
+            ThrowIfDisposed();
+            if (LinuxFileInterop.IsSupported)
+            {
+                try
+                {
+                    long allocated = LinuxFileInterop.GetAllocatedBytes(_handle);
+                    if (allocated >= 0)
+                    {
+                        return allocated;
+                    }
+                }
+                catch (EntryPointNotFoundException)
+                {
+                }
+                catch (DllNotFoundException)
+                {
+                }
+            }
+
+            return Length;
+        }
+    }
 
     /// <inheritdoc />
     public override bool CanSetLength => _writable;
@@ -116,6 +150,81 @@ public sealed class FileBlockDevice : BlockDevice
     {
         RandomAccess.SetLength(_handle, length);
         Volatile.Write(ref _length, length);
+    }
+
+    /// <inheritdoc />
+    protected override void WriteZeroesCore(long offset, long length)
+    {
+        if (LinuxFileInterop.IsSupported && !_punchUnsupported)
+        {
+            int errno;
+            try
+            {
+                errno = LinuxFileInterop.PunchHole(_handle, offset, length);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                errno = -1;
+            }
+            catch (DllNotFoundException)
+            {
+                errno = -1;
+            }
+
+            if (errno == 0)
+            {
+                return;
+            }
+
+            // EOPNOTSUPP, ENOSYS and friends: the file system cannot punch holes; write zeros instead.
+            _punchUnsupported = true;
+        }
+
+        base.WriteZeroesCore(offset, length);
+    }
+
+    /// <inheritdoc />
+    protected override AllocationExtent GetAllocationCore(long offset, long maxLength)
+    {
+        if (!LinuxFileInterop.IsSupported || _seekUnsupported)
+        {
+            return new AllocationExtent(offset, maxLength, AllocationKind.Data, offset);
+        }
+
+        long data;
+        try
+        {
+            data = LinuxFileInterop.Seek(_handle, offset, LinuxFileInterop.SeekData);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            data = long.MinValue;
+        }
+        catch (DllNotFoundException)
+        {
+            data = long.MinValue;
+        }
+
+        if (data == -LinuxFileInterop.ENXIO)
+        {
+            // No data at or after the offset: the rest is a hole.
+            return new AllocationExtent(offset, maxLength, AllocationKind.Zero, offset);
+        }
+
+        if (data < 0)
+        {
+            _seekUnsupported = true;
+            return new AllocationExtent(offset, maxLength, AllocationKind.Data, offset);
+        }
+
+        if (data > offset)
+        {
+            return new AllocationExtent(offset, Math.Min(data - offset, maxLength), AllocationKind.Zero, offset);
+        }
+
+        long hole = LinuxFileInterop.Seek(_handle, offset, LinuxFileInterop.SeekHole);
+        long length = hole > offset ? Math.Min(hole - offset, maxLength) : maxLength;
+        return new AllocationExtent(offset, length, AllocationKind.Data, offset);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,132 @@
+using System.Reflection;
+using DiskImage.Cli.Commands;
+
+namespace DiskImage.Cli;
+
+/// <summary>
+/// The <c>diskimage</c> command line: qemu-img's verbs and flags, so a script can switch by changing
+/// the program name. Output, messages and exit codes follow qemu-img 7.2.
+/// </summary>
+internal static class Cli
+{
+    public const string ProgramName = "diskimage";
+
+    private const string Usage = """
+        usage: diskimage [-h | --help] [-V | --version] command [command options]
+        Disk image utility: qemu-img's commands and flags, implemented in managed code.
+
+        Command syntax:
+          check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] [--no-backing] filename
+          compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] [--no-backing] filename1 filename2
+          convert [-c] [-p] [-q] [-U] [-W] [-f fmt] [-O output_fmt] [-o options] [-S sparse_size] [-m num] [--no-backing] filename output_filename
+          create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
+          info [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--no-backing] filename
+          map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] [--no-backing] filename
+          resize [-f fmt] [-q] [--shrink] [--no-backing] filename [+ | -]size
+
+        Command parameters:
+          'filename' is a disk image filename
+          'fmt' is the disk image format (qcow2 or raw); it is detected from the content when omitted
+          'size' is a size in bytes; the suffixes k or K (kilobyte, 1024), M (megabyte), G, T, P and E
+            are supported, 'b' is ignored
+          'output_filename' is the destination image filename
+          'output_fmt' is the destination format (default raw)
+          'options' is a comma-separated list of format-specific options in name=value form; a
+            literal comma is written ',,'; use '-o help' for the list of a format
+          '-c' writes compressed clusters (qcow2 targets)
+          '-p' shows progress
+          '-q' is quiet mode: only errors are printed
+          '-S' sets the run of zero bytes that is left unallocated in the target (default 4k, 0 = none)
+          '-m' sets the number of worker threads used for compression (1 to 16)
+          '--output' takes 'human' (default) or 'json'
+          '--no-backing' does not open backing files (by default they are followed, as qemu-img does)
+
+        Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
+        63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
+        2 an image could not be opened, 4 a read error.
+
+        """;
+
+    /// <summary>Runs the command line; returns the process exit code. Never throws for user errors.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        try
+        {
+            return Dispatch(args, stdout, stderr);
+        }
+        catch (CliException e)
+        {
+            stdout.Flush();
+            stderr.Write($"{ProgramName}: {e.Message}\n");
+            if (e.ShowHelpHint)
+            {
+                stderr.Write($"Try '{ProgramName} --help' for more information\n");
+            }
+
+            return e.ExitCode;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotImplementedException)
+        {
+            stdout.Flush();
+            stderr.Write($"{ProgramName}: {ImageOpener.Describe(e)}\n");
+            return 1;
+        }
+        finally
+        {
+            stdout.Flush();
+            stderr.Flush();
+        }
+    }
+
+    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Length == 0)
+        {
+            throw CliException.Usage("Not enough arguments");
+        }
+
+        string command = args[0];
+        string[] rest = args[1..];
+        return command switch
+        {
+            "-h" or "--help" or "help" => PrintHelp(stdout),
+            "-V" or "--version" => PrintVersion(stdout),
+            "info" => InfoCommand.Run(rest, stdout),
+            "check" => CheckCommand.Run(rest, stdout, stderr),
+            "map" => MapCommand.Run(rest, stdout),
+            "compare" => CompareCommand.Run(rest, stdout),
+            "create" => CreateCommand.Run(rest, stdout),
+            "convert" => ConvertCommand.Run(rest, stdout),
+            "resize" => ResizeCommand.Run(rest, stdout, stderr),
+            _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
+            _ => throw CliException.Usage($"Command not found: {command}"),
+        };
+    }
+
+    /// <summary>Prints the usage text to stdout; exit code 0.</summary>
+    public static int PrintHelp(TextWriter stdout)
+    {
+        stdout.Write(VersionLine() + "\n" + Usage.Replace("\r\n", "\n", StringComparison.Ordinal));
+        return 0;
+    }
+
+    private static int PrintVersion(TextWriter stdout)
+    {
+        stdout.Write(VersionLine() + "\n");
+        return 0;
+    }
+
+    private static string VersionLine()
+    {
+        string version = typeof(Cli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        return $"{ProgramName} version {version}";
+    }
+
+    /// <summary>Parses <c>--output</c>: true for json, false for human.</summary>
+    public static bool ParseOutputFormat(string value) => value switch
+    {
+        "json" => true,
+        "human" => false,
+        _ => throw new CliException("--output must be used with human or json as argument."),
+    };
+}

@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary><c>check [-f fmt] [--output=human|json] [-r leaks|all] [-q] [-U] filename</c>; exit codes 0/1/2/3 as qemu-img, 63 without check support.</summary>
+internal static class CheckCommand
+{
+    /// <summary>qemu-img's exit code for a format that cannot be checked.</summary>
+    public const int NotSupportedExitCode = 63;
+
+    private const int OptOutput = 1000;
+    private const int OptNoBacking = 1001;
+    private const int OptForceShare = 1002;
+    private const int OptHelp = 1003;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? format = null;
+        bool json = false;
+        bool quiet = false;
+        bool followBacking = true;
+        Qcow2RepairMode repair = Qcow2RepairMode.None;
+        var getopt = new GetOpt(
+            args,
+            "f:hqr:T:U",
+            new LongOption("output", true, OptOutput),
+            new LongOption("repair", true, 'r'),
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("force-share", false, OptForceShare),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'q': quiet = true; break;
+                case 'T' or 'U' or OptForceShare: break;
+                case 'r':
+                    repair = value switch
+                    {
+                        "leaks" => Qcow2RepairMode.Leaks,
+                        "all" => Qcow2RepairMode.All,
+                        _ => throw CliException.Usage($"Unknown option value for -r (expecting 'leaks' or 'all'): {value}"),
+                    };
+                    break;
+                case OptOutput: json = Cli.ParseOutputFormat(value!); break;
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count != 1)
+        {
+            throw CliException.Usage("Expecting one image file name");
+        }
+
+        string fileName = getopt.Operands[0];
+        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: repair != Qcow2RepairMode.None, followBacking);
+        if (image is not Qcow2Image qcow2)
+        {
+            throw new CliException("This image format does not support checks", NotSupportedExitCode);
+        }
+
+        Qcow2CheckResult result;
+        try
+        {
+            result = qcow2.Check(repair);
+        }
+        catch (Exception e) when (ImageOpener.IsOpenFailure(e) || e is InvalidOperationException)
+        {
+            throw new CliException($"Check failed: {e.Message}");
+        }
+
+        foreach (string message in result.Messages)
+        {
+            stderr.Write(message + "\n");
+        }
+
+        if (!quiet)
+        {
+            stdout.Write(json ? QemuJson.Format(ToJson(result, fileName, "qcow2")) + "\n" : ToHuman(result));
+        }
+
+        return result.ExitCode;
+    }
+
+    /// <summary>The ImageCheck object of <c>qemu-img check --output=json</c>: counters that are zero are left out, check-errors always present.</summary>
+    internal static QemuJsonObject ToJson(Qcow2CheckResult r, string fileName, string format)
+    {
+        var o = new QemuJsonObject()
+            .Add("filename", fileName)
+            .Add("format", format)
+            .Add("check-errors", r.CheckErrors);
+        AddIfNonZero(o, "image-end-offset", r.ImageEndOffset);
+        AddIfNonZero(o, "corruptions", r.Corruptions);
+        AddIfNonZero(o, "leaks", r.Leaks);
+        AddIfNonZero(o, "corruptions-fixed", r.CorruptionsFixed);
+        AddIfNonZero(o, "leaks-fixed", r.LeaksFixed);
+        AddIfNonZero(o, "total-clusters", r.TotalClusters);
+        AddIfNonZero(o, "allocated-clusters", r.AllocatedClusters);
+        AddIfNonZero(o, "fragmented-clusters", r.FragmentedClusters);
+        AddIfNonZero(o, "compressed-clusters", r.CompressedClusters);
+        return o;
+    }
+
+    private static void AddIfNonZero(QemuJsonObject o, string key, long value)
+    {
+        if (value != 0)
+        {
+            o.Add(key, value);
+        }
+    }
+
+    /// <summary>The human-readable report of <c>qemu-img check</c>.</summary>
+    internal static string ToHuman(Qcow2CheckResult r)
+    {
+        var sb = new StringBuilder();
+        if (r.LeaksFixed != 0 || r.CorruptionsFixed != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"The following inconsistencies were found and repaired:\n\n    {r.LeaksFixed} leaked clusters\n    {r.CorruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n");
+        }
+
+        if (r.Corruptions == 0 && r.Leaks == 0 && r.CheckErrors == 0)
+        {
+            sb.Append("No errors were found on the image.\n");
+        }
+        else
+        {
+            if (r.Corruptions != 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\n{r.Corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n");
+            }
+
+            if (r.Leaks != 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\n{r.Leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.\n");
+            }
+
+            if (r.CheckErrors != 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\n{r.CheckErrors} internal errors have occurred during the check.\n");
+            }
+        }
+
+        if (r.TotalClusters != 0 && r.AllocatedClusters != 0)
+        {
+            double allocated = r.AllocatedClusters * 100.0 / r.TotalClusters;
+            double fragmented = r.FragmentedClusters * 100.0 / r.AllocatedClusters;
+            double compressed = r.CompressedClusters * 100.0 / r.AllocatedClusters;
+            sb.Append(CultureInfo.InvariantCulture, $"{r.AllocatedClusters}/{r.TotalClusters} = {QemuSize.FormatF2(allocated)}% allocated, {QemuSize.FormatF2(fragmented)}% fragmented, {QemuSize.FormatF2(compressed)}% compressed clusters\n");
+        }
+
+        if (r.ImageEndOffset != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"Image end offset: {r.ImageEndOffset}\n");
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,197 @@
+using System.Buffers;
+using DiskImage.Formats;
+using DiskImage.IO;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary>
+/// <c>compare [-f fmt] [-F fmt] [-s] [-q] [-p] [-U] img1 img2</c>. Exit codes as qemu-img: 0
+/// identical, 1 different, 2 an image cannot be opened, 4 a read error. Mismatch offsets are
+/// reported at 512-byte sector granularity, like qemu-img.
+/// </summary>
+internal static class CompareCommand
+{
+    private const int OptNoBacking = 1000;
+    private const int OptForceShare = 1001;
+    private const int OptHelp = 1002;
+    private const int ChunkSize = 1 << 20;
+    private const int SectorSize = 512;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string? format1 = null;
+        string? format2 = null;
+        bool strict = false;
+        bool quiet = false;
+        bool followBacking = true;
+        var getopt = new GetOpt(
+            args,
+            "f:F:hpqsT:U",
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("force-share", false, OptForceShare),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format1 = value; break;
+                case 'F': format2 = value; break;
+                case 's': strict = true; break;
+                case 'q': quiet = true; break;
+                case 'p' or 'T' or 'U' or OptForceShare: break;
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count != 2)
+        {
+            throw CliException.Usage("Expecting two image file names");
+        }
+
+        string name1 = getopt.Operands[0];
+        string name2 = getopt.Operands[1];
+        using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2);
+        using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2);
+        int depth1 = ImageOpener.Chain(image1, name1).Count;
+        int depth2 = ImageOpener.Chain(image2, name2).Count;
+        BlockDevice a = image1.Content;
+        BlockDevice b = image2.Content;
+
+        if (a.Length != b.Length)
+        {
+            if (strict)
+            {
+                Say(stdout, quiet, "Strict mode: Image size mismatch!\n");
+                return 1;
+            }
+
+            Say(stdout, quiet, "Warning: Image size mismatch!\n");
+        }
+
+        long common = Math.Min(a.Length, b.Length);
+        byte[] bufferA = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        byte[] bufferB = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            long position = 0;
+            while (position < common)
+            {
+                AllocationExtent ea = a.GetAllocation(position, common - position);
+                AllocationExtent eb = b.GetAllocation(position, common - position);
+                long chunkEnd = Math.Min(ea.End, eb.End);
+                if (strict && !SameStatus(ea, image1, eb, image2))
+                {
+                    Say(stdout, quiet, $"Strict mode: Offset {position} block status mismatch!\n");
+                    return 1;
+                }
+
+                if (!(ReadsAsZero(ea, depth1) && ReadsAsZero(eb, depth2)))
+                {
+                    long? difference = FirstDifference(a, name1, b, name2, position, chunkEnd, bufferA, bufferB);
+                    if (difference is { } at)
+                    {
+                        Say(stdout, quiet, $"Content mismatch at offset {at / SectorSize * SectorSize}!\n");
+                        return 1;
+                    }
+                }
+
+                position = chunkEnd;
+            }
+
+            // qemu's rule: the larger image's tail must read as zeros.
+            (BlockDevice larger, string largerName, int largerDepth) = a.Length > b.Length ? (a, name1, depth1) : (b, name2, depth2);
+            while (position < larger.Length)
+            {
+                AllocationExtent e = larger.GetAllocation(position, larger.Length - position);
+                if (!ReadsAsZero(e, largerDepth))
+                {
+                    long? nonZero = FirstNonZero(larger, largerName, position, e.End, bufferA);
+                    if (nonZero is { } at)
+                    {
+                        Say(stdout, quiet, $"Content mismatch at offset {at / SectorSize * SectorSize}!\n");
+                        return 1;
+                    }
+                }
+
+                position = e.End;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bufferA);
+            ArrayPool<byte>.Shared.Return(bufferB);
+        }
+
+        Say(stdout, quiet, "Images are identical.\n");
+        return 0;
+    }
+
+    private static void Say(TextWriter stdout, bool quiet, string text)
+    {
+        if (!quiet)
+        {
+            stdout.Write(text);
+        }
+    }
+
+    // An unallocated range reads as zeros only when no lower layer can supply it.
+    private static bool ReadsAsZero(AllocationExtent e, int chainLength) =>
+        e.Kind == AllocationKind.Zero || (e.Kind == AllocationKind.Unallocated && e.Depth >= chainLength - 1);
+
+    private static bool SameStatus(AllocationExtent ea, DiskImageFile image1, AllocationExtent eb, DiskImageFile image2)
+    {
+        MapEntry ma = MapEntry.From(ea, image1.Format);
+        MapEntry mb = MapEntry.From(eb, image2.Format);
+        return ma.Present == mb.Present && ma.Zero == mb.Zero && ma.Data == mb.Data && ma.HasOffset == mb.HasOffset;
+    }
+
+    private static long? FirstDifference(BlockDevice a, string nameA, BlockDevice b, string nameB, long start, long end, byte[] bufferA, byte[] bufferB)
+    {
+        for (long position = start; position < end;)
+        {
+            int n = (int)Math.Min(ChunkSize, end - position);
+            Read(a, nameA, position, bufferA.AsSpan(0, n));
+            Read(b, nameB, position, bufferB.AsSpan(0, n));
+            int index = bufferA.AsSpan(0, n).CommonPrefixLength(bufferB.AsSpan(0, n));
+            if (index < n)
+            {
+                return position + index;
+            }
+
+            position += n;
+        }
+
+        return null;
+    }
+
+    private static long? FirstNonZero(BlockDevice device, string name, long start, long end, byte[] buffer)
+    {
+        for (long position = start; position < end;)
+        {
+            int n = (int)Math.Min(ChunkSize, end - position);
+            Read(device, name, position, buffer.AsSpan(0, n));
+            int index = buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0);
+            if (index >= 0)
+            {
+                return position + index;
+            }
+
+            position += n;
+        }
+
+        return null;
+    }
+
+    private static void Read(BlockDevice device, string name, long offset, Span<byte> buffer)
+    {
+        try
+        {
+            device.ReadExactly(offset, buffer);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException)
+        {
+            throw new CliException($"Error while reading offset {offset} of {name}: {e.Message}", 4);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+using System.Globalization;
+using DiskImage.Conversion;
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary>
+/// <c>convert [-f fmt] [-O fmt] [-c] [-o options] [-S size] [-m N] [-p] [-q] [-U] [-W] src dst</c> through
+/// <see cref="ImageConverter"/>. As in qemu-img, the output format defaults to raw and the whole
+/// backing chain of the source is flattened into the target.
+/// </summary>
+internal static class ConvertCommand
+{
+    private const int OptNoBacking = 1000;
+    private const int OptForceShare = 1001;
+    private const int OptTargetIsZero = 1002;
+    private const int OptHelp = 1003;
+    private const int MaxSparseSize = 16 * 1024 * 1024;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string? sourceFormat = null;
+        string targetFormatName = "raw";
+        bool compress = false;
+        var options = new QemuOptionList();
+        int sparseSize = 4096;
+        int parallelism = Environment.ProcessorCount;
+        bool progress = false;
+        bool quiet = false;
+        bool followBacking = true;
+        var getopt = new GetOpt(
+            args,
+            "cf:hm:nO:o:pqS:t:T:UW",
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("force-share", false, OptForceShare),
+            new LongOption("target-is-zero", false, OptTargetIsZero),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'c': compress = true; break;
+                case 'f': sourceFormat = value; break;
+                case 'O': targetFormatName = value!; break;
+                case 'o': options.Add(value!); break;
+                case 'p': progress = true; break;
+                case 'q': quiet = true; break;
+                case 't' or 'T' or 'U' or 'W' or OptForceShare or OptTargetIsZero: break;
+                case 'n': throw new CliException("-n (write into an existing target) is not supported by diskimage");
+                case 'm':
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
+                    {
+                        throw new CliException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
+                    }
+
+                    break;
+                case 'S':
+                    if (!QemuSize.TryParse(value!, out long sparse))
+                    {
+                        throw new CliException("Invalid buffer size for sparse output specified." + QemuSize.SuffixHint);
+                    }
+
+                    if (sparse % 512 != 0 || sparse > MaxSparseSize)
+                    {
+                        throw new CliException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).");
+                    }
+
+                    sparseSize = (int)sparse;
+                    break;
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        DiskImageFormat targetFormat = ImageOpener.ParseFormat(targetFormatName)!.Value;
+        if (options.HelpRequested)
+        {
+            stdout.Write(CreateOptionsParser.Help(targetFormat));
+            return 0;
+        }
+
+        if (getopt.Operands.Count < 2)
+        {
+            throw CliException.Usage("Expecting a source and a target file name");
+        }
+
+        if (getopt.Operands.Count > 2)
+        {
+            throw new CliException("Concatenating several source images is not supported by diskimage");
+        }
+
+        string source = getopt.Operands[0];
+        string target = getopt.Operands[1];
+        if (compress && targetFormat != DiskImageFormat.Qcow2)
+        {
+            throw new CliException("Compression not supported for this file format");
+        }
+
+        CreateOptionsParser.CheckKeys(options, targetFormat, target);
+        if (options.Get("backing_file") is not null || options.Get("backing_fmt") is not null)
+        {
+            throw new CliException($"{target}: A backing file for the target (-B, -o backing_file) is not supported by diskimage");
+        }
+
+        if (options.Get("size") is not null)
+        {
+            throw new CliException($"{target}: Invalid parameter 'size'");
+        }
+
+        if (targetFormat == DiskImageFormat.Raw && options.Get("preallocation") is { } preallocation && preallocation != "off")
+        {
+            throw new CliException($"{target}: Preallocation mode '{preallocation}' is not supported by diskimage for raw images (use off)");
+        }
+
+        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
+        Qcow2CreateOptions? qcow2 = targetFormat == DiskImageFormat.Qcow2
+            ? CreateOptionsParser.ParseQcow2(options, image.Content.Length, target).Build()
+            : null;
+        var convertOptions = new ConvertOptions
+        {
+            TargetFormat = targetFormat,
+            Qcow2 = qcow2,
+            Compress = compress,
+            SparseSize = sparseSize,
+            MaxDegreeOfParallelism = parallelism,
+        };
+
+        ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
+        printer?.Report(new ConvertProgress(0, image.Content.Length));
+        try
+        {
+            ImageConverter.Convert(image.Content, target, convertOptions, printer);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or ArgumentException)
+        {
+            printer?.Finish();
+            throw new CliException($"error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
+        }
+
+        printer?.Finish();
+        return 0;
+    }
+
+    /// <summary>qemu-img's progress line, <c>    (12.34/100%)</c> and a carriage return, redrawn every whole percent.</summary>
+    internal sealed class ProgressPrinter : IProgress<ConvertProgress>
+    {
+        private readonly TextWriter _writer;
+        private readonly Lock _lock = new();
+        private double _last = -1;
+
+        public ProgressPrinter(TextWriter writer) => _writer = writer;
+
+        public void Report(ConvertProgress value)
+        {
+            lock (_lock)
+            {
+                double percent = Math.Clamp(value.Percent, 0, 100);
+                if (_last >= 0 && percent - _last < 1 && !(percent >= 100 && _last < 100))
+                {
+                    return;
+                }
+
+                _last = percent;
+                Print(percent);
+            }
+        }
+
+        public void Finish()
+        {
+            lock (_lock)
+            {
+                Print(100);
+                _writer.Write("\n");
+                _writer.Flush();
+            }
+        }
+
+        private void Print(double percent)
+        {
+            _writer.Write($"    ({QemuSize.FormatF2(percent)}/100%)\r");
+            _writer.Flush();
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+using DiskImage.Formats.Raw;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary><c>create [-q] [-f fmt] [-o options] [-b backing [-F backing_fmt]] [-u] filename [size]</c>.</summary>
+internal static class CreateCommand
+{
+    private const int OptHelp = 1000;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string formatName = "raw";
+        var options = new QemuOptionList();
+        string? backing = null;
+        string? backingFormat = null;
+        bool unsafeBacking = false;
+        bool quiet = false;
+        var getopt = new GetOpt(args, "b:F:f:ho:qu", new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'b': backing = value; break;
+                case 'F': backingFormat = value; break;
+                case 'f': formatName = value!; break;
+                case 'o': options.Add(value!); break;
+                case 'q': quiet = true; break;
+                case 'u': unsafeBacking = true; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        DiskImageFormat format = ImageOpener.ParseFormat(formatName)!.Value;
+        if (options.HelpRequested)
+        {
+            stdout.Write(CreateOptionsParser.Help(format));
+            return 0;
+        }
+
+        if (getopt.Operands.Count == 0)
+        {
+            throw CliException.Usage("Expecting image file name");
+        }
+
+        if (getopt.Operands.Count > 2)
+        {
+            throw CliException.Usage($"Unexpected argument: {getopt.Operands[2]}");
+        }
+
+        string fileName = getopt.Operands[0];
+        long? size = null;
+        if (getopt.Operands.Count == 2)
+        {
+            if (!QemuSize.TryParse(getopt.Operands[1], out long parsed))
+            {
+                throw new CliException("Invalid image size specified." + QemuSize.SuffixHint);
+            }
+
+            size = parsed;
+        }
+
+        if (backing is not null)
+        {
+            options.Set("backing_file", backing);
+        }
+
+        if (backingFormat is not null)
+        {
+            options.Set("backing_fmt", backingFormat);
+        }
+
+        CreateOptionsParser.CheckKeys(options, format, fileName);
+        size ??= CreateOptionsParser.ParseSizeOption(options, "size");
+
+        if (format == DiskImageFormat.Raw)
+        {
+            if (options.Get("preallocation") is { } preallocation && preallocation != "off")
+            {
+                throw new CliException($"{fileName}: Preallocation mode '{preallocation}' is not supported by diskimage for raw images (use off)");
+            }
+
+            if (size is not { } rawSize)
+            {
+                throw new CliException($"{fileName}: Image creation needs a size parameter");
+            }
+
+            if (!quiet)
+            {
+                stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}\n");
+            }
+
+            Create(fileName, () => RawImage.Create(fileName, rawSize));
+            return 0;
+        }
+
+        string? backingName = options.Get("backing_file");
+        string? backingFormatName = options.Get("backing_fmt");
+        if (backingName is not null)
+        {
+            string backingPath = ImageOpener.CombineBackingName(fileName, backingName);
+            if (backingFormatName is null)
+            {
+                string detected = "";
+                if (!unsafeBacking && File.Exists(backingPath))
+                {
+                    detected = $"\nDetected format of {ImageOpener.FormatName(DiskImageFile.DetectFormat(backingPath))}.";
+                }
+
+                throw new CliException($"{fileName}: Backing file specified without backing format{detected}");
+            }
+
+            if (ImageOpener.ParseFormat(backingFormatName) is not { } parsedBackingFormat)
+            {
+                throw new CliException($"{fileName}: Unknown backing format '{backingFormatName}'");
+            }
+
+            if (!unsafeBacking)
+            {
+                // Like qemu-img: the backing file must open; its size is the default size.
+                try
+                {
+                    using DiskImageFile backingImage = DiskImageFile.Open(backingPath, new DiskImageOpenOptions
+                    {
+                        Format = parsedBackingFormat,
+                        BackingFiles = BackingFilePolicy.Allow,
+                    });
+                    size ??= backingImage.Content.Length;
+                }
+                catch (Exception e) when (ImageOpener.IsOpenFailure(e))
+                {
+                    throw new CliException($"{fileName}: Could not open '{backingName}': {ImageOpener.Describe(e)}\nCould not open backing image.");
+                }
+            }
+        }
+
+        if (size is not { } virtualSize)
+        {
+            throw new CliException($"{fileName}: Image creation needs a size parameter");
+        }
+
+        (Func<Qcow2CreateOptions> build, string description) = CreateOptionsParser.ParseQcow2(options, virtualSize, fileName);
+        if (!quiet)
+        {
+            stdout.Write($"Formatting '{fileName}', fmt=qcow2 {description}\n");
+        }
+
+        Qcow2CreateOptions createOptions = build();
+        Create(fileName, () => Qcow2Image.Create(fileName, virtualSize, createOptions));
+        return 0;
+    }
+
+    private static void Create(string fileName, Func<DiskImageFile> create)
+    {
+        try
+        {
+            using DiskImageFile image = create();
+            image.Flush();
+        }
+        catch (Exception e) when (ImageOpener.IsOpenFailure(e))
+        {
+            throw new CliException($"{fileName}: {ImageOpener.Describe(e)}");
+        }
+    }
+}

@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Text;
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary><c>info [-f fmt] [--output=human|json] [--backing-chain] [-U] [--no-backing] filename</c>.</summary>
+internal static class InfoCommand
+{
+    private const int OptOutput = 1000;
+    private const int OptBackingChain = 1001;
+    private const int OptNoBacking = 1002;
+    private const int OptForceShare = 1003;
+    private const int OptHelp = 1004;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string? format = null;
+        bool json = false;
+        bool backingChain = false;
+        bool followBacking = true;
+        var getopt = new GetOpt(
+            args,
+            "f:hU",
+            new LongOption("output", true, OptOutput),
+            new LongOption("backing-chain", false, OptBackingChain),
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("force-share", false, OptForceShare),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'U' or OptForceShare: break;
+                case OptOutput: json = Cli.ParseOutputFormat(value!); break;
+                case OptBackingChain: backingChain = true; break;
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count != 1)
+        {
+            throw CliException.Usage("Expecting one image file name");
+        }
+
+        string fileName = getopt.Operands[0];
+        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
+        List<(DiskImageFile Image, string Name)> chain = backingChain ? ImageOpener.Chain(image, fileName) : [(image, fileName)];
+        var infos = new List<(ImageInfo Info, string Name)>(chain.Count);
+        foreach ((DiskImageFile layer, string name) in chain)
+        {
+            infos.Add((layer.GetInfo(), name));
+        }
+
+        if (json)
+        {
+            if (backingChain)
+            {
+                var list = new List<object>(infos.Count);
+                foreach ((ImageInfo info, string name) in infos)
+                {
+                    list.Add(ToJson(info, name));
+                }
+
+                stdout.Write(QemuJson.Format(list) + "\n");
+            }
+            else
+            {
+                stdout.Write(QemuJson.Format(ToJson(infos[0].Info, infos[0].Name)) + "\n");
+            }
+        }
+        else
+        {
+            for (int i = 0; i < infos.Count; i++)
+            {
+                stdout.Write((i == 0 ? "" : "\n") + ToHuman(infos[i].Info, infos[i].Name));
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The ImageInfo object of <c>qemu-img info --output=json</c>.</summary>
+    internal static QemuJsonObject ToJson(ImageInfo info, string name)
+    {
+        var o = new QemuJsonObject()
+            .Add("virtual-size", info.VirtualSize)
+            .Add("filename", name);
+        if (info.ClusterSize is { } clusterSize)
+        {
+            o.Add("cluster-size", (long)clusterSize);
+        }
+
+        o.Add("format", ImageOpener.FormatName(info.Format));
+        if (info.ActualSize >= 0)
+        {
+            o.Add("actual-size", info.ActualSize);
+        }
+
+        if (info.Encrypted)
+        {
+            o.Add("encrypted", true);
+        }
+
+        if (info.Snapshots.Count > 0)
+        {
+            var snapshots = new List<object>(info.Snapshots.Count);
+            foreach (Qcow2Snapshot snapshot in info.Snapshots)
+            {
+                snapshots.Add(SnapshotToJson(snapshot));
+            }
+
+            o.Add("snapshots", snapshots);
+        }
+
+        if (info.BackingFileName is { } backing)
+        {
+            o.Add("backing-filename", backing);
+            o.Add("full-backing-filename", ImageOpener.CombineBackingName(name, backing));
+        }
+
+        if (info.BackingFileFormat is { } backingFormat)
+        {
+            o.Add("backing-filename-format", backingFormat);
+        }
+
+        if (info.Qcow2 is { } q)
+        {
+            o.Add("format-specific", new QemuJsonObject().Add("type", "qcow2").Add("data", Qcow2Data(q)));
+        }
+
+        o.Add("dirty-flag", info.DirtyFlag);
+        return o;
+    }
+
+    private static bool IsVersion3(Qcow2FormatInfo q) => q.Version == 3 || (q.Version == 0 && q.Compat != "0.10");
+
+    private static QemuJsonObject Qcow2Data(Qcow2FormatInfo q)
+    {
+        var data = new QemuJsonObject()
+            .Add("compat", q.Compat)
+            .Add("compression-type", q.CompressionType == Qcow2CompressionType.Zstd ? "zstd" : "zlib");
+        if (IsVersion3(q))
+        {
+            data.Add("lazy-refcounts", q.LazyRefcounts);
+        }
+
+        if (q.DataFile is { } dataFile)
+        {
+            data.Add("data-file", dataFile);
+        }
+
+        data.Add("refcount-bits", (long)q.RefcountBits);
+        if (IsVersion3(q))
+        {
+            data.Add("corrupt", q.Corrupt);
+            data.Add("extended-l2", q.ExtendedL2);
+        }
+
+        return data;
+    }
+
+    private static QemuJsonObject SnapshotToJson(Qcow2Snapshot s)
+    {
+        var o = new QemuJsonObject()
+            .Add("id", s.Id)
+            .Add("name", s.Name)
+            .Add("vm-state-size", s.VmStateSize)
+            .Add("date-sec", s.DateSeconds)
+            .Add("date-nsec", s.DateNanoseconds)
+            .Add("vm-clock-sec", s.VmClockNanoseconds / 1_000_000_000)
+            .Add("vm-clock-nsec", s.VmClockNanoseconds % 1_000_000_000);
+        if (s.InstructionCount != -1)
+        {
+            o.Add("icount", s.InstructionCount);
+        }
+
+        return o;
+    }
+
+    /// <summary>The human-readable output of <c>qemu-img info</c>.</summary>
+    internal static string ToHuman(ImageInfo info, string name)
+    {
+        var sb = new StringBuilder();
+        sb.Append("image: ").Append(name).Append('\n');
+        sb.Append("file format: ").Append(ImageOpener.FormatName(info.Format)).Append('\n');
+        sb.Append(CultureInfo.InvariantCulture, $"virtual size: {QemuSize.ToHuman(info.VirtualSize)} ({info.VirtualSize} bytes)\n");
+        sb.Append("disk size: ").Append(info.ActualSize >= 0 ? QemuSize.ToHuman(info.ActualSize) : "unavailable").Append('\n');
+        if (info.ClusterSize is { } clusterSize)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"cluster_size: {clusterSize}\n");
+        }
+
+        if (info.Encrypted)
+        {
+            sb.Append("encrypted: yes\n");
+        }
+
+        if (info.DirtyFlag)
+        {
+            sb.Append("cleanly shut down: no\n");
+        }
+
+        if (info.BackingFileName is { } backing)
+        {
+            string full = ImageOpener.CombineBackingName(name, backing);
+            sb.Append("backing file: ").Append(backing);
+            if (full != backing)
+            {
+                sb.Append(" (actual path: ").Append(full).Append(')');
+            }
+
+            sb.Append('\n');
+        }
+
+        if (info.BackingFileFormat is { } backingFormat)
+        {
+            sb.Append("backing file format: ").Append(backingFormat).Append('\n');
+        }
+
+        if (info.Snapshots.Count > 0)
+        {
+            sb.Append("Snapshot list:\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{"ID",-10}{"TAG",-17}{"VM SIZE",8}{"DATE",20}{"VM CLOCK",13}{"ICOUNT",11}\n");
+            foreach (Qcow2Snapshot s in info.Snapshots)
+            {
+                AppendSnapshotRow(sb, s);
+            }
+        }
+
+        if (info.Qcow2 is { } q)
+        {
+            sb.Append("Format specific information:\n");
+            foreach (KeyValuePair<string, object> member in Qcow2Data(q).OrderedMembers())
+            {
+                string value = member.Value switch
+                {
+                    bool b => b ? "true" : "false",
+                    long l => l.ToString(CultureInfo.InvariantCulture),
+                    _ => member.Value.ToString() ?? "",
+                };
+                sb.Append("    ").Append(member.Key.Replace('-', ' ')).Append(": ").Append(value).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static void AppendSnapshotRow(StringBuilder sb, Qcow2Snapshot s)
+    {
+        string date = DateTimeOffset.FromUnixTimeSeconds(s.DateSeconds).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        long clockSeconds = s.VmClockNanoseconds / 1_000_000_000;
+        long milliseconds = s.VmClockNanoseconds / 1_000_000 % 1000;
+        string clock = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{clockSeconds / 3600:00}:{clockSeconds / 60 % 60:00}:{clockSeconds % 60:00}.{milliseconds:000}");
+        string icount = s.InstructionCount == -1 ? "" : s.InstructionCount.ToString(CultureInfo.InvariantCulture);
+        sb.Append(CultureInfo.InvariantCulture, $"{s.Id,-9} {s.Name,-16} {QemuSize.ToHuman(s.VmStateSize),8}{date,20}{clock,13}{icount,11}\n");
+    }
+}

@@ -1,0 +1,100 @@
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary><c>resize [-f fmt] [-q] [--shrink] filename [+|-]size</c>.</summary>
+internal static class ResizeCommand
+{
+    private const int OptShrink = 1000;
+    private const int OptPreallocation = 1001;
+    private const int OptNoBacking = 1002;
+    private const int OptHelp = 1003;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        // Like qemu-img, the size is taken off the end first, so "-1G" is not read as an option.
+        if (args.Length < 2)
+        {
+            throw CliException.Usage("Not enough arguments");
+        }
+
+        string sizeText = args[^1];
+        string? format = null;
+        bool quiet = false;
+        bool shrink = false;
+        bool followBacking = true;
+        var getopt = new GetOpt(
+            args[..^1],
+            "f:hqU",
+            new LongOption("shrink", false, OptShrink),
+            new LongOption("preallocation", true, OptPreallocation),
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'q': quiet = true; break;
+                case 'U': break;
+                case OptShrink: shrink = true; break;
+                case OptPreallocation when value != "off":
+                    throw new CliException($"Preallocation mode '{value}' is not supported by diskimage (use off)");
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count != 1)
+        {
+            throw CliException.Usage("Expecting one image file name");
+        }
+
+        int sign = sizeText.Length > 0 && sizeText[0] == '+' ? 1 : sizeText.Length > 0 && sizeText[0] == '-' ? -1 : 0;
+        if (!QemuSize.TryParse(sign == 0 ? sizeText : sizeText[1..], out long amount))
+        {
+            throw new CliException("Parameter 'size' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
+        }
+
+        string fileName = getopt.Operands[0];
+        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking);
+        long current = image.Content.Length;
+        long newSize = sign == 0 ? amount : sign > 0 ? current + amount : current - amount;
+        if (newSize <= 0 || (sign > 0 && newSize < current))
+        {
+            throw new CliException("New image size must be positive");
+        }
+
+        if (newSize < current && !shrink)
+        {
+            stderr.Write($"{Cli.ProgramName}: Use the --shrink option to perform a shrink operation.\n");
+            throw new CliException("warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.");
+        }
+
+        try
+        {
+            if (image is Qcow2Image qcow2)
+            {
+                qcow2.Resize(newSize);
+            }
+            else
+            {
+                image.Content.SetLength(newSize);
+            }
+
+            image.Flush();
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or NotSupportedException or ArgumentException)
+        {
+            throw new CliException(e.Message);
+        }
+
+        if (!quiet)
+        {
+            stdout.Write("Image resized.\n");
+        }
+
+        return 0;
+    }
+}

@@ -1,0 +1,104 @@
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli;
+
+/// <summary>Opens images for the verbs with qemu-img's error wording, and names backing files the way qemu-img shows them.</summary>
+internal static class ImageOpener
+{
+    /// <summary>Maps a <c>-f</c>/<c>-F</c>/<c>-O</c> format name; null stays null (detect).</summary>
+    public static DiskImageFormat? ParseFormat(string? name, string unknownMessagePrefix = "Unknown file format") => name switch
+    {
+        null => null,
+        "qcow2" => DiskImageFormat.Qcow2,
+        "raw" => DiskImageFormat.Raw,
+        _ => throw new CliException($"{unknownMessagePrefix} '{name}'"),
+    };
+
+    /// <summary>The format's qemu name.</summary>
+    public static string FormatName(DiskImageFormat format) => format switch
+    {
+        DiskImageFormat.Qcow2 => "qcow2",
+        DiskImageFormat.Raw => "raw",
+        _ => format.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// Opens <paramref name="path"/>. Backing files are followed unless <paramref name="followBacking"/>
+    /// is false (the CLI's <c>--no-backing</c>); the library's default is to refuse them.
+    /// </summary>
+    /// <exception cref="CliException">The image cannot be opened (<paramref name="exitCode"/>).</exception>
+    public static DiskImageFile Open(string path, string? format, bool writable, bool followBacking, int exitCode = 1)
+    {
+        DiskImageFormat? parsed;
+        try
+        {
+            parsed = ParseFormat(format, "Unknown driver");
+        }
+        catch (CliException e)
+        {
+            throw new CliException($"Could not open '{path}': {e.Message}", exitCode);
+        }
+
+        var options = new DiskImageOpenOptions
+        {
+            Writable = writable,
+            Format = parsed,
+            BackingFiles = followBacking ? BackingFilePolicy.Allow : BackingFilePolicy.Deny,
+        };
+        try
+        {
+            return DiskImageFile.Open(path, options);
+        }
+        catch (Exception e) when (IsOpenFailure(e))
+        {
+            throw new CliException(e is FileNotFoundException or DirectoryNotFoundException
+                ? $"Could not open '{path}': Could not open '{path}': {Describe(e)}"
+                : $"Could not open '{path}': {Describe(e)}", exitCode);
+        }
+    }
+
+    /// <summary>Exceptions that mean "this file cannot be opened as an image" (as opposed to bugs).</summary>
+    public static bool IsOpenFailure(Exception e) =>
+        e is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException or ArgumentException;
+
+    /// <summary>An error text in the words qemu-img uses for the common host errors.</summary>
+    public static string Describe(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
+        UnauthorizedAccessException => "Permission denied",
+        _ => e.Message,
+    };
+
+    /// <summary>
+    /// The backing file's path as qemu-img shows it (<c>full-backing-filename</c>): an absolute name
+    /// as is, a relative one appended to the directory part of the overlay's name as given.
+    /// </summary>
+    public static string CombineBackingName(string imageName, string backingName)
+    {
+        if (Path.IsPathRooted(backingName))
+        {
+            return backingName;
+        }
+
+        int slash = imageName.LastIndexOfAny(['/', Path.DirectorySeparatorChar]);
+        return slash < 0 ? backingName : string.Concat(imageName.AsSpan(0, slash + 1), backingName);
+    }
+
+    /// <summary>The image and its opened backing images, top first, each with the name qemu-img shows.</summary>
+    public static List<(DiskImageFile Image, string Name)> Chain(DiskImageFile top, string topName)
+    {
+        var chain = new List<(DiskImageFile, string)> { (top, topName) };
+        DiskImageFile current = top;
+        string name = topName;
+        while (current is Qcow2Image q && q.Backing is { } backing && chain.Count <= 1024)
+        {
+            string? stored = q.GetInfo().BackingFileName;
+            name = stored is null ? backing.FileName ?? "" : CombineBackingName(name, stored);
+            chain.Add((backing, name));
+            current = backing;
+        }
+
+        return chain;
+    }
+}

@@ -1,0 +1,456 @@
+using System.Buffers;
+using System.Runtime.ExceptionServices;
+using DiskImage.IO;
+
+namespace DiskImage.Conversion;
+
+/// <summary>
+/// The copy engine shared by <see cref="BlockCopier"/> and <see cref="ImageConverter"/>. Worker
+/// threads take the next unit of the source in order (a zero range the source reports, or a
+/// unit-sized piece to read), read and inspect it (zero detection, compression) into one of a
+/// fixed ring of pooled slots; the calling thread commits the slots to the target strictly in source
+/// order. The ring bounds memory to a few units regardless of the source size.
+/// </summary>
+internal sealed class CopyPipeline : IDisposable
+{
+    private const int Empty = 0;
+    private const int Busy = 1;
+    private const int Ready = 2;
+    private const long MaxRingBytes = 64L * 1024 * 1024;
+
+    private readonly BlockDevice _source;
+    private readonly CopySink _sink;
+    private readonly int _unit;
+    private readonly bool _fullyAllocate;
+    private readonly int _workers;
+    private readonly IProgress<ConvertProgress>? _progress;
+    private readonly CancellationToken _cancellationToken;
+    private readonly long _total;
+    private readonly object _gate = new();
+    private readonly CopySlot[] _ring;
+
+    // Guarded by _gate.
+    private long _nextOffset;
+    private long _dispatched;
+    private long _committed;
+    private bool _stop;
+    private ExceptionDispatchInfo? _error;
+    private AllocationExtent _extent;
+
+    public CopyPipeline(BlockDevice source, CopySink sink, int unit, int sparseSize, int workers, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
+    {
+        _source = source;
+        _sink = sink;
+        _unit = unit;
+        _fullyAllocate = sparseSize == 0;
+        _workers = Math.Max(1, workers);
+        _progress = progress;
+        _cancellationToken = cancellationToken;
+        _total = source.Length;
+
+        int slots = (int)Math.Clamp(MaxRingBytes / ((long)unit + sink.ScratchSize), 3, (2 * _workers) + 2);
+        int runPairs = sink.BlockSize > 0 ? (unit / sink.BlockSize) + 1 : 1;
+        _ring = new CopySlot[slots];
+        for (int i = 0; i < slots; i++)
+        {
+            _ring[i] = new CopySlot(
+                ArrayPool<byte>.Shared.Rent(unit),
+                sink.ScratchSize > 0 ? ArrayPool<byte>.Shared.Rent(sink.ScratchSize) : null,
+                new int[2 * runPairs]);
+        }
+    }
+
+    /// <summary>The unit for a plain copy: the chunk size rounded up to a multiple of the sparse block size.</summary>
+    public static int PlainUnit(int chunkSize, int sparseSize) =>
+        sparseSize <= 0 ? chunkSize : checked((Math.Max(chunkSize, sparseSize) + sparseSize - 1) / sparseSize * sparseSize);
+
+    public void Run()
+    {
+        _cancellationToken.ThrowIfCancellationRequested();
+        _progress?.Report(new ConvertProgress(0, _total));
+        if (_total == 0)
+        {
+            return;
+        }
+
+        using CancellationTokenRegistration registration = _cancellationToken.UnsafeRegister(
+            static state => ((CopyPipeline)state!).Stop(), this);
+
+        var threads = new Thread[_workers];
+        for (int i = 0; i < threads.Length; i++)
+        {
+            threads[i] = new Thread(static state => ((CopyPipeline)state!).WorkerLoop())
+            {
+                IsBackground = true,
+                Name = "DiskImage copy worker",
+            };
+            threads[i].Start(this);
+        }
+
+        try
+        {
+            WriterLoop();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            lock (_gate)
+            {
+                _error ??= ExceptionDispatchInfo.Capture(ex);
+            }
+
+            throw;
+        }
+        finally
+        {
+            Stop();
+            foreach (Thread t in threads)
+            {
+                t.Join();
+            }
+        }
+    }
+
+    private void Stop()
+    {
+        lock (_gate)
+        {
+            _stop = true;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void WriterLoop()
+    {
+        long reportStep = Math.Max(_total / 200, 1);
+        long lastReported = 0;
+        long sequence = 0;
+        while (true)
+        {
+            CopySlot? slot = null;
+            lock (_gate)
+            {
+                while (true)
+                {
+                    _error?.Throw();
+                    _cancellationToken.ThrowIfCancellationRequested();
+                    CopySlot candidate = _ring[sequence % _ring.Length];
+                    if (candidate.State == Ready && candidate.Sequence == sequence)
+                    {
+                        slot = candidate;
+                        break;
+                    }
+
+                    if (_nextOffset >= _total && _dispatched == sequence)
+                    {
+                        // Everything has been dispatched and committed.
+                        break;
+                    }
+
+                    if (_stop)
+                    {
+                        throw new InvalidOperationException("The copy stopped unexpectedly.");
+                    }
+
+                    Monitor.Wait(_gate);
+                }
+            }
+
+            if (slot is null)
+            {
+                _progress?.Report(new ConvertProgress(_total, _total));
+                return;
+            }
+
+            if (slot.IsZeroRange)
+            {
+                _sink.CommitZero(slot.Offset, slot.Length);
+            }
+            else
+            {
+                _sink.Commit(slot);
+            }
+
+            long end = slot.Offset + slot.Length;
+            lock (_gate)
+            {
+                slot.State = Empty;
+                _committed = ++sequence;
+                Monitor.PulseAll(_gate);
+            }
+
+            if (_progress is not null && end - lastReported >= reportStep && end < _total)
+            {
+                lastReported = end;
+                _progress.Report(new ConvertProgress(end, _total));
+            }
+        }
+    }
+
+    private void WorkerLoop()
+    {
+        while (true)
+        {
+            CopySlot slot;
+            lock (_gate)
+            {
+                while (!_stop && _nextOffset < _total && _dispatched >= _committed + _ring.Length)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                if (_stop || _nextOffset >= _total)
+                {
+                    return;
+                }
+
+                slot = _ring[_dispatched % _ring.Length];
+                try
+                {
+                    Dispatch(slot);
+                }
+                catch (Exception ex)
+                {
+                    _error ??= ExceptionDispatchInfo.Capture(ex);
+                    _stop = true;
+                    Monitor.PulseAll(_gate);
+                    return;
+                }
+
+                slot.Sequence = _dispatched++;
+                slot.State = Busy;
+            }
+
+            try
+            {
+                if (!slot.IsZeroRange)
+                {
+                    _cancellationToken.ThrowIfCancellationRequested();
+                    Span<byte> data = slot.Buffer.AsSpan(0, (int)slot.Length);
+                    _source.ReadExactly(slot.Offset, data);
+                    _sink.Process(slot);
+                }
+            }
+            catch (Exception ex)
+            {
+                lock (_gate)
+                {
+                    if (ex is not OperationCanceledException)
+                    {
+                        _error ??= ExceptionDispatchInfo.Capture(ex);
+                    }
+
+                    _stop = true;
+                    Monitor.PulseAll(_gate);
+                }
+
+                return;
+            }
+
+            lock (_gate)
+            {
+                slot.State = Ready;
+                Monitor.PulseAll(_gate);
+            }
+        }
+    }
+
+    /// <summary>Assigns the next unit to <paramref name="slot"/>; called under the lock.</summary>
+    private void Dispatch(CopySlot slot)
+    {
+        long p = _nextOffset;
+        long unitEnd = Math.Min(p + _unit, _total);
+        if (!_fullyAllocate)
+        {
+            if (p >= _extent.End)
+            {
+                _extent = _source.GetAllocation(p, _total - p);
+            }
+
+            if (_extent.Kind != AllocationKind.Data && _extent.End >= unitEnd)
+            {
+                // Whole units inside a zero/unallocated extent: one zero range, nothing read.
+                long zeroEnd = _extent.End >= _total ? _total : p + ((_extent.End - p) / _unit * _unit);
+                slot.SetZeroRange(p, zeroEnd - p);
+                _nextOffset = zeroEnd;
+                return;
+            }
+        }
+
+        slot.SetData(p, (int)(unitEnd - p));
+        _nextOffset = unitEnd;
+    }
+
+    public void Dispose()
+    {
+        foreach (CopySlot slot in _ring)
+        {
+            slot.Release();
+        }
+    }
+}
+
+/// <summary>One unit in flight: where it is, its bytes, and what the worker found out about them.</summary>
+internal sealed class CopySlot(byte[] buffer, byte[]? scratch, int[] runs)
+{
+    public long Sequence = -1;
+    public int State;
+    public long Offset;
+    public long Length;
+    public bool IsZeroRange;
+
+    /// <summary>Data read from the source (unit-sized).</summary>
+    public byte[] Buffer { get; private set; } = buffer;
+
+    /// <summary>Sink workspace, e.g. compressed output.</summary>
+    public byte[]? Scratch { get; private set; } = scratch;
+
+    /// <summary>(start, length) pairs of the non-zero runs inside the unit.</summary>
+    public int[] Runs { get; } = runs;
+
+    public int RunCount;
+
+    /// <summary>Sink-defined outcome (e.g. skipped, compressed, stored).</summary>
+    public int Outcome;
+
+    /// <summary>Sink-defined length of the scratch output.</summary>
+    public int ScratchLength;
+
+    public void SetZeroRange(long offset, long length)
+    {
+        Offset = offset;
+        Length = length;
+        IsZeroRange = true;
+    }
+
+    public void SetData(long offset, int length)
+    {
+        Offset = offset;
+        Length = length;
+        IsZeroRange = false;
+        RunCount = 0;
+        Outcome = 0;
+        ScratchLength = 0;
+    }
+
+    public void Release()
+    {
+        if (Buffer.Length != 0)
+        {
+            ArrayPool<byte>.Shared.Return(Buffer);
+            Buffer = [];
+        }
+
+        if (Scratch is { Length: > 0 } s)
+        {
+            ArrayPool<byte>.Shared.Return(s);
+            Scratch = null;
+        }
+    }
+}
+
+/// <summary>Where the pipeline's units go. <see cref="Process"/> runs on worker threads; the commits run in source order on one thread.</summary>
+internal abstract class CopySink
+{
+    /// <summary>Zero-detection granularity within a unit, or 0 for none.</summary>
+    public abstract int BlockSize { get; }
+
+    /// <summary>Bytes of scratch space each slot needs.</summary>
+    public virtual int ScratchSize => 0;
+
+    /// <summary>Inspects a unit read from the source (worker thread).</summary>
+    public abstract void Process(CopySlot slot);
+
+    /// <summary>Stores a processed unit (writer thread, source order).</summary>
+    public abstract void Commit(CopySlot slot);
+
+    /// <summary>Handles a range the source reports as reading zeros (writer thread, source order).</summary>
+    public abstract void CommitZero(long offset, long length);
+
+    /// <summary>Records the non-zero runs of <c>slot</c>'s data at <see cref="BlockSize"/> granularity.</summary>
+    protected void FindDataRuns(CopySlot slot)
+    {
+        int length = (int)slot.Length;
+        int block = BlockSize;
+        int[] runs = slot.Runs;
+        int count = 0;
+        if (block == 0)
+        {
+            runs[0] = 0;
+            runs[1] = length;
+            slot.RunCount = 1;
+            return;
+        }
+
+        ReadOnlySpan<byte> data = slot.Buffer.AsSpan(0, length);
+        int pos = 0;
+        while (pos < length)
+        {
+            // Jump straight to the block holding the next non-zero byte.
+            int nonZero = data[pos..].IndexOfAnyExcept((byte)0);
+            if (nonZero < 0)
+            {
+                break;
+            }
+
+            int start = (pos + nonZero) / block * block;
+            int end = start;
+            while (end < length && data.Slice(end, Math.Min(block, length - end)).ContainsAnyExcept((byte)0))
+            {
+                end = Math.Min(end + block, length);
+            }
+
+            if (count > 0 && runs[(2 * count) - 2] + runs[(2 * count) - 1] == start)
+            {
+                runs[(2 * count) - 1] += end - start;
+            }
+            else
+            {
+                runs[2 * count] = start;
+                runs[(2 * count) + 1] = end - start;
+                count++;
+            }
+
+            pos = end;
+        }
+
+        slot.RunCount = count;
+    }
+}
+
+/// <summary>Writes the non-zero runs of each unit to a device; zero ranges are skipped or zeroed.</summary>
+internal sealed class DeviceCopySink(BlockDevice target, bool targetIsZero, int blockSize) : CopySink
+{
+    public override int BlockSize => blockSize;
+
+    public override void Process(CopySlot slot) => FindDataRuns(slot);
+
+    public override void Commit(CopySlot slot)
+    {
+        long cursor = 0;
+        for (int i = 0; i < slot.RunCount; i++)
+        {
+            int start = slot.Runs[2 * i];
+            int length = slot.Runs[(2 * i) + 1];
+            if (!targetIsZero && start > cursor)
+            {
+                target.WriteZeroes(slot.Offset + cursor, start - cursor);
+            }
+
+            target.Write(slot.Offset + start, slot.Buffer.AsSpan(start, length));
+            cursor = start + length;
+        }
+
+        if (!targetIsZero && cursor < slot.Length)
+        {
+            target.WriteZeroes(slot.Offset + cursor, slot.Length - cursor);
+        }
+    }
+
+    public override void CommitZero(long offset, long length)
+    {
+        if (!targetIsZero)
+        {
+            target.WriteZeroes(offset, length);
+        }
+    }
+}

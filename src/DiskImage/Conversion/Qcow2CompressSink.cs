@@ -1,0 +1,93 @@
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Conversion;
+
+/// <summary>
+/// Compresses the clusters of each unit on the worker threads and stores the results in guest
+/// order: compressed when a cluster shrinks, as a normal write when it does not, not at all when it
+/// is all zeros. A unit holds several small clusters so that hand-offs between threads stay rare.
+/// </summary>
+internal sealed class Qcow2CompressSink : CopySink
+{
+    private const int Skipped = 1;
+    private const int Compressed = 2;
+    private const int Stored = 3;
+    private const int TargetUnitSize = 256 * 1024;
+
+    private readonly Qcow2Image _image;
+    private readonly bool _skipZeroClusters;
+    private readonly int _clusterSize;
+    private readonly Qcow2CompressionType _type;
+
+    public Qcow2CompressSink(Qcow2Image image, bool skipZeroClusters)
+    {
+        _image = image;
+        _skipZeroClusters = skipZeroClusters;
+        _clusterSize = image.ClusterSize;
+        _type = image.CompressionType;
+        UnitSize = Math.Max(_clusterSize, TargetUnitSize / _clusterSize * _clusterSize);
+    }
+
+    /// <summary>Bytes per unit: a whole number of clusters.</summary>
+    public int UnitSize { get; }
+
+    /// <summary>One outcome pair per cluster is kept in the slot's run table.</summary>
+    public override int BlockSize => _clusterSize;
+
+    public override int ScratchSize => UnitSize;
+
+    public override void Process(CopySlot slot)
+    {
+        int valid = (int)slot.Length;
+        int clusters = (valid + _clusterSize - 1) / _clusterSize;
+
+        // The last cluster of an image whose size is not cluster aligned is compressed zero-padded.
+        slot.Buffer.AsSpan(valid, (clusters * _clusterSize) - valid).Clear();
+        int[] table = slot.Runs;
+        for (int i = 0; i < clusters; i++)
+        {
+            ReadOnlySpan<byte> cluster = slot.Buffer.AsSpan(i * _clusterSize, _clusterSize);
+            if (_skipZeroClusters && !cluster.ContainsAnyExcept((byte)0))
+            {
+                table[2 * i] = Skipped;
+            }
+            else if (Qcow2Compression.TryCompress(_type, cluster, slot.Scratch.AsSpan(i * _clusterSize, _clusterSize), out int written))
+            {
+                table[2 * i] = Compressed;
+                table[(2 * i) + 1] = written;
+            }
+            else
+            {
+                table[2 * i] = Stored;
+            }
+        }
+
+        slot.RunCount = clusters;
+    }
+
+    public override void Commit(CopySlot slot)
+    {
+        int[] table = slot.Runs;
+        for (int i = 0; i < slot.RunCount; i++)
+        {
+            long guestOffset = slot.Offset + ((long)i * _clusterSize);
+            switch (table[2 * i])
+            {
+                case Compressed:
+                    _image.WriteCompressedCluster(guestOffset, slot.Scratch.AsSpan(i * _clusterSize, table[(2 * i) + 1]));
+                    break;
+                case Stored:
+                    int length = (int)Math.Min(_clusterSize, slot.Length - ((long)i * _clusterSize));
+                    _image.Content.Write(guestOffset, slot.Buffer.AsSpan(i * _clusterSize, length));
+                    break;
+                default:
+                    break;
+            }
+        }
+    }
+
+    public override void CommitZero(long offset, long length)
+    {
+        // A new image reads as zeros already.
+    }
+}

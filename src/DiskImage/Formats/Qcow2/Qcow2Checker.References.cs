@@ -1,0 +1,481 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace DiskImage.Formats.Qcow2;
+
+/// <summary>Reference counting: walks every structure that owns host clusters.</summary>
+internal sealed partial class Qcow2Checker
+{
+    private const int TableChunkEntries = 4096;
+
+    private bool _quiet;
+    private bool _beyondCapReported;
+    private long _entryBudget;
+
+    private void Corrupt(string message)
+    {
+        if (_quiet)
+        {
+            return;
+        }
+
+        _corruptions++;
+        AddMessage(message);
+    }
+
+    /// <summary>Counts one reference to every host cluster touched by [offset, offset + size).</summary>
+    private void Inc(ulong offset, ulong size)
+    {
+        if (size == 0)
+        {
+            return;
+        }
+
+        if (offset > ulong.MaxValue - (size - 1))
+        {
+            Corrupt($"ERROR: reference to offset=0x{Hex(offset)} size=0x{Hex(size)} overflows");
+            return;
+        }
+
+        ulong first = offset >> _clusterBits;
+        ulong last = (offset + size - 1) >> _clusterBits;
+        uint limit = RefcountMax >= uint.MaxValue ? uint.MaxValue : (uint)RefcountMax;
+        for (ulong k = first; k <= last; k++)
+        {
+            if (k >= (ulong)_refsLength && !GrowRefs(k))
+            {
+                if (!_quiet)
+                {
+                    _corruptions += (long)Math.Min(last - k + 1, long.MaxValue);
+                    if (!_beyondCapReported)
+                    {
+                        _beyondCapReported = true;
+                        AddMessage($"ERROR cluster {k} is far beyond the end of the image (offset=0x{Hex(k << _clusterBits)}); reference ignored");
+                    }
+                }
+
+                return;
+            }
+
+            uint v = _refs[k];
+            if (v == limit)
+            {
+                Corrupt($"ERROR: overflow cluster offset=0x{Hex(k << _clusterBits)}");
+                continue;
+            }
+
+            _refs[k] = v + 1;
+        }
+    }
+
+    private bool GrowRefs(ulong index)
+    {
+        if (index >= (ulong)_refsCap)
+        {
+            return false;
+        }
+
+        long needed = (long)index + 1;
+        if (needed > _refs.Length)
+        {
+            long size = Math.Min(Math.Max(needed, (long)_refs.Length * 2), _refsCap);
+            Array.Resize(ref _refs, (int)size);
+        }
+
+        _refsLength = needed;
+        return true;
+    }
+
+    private ulong RefTableEntry(long index) => index < _refTable.Length ? _refTable[index] : 0;
+
+    /// <summary>Computes the reference count of every host cluster (qemu's calculate_refcounts).</summary>
+    private void CalculateReferences(bool includeRefcountStructures)
+    {
+        _entryBudget = (32L << 20) + (_fileLength / 8 * 4);
+
+        // Header cluster.
+        Inc(0, (ulong)_clusterSize);
+
+        // Active L1 and everything below it.
+        CheckL1(_l1Offset, _l1Size, active: true);
+
+        if (_externalData && _snapshots.Count != 0)
+        {
+            Corrupt($"ERROR {_snapshots.Count} snapshots in image with data file");
+        }
+
+        foreach (SnapshotRef sn in _snapshots)
+        {
+            if ((sn.L1Offset & ClusterMask) != 0)
+            {
+                Corrupt($"ERROR snapshot {sn.Id} ({sn.Name}) l1_offset=0x{Hex(sn.L1Offset)}: L1 table is not cluster aligned; snapshot table entry corrupted");
+                continue;
+            }
+
+            if ((ulong)sn.L1Size * 8 > MaxL1Bytes)
+            {
+                Corrupt($"ERROR snapshot {sn.Id} ({sn.Name}) l1_size=0x{sn.L1Size:x}: L1 table is too large; snapshot table entry corrupted");
+                continue;
+            }
+
+            CheckL1(sn.L1Offset, sn.L1Size, active: false);
+        }
+
+        Inc(_snapshotsOffset, _snapshotsSize);
+
+        if (includeRefcountStructures)
+        {
+            Inc(_refTableOffset, (ulong)_refTableEntries * 8);
+        }
+
+        if (_cryptLength != 0)
+        {
+            Inc(_cryptOffset, _cryptLength);
+        }
+
+        CheckBitmaps();
+
+        if (includeRefcountStructures)
+        {
+            CheckRefblocks();
+        }
+    }
+
+    /// <summary>Number of 8-byte table entries at <paramref name="offset"/> that lie (at least partly) inside the file.</summary>
+    private long EntriesInFile(ulong offset, long entries)
+    {
+        if (offset >= (ulong)_fileLength)
+        {
+            return 0;
+        }
+
+        return (long)Math.Min((ulong)entries, ((ulong)_fileLength - offset + 7) / 8);
+    }
+
+    private bool SpendBudget(long entries)
+    {
+        _entryBudget -= entries;
+        if (_entryBudget >= 0)
+        {
+            return true;
+        }
+
+        if (_entryBudget + entries >= 0)
+        {
+            _checkErrors++;
+            AddMessage("ERROR: the metadata references far more table entries than the image can hold; check aborted");
+        }
+
+        return false;
+    }
+
+    private void CheckL1(ulong l1Offset, uint l1Size, bool active)
+    {
+        Inc(l1Offset, (ulong)l1Size * 8);
+        long inFile = EntriesInFile(l1Offset, l1Size);
+        if (inFile == 0)
+        {
+            return;
+        }
+
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(TableChunkEntries * 8);
+        byte[] l2 = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        var seen = new HashSet<ulong>();
+        try
+        {
+            for (long done = 0; done < inFile; done += TableChunkEntries)
+            {
+                int count = (int)Math.Min(TableChunkEntries, inFile - done);
+                Span<byte> span = chunk.AsSpan(0, count * 8);
+                ReadZeroFilled(l1Offset + ((ulong)done * 8), span);
+                for (int i = 0; i < count; i++)
+                {
+                    ulong entry = BinaryPrimitives.ReadUInt64BigEndian(span[(i * 8)..]);
+                    if (entry == 0)
+                    {
+                        continue;
+                    }
+
+                    ulong l2Offset = entry & L1OffsetMask;
+                    Inc(l2Offset, (ulong)_clusterSize);
+                    if ((l2Offset & ClusterMask) != 0)
+                    {
+                        Corrupt($"ERROR l2_offset={Hex(l2Offset)}: Table is not cluster aligned; L1 entry corrupted");
+                    }
+
+                    // One L1 table never maps the same L2 table twice in a valid image; the doubled
+                    // reference above already reports it, so do not walk the table again.
+                    if (!seen.Add(l2Offset))
+                    {
+                        continue;
+                    }
+
+                    if (!SpendBudget(L2Entries))
+                    {
+                        return;
+                    }
+
+                    ReadZeroFilled(l2Offset, l2.AsSpan(0, _clusterSize));
+                    CheckL2(l2.AsSpan(0, _clusterSize), active);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(l2);
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private void CheckL2(ReadOnlySpan<byte> table, bool active)
+    {
+        int entrySize = L2EntrySize;
+        int entries = L2Entries;
+        int csizeShift = 62 - (_clusterBits - 8);
+        ulong csizeMask = (1UL << (_clusterBits - 8)) - 1;
+        ulong coffsetMask = (1UL << csizeShift) - 1;
+        ulong nextContiguous = 0;
+        for (int i = 0; i < entries; i++)
+        {
+            ulong entry = BinaryPrimitives.ReadUInt64BigEndian(table[(i * entrySize)..]);
+            ulong bitmap = _extendedL2 ? BinaryPrimitives.ReadUInt64BigEndian(table[((i * entrySize) + 8)..]) : 0;
+            if (entry == 0 && bitmap == 0)
+            {
+                continue;
+            }
+
+            L2Type type = Classify(entry);
+            if (type != L2Type.Compressed && (entry & L2StdReservedMask) != 0)
+            {
+                Corrupt($"ERROR found l2 entry with reserved bits set: {Hex(entry)}");
+            }
+
+            switch (type)
+            {
+                case L2Type.Compressed:
+                {
+                    if ((entry & FlagCopied) != 0)
+                    {
+                        Corrupt($"ERROR: coffset={Hex(entry & coffsetMask)}: copied flag must never be set for compressed clusters");
+                        entry &= ~FlagCopied;
+                    }
+
+                    if (_externalData)
+                    {
+                        Corrupt($"ERROR compressed cluster {i} with data file, entry=0x{Hex(entry)}");
+                        break;
+                    }
+
+                    if (bitmap != 0)
+                    {
+                        Corrupt($"ERROR compressed cluster {i} with non-zero subcluster allocation bitmap, entry=0x{Hex(entry)}");
+                        break;
+                    }
+
+                    ulong coffset = entry & coffsetMask;
+                    ulong sectors = ((entry >> csizeShift) & csizeMask) + 1;
+                    ulong csize = (sectors * 512) - (coffset & 511);
+                    Inc(coffset, csize);
+                    if (active && !_quiet)
+                    {
+                        _allocated++;
+                        _compressed++;
+
+                        // Compressed clusters share sectors, so they count as fragmented by nature.
+                        _fragmented++;
+                    }
+
+                    break;
+                }
+
+                case L2Type.Normal:
+                case L2Type.ZeroAllocated:
+                {
+                    ulong offset = entry & L2OffsetMask;
+                    if (((bitmap >> 32) & bitmap) != 0)
+                    {
+                        Corrupt($"ERROR offset={Hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap");
+                    }
+
+                    if ((offset & ClusterMask) != 0)
+                    {
+                        bool containsData = _extendedL2 ? (bitmap & 0xffffffff) != 0 : (entry & FlagZero) == 0;
+                        Corrupt(containsData
+                            ? $"ERROR offset={Hex(offset)}: Data cluster is not properly aligned; L2 entry corrupted."
+                            : $"ERROR offset={Hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.");
+                    }
+
+                    if (active && !_quiet)
+                    {
+                        _allocated++;
+                        if (nextContiguous != 0 && offset != nextContiguous)
+                        {
+                            _fragmented++;
+                        }
+
+                        nextContiguous = offset + (ulong)_clusterSize;
+                    }
+
+                    if (!_externalData)
+                    {
+                        Inc(offset, (ulong)_clusterSize);
+                    }
+
+                    break;
+                }
+
+                case L2Type.Unallocated:
+                    if ((bitmap & 0xffffffff) != 0)
+                    {
+                        Corrupt("ERROR: Unallocated cluster has non-zero subcluster allocation bitmap");
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private L2Type Classify(ulong entry)
+    {
+        if ((entry & FlagCompressed) != 0)
+        {
+            return L2Type.Compressed;
+        }
+
+        if ((entry & FlagZero) != 0 && !_extendedL2)
+        {
+            return (entry & L2OffsetMask) != 0 ? L2Type.ZeroAllocated : L2Type.ZeroPlain;
+        }
+
+        if ((entry & L2OffsetMask) == 0)
+        {
+            return _externalData && (entry & FlagCopied) != 0 ? L2Type.Normal : L2Type.Unallocated;
+        }
+
+        return L2Type.Normal;
+    }
+
+    private void CheckRefblocks()
+    {
+        for (long i = 0; i < _refTableEntries; i++)
+        {
+            ulong entry = RefTableEntry(i);
+            if (entry == 0)
+            {
+                continue;
+            }
+
+            ulong offset = entry & RefTableOffsetMask;
+            if ((entry & ~RefTableOffsetMask) != 0)
+            {
+                Corrupt($"ERROR refcount table entry {i} has reserved bits set");
+                _rebuild = true;
+                continue;
+            }
+
+            if ((offset & ClusterMask) != 0)
+            {
+                Corrupt($"ERROR refcount block {i} is not cluster aligned; refcount table entry corrupted");
+                _rebuild = true;
+                continue;
+            }
+
+            ulong cluster = offset >> _clusterBits;
+            if (cluster >= (ulong)_refsLength)
+            {
+                Corrupt($"ERROR refcount block {i} is outside image");
+                _rebuild = true;
+                continue;
+            }
+
+            Inc(offset, (ulong)_clusterSize);
+            if (_refs[cluster] != 1)
+            {
+                Corrupt($"ERROR refcount block {i} refcount={_refs[cluster]}");
+                _rebuild = true;
+            }
+        }
+    }
+
+    private void CheckBitmaps()
+    {
+        if (!_hasBitmapsExtension || (_autoclear & 1) == 0)
+        {
+            return;
+        }
+
+        const ulong MaxDirectorySize = 1024UL * 65535;
+        if ((_bitmapDirOffset & ClusterMask) != 0 || _bitmapDirSize > MaxDirectorySize || _bitmapCount > 65535)
+        {
+            Corrupt("ERROR bitmap directory is invalid (offset, size or count out of range)");
+            return;
+        }
+
+        Inc(_bitmapDirOffset, _bitmapDirSize);
+        long inFile = _bitmapDirOffset >= (ulong)_fileLength ? 0 : (long)Math.Min(_bitmapDirSize, (ulong)_fileLength - _bitmapDirOffset);
+        byte[] dir = new byte[inFile];
+        ReadZeroFilled(_bitmapDirOffset, dir);
+        int pos = 0;
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(TableChunkEntries * 8);
+        try
+        {
+            for (uint b = 0; b < _bitmapCount && pos + 24 <= dir.Length; b++)
+            {
+                ReadOnlySpan<byte> e = dir.AsSpan(pos);
+                ulong tableOffset = BinaryPrimitives.ReadUInt64BigEndian(e);
+                uint tableSize = BinaryPrimitives.ReadUInt32BigEndian(e[8..]);
+                int nameSize = BinaryPrimitives.ReadUInt16BigEndian(e[18..]);
+                uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(e[20..]);
+                long entryLength = (24L + extraSize + nameSize + 7) & ~7L;
+                pos = (int)Math.Min(dir.Length, pos + entryLength);
+                if ((tableOffset & ClusterMask) != 0)
+                {
+                    Corrupt($"ERROR bitmap table {b} is not cluster aligned");
+                    continue;
+                }
+
+                Inc(tableOffset, (ulong)tableSize * 8);
+                long entries = EntriesInFile(tableOffset, tableSize);
+                if (!SpendBudget(entries))
+                {
+                    return;
+                }
+
+                for (long done = 0; done < entries; done += TableChunkEntries)
+                {
+                    int count = (int)Math.Min(TableChunkEntries, entries - done);
+                    Span<byte> span = chunk.AsSpan(0, count * 8);
+                    ReadZeroFilled(tableOffset + ((ulong)done * 8), span);
+                    for (int i = 0; i < count; i++)
+                    {
+                        ulong entry = BinaryPrimitives.ReadUInt64BigEndian(span[(i * 8)..]);
+                        ulong offset = entry & L2OffsetMask;
+                        if ((entry & 0xff000000000001fe) != 0 || (offset != 0 && ((entry & 1) != 0 || (offset & ClusterMask) != 0)))
+                        {
+                            Corrupt($"ERROR bitmap table entry 0x{Hex(entry)} is invalid");
+                            continue;
+                        }
+
+                        if (offset != 0)
+                        {
+                            Inc(offset, (ulong)_clusterSize);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private enum L2Type
+    {
+        Unallocated,
+        ZeroPlain,
+        ZeroAllocated,
+        Normal,
+        Compressed,
+    }
+}

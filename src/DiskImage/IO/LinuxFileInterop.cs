@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace DiskImage.IO;
+
+/// <summary>
+/// The few Linux file calls the BCL does not expose: SEEK_DATA/SEEK_HOLE, hole punching and the
+/// allocated block count. Used only on 64-bit Linux, where <c>off_t</c> is 64 bits; every caller
+/// falls back to portable behaviour when a call is missing or refused.
+/// </summary>
+internal static partial class LinuxFileInterop
+{
+    private const string LibC = "libc";
+
+    public const int SeekData = 3;
+    public const int SeekHole = 4;
+    public const int FallocKeepSize = 0x01;
+    public const int FallocPunchHole = 0x02;
+    public const int ENXIO = 6;
+
+    private const int AtEmptyPath = 0x1000;
+    private const uint StatxBlocks = 0x400;
+    private const int StatxSize = 256;
+    private const int StatxBlocksOffset = 48;
+
+    /// <summary>Whether the calls may be used in this process (64-bit Linux).</summary>
+    public static bool IsSupported { get; } = OperatingSystem.IsLinux() && Environment.Is64BitProcess;
+
+    [LibraryImport(LibC, EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(SafeFileHandle fd, long offset, int whence);
+
+    [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int FAllocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int StatX(SafeFileHandle dirfd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>lseek with SEEK_DATA/SEEK_HOLE; returns the position, or -errno.</summary>
+    public static long Seek(SafeFileHandle handle, long offset, int whence)
+    {
+        long r = LSeek(handle, offset, whence);
+        return r >= 0 ? r : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>Deallocates a range keeping the file size; returns 0 or errno.</summary>
+    public static int PunchHole(SafeFileHandle handle, long offset, long length) =>
+        FAllocate(handle, FallocPunchHole | FallocKeepSize, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>Bytes allocated to the file (st_blocks × 512), or -1 when unknown.</summary>
+    public static unsafe long GetAllocatedBytes(SafeFileHandle handle)
+    {
+        // struct statx has the same layout on every architecture, unlike struct stat.
+        byte* buffer = stackalloc byte[StatxSize];
+        new Span<byte>(buffer, StatxSize).Clear();
+        if (StatX(handle, string.Empty, AtEmptyPath, StatxBlocks, buffer) != 0)
+        {
+            return -1;
+        }
+
+        uint mask = *(uint*)buffer;
+        if ((mask & StatxBlocks) == 0)
+        {
+            return -1;
+        }
+
+        ulong blocks = *(ulong*)(buffer + StatxBlocksOffset);
+        return blocks > long.MaxValue / 512 ? -1 : (long)blocks * 512;
+    }
+}

@@ -1,0 +1,293 @@
+using System.Text.Json;
+using DiskImage.Conversion;
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
+using DiskImage.Tests.Oracles;
+
+namespace DiskImage.Tests.Conversion;
+
+public sealed class ImageConverterTests : IDisposable
+{
+    private const int Seed = 9001;
+
+    /// <summary>Not a multiple of any cluster size, so the last cluster is partial.</summary>
+    private const long SourceLength = (24L << 20) + (3 * 512);
+
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>
+    /// A sparse raw file mixing incompressible data, compressible text, allocated zeros and holes,
+    /// with data ending in the partial last cluster.
+    /// </summary>
+    private string MakeSourceRaw(string name = "source.raw", long length = SourceLength)
+    {
+        string path = _temp.File(name);
+        var rng = new Random(Seed);
+        using var device = FileBlockDevice.Create(path, length);
+        var buffer = new byte[1 << 20];
+        for (long pos = 0; pos + buffer.Length <= length; pos += buffer.Length)
+        {
+            switch (rng.Next(4))
+            {
+                case 0:
+                    rng.NextBytes(buffer);
+                    device.Write(pos, buffer);
+                    break;
+                case 1:
+                    for (int i = 0; i < buffer.Length; i++)
+                    {
+                        buffer[i] = (byte)"the quick brown fox jumps over the lazy dog "[(i + rng.Next(2)) % 44];
+                    }
+
+                    device.Write(pos, buffer);
+                    break;
+                case 2:
+                    Array.Clear(buffer);
+                    device.Write(pos, buffer); // allocated zeros
+                    break;
+                default:
+                    break; // hole
+            }
+
+            // A few isolated bytes inside otherwise zero regions.
+            device.Write(pos + rng.Next(buffer.Length), [(byte)rng.Next(1, 256)]);
+        }
+
+        device.Write(length - 700, Enumerable.Repeat((byte)0x77, 700).ToArray());
+        return path;
+    }
+
+    private static void AssertQemuIdentical(string raw, string image, string format)
+    {
+        ToolResult r = Oracle.Run("qemu-img", "compare", "-f", "raw", "-F", format, raw, image);
+        Assert.True(r.ExitCode == 0, r.ToString());
+    }
+
+    private static JsonElement QemuCheck(string image)
+    {
+        ToolResult r = Oracle.Run("qemu-img", "check", "--output=json", "-f", "qcow2", image);
+        Assert.True(r.ExitCode == 0, $"qemu-img check found problems: {r}");
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.Clone();
+    }
+
+    private static long Get(JsonElement e, string name) => e.TryGetProperty(name, out JsonElement v) ? v.GetInt64() : 0;
+
+    private static void Convert(string source, string target, ConvertOptions options, IProgress<ConvertProgress>? progress = null)
+    {
+        using DiskImageFile image = DiskImageFile.Open(source);
+        ImageConverter.Convert(image.Content, target, options, progress);
+    }
+
+    [SkippableFact]
+    public void Convert_RawToRaw_IdenticalAndSparse()
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("out.raw");
+        Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        AssertQemuIdentical(source, target, "raw");
+        using var s = FileBlockDevice.Open(source);
+        using var t = FileBlockDevice.Open(target);
+        Assert.Equal(s.Length, t.Length);
+        Assert.True(t.AllocatedSize < s.AllocatedSize, $"target {t.AllocatedSize} bytes allocated, source {s.AllocatedSize}");
+    }
+
+    [SkippableFact]
+    public void Convert_SparseSizeZero_FullyAllocatesRawTarget()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Allocation is visible on Linux only.");
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("full.raw");
+        Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, SparseSize = 0 });
+        AssertQemuIdentical(source, target, "raw");
+        using var t = FileBlockDevice.Open(target);
+        Assert.True(t.AllocatedSize >= SourceLength, $"allocated {t.AllocatedSize}");
+        Assert.DoesNotContain(t.EnumerateAllocation(), e => e.Kind != AllocationKind.Data);
+    }
+
+    [SkippableFact]
+    public void Convert_SparseSizeLarge_KeepsSmallerZeroRunsAllocated()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "Allocation is visible on Linux only.");
+        string source = _temp.File("small-zero-runs.raw");
+        using (var s = FileBlockDevice.Create(source, 4 << 20))
+        {
+            byte[] data = Enumerable.Repeat((byte)1, 4 << 20).ToArray();
+            data.AsSpan(1 << 20, 64 << 10).Clear(); // a 64 KiB zero run
+            data.AsSpan(2 << 20, 1 << 20).Clear(); // a 1 MiB zero run
+            s.Write(0, data);
+        }
+
+        string target = _temp.File("s256k.raw");
+        Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, SparseSize = 256 << 10 });
+        using var t = FileBlockDevice.Open(target);
+        AllocationExtent[] holes = t.EnumerateAllocation().Where(e => e.Kind != AllocationKind.Data).ToArray();
+        Assert.Equal([new AllocationExtent(2 << 20, 1 << 20, AllocationKind.Zero, 2 << 20)], holes);
+    }
+
+    public static TheoryData<int, int, bool> Qcow2Layouts => new()
+    {
+        { 65536, 3, false },
+        { 512, 3, false },
+        { 2 * 1024 * 1024, 3, false },
+        { 4096, 2, false },
+        { 65536, 3, true },
+    };
+
+    [SkippableTheory]
+    [MemberData(nameof(Qcow2Layouts))]
+    public void Convert_RawToQcow2_PassesQemuCheckAndCompare(int clusterSize, int version, bool extendedL2)
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("out.qcow2");
+        Convert(source, target, new ConvertOptions
+        {
+            TargetFormat = DiskImageFormat.Qcow2,
+            Qcow2 = new Qcow2CreateOptions { ClusterSize = clusterSize, Version = version, ExtendedL2 = extendedL2 },
+        });
+        JsonElement check = QemuCheck(target);
+        Assert.Equal(0, Get(check, "corruptions") + Get(check, "leaks") + Get(check, "check-errors"));
+        AssertQemuIdentical(source, target, "qcow2");
+        Assert.True(new FileInfo(target).Length < SourceLength, "zero clusters were not skipped");
+    }
+
+    [SkippableTheory]
+    [InlineData(Qcow2CompressionType.Deflate, 65536, 2)]
+    [InlineData(Qcow2CompressionType.Zstd, 65536, 2)]
+    [InlineData(Qcow2CompressionType.Deflate, 4096, 1)]
+    [InlineData(Qcow2CompressionType.Zstd, 2 * 1024 * 1024, 2)]
+    public void Convert_RawToQcow2Compressed_PassesQemuCheckAndCompare(Qcow2CompressionType type, int clusterSize, int workers)
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("out.qcow2");
+        Convert(source, target, new ConvertOptions
+        {
+            TargetFormat = DiskImageFormat.Qcow2,
+            Compress = true,
+            MaxDegreeOfParallelism = workers,
+            Qcow2 = new Qcow2CreateOptions { ClusterSize = clusterSize, CompressionType = type },
+        });
+        JsonElement check = QemuCheck(target);
+        Assert.Equal(0, Get(check, "corruptions") + Get(check, "leaks") + Get(check, "check-errors"));
+        Assert.True(Get(check, "compressed-clusters") > 0, $"no compressed clusters: {check}");
+        AssertQemuIdentical(source, target, "qcow2");
+
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", target);
+        string expected = type == Qcow2CompressionType.Zstd ? "zstd" : "zlib";
+        Assert.Contains($"\"compression-type\": \"{expected}\"", info.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void Convert_CompressedWithDifferentWorkerCounts_SameFile()
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string one = _temp.File("one.qcow2");
+        string four = _temp.File("four.qcow2");
+        Convert(source, one, new ConvertOptions { Compress = true, MaxDegreeOfParallelism = 1 });
+        Convert(source, four, new ConvertOptions { Compress = true, MaxDegreeOfParallelism = 4 });
+        Assert.True(File.ReadAllBytes(one).AsSpan().SequenceEqual(File.ReadAllBytes(four)), "output depends on the thread count");
+    }
+
+    [SkippableTheory]
+    [InlineData("zlib")]
+    [InlineData("zstd")]
+    [InlineData(null)]
+    public void Convert_Qcow2ToRaw_IdenticalToQemuImg(string? compression)
+    {
+        Oracle.Require("qemu-img");
+        string raw = MakeSourceRaw();
+        string qcow2 = _temp.File("made-by-qemu.qcow2");
+        List<string> args = ["convert", "-f", "raw", "-O", "qcow2"];
+        if (compression is not null)
+        {
+            args.AddRange(["-c", "-o", $"compression_type={compression}"]);
+        }
+
+        args.AddRange([raw, qcow2]);
+        Oracle.RunOk("qemu-img", [.. args]);
+        string target = _temp.File("back.raw");
+        Convert(qcow2, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        AssertQemuIdentical(raw, target, "raw");
+        AssertQemuIdentical(target, qcow2, "qcow2");
+    }
+
+    [SkippableFact]
+    public void Convert_Progress_MonotonicTo100Percent()
+    {
+        string source = MakeSourceRaw();
+        var reports = new List<ConvertProgress>();
+        Convert(source, _temp.File("p.raw"), new ConvertOptions { TargetFormat = DiskImageFormat.Raw }, new BlockCopierTests.SyncProgress(reports.Add));
+        Assert.True(reports.Count > 2);
+        for (int i = 1; i < reports.Count; i++)
+        {
+            Assert.True(reports[i].Processed >= reports[i - 1].Processed);
+            Assert.Equal(SourceLength, reports[i].Total);
+        }
+
+        Assert.Equal(100, reports[^1].Percent);
+    }
+
+    [SkippableTheory]
+    [InlineData(DiskImageFormat.Raw, false)]
+    [InlineData(DiskImageFormat.Qcow2, false)]
+    [InlineData(DiskImageFormat.Qcow2, true)]
+    public async Task ConvertAsync_Cancelled_ThrowsAndRemovesTarget(DiskImageFormat format, bool compress)
+    {
+        string source = MakeSourceRaw();
+        string target = _temp.File("cancelled.qcow2");
+        using var cts = new CancellationTokenSource();
+        var progress = new BlockCopierTests.SyncProgress(p =>
+        {
+            if (p.Processed > SourceLength / 3)
+            {
+                cts.Cancel();
+            }
+        });
+        using DiskImageFile image = DiskImageFile.Open(source);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            ImageConverter.ConvertAsync(image.Content, target, new ConvertOptions { TargetFormat = format, Compress = compress, Qcow2 = new Qcow2CreateOptions { ClusterSize = 4096 } }, progress, cts.Token));
+        Assert.False(File.Exists(target));
+
+        // The source is still usable afterwards.
+        Assert.Equal(SourceLength, image.Content.Length);
+        image.Content.ReadExactly(0, new byte[4096]);
+    }
+
+    [Fact]
+    public void Convert_InvalidOptions_Throw()
+    {
+        using var source = new MemoryBlockDevice(4096);
+        string target = _temp.File("x.raw");
+        Assert.Throws<NotSupportedException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, Compress = true }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, SparseSize = -1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, MaxDegreeOfParallelism = 0 }));
+        Assert.False(File.Exists(target));
+    }
+
+    [Fact]
+    public void Convert_TargetIsSource_Throws()
+    {
+        string path = _temp.File("self.raw");
+        File.WriteAllBytes(path, [1, 2, 3]);
+        using var source = FileBlockDevice.Open(path);
+        Assert.Throws<ArgumentException>(() => ImageConverter.Convert(source, path, new ConvertOptions { TargetFormat = DiskImageFormat.Raw }));
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void Convert_EmptySource_CreatesEmptyRaw()
+    {
+        using var source = new MemoryBlockDevice(0);
+        string target = _temp.File("empty.raw");
+        ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        Assert.Equal(0, new FileInfo(target).Length);
+    }
+}

@@ -1,0 +1,305 @@
+using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
+using DiskImage.Tests.Oracles;
+using Xunit.Abstractions;
+
+namespace DiskImage.Tests.Formats.Qcow2;
+
+/// <summary>
+/// <see cref="Qcow2Image.Check(BlockDevice, Qcow2RepairMode)"/> judged by qemu-img check (qemu-utils 7.2):
+/// the same counters and exit codes on clean images made by qemu-img/qemu-io and on images damaged
+/// by the <see cref="Surgeon"/>, and after our repair qemu-img check finds the image clean.
+/// </summary>
+public sealed class CheckTests(ITestOutputHelper output)
+{
+    private static Qcow2CheckResult Ours(string path, Qcow2RepairMode repair = Qcow2RepairMode.None)
+    {
+        using FileBlockDevice host = FileBlockDevice.Open(path, writable: repair != Qcow2RepairMode.None);
+        return Qcow2Image.Check(host, repair);
+    }
+
+    private string Copy(TempDirectory dir, string path, string name)
+    {
+        string copy = dir.File(name);
+        File.Copy(path, copy, overwrite: true);
+        return copy;
+    }
+
+    private void Log(string what, Qcow2CheckResult r) => output.WriteLine($"{what}: {QemuCheck.Describe(r)}");
+
+    [SkippableTheory]
+    [MemberData(nameof(CheckImages.All), MemberType = typeof(CheckImages))]
+    public void Check_ImageMadeByQemu_MatchesQemuImgCheck(string recipe)
+    {
+        Oracle.Require("qemu-img");
+        output.WriteLine(Oracle.Version("qemu-img"));
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, recipe);
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log(recipe, ours);
+        Assert.Equal(0, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+        Assert.Empty(ours.Messages);
+    }
+
+    /// <summary>Appends <paramref name="count"/> clusters to the file whose refcount says used: pure leaks.</summary>
+    private static void AddLeakedClusters(string path, int count)
+    {
+        Surgeon s = Surgeon.Open(path);
+        long end = (s.Data.Length + s.ClusterSize - 1) / s.ClusterSize;
+        s.SetLength((int)((end + count) * s.ClusterSize));
+        for (int i = 0; i < count; i++)
+        {
+            s.SetRefcount(end + i, 1);
+        }
+
+        s.Save();
+    }
+
+    [SkippableTheory]
+    [InlineData("data")]
+    [InlineData("snapshots")]
+    [InlineData("refcount1")]
+    [InlineData("refcount64-snapshot")]
+    [InlineData("cluster512")]
+    [InlineData("v2")]
+    public void Check_LeakedClusters_MatchesQemuAndRepairLeaksCleans(string recipe)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, recipe);
+        AddLeakedClusters(path, 3);
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(3, qemu.ExitCode);
+        Assert.Equal(3, qemu.Leaks);
+        qemu.AssertSameAs(ours);
+        Assert.Contains(ours.Messages, m => m.StartsWith("Leaked cluster ", StringComparison.Ordinal) && m.EndsWith("refcount=1 reference=0", StringComparison.Ordinal));
+
+        QemuCheck qemuRepair = QemuCheck.Run(Copy(dir, path, "qemu-repaired.qcow2"), Qcow2RepairMode.Leaks);
+        Qcow2CheckResult repaired = Ours(path, Qcow2RepairMode.Leaks);
+        Log("repaired", repaired);
+        Assert.Equal(qemuRepair.LeaksFixed, repaired.LeaksFixed);
+        Assert.Equal(qemuRepair.ExitCode, repaired.ExitCode);
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        qemu = after;
+        qemu.AssertSameAs(Ours(path));
+    }
+
+    [SkippableFact]
+    public void Check_BumpedRefcountOfUsedCluster_MatchesQemuAndRepairAllCleans()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "data");
+        Surgeon s = Surgeon.Open(path);
+        long cluster = (long)(s.HostClusterOf(0) >> s.ClusterBits);
+        s.SetRefcount(cluster, 2);
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        qemu.AssertSameAs(ours);
+        Assert.Equal(1, ours.Leaks);
+
+        RepairAllAndAssertClean(dir, path);
+    }
+
+    [SkippableTheory]
+    [InlineData("data", 0)]
+    [InlineData("snapshots", 1)]
+    [InlineData("refcount64-snapshot", 1)]
+    [InlineData("v2-snapshot", 1)]
+    public void Check_RefcountTooLow_MatchesQemuAndRepairAllCleans(string recipe, int newRefcount)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, recipe);
+        Surgeon s = Surgeon.Open(path);
+        long cluster = (long)(s.HostClusterOf(recipe == "data" ? 0 : 64 * 1024) >> s.ClusterBits);
+        Assert.NotEqual(0, cluster);
+        if (newRefcount >= (long)s.Refcount(cluster))
+        {
+            newRefcount = (int)s.Refcount(cluster) - 1;
+        }
+
+        s.SetRefcount(cluster, (ulong)newRefcount);
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(2, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+
+        RepairAllAndAssertClean(dir, path);
+    }
+
+    [SkippableFact]
+    public void Check_CopiedFlagClearedOnDataCluster_MatchesQemuAndRepairAllCleans()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "data");
+        Surgeon s = Surgeon.Open(path);
+        s.SetL2Entry(0, 0, s.L2Entry(0, 0) & ~(1UL << 63));
+        s.SetL1Entry(0, s.L1Entry(0) & ~(1UL << 63));
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(2, ours.Corruptions);
+        qemu.AssertSameAs(ours);
+        Assert.Contains(ours.Messages, m => m.StartsWith("ERROR OFLAG_COPIED data cluster: l2_entry=", StringComparison.Ordinal));
+        Assert.Contains(ours.Messages, m => m.StartsWith("ERROR OFLAG_COPIED L2 cluster: l1_index=0", StringComparison.Ordinal));
+
+        QemuCheck qemuLeaks = QemuCheck.Run(Copy(dir, path, "qemu-leaks.qcow2"), Qcow2RepairMode.Leaks);
+        Qcow2CheckResult oursLeaks = Ours(Copy(dir, path, "ours-leaks.qcow2"), Qcow2RepairMode.Leaks);
+        Log("repair leaks", oursLeaks);
+        Assert.Equal(qemuLeaks.ExitCode, oursLeaks.ExitCode);
+        Assert.Equal(qemuLeaks.CorruptionsFixed, oursLeaks.CorruptionsFixed);
+
+        RepairAllAndAssertClean(dir, path);
+    }
+
+    [SkippableFact]
+    public void Check_L2EntryPointingAtL1Table_ReportsOverlapLikeQemu()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "data");
+        Surgeon s = Surgeon.Open(path);
+        s.SetL2Entry(0, 0, s.L1TableOffset | (1UL << 63));
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(2, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+    }
+
+    [SkippableFact]
+    public void Check_RefcountBlockMisaligned_MatchesQemuAndRepairAllRebuilds()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "snapshots");
+        Surgeon s = Surgeon.Open(path);
+        s.SetRefTableEntry(0, s.RefTableEntry(0) + 512);
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        qemu.AssertSameAs(ours, compareLayout: false);
+
+        Qcow2CheckResult repaired = RepairAllAndAssertClean(dir, path);
+        Assert.Contains("Rebuilding refcount structure", repaired.Messages);
+    }
+
+    [SkippableFact]
+    public void Check_RefcountBlockZeroed_RepairAllRebuildsAndQemuAgrees()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "compressed");
+        Surgeon s = Surgeon.Open(path);
+        long block = (long)(s.RefTableEntry(0) & ~511UL);
+        Array.Clear(s.Data, (int)block, s.ClusterSize);
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(2, qemu.ExitCode);
+        qemu.AssertSameAs(ours, compareLayout: false);
+
+        QemuCheck qemuLeaksOnly = QemuCheck.Run(Copy(dir, path, "qemu-leaks.qcow2"), Qcow2RepairMode.Leaks);
+        Qcow2CheckResult oursLeaksOnly = Ours(Copy(dir, path, "ours-leaks.qcow2"), Qcow2RepairMode.Leaks);
+        Assert.Equal(qemuLeaksOnly.ExitCode, oursLeaksOnly.ExitCode);
+
+        RepairAllAndAssertClean(dir, path);
+    }
+
+    [SkippableFact]
+    public void Check_RefcountTableEntryOutsideImage_MatchesQemuAndRepairAllCleans()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "data");
+        Surgeon s = Surgeon.Open(path);
+        s.SetRefTableEntry(1, 1UL << 40);
+        s.Save();
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(qemu.ExitCode, ours.ExitCode);
+        Assert.Equal(qemu.Corruptions, ours.Corruptions);
+
+        RepairAllAndAssertClean(dir, path);
+    }
+
+    [SkippableFact]
+    public void Check_DirtyImageWithLeak_RepairClearsDirtyBit()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-refcounts");
+        AddLeakedClusters(path, 1);
+        Surgeon s = Surgeon.Open(path);
+        s.SetFeatureBit(Surgeon.Field.IncompatibleFeatures, 0, true);
+        s.Save();
+
+        Qcow2CheckResult repaired = Ours(path, Qcow2RepairMode.Leaks);
+        Log("repaired", repaired);
+        Assert.Equal(1, repaired.LeaksFixed);
+        Assert.Equal(0UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
+        Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(0, QemuCheck.Run(path).ExitCode);
+    }
+
+    [SkippableFact]
+    public void Check_HeaderNotQcow2_ReportsCheckErrorWithoutThrowing()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("junk.img");
+        File.WriteAllBytes(path, new byte[4096]);
+        Qcow2CheckResult ours = Ours(path);
+        Assert.Equal(1, ours.ExitCode);
+        Assert.Equal(1, ours.CheckErrors);
+    }
+
+    [Fact]
+    public void Check_RepairOnReadOnlyHost_Throws()
+    {
+        using var host = new MemoryBlockDevice(new byte[4096], writable: false);
+        Assert.Throws<InvalidOperationException>(() => Qcow2Image.Check(host, Qcow2RepairMode.Leaks));
+    }
+
+    private Qcow2CheckResult RepairAllAndAssertClean(TempDirectory dir, string path)
+    {
+        QemuCheck qemuRepair = QemuCheck.Run(Copy(dir, path, "qemu-repair-all.qcow2"), Qcow2RepairMode.All);
+        Qcow2CheckResult repaired = Ours(path, Qcow2RepairMode.All);
+        Log("repair all", repaired);
+        output.WriteLine("qemu -r all: " + qemuRepair.Output);
+        Assert.Equal(0, repaired.ExitCode);
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, "qemu-img check after our repair:\n" + after.Output + "\nours: " + QemuCheck.Describe(repaired));
+        after.AssertSameAs(Ours(path));
+        ToolResult compare = Oracle.Run("qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", path, dir.File("qemu-repair-all.qcow2"));
+        if (qemuRepair.ExitCode == 0)
+        {
+            Assert.True(compare.ExitCode == 0, "content after our repair differs from content after qemu's repair\n" + compare);
+        }
+
+        return repaired;
+    }
+}
