@@ -11,6 +11,9 @@ internal static class Cli
 {
     public const string ProgramName = "diskimage";
 
+    /// <summary>Exit code after Ctrl+C (128 + SIGINT, as shells report it).</summary>
+    public const int InterruptedExitCode = 130;
+
     private const string Usage = """
         usage: diskimage [-h | --help] [-V | --version] command [command options]
         Disk image utility: qemu-img's commands and flags, implemented in managed code.
@@ -18,9 +21,10 @@ internal static class Cli
         Command syntax:
           check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] [--no-backing] filename
           compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] [--no-backing] filename1 filename2
-          convert [-c] [-p] [-q] [-U] [-W] [-f fmt] [-O output_fmt] [-o options] [-S sparse_size] [-m num] [--no-backing] filename output_filename
+          convert [-c] [-p] [-q] [-n] [--target-is-zero] [-U] [-W] [-f fmt] [-O output_fmt] [-o options] [-l snapshot_param] [-S sparse_size] [-m num] [--no-backing] filename output_filename
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--no-backing] filename
+          measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] [--no-backing] filename]
           map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] [--no-backing] filename
           resize [-f fmt] [-q] [--shrink] [--no-backing] filename [+ | -]size
 
@@ -36,6 +40,8 @@ internal static class Cli
           '-c' writes compressed clusters (qcow2 targets)
           '-p' shows progress
           '-q' is quiet mode: only errors are printed
+          '-n' writes into an existing target instead of creating it; '--target-is-zero' skips writing zeros
+          '-l' selects an internal snapshot of the source: 'snapshot.id=ID', 'snapshot.name=NAME' or an ID or name
           '-S' sets the run of zero bytes that is left unallocated in the target (default 4k, 0 = none)
           '-m' sets the number of worker threads used for compression (1 to 16)
           '--output' takes 'human' (default) or 'json'
@@ -48,11 +54,17 @@ internal static class Cli
         """;
 
     /// <summary>Runs the command line; returns the process exit code. Never throws for user errors.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         try
         {
-            return Dispatch(args, stdout, stderr);
+            return Dispatch(args, stdout, stderr, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            stdout.Flush();
+            stderr.Write($"{ProgramName}: Interrupted\n");
+            return InterruptedExitCode;
         }
         catch (CliException e)
         {
@@ -78,7 +90,7 @@ internal static class Cli
         }
     }
 
-    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr)
+    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         if (args.Length == 0)
         {
@@ -96,8 +108,9 @@ internal static class Cli
             "map" => MapCommand.Run(rest, stdout),
             "compare" => CompareCommand.Run(rest, stdout),
             "create" => CreateCommand.Run(rest, stdout),
-            "convert" => ConvertCommand.Run(rest, stdout),
+            "convert" => ConvertCommand.Run(rest, stdout, cancellationToken),
             "resize" => ResizeCommand.Run(rest, stdout, stderr),
+            "measure" => MeasureCommand.Run(rest, stdout),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };

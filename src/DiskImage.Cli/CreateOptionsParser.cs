@@ -52,8 +52,8 @@ internal sealed class CreateOptionsParser
             if (Array.FindIndex(known, k => k.Name == item.Key) < 0)
             {
                 throw new CliException(item.Key is "data_file" or "data_file_raw" or "encryption" or "nocow" or "extent_size_hint" || item.Key.StartsWith("encrypt.", StringComparison.Ordinal)
-                    ? $"{fileName}: Parameter '{item.Key}' is not supported by diskimage"
-                    : $"{fileName}: Invalid parameter '{item.Key}'");
+                    ? $"{Prefix(fileName)}Parameter '{item.Key}' is not supported by diskimage"
+                    : $"{Prefix(fileName)}Invalid parameter '{item.Key}'");
             }
         }
     }
@@ -100,7 +100,7 @@ internal sealed class CreateOptionsParser
         {
             null or "1.1" or "v3" => 3,
             "0.10" or "v2" => 2,
-            _ => throw new CliException($"{fileName}: Invalid parameter value for 'compat': '{compat}' (expecting 0.10, v2, 1.1 or v3)"),
+            _ => throw new CliException($"{Prefix(fileName)}Invalid parameter value for 'compat': '{compat}' (expecting 0.10, v2, 1.1 or v3)"),
         };
         string compressionName = options.Get("compression_type") ?? "zlib";
         Qcow2CompressionType compression = compressionName switch
@@ -116,7 +116,7 @@ internal sealed class CreateOptionsParser
         {
             null or "off" => Qcow2Preallocation.Off,
             "metadata" => Qcow2Preallocation.Metadata,
-            "falloc" or "full" => throw new CliException($"{fileName}: Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
+            "falloc" or "full" => throw new CliException($"{Prefix(fileName)}Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
             _ => throw new CliException($"Parameter 'preallocation' does not accept value '{preallocationName}'"),
         };
         string? refcountText = options.Get("refcount_bits");
@@ -209,9 +209,12 @@ internal sealed class CreateOptionsParser
 
         if (error is not null)
         {
-            throw new CliException($"{fileName}: {error}");
+            throw new CliException(Prefix(fileName) + error);
         }
     }
+
+    /// <summary>"name: " before a message about the image being created; nothing when there is no file (measure).</summary>
+    private static string Prefix(string fileName) => fileName.Length == 0 ? "" : fileName + ": ";
 
     private static string OnOff(bool value) => value ? "on" : "off";
 }

@@ -2,5 +2,18 @@ namespace DiskImage.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args) => Cli.Run(args, Console.Out, Console.Error);
+    private static int Main(string[] args)
+    {
+        // The first Ctrl+C cancels the running operation (a partial convert target is removed); a second one kills.
+        using var cancellation = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (!cancellation.IsCancellationRequested)
+            {
+                e.Cancel = true;
+                cancellation.Cancel();
+            }
+        };
+        return Cli.Run(args, Console.Out, Console.Error, cancellation.Token);
+    }
 }

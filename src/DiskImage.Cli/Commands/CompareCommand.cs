@@ -53,20 +53,17 @@ internal static class CompareCommand
         string name2 = getopt.Operands[1];
         using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2);
         using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2);
-        int depth1 = ImageOpener.Chain(image1, name1).Count;
-        int depth2 = ImageOpener.Chain(image2, name2).Count;
+        List<(DiskImageFile Image, string Name)> chain1 = ImageOpener.Chain(image1, name1);
+        List<(DiskImageFile Image, string Name)> chain2 = ImageOpener.Chain(image2, name2);
+        using var status1 = new BlockStatusReader(chain1);
+        using var status2 = new BlockStatusReader(chain2);
         BlockDevice a = image1.Content;
         BlockDevice b = image2.Content;
 
-        if (a.Length != b.Length)
+        if (a.Length != b.Length && strict)
         {
-            if (strict)
-            {
-                Say(stdout, quiet, "Strict mode: Image size mismatch!\n");
-                return 1;
-            }
-
-            Say(stdout, quiet, "Warning: Image size mismatch!\n");
+            Say(stdout, quiet, "Strict mode: Image size mismatch!\n");
+            return 1;
         }
 
         long common = Math.Min(a.Length, b.Length);
@@ -77,16 +74,16 @@ internal static class CompareCommand
             long position = 0;
             while (position < common)
             {
-                AllocationExtent ea = a.GetAllocation(position, common - position);
-                AllocationExtent eb = b.GetAllocation(position, common - position);
+                MapEntry ea = status1.At(position, common - position);
+                MapEntry eb = status2.At(position, common - position);
                 long chunkEnd = Math.Min(ea.End, eb.End);
-                if (strict && !SameStatus(ea, image1, eb, image2))
+                if (strict && !SameStatus(ea, eb))
                 {
                     Say(stdout, quiet, $"Strict mode: Offset {position} block status mismatch!\n");
                     return 1;
                 }
 
-                if (!(ReadsAsZero(ea, depth1) && ReadsAsZero(eb, depth2)))
+                if (!(ea.Zero && eb.Zero))
                 {
                     long? difference = FirstDifference(a, name1, b, name2, position, chunkEnd, bufferA, bufferB);
                     if (difference is { } at)
@@ -99,12 +96,17 @@ internal static class CompareCommand
                 position = chunkEnd;
             }
 
-            // qemu's rule: the larger image's tail must read as zeros.
-            (BlockDevice larger, string largerName, int largerDepth) = a.Length > b.Length ? (a, name1, depth1) : (b, name2, depth2);
+            // qemu's rule: the larger image's tail must read as zeros; the warning comes after the common part matched.
+            if (a.Length != b.Length)
+            {
+                Say(stdout, quiet, "Warning: Image size mismatch!\n");
+            }
+
+            (BlockDevice larger, string largerName, BlockStatusReader largerStatus) = a.Length > b.Length ? (a, name1, status1) : (b, name2, status2);
             while (position < larger.Length)
             {
-                AllocationExtent e = larger.GetAllocation(position, larger.Length - position);
-                if (!ReadsAsZero(e, largerDepth))
+                MapEntry e = largerStatus.At(position, larger.Length - position);
+                if (!e.Zero)
                 {
                     long? nonZero = FirstNonZero(larger, largerName, position, e.End, bufferA);
                     if (nonZero is { } at)
@@ -135,16 +137,12 @@ internal static class CompareCommand
         }
     }
 
-    // An unallocated range reads as zeros only when no lower layer can supply it.
-    private static bool ReadsAsZero(AllocationExtent e, int chainLength) =>
+    /// <summary>Whether a range reads as zeros without reading: a zero range, or an unallocated one that no lower layer can supply.</summary>
+    internal static bool ReadsAsZero(AllocationExtent e, int chainLength) =>
         e.Kind == AllocationKind.Zero || (e.Kind == AllocationKind.Unallocated && e.Depth >= chainLength - 1);
 
-    private static bool SameStatus(AllocationExtent ea, DiskImageFile image1, AllocationExtent eb, DiskImageFile image2)
-    {
-        MapEntry ma = MapEntry.From(ea, image1.Format);
-        MapEntry mb = MapEntry.From(eb, image2.Format);
-        return ma.Present == mb.Present && ma.Zero == mb.Zero && ma.Data == mb.Data && ma.HasOffset == mb.HasOffset;
-    }
+    private static bool SameStatus(MapEntry a, MapEntry b) =>
+        a.Present == b.Present && a.Zero == b.Zero && a.Data == b.Data && a.HasOffset == b.HasOffset;
 
     private static long? FirstDifference(BlockDevice a, string nameA, BlockDevice b, string nameB, long start, long end, byte[] bufferA, byte[] bufferB)
     {

@@ -2,13 +2,16 @@ using System.Globalization;
 using DiskImage.Conversion;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
 
 namespace DiskImage.Cli.Commands;
 
 /// <summary>
-/// <c>convert [-f fmt] [-O fmt] [-c] [-o options] [-S size] [-m N] [-p] [-q] [-U] [-W] src dst</c> through
-/// <see cref="ImageConverter"/>. As in qemu-img, the output format defaults to raw and the whole
-/// backing chain of the source is flattened into the target.
+/// <c>convert [-f fmt] [-O fmt] [-c] [-o options] [-S size] [-m N] [-l snapshot] [-n] [--target-is-zero]
+/// [-p] [-q] [-U] [-W] src dst</c> through <see cref="ImageConverter"/>. As in qemu-img, the output
+/// format defaults to raw and the whole backing chain of the source is flattened into the target.
+/// With <c>-n</c> the target already exists and is overwritten in place (zeros are written unless
+/// <c>--target-is-zero</c>).
 /// </summary>
 internal static class ConvertCommand
 {
@@ -18,7 +21,7 @@ internal static class ConvertCommand
     private const int OptHelp = 1003;
     private const int MaxSparseSize = 16 * 1024 * 1024;
 
-    public static int Run(string[] args, TextWriter stdout)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
         string? sourceFormat = null;
         string targetFormatName = "raw";
@@ -29,9 +32,12 @@ internal static class ConvertCommand
         bool progress = false;
         bool quiet = false;
         bool followBacking = true;
+        bool existingTarget = false;
+        bool targetIsZero = false;
+        string? snapshotParameter = null;
         var getopt = new GetOpt(
             args,
-            "cf:hm:nO:o:pqS:t:T:UW",
+            "cf:hl:m:nO:o:pqS:t:T:UW",
             new LongOption("no-backing", false, OptNoBacking),
             new LongOption("force-share", false, OptForceShare),
             new LongOption("target-is-zero", false, OptTargetIsZero),
@@ -46,8 +52,10 @@ internal static class ConvertCommand
                 case 'o': options.Add(value!); break;
                 case 'p': progress = true; break;
                 case 'q': quiet = true; break;
-                case 't' or 'T' or 'U' or 'W' or OptForceShare or OptTargetIsZero: break;
-                case 'n': throw new CliException("-n (write into an existing target) is not supported by diskimage");
+                case 't' or 'T' or 'U' or 'W' or OptForceShare: break;
+                case 'n': existingTarget = true; break;
+                case 'l': snapshotParameter = value; break;
+                case OptTargetIsZero: targetIsZero = true; break;
                 case 'm':
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
                     {
@@ -113,33 +121,149 @@ internal static class ConvertCommand
             throw new CliException($"{target}: Preallocation mode '{preallocation}' is not supported by diskimage for raw images (use off)");
         }
 
-        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
-        Qcow2CreateOptions? qcow2 = targetFormat == DiskImageFormat.Qcow2
-            ? CreateOptionsParser.ParseQcow2(options, image.Content.Length, target).Build()
-            : null;
-        var convertOptions = new ConvertOptions
+        if (targetIsZero && !existingTarget)
         {
-            TargetFormat = targetFormat,
-            Qcow2 = qcow2,
-            Compress = compress,
-            SparseSize = sparseSize,
-            MaxDegreeOfParallelism = parallelism,
-        };
+            throw new CliException("--target-is-zero requires use of -n flag");
+        }
+
+        if (existingTarget && (compress || options.Items.Count > 0))
+        {
+            throw new CliException("-n cannot be combined with -c or -o: the target exists already");
+        }
+
+        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
+        using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
+        BlockDevice content = snapshot ?? image.Content;
+        int chainLength = snapshot is null ? ImageOpener.Chain(image, source).Count : 1;
 
         ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
-        printer?.Report(new ConvertProgress(0, image.Content.Length));
+        printer?.Report(new ConvertProgress(0, content.Length));
         try
         {
-            ImageConverter.Convert(image.Content, target, convertOptions, printer);
+            if (existingTarget)
+            {
+                using DiskImageFile targetImage = ImageOpener.Open(target, targetFormatName, writable: true, followBacking);
+                CopyInto(content, chainLength, targetImage.Content, sparseSize, targetIsZero, printer, cancellationToken);
+                targetImage.Flush();
+            }
+            else
+            {
+                Qcow2CreateOptions? qcow2 = targetFormat == DiskImageFormat.Qcow2
+                    ? CreateOptionsParser.ParseQcow2(options, content.Length, target).Build()
+                    : null;
+                var convertOptions = new ConvertOptions
+                {
+                    TargetFormat = targetFormat,
+                    Qcow2 = qcow2,
+                    Compress = compress,
+                    SparseSize = sparseSize,
+                    MaxDegreeOfParallelism = parallelism,
+                };
+                ImageConverter.Convert(content, target, convertOptions, printer, cancellationToken);
+            }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or ArgumentException)
         {
-            printer?.Finish();
+            printer?.Abort();
             throw new CliException($"error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
         }
 
         printer?.Finish();
         return 0;
+    }
+
+    /// <summary>
+    /// <c>-l</c>: "snapshot.id=ID", "snapshot.name=NAME" (or both, comma separated) or a bare ID or
+    /// name, as qemu-img takes it. Returns the snapshot's read-only content.
+    /// </summary>
+    private static BlockDevice OpenSnapshot(DiskImageFile image, string parameter)
+    {
+        string? id = null;
+        string? name = null;
+        if (parameter.StartsWith("snapshot.", StringComparison.Ordinal))
+        {
+            var list = new QemuOptionList();
+            list.Add(parameter);
+            id = list.Get("snapshot.id");
+            name = list.Get("snapshot.name");
+        }
+
+        if (image is not Qcow2Image qcow2)
+        {
+            throw new CliException("Failed to load snapshot: this image format has no internal snapshots");
+        }
+
+        foreach (Qcow2Snapshot snapshot in qcow2.Snapshots)
+        {
+            bool match = id is null && name is null
+                ? snapshot.Id == parameter || snapshot.Name == parameter
+                : (id is null || snapshot.Id == id) && (name is null || snapshot.Name == name);
+            if (match)
+            {
+                return qcow2.OpenSnapshot(snapshot);
+            }
+        }
+
+        throw new CliException($"Failed to load snapshot: Can't find snapshot '{parameter}'");
+    }
+
+    /// <summary>
+    /// <c>-n</c>: copies <paramref name="source"/> over an existing device. Ranges that read as zeros
+    /// (and, with <paramref name="sparseSize"/> &gt; 0, all-zero chunks) become zero writes, skipped
+    /// entirely when the target is known to be zero.
+    /// </summary>
+    private static void CopyInto(BlockDevice source, int chainLength, BlockDevice target, int sparseSize, bool targetIsZero, ProgressPrinter? progress, CancellationToken cancellationToken)
+    {
+        if (target.Length < source.Length)
+        {
+            throw new CliException($"The target ({target.Length} bytes) is smaller than the source ({source.Length} bytes)");
+        }
+
+        const int ChunkSize = 1 << 20;
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            long position = 0;
+            while (position < source.Length)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                AllocationExtent extent = source.GetAllocation(position, Math.Min(source.Length - position, 64L * ChunkSize));
+                if (CompareCommand.ReadsAsZero(extent, chainLength))
+                {
+                    if (!targetIsZero)
+                    {
+                        target.WriteZeroes(position, extent.Length);
+                    }
+
+                    position = extent.End;
+                }
+                else
+                {
+                    int n = (int)Math.Min(ChunkSize, extent.End - position);
+                    Span<byte> chunk = buffer.AsSpan(0, n);
+                    source.ReadExactly(position, chunk);
+                    if (sparseSize > 0 && !chunk.ContainsAnyExcept((byte)0))
+                    {
+                        if (!targetIsZero)
+                        {
+                            target.WriteZeroes(position, n);
+                        }
+                    }
+                    else
+                    {
+                        target.Write(position, chunk);
+                    }
+
+                    position += n;
+                }
+
+                progress?.Report(new ConvertProgress(position, source.Length));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>qemu-img's progress line, <c>    (12.34/100%)</c> and a carriage return, redrawn every whole percent.</summary>
@@ -163,6 +287,16 @@ internal static class ConvertCommand
 
                 _last = percent;
                 Print(percent);
+            }
+        }
+
+        /// <summary>Ends the progress line without claiming completion (before an error message).</summary>
+        public void Abort()
+        {
+            lock (_lock)
+            {
+                _writer.Write("\n");
+                _writer.Flush();
             }
         }
 

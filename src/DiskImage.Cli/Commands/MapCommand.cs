@@ -99,6 +99,7 @@ internal static class MapCommand
         string fileName = getopt.Operands[0];
         using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
         List<(DiskImageFile Image, string Name)> chain = ImageOpener.Chain(image, fileName);
+        using var status = new BlockStatusReader(chain);
         BlockDevice content = image.Content;
         long end = start >= content.Length ? start : start + Math.Min(maxLength, content.Length - start);
 
@@ -114,7 +115,7 @@ internal static class MapCommand
 
         bool first = true;
         MapEntry? pending = null;
-        foreach (MapEntry entry in Entries(content, chain, start, end))
+        foreach (MapEntry entry in Entries(status, start, end))
         {
             if (pending is { } p && p.CanMerge(entry))
             {
@@ -178,15 +179,14 @@ internal static class MapCommand
         }
     }
 
-    private static IEnumerable<MapEntry> Entries(BlockDevice content, List<(DiskImageFile Image, string Name)> chain, long start, long end)
+    private static IEnumerable<MapEntry> Entries(BlockStatusReader status, long start, long end)
     {
         long position = start;
         while (position < end)
         {
-            AllocationExtent extent = content.GetAllocation(position, end - position);
-            DiskImageFormat layerFormat = extent.Depth < chain.Count ? chain[extent.Depth].Image.Format : DiskImageFormat.Qcow2;
-            yield return MapEntry.From(extent, layerFormat);
-            position = extent.End;
+            MapEntry entry = status.At(position, end - position);
+            yield return entry;
+            position = entry.End;
         }
     }
 

@@ -73,6 +73,12 @@ internal sealed class CopyPipeline : IDisposable
             return;
         }
 
+        if (_workers == 1)
+        {
+            RunInline();
+            return;
+        }
+
         using CancellationTokenRegistration registration = _cancellationToken.UnsafeRegister(
             static state => ((CopyPipeline)state!).Stop(), this);
 
@@ -108,6 +114,38 @@ internal sealed class CopyPipeline : IDisposable
                 t.Join();
             }
         }
+    }
+
+    /// <summary>One thread does everything in turn: no hand-offs, for single-core use.</summary>
+    private void RunInline()
+    {
+        long reportStep = Math.Max(_total / 200, 1);
+        long lastReported = 0;
+        CopySlot slot = _ring[0];
+        while (_nextOffset < _total)
+        {
+            _cancellationToken.ThrowIfCancellationRequested();
+            Dispatch(slot);
+            if (slot.IsZeroRange)
+            {
+                _sink.CommitZero(slot.Offset, slot.Length);
+            }
+            else
+            {
+                _source.ReadExactly(slot.Offset, slot.Buffer.AsSpan(0, (int)slot.Length));
+                _sink.Process(slot);
+                _sink.Commit(slot);
+            }
+
+            long end = slot.Offset + slot.Length;
+            if (_progress is not null && end - lastReported >= reportStep && end < _total)
+            {
+                lastReported = end;
+                _progress.Report(new ConvertProgress(end, _total));
+            }
+        }
+
+        _progress?.Report(new ConvertProgress(_total, _total));
     }
 
     private void Stop()

@@ -1,6 +1,5 @@
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
-using DiskImage.Formats.Raw;
 using DiskImage.IO;
 
 namespace DiskImage.Conversion;
@@ -28,14 +27,28 @@ public static class ImageConverter
         Validate(source, targetPath, options);
         cancellationToken.ThrowIfCancellationRequested();
 
-        DiskImageFile target = CreateTarget(source.Length, targetPath, options);
+        bool raw = options.TargetFormat == DiskImageFormat.Raw;
+        var host = new DeferredFlushBlockDevice(FileBlockDevice.Create(targetPath, raw ? source.Length : 0));
         bool completed = false;
         try
         {
-            using (target)
+            using (host)
             {
-                Copy(source, target, options, progress, cancellationToken);
-                target.Flush();
+                if (raw)
+                {
+                    Copy(source, host, image: null, options, progress, cancellationToken);
+                }
+                else
+                {
+                    using Qcow2Image image = Qcow2Image.Create(host, source.Length, options.Qcow2, leaveOpen: true);
+                    Copy(source, image.Content, image, options, progress, cancellationToken);
+                    image.Flush();
+                }
+
+                if (options.FlushToDisk)
+                {
+                    host.FlushInner();
+                }
             }
 
             completed = true;
@@ -97,36 +110,23 @@ public static class ImageConverter
         }
     }
 
-    private static DiskImageFile CreateTarget(long length, string targetPath, ConvertOptions options) =>
-        options.TargetFormat == DiskImageFormat.Qcow2
-            ? Qcow2Image.Create(targetPath, length, options.Qcow2)
-            : RawImage.Create(targetPath, length);
-
-    private static void Copy(BlockDevice source, DiskImageFile target, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
+    private static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
     {
         const int ChunkSize = 1024 * 1024;
         CopySink sink;
         int unit;
-        if (target is Qcow2Image qcow2)
+        if (image is not null && options.Compress)
         {
-            if (options.Compress)
-            {
-                var compressor = new Qcow2CompressSink(qcow2, skipZeroClusters: options.SparseSize > 0);
-                sink = compressor;
-                unit = compressor.UnitSize;
-            }
-            else
-            {
-                // A partly written cluster is allocated whole, so zero detection below a cluster buys nothing.
-                int block = options.SparseSize == 0 ? 0 : Math.Max(options.SparseSize, qcow2.ClusterSize);
-                sink = new DeviceCopySink(qcow2.Content, targetIsZero: true, block);
-                unit = CopyPipeline.PlainUnit(ChunkSize, block);
-            }
+            var compressor = new Qcow2CompressSink(image, skipZeroClusters: options.SparseSize > 0);
+            sink = compressor;
+            unit = compressor.UnitSize;
         }
         else
         {
-            sink = new DeviceCopySink(target.Content, targetIsZero: true, options.SparseSize);
-            unit = CopyPipeline.PlainUnit(ChunkSize, options.SparseSize);
+            // A partly written qcow2 cluster is allocated whole, so zero detection below a cluster buys nothing.
+            int block = options.SparseSize == 0 || image is null ? options.SparseSize : Math.Max(options.SparseSize, image.ClusterSize);
+            sink = new DeviceCopySink(target, targetIsZero: true, block);
+            unit = CopyPipeline.PlainUnit(ChunkSize, block);
         }
 
         using var pipeline = new CopyPipeline(source, sink, unit, options.SparseSize, options.MaxDegreeOfParallelism, progress, cancellationToken);

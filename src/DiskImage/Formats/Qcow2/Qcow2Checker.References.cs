@@ -7,6 +7,7 @@ namespace DiskImage.Formats.Qcow2;
 internal sealed partial class Qcow2Checker
 {
     private const int TableChunkEntries = 4096;
+    private const ulong L1ReservedMask = 0x7f000000000001ff;
 
     private bool _quiet;
     private bool _beyondCapReported;
@@ -31,9 +32,10 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        if (offset > ulong.MaxValue - (size - 1))
+        // The last cluster may be partly past the end of the file, but not by a whole cluster.
+        if (offset > ulong.MaxValue - size || (offset + size > (ulong)_fileLength && offset + size - (ulong)_fileLength >= (ulong)_clusterSize))
         {
-            Corrupt($"ERROR: reference to offset=0x{Hex(offset)} size=0x{Hex(size)} overflows");
+            Corrupt($"ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x{Hex(offset)} size 0x{Hex(size)}");
             return;
         }
 
@@ -194,6 +196,11 @@ internal sealed partial class Qcow2Checker
                     if (entry == 0)
                     {
                         continue;
+                    }
+
+                    if ((entry & L1ReservedMask) != 0)
+                    {
+                        Corrupt($"ERROR found L1 entry with reserved bits set: {Hex(entry)}");
                     }
 
                     ulong l2Offset = entry & L1OffsetMask;

@@ -253,14 +253,16 @@ internal sealed partial class Qcow2Checker
                         }
                     }
 
-                    if ((l2Offset & ClusterMask) != 0 || l2Offset >= (ulong)_fileLength || !seen.Add(l2Offset) || !SpendBudget(L2Entries))
+                    if (l2Offset >= (ulong)_fileLength || !seen.Add(l2Offset) || !SpendBudget(L2Entries))
                     {
                         continue;
                     }
 
+                    // A misaligned table is reported (as qemu-img does) but never rewritten: it overlaps other clusters.
+                    bool aligned = (l2Offset & ClusterMask) == 0;
                     Span<byte> table = l2.AsSpan(0, _clusterSize);
                     ReadZeroFilled(l2Offset, table);
-                    if (CheckCopiedL2(table, repair))
+                    if (CheckCopiedL2(table, repair && aligned))
                     {
                         WriteHost(l2Offset, table);
                     }

@@ -193,7 +193,7 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _refsCap = Math.Min(MaxTrackedClusters, fileClusters + Math.Max(fileClusters, 4096));
+        _refsCap = fileClusters + 1;
         _refs = new uint[Math.Max(fileClusters, 1)];
         _refsLength = fileClusters;
 
@@ -489,8 +489,13 @@ internal sealed partial class Qcow2Checker
                 uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(fixedPart[36..]);
                 if (extraSize > 1024)
                 {
-                    AddMessage("ERROR: Too much extra metadata in snapshot table entry");
-                    return false;
+                    // qemu-img check drops the excess and counts a corruption.
+                    Corrupt($"Discarding too much extra metadata in snapshot table entry {i} ({extraSize} > 1024)");
+                }
+                else if (_version >= 3 && extraSize < 16)
+                {
+                    // Version 3 entries must carry vm_state_size_large and disk_size.
+                    Corrupt($"ERROR snapshot table entry {i} is incomplete");
                 }
 
                 ulong textPos = pos + 40 + extraSize;

@@ -1,24 +1,108 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
 
-/// <content>The write path (placeholder while it is written).</content>
+/// <content>
+/// The write path. Order of every update: refcount increments (and new refcount blocks / table)
+/// first, then data, then the L2 entry, then the L1 entry, then refcount decrements of what the
+/// update replaced. A crash between any two steps leaves at worst leaked clusters.
+/// </content>
 public sealed partial class Qcow2Image
 {
-    private long _freeClusterHint;
-    private long _compressedCursor;
+    private static byte[]? s_zeros;
 
-    /// <summary>Creates a new image file (overwriting) of <paramref name="virtualSize"/> bytes, opened writable.</summary>
-    public static Qcow2Image Create(string path, long virtualSize, Qcow2CreateOptions? options = null) => throw new NotImplementedException();
+    private long _freeClusterHint;   // every host cluster below this index is in use
+    private long _compressedCursor;  // host byte offset where the next compressed cluster may start (0: start a new cluster)
+    private long _allocatedEnd;      // end (bytes) of the highest cluster this instance allocated
+    private bool _preparedForWrite;
 
-    /// <summary>Creates a new image in an empty, resizable <paramref name="host"/>, opened writable.</summary>
-    public static Qcow2Image Create(BlockDevice host, long virtualSize, Qcow2CreateOptions? options = null, bool leaveOpen = false) => throw new NotImplementedException();
+    private static ReadOnlySpan<byte> Zeros(int length)
+    {
+        byte[] zeros = s_zeros ??= new byte[1 << Qcow2Header.MaxClusterBits];
+        return zeros.AsSpan(0, length);
+    }
 
     /// <summary>
     /// Changes the virtual size. Growing is always allowed; shrinking only when nothing is allocated
     /// past the new end (otherwise <see cref="InvalidOperationException"/>).
     /// </summary>
-    public void Resize(long newVirtualSize) => throw new NotImplementedException();
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="newVirtualSize"/> is negative, not a multiple of 512, or needs an L1 table over 32 MiB.</exception>
+    /// <exception cref="NotSupportedException">The image is read-only.</exception>
+    public void Resize(long newVirtualSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(newVirtualSize);
+        if (newVirtualSize % 512 != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(newVirtualSize), newVirtualSize, "The virtual size must be a multiple of 512.");
+        }
+
+        ThrowIfDisposed();
+        EnsureWritable();
+        _lock.EnterWriteLock();
+        try
+        {
+            PrepareForWrite();
+            long old = (long)_header.Size;
+            if (newVirtualSize > old)
+            {
+                long needed = SizeToL1(newVirtualSize);
+                if (needed * 8 > MaxL1Bytes)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(newVirtualSize), newVirtualSize, "The size needs an L1 table larger than 32 MiB.");
+                }
+
+                if (needed > _l1.Length)
+                {
+                    GrowL1((int)needed);
+                }
+
+                _header.Size = (ulong)newVirtualSize;
+                WriteHeaderFields();
+
+                // What a backing file holds past the old end must not show through the grown area.
+                if (_backing is not null && _backing.Content.Length > old)
+                {
+                    long end = Math.Min(newVirtualSize, _backing.Content.Length);
+                    WriteZeroesUnlocked(old, end - old);
+                }
+            }
+            else if (newVirtualSize < old)
+            {
+                if (_snapshotEntries.Count > 0)
+                {
+                    throw new InvalidOperationException("An image with internal snapshots cannot be shrunk.");
+                }
+
+                long firstDropped = (newVirtualSize + _clusterSize - 1) >> _clusterBits;
+                long lastCluster = (old - 1) >> _clusterBits;
+                for (long c = firstDropped; c <= lastCluster; c++)
+                {
+                    Qcow2L2Entry e = GetL2Entry(_l1, c);
+                    Qcow2ClusterType t = e.GetClusterType(_extendedL2);
+                    if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.Compressed or Qcow2ClusterType.ZeroAllocated)
+                    {
+                        throw new InvalidOperationException($"Cannot shrink to {newVirtualSize} bytes: guest offset {c << _clusterBits} is allocated.");
+                    }
+                }
+
+                // The kept part of the boundary cluster must not resurface if the image grows again.
+                long boundaryEnd = Math.Min(old, firstDropped << _clusterBits);
+                if (boundaryEnd > newVirtualSize)
+                {
+                    WriteZeroesUnlocked(newVirtualSize, boundaryEnd - newVirtualSize);
+                }
+
+                _header.Size = (ulong)newVirtualSize;
+                WriteHeaderFields();
+            }
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
 
     /// <summary>
     /// Stores already-compressed data for the guest cluster at <paramref name="guestOffset"/> (cluster
@@ -26,15 +110,921 @@ public sealed partial class Qcow2Image
     /// <see cref="Qcow2Compression.TryCompress"/> with this image's <see cref="CompressionType"/> and
     /// <see cref="ClusterSize"/>. Compressed clusters are packed byte-contiguously after each other.
     /// </summary>
-    public void WriteCompressedCluster(long guestOffset, ReadOnlySpan<byte> compressedData) => throw new NotImplementedException();
+    /// <exception cref="ArgumentException">The offset is not cluster aligned or past the end, or the data is empty or larger than a cluster.</exception>
+    /// <exception cref="InvalidOperationException">The guest cluster is already allocated.</exception>
+    public void WriteCompressedCluster(long guestOffset, ReadOnlySpan<byte> compressedData)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(guestOffset);
+        if ((guestOffset & (_clusterSize - 1)) != 0 || guestOffset >= (long)_header.Size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(guestOffset), guestOffset, "The offset must be cluster aligned and inside the virtual disk.");
+        }
 
-    internal void WriteGuest(long offset, ReadOnlySpan<byte> buffer) => throw new NotImplementedException();
+        if (compressedData.IsEmpty || compressedData.Length > _clusterSize)
+        {
+            throw new ArgumentException($"Compressed data must be 1..{_clusterSize} bytes.", nameof(compressedData));
+        }
 
-    internal void WriteZeroesGuest(long offset, long length) => throw new NotImplementedException();
+        ThrowIfDisposed();
+        EnsureWritable();
+        _lock.EnterWriteLock();
+        try
+        {
+            PrepareForWrite();
+            long guestCluster = guestOffset >> _clusterBits;
+            (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+            Qcow2L2Entry e = EntryAt(table, index);
+            if (e.IsCompressed || e.HostOffset != 0)
+            {
+                throw new InvalidOperationException($"Guest cluster at {guestOffset} is already allocated; compressed clusters can only be written to unallocated clusters.");
+            }
 
-    internal (long, long) AllocatorState => (_freeClusterHint, _compressedCursor);
+            long host = AllocateCompressedBytes(compressedData.Length);
+            CheckMetadataOverlap(host, compressedData.Length);
+            HostWrite(host, compressedData);
+            ulong value = Qcow2CompressedClusterDescriptor.Encode(host, compressedData.Length, _clusterBits);
+            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
 
-    internal void FlushImage() => _host.Flush();
+    internal void WriteGuest(long offset, ReadOnlySpan<byte> data)
+    {
+        ThrowIfDisposed();
+        EnsureWritable();
+        _lock.EnterWriteLock();
+        try
+        {
+            PrepareForWrite();
+            WriteGuestUnlocked(offset, data);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
 
-    internal AllocationExtent GetAllocationGuest(ulong[]? l1, long offset, long maxLength) => new(offset, maxLength, AllocationKind.Data);
+    internal void WriteZeroesGuest(long offset, long length)
+    {
+        ThrowIfDisposed();
+        EnsureWritable();
+        _lock.EnterWriteLock();
+        try
+        {
+            PrepareForWrite();
+            WriteZeroesUnlocked(offset, length);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    internal void FlushImage()
+    {
+        ThrowIfDisposed();
+        if (!_writable)
+        {
+            return;
+        }
+
+        _lock.EnterWriteLock();
+        try
+        {
+            _host.Flush();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    private void EnsureWritable()
+    {
+        if (!_writable)
+        {
+            throw new NotSupportedException("The qcow2 image was opened read-only.");
+        }
+    }
+
+    /// <summary>Before the first change: clear autoclear bits (unknown ones, and the bitmaps bit so readers treat bitmaps as stale).</summary>
+    private void PrepareForWrite()
+    {
+        if (_preparedForWrite)
+        {
+            return;
+        }
+
+        if (_allocatedEnd == 0)
+        {
+            _allocatedEnd = AlignUp(_host.Length);
+        }
+
+        if (_header.Version >= 3 && _header.AutoclearFeatures != Qcow2AutoclearFeatures.None)
+        {
+            _header.AutoclearFeatures = Qcow2AutoclearFeatures.None;
+            WriteHeaderFields();
+        }
+
+        _preparedForWrite = true;
+    }
+
+    private long AlignUp(long bytes) => (bytes + _clusterSize - 1) & ~(long)(_clusterSize - 1);
+
+    private long SizeToL1(long size)
+    {
+        int shift = _clusterBits + _l2Bits;
+        return (size + (1L << shift) - 1) >> shift;
+    }
+
+    private void WriteGuestUnlocked(long offset, ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            long guestCluster = offset >> _clusterBits;
+            int inCluster = (int)(offset & (_clusterSize - 1));
+            if (inCluster == 0 && data.Length >= 2 * _clusterSize)
+            {
+                int written = WriteFreshRun(guestCluster, data);
+                if (written > 0)
+                {
+                    data = data[written..];
+                    offset += written;
+                    continue;
+                }
+            }
+
+            int n = Math.Min(data.Length, _clusterSize - inCluster);
+            WriteClusterPart(guestCluster, inCluster, data[..n]);
+            data = data[n..];
+            offset += n;
+        }
+    }
+
+    /// <summary>
+    /// Fast path for long writes: whole guest clusters in one L2 table that have no host cluster
+    /// get one contiguous host run, one data write, one refcount update and one L2 write.
+    /// Returns the bytes written (0 when the first cluster does not qualify).
+    /// </summary>
+    private int WriteFreshRun(long guestCluster, ReadOnlySpan<byte> data)
+    {
+        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+        int entriesPerTable = 1 << _l2Bits;
+        int max = Math.Min(data.Length >> _clusterBits, entriesPerTable - index);
+        int count = 0;
+        while (count < max)
+        {
+            Qcow2L2Entry e = EntryAt(table, index + count);
+            if (e.IsCompressed || e.HostOffset != 0)
+            {
+                break;
+            }
+
+            count++;
+        }
+
+        if (count < 2)
+        {
+            return 0;
+        }
+
+        int bytes = count << _clusterBits;
+        long host = AllocateClusters(count);
+        CheckMetadataOverlap(host, bytes);
+        HostWrite(host, data[..bytes]);
+        int entrySize = _extendedL2 ? 16 : 8;
+        byte[] raw = ArrayPool<byte>.Shared.Rent(count * entrySize);
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
+                StoreEntry(table, index + i, ne);
+                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), ne.Value);
+                if (_extendedL2)
+                {
+                    BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan((i * entrySize) + 8), ne.Bitmap);
+                }
+            }
+
+            _host.Write(l2Offset + ((long)index * entrySize), raw.AsSpan(0, count * entrySize));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Writes bytes inside one guest cluster, allocating or copying on write as needed.</summary>
+    private void WriteClusterPart(long guestCluster, int inCluster, ReadOnlySpan<byte> data)
+    {
+        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = EntryAt(table, index);
+        ValidateEntry(e, l2Offset, guestCluster);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        if (type == Qcow2ClusterType.Normal && e.Copied)
+        {
+            long host = e.HostOffset;
+            if (!_extendedL2)
+            {
+                CheckMetadataOverlap(host + inCluster, data.Length);
+                HostWrite(host + inCluster, data);
+                return;
+            }
+
+            int s0 = inCluster >> _subclusterBits;
+            int s1 = (inCluster + data.Length - 1) >> _subclusterBits;
+            uint mask = Qcow2L2Entry.SubclusterMask(s0, s1 - s0 + 1);
+            if ((e.AllocatedBits & mask) == mask)
+            {
+                CheckMetadataOverlap(host + inCluster, data.Length);
+                HostWrite(host + inCluster, data);
+                return;
+            }
+
+            // Newly allocated subclusters: fill the parts the write does not cover with their current content.
+            int a = s0 << _subclusterBits;
+            int b = (s1 + 1) << _subclusterBits;
+            byte[] merged = ArrayPool<byte>.Shared.Rent(b - a);
+            try
+            {
+                Span<byte> span = merged.AsSpan(0, b - a);
+                ReadFromEntry(e, guestCluster, a, span);
+                data.CopyTo(span[(inCluster - a)..]);
+                CheckMetadataOverlap(host + a, span.Length);
+                HostWrite(host + a, span);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(merged);
+            }
+
+            ulong alloc = e.AllocatedBits | mask;
+            ulong zero = e.ZeroBits & ~mask;
+            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(e.Value, alloc | (zero << 32)));
+            return;
+        }
+
+        // Allocate a new cluster holding the merged content (copy-on-write from whatever the
+        // cluster reads as now: backing file, zeros, compressed data, or a shared cluster).
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        try
+        {
+            Span<byte> cluster = buffer.AsSpan(0, _clusterSize);
+            if (inCluster != 0 || data.Length != _clusterSize)
+            {
+                ReadFromEntry(e, guestCluster, 0, cluster);
+            }
+
+            data.CopyTo(cluster[inCluster..]);
+            long host = AllocateClusters(1);
+            CheckMetadataOverlap(host, _clusterSize);
+            HostWrite(host, cluster);
+            SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
+            ReleaseEntry(e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void WriteZeroesUnlocked(long offset, long length)
+    {
+        while (length > 0)
+        {
+            long guestCluster = offset >> _clusterBits;
+            int inCluster = (int)(offset & (_clusterSize - 1));
+            int n = (int)Math.Min(length, _clusterSize - inCluster);
+            if (n == _clusterSize)
+            {
+                ZeroWholeCluster(guestCluster);
+            }
+            else
+            {
+                ZeroPartial(guestCluster, inCluster, n);
+            }
+
+            offset += n;
+            length -= n;
+        }
+    }
+
+    /// <summary>Whether guest bytes at <paramref name="guestOffset"/> that are unallocated here read as zeros (no backing data there).</summary>
+    private bool BackingIsZeroAt(long guestOffset) => _backing is null || guestOffset >= _backing.Content.Length;
+
+    private void ZeroWholeCluster(long guestCluster)
+    {
+        Qcow2L2Entry current = GetL2Entry(_l1, guestCluster);
+        Qcow2ClusterType type = current.GetClusterType(_extendedL2);
+        bool backingZero = BackingIsZeroAt(guestCluster << _clusterBits);
+        if (type == Qcow2ClusterType.ZeroPlain || (_extendedL2 && current.HostOffset == 0 && !current.IsCompressed && current.ZeroBits == uint.MaxValue))
+        {
+            return;
+        }
+
+        if (type == Qcow2ClusterType.Unallocated && backingZero && (!_extendedL2 || current.Bitmap == 0))
+        {
+            return;
+        }
+
+        if (_header.Version < 3)
+        {
+            if (!backingZero)
+            {
+                WriteClusterPart(guestCluster, 0, Zeros(_clusterSize));
+                return;
+            }
+
+            // No backing data: an unallocated cluster reads as zeros.
+            (long l2Off, ulong[] t, int i) = GetL2ForWrite(guestCluster);
+            Qcow2L2Entry old = EntryAt(t, i);
+            SetL2Entry(l2Off, t, i, default);
+            ReleaseEntry(old);
+            return;
+        }
+
+        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = EntryAt(table, index);
+        Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
+        SetL2Entry(l2Offset, table, index, zero);
+        ReleaseEntry(e);
+    }
+
+    private void ZeroPartial(long guestCluster, int inCluster, int length)
+    {
+        Qcow2L2Entry e = GetL2Entry(_l1, guestCluster);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        if (type is Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAllocated)
+        {
+            return;
+        }
+
+        if (type == Qcow2ClusterType.Unallocated && BackingIsZeroAt(guestCluster << _clusterBits) && (!_extendedL2 || e.Bitmap == 0))
+        {
+            return;
+        }
+
+        if (_extendedL2 && _header.Version >= 3)
+        {
+            // Whole subclusters become zero subclusters; the ragged ends are written as zeros.
+            int subclusterSize = 1 << _subclusterBits;
+            int s0 = (inCluster + subclusterSize - 1) >> _subclusterBits;
+            int s1 = (inCluster + length) >> _subclusterBits;
+            bool canMark = s0 < s1 && !e.IsCompressed && (e.HostOffset == 0 || e.Copied);
+            if (canMark)
+            {
+                int head = (s0 << _subclusterBits) - inCluster;
+                int tailStart = s1 << _subclusterBits;
+                if (head > 0)
+                {
+                    WriteClusterPart(guestCluster, inCluster, Zeros(head));
+                }
+
+                if (tailStart < inCluster + length)
+                {
+                    WriteClusterPart(guestCluster, tailStart, Zeros(inCluster + length - tailStart));
+                }
+
+                (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+                Qcow2L2Entry cur = EntryAt(table, index);
+                if (!cur.IsCompressed && (cur.HostOffset == 0 || cur.Copied))
+                {
+                    uint mask = Qcow2L2Entry.SubclusterMask(s0, s1 - s0);
+                    ulong alloc = cur.AllocatedBits & ~mask;
+                    ulong zero = cur.ZeroBits | mask;
+                    SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(cur.Value, alloc | (zero << 32)));
+                    return;
+                }
+
+                WriteClusterPart(guestCluster, s0 << _subclusterBits, Zeros((s1 - s0) << _subclusterBits));
+                return;
+            }
+        }
+
+        WriteClusterPart(guestCluster, inCluster, Zeros(length));
+    }
+
+    private Qcow2L2Entry EntryAt(ulong[] table, int index) =>
+        _extendedL2 ? new Qcow2L2Entry(table[index * 2], table[(index * 2) + 1]) : new Qcow2L2Entry(table[index]);
+
+    private void StoreEntry(ulong[] table, int index, Qcow2L2Entry entry)
+    {
+        if (_extendedL2)
+        {
+            table[index * 2] = entry.Value;
+            table[(index * 2) + 1] = entry.Bitmap;
+        }
+        else
+        {
+            table[index] = entry.Value;
+        }
+    }
+
+    private void ValidateEntry(Qcow2L2Entry e, long l2Offset, long guestCluster)
+    {
+        if (!e.IsCompressed && (e.HostOffset & (_clusterSize - 1)) != 0)
+        {
+            FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {e.HostOffset} unaligned (guest cluster {guestCluster}).");
+        }
+
+        if (_extendedL2 && !e.HasValidBitmap)
+        {
+            FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{e.Bitmap:x16} for guest cluster {guestCluster}.");
+        }
+    }
+
+    /// <summary>Updates one L2 entry in memory and on disk (after the data it points to was written).</summary>
+    private void SetL2Entry(long l2Offset, ulong[] table, int index, Qcow2L2Entry entry)
+    {
+        StoreEntry(table, index, entry);
+        if (_extendedL2)
+        {
+            Span<byte> b = stackalloc byte[16];
+            BinaryPrimitives.WriteUInt64BigEndian(b, entry.Value);
+            BinaryPrimitives.WriteUInt64BigEndian(b[8..], entry.Bitmap);
+            _host.Write(l2Offset + ((long)index * 16), b);
+        }
+        else
+        {
+            WriteEntry(_host, l2Offset + ((long)index * 8), entry.Value);
+        }
+    }
+
+    /// <summary>Drops the reference an L2 entry held (after the entry was replaced on disk).</summary>
+    private void ReleaseEntry(Qcow2L2Entry e)
+    {
+        if (e.IsCompressed)
+        {
+            Qcow2CompressedClusterDescriptor d = Qcow2CompressedClusterDescriptor.Parse(e.Value, _clusterBits);
+            long start = d.HostOffset & ~(long)(Qcow2CompressedClusterDescriptor.SectorSize - 1);
+            long end = start + ((long)d.SectorCount * Qcow2CompressedClusterDescriptor.SectorSize);
+            for (long c = start >> _clusterBits; c <= (end - 1) >> _clusterBits; c++)
+            {
+                DecrementRefcount(c);
+            }
+
+            return;
+        }
+
+        if (e.HostOffset != 0)
+        {
+            DecrementRefcount(e.HostOffset >> _clusterBits);
+        }
+    }
+
+    /// <summary>
+    /// The L2 table for a write to <paramref name="guestCluster"/>: allocates a zeroed table when the
+    /// L1 entry is empty, and copies a table shared with a snapshot (L1 entry without COPIED).
+    /// </summary>
+    private (long L2Offset, ulong[] Table, int Index) GetL2ForWrite(long guestCluster)
+    {
+        long l1Index = guestCluster >> _l2Bits;
+        int index = (int)(guestCluster & ((1L << _l2Bits) - 1));
+        if (l1Index >= _l1.Length)
+        {
+            throw new InvalidOperationException($"Guest cluster {guestCluster} is outside the L1 table.");
+        }
+
+        ulong l1e = _l1[l1Index];
+        long l2Offset = (long)(l1e & Qcow2L1Entry.OffsetMask);
+        if (l2Offset == 0)
+        {
+            long fresh = AllocateClusters(1);
+            HostWrite(fresh, Zeros(_clusterSize));
+            var table = new ulong[_clusterSize / 8];
+            _metadataClusters.Add(fresh >> _clusterBits);
+            _l2Cache.Put(fresh, table);
+            SetL1Entry(l1Index, Qcow2L1Entry.Create(fresh, copied: true).Value);
+            return (fresh, table, index);
+        }
+
+        if ((l2Offset & (_clusterSize - 1)) != 0)
+        {
+            FormatError.Throw("qcow2 L1 table", -1, $"L2 table offset {l2Offset} unaligned (L1 index {l1Index}).");
+        }
+
+        ulong[] current = GetL2Table(l2Offset);
+        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0)
+        {
+            return (l2Offset, current, index);
+        }
+
+        // Shared with a snapshot: write to a private copy. Data cluster refcounts are unchanged
+        // (they count L1 tables, not L2 copies); the old table loses one reference.
+        long copyOffset = AllocateClusters(1);
+        ulong[] copy = (ulong[])current.Clone();
+        byte[] raw = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        try
+        {
+            for (int i = 0; i < copy.Length; i++)
+            {
+                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), copy[i]);
+            }
+
+            HostWrite(copyOffset, raw.AsSpan(0, _clusterSize));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+
+        _metadataClusters.Add(copyOffset >> _clusterBits);
+        _l2Cache.Put(copyOffset, copy);
+        SetL1Entry(l1Index, Qcow2L1Entry.Create(copyOffset, copied: true).Value);
+        _metadataClusters.Remove(l2Offset >> _clusterBits);
+        DecrementRefcount(l2Offset >> _clusterBits);
+        return (copyOffset, copy, index);
+    }
+
+    private void SetL1Entry(long index, ulong value)
+    {
+        _l1[index] = value;
+        WriteEntry(_host, (long)_header.L1TableOffset + (index * 8), value);
+    }
+
+    /// <summary>Writes to the host, growing it first when the write ends past its current length.</summary>
+    private void HostWrite(long offset, ReadOnlySpan<byte> data)
+    {
+        long end = offset + data.Length;
+        if (end > _host.Length)
+        {
+            _host.SetLength(end);
+        }
+
+        _host.Write(offset, data);
+    }
+
+    private void GrowL1(int newEntries)
+    {
+        int oldEntries = _l1.Length;
+        long oldOffset = (long)_header.L1TableOffset;
+        long oldClusters = oldEntries == 0 ? 0 : AlignUp((long)oldEntries * 8) >> _clusterBits;
+        long newClusters = AlignUp((long)newEntries * 8) >> _clusterBits;
+        var newL1 = new ulong[newEntries];
+        _l1.AsSpan().CopyTo(newL1);
+        if (oldEntries > 0 && newClusters <= oldClusters)
+        {
+            // Fits in the clusters the table already owns: clear the new entries on disk first.
+            HostWrite(oldOffset + ((long)oldEntries * 8), Zeros((newEntries - oldEntries) * 8));
+            _header.L1Size = (uint)newEntries;
+            WriteHeaderFields();
+            _l1 = newL1;
+            return;
+        }
+
+        long offset = AllocateClusters((int)newClusters);
+        byte[] raw = new byte[newClusters << _clusterBits];
+        for (int i = 0; i < newEntries; i++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), newL1[i]);
+        }
+
+        HostWrite(offset, raw);
+        _header.L1TableOffset = (ulong)offset;
+        _header.L1Size = (uint)newEntries;
+        WriteHeaderFields();
+        _l1 = newL1;
+        for (long c = 0; c < oldClusters; c++)
+        {
+            DecrementRefcount((oldOffset >> _clusterBits) + c);
+        }
+    }
+
+    // ---- Host cluster allocation and refcounts ----
+
+    /// <summary>Allocates <paramref name="count"/> contiguous host clusters with refcount 1 and returns the first offset.</summary>
+    private long AllocateClusters(int count)
+    {
+        if (_allocatedEnd == 0)
+        {
+            _allocatedEnd = AlignUp(_host.Length);
+        }
+
+        while (true)
+        {
+            long start = FindFreeRun(count);
+            if ((start + count) > (MaxHostOffset >> _clusterBits))
+            {
+                throw new IOException("The qcow2 image cannot grow further (host offsets would exceed 2^56).");
+            }
+
+            bool changed = false;
+            for (long c = start; c < start + count; c++)
+            {
+                changed |= EnsureRefcountBlock(c);
+            }
+
+            if (changed && !IsFreeRun(start, count))
+            {
+                continue;
+            }
+
+            SetRefcountRange(start, count, 1);
+            _allocatedEnd = Math.Max(_allocatedEnd, (start + count) << _clusterBits);
+            return start << _clusterBits;
+        }
+    }
+
+    private long FindFreeRun(int count)
+    {
+        long c = Math.Max(_freeClusterHint, 1);
+        bool sawFree = false;
+        long runStart = 0;
+        int run = 0;
+        while (true)
+        {
+            if (GetRefcount(c) == 0)
+            {
+                if (!sawFree)
+                {
+                    _freeClusterHint = c;
+                    sawFree = true;
+                }
+
+                if (run == 0)
+                {
+                    runStart = c;
+                }
+
+                if (++run == count)
+                {
+                    return runStart;
+                }
+            }
+            else
+            {
+                run = 0;
+            }
+
+            c++;
+        }
+    }
+
+    private bool IsFreeRun(long start, int count)
+    {
+        for (long c = start; c < start + count; c++)
+        {
+            if (GetRefcount(c) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Makes sure a refcount block covers host cluster <paramref name="cluster"/>. A missing block is
+    /// placed at the first cluster of the range it covers (every refcount there is 0, so the range
+    /// is free) and counts itself. Returns whether any cluster was consumed.
+    /// </summary>
+    private bool EnsureRefcountBlock(long cluster)
+    {
+        long blockIndex = cluster >> _refblockBits;
+        if (blockIndex >= _refcountTable.Length)
+        {
+            GrowRefcountTable(blockIndex + 1);
+            EnsureRefcountBlock(cluster);
+            return true;
+        }
+
+        long existing = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
+        if (existing != 0)
+        {
+            return false;
+        }
+
+        long blockCluster = blockIndex << _refblockBits;
+        if (blockCluster == 0)
+        {
+            FormatError.Throw("qcow2 refcount table", (long)_header.RefcountTableOffset, "no refcount block covers the header cluster.");
+        }
+
+        byte[] block = new byte[_clusterSize];
+        Qcow2Refcounts.Set(block, 0, _refcountOrder, 1);
+        long offset = blockCluster << _clusterBits;
+        HostWrite(offset, block);
+        _refblockCache.Put(offset, block);
+        _metadataClusters.Add(blockCluster);
+        _refcountTable[blockIndex] = (ulong)offset;
+        WriteEntry(_host, (long)_header.RefcountTableOffset + (blockIndex * 8), (ulong)offset);
+        _allocatedEnd = Math.Max(_allocatedEnd, offset + _clusterSize);
+        return true;
+    }
+
+    /// <summary>
+    /// Replaces the refcount table by a larger one at the end of the image. The new area holds the
+    /// refcount blocks that describe it followed by the table; the header switches over in one
+    /// write, then the old table is freed.
+    /// </summary>
+    private void GrowRefcountTable(long minEntries)
+    {
+        long entriesPerCluster = _clusterSize / 8;
+        long oldEntries = _refcountTable.Length;
+        long want = Math.Max(minEntries, oldEntries + Math.Max(entriesPerCluster, oldEntries / 2));
+        long tableClusters = (want + entriesPerCluster - 1) / entriesPerCluster;
+        long start = Math.Max(AlignUp(_host.Length), _allocatedEnd) >> _clusterBits;
+        var missing = new List<long>();
+        while (true)
+        {
+            long areaEnd = start + missing.Count + tableClusters;
+            var needed = new List<long>();
+            for (long bi = start >> _refblockBits; bi <= (areaEnd - 1) >> _refblockBits; bi++)
+            {
+                if (bi >= oldEntries || (_refcountTable[bi] & Qcow2Refcounts.TableOffsetMask) == 0)
+                {
+                    needed.Add(bi);
+                }
+            }
+
+            long lastBlock = (areaEnd - 1) >> _refblockBits;
+            long needClusters = Math.Max(tableClusters, ((lastBlock + 1) + entriesPerCluster - 1) / entriesPerCluster);
+            if (needed.Count == missing.Count && needClusters == tableClusters)
+            {
+                missing = needed;
+                break;
+            }
+
+            missing = needed;
+            tableClusters = needClusters;
+        }
+
+        if (tableClusters << _clusterBits > MaxRefcountTableBytes)
+        {
+            throw new IOException("The qcow2 refcount table would exceed 8 MiB; the image cannot grow further.");
+        }
+
+        long areaStart = start;
+        long tableStart = start + missing.Count;
+        long areaEndFinal = tableStart + tableClusters;
+        var newTable = new ulong[tableClusters * entriesPerCluster];
+        _refcountTable.AsSpan().CopyTo(newTable);
+
+        // Area clusters described by blocks that already exist: count them there first.
+        for (long c = areaStart; c < areaEndFinal; c++)
+        {
+            long bi = c >> _refblockBits;
+            if (!missing.Contains(bi))
+            {
+                SetRefcount(c, 1);
+            }
+        }
+
+        // New blocks, each counting the area clusters it describes.
+        for (int j = 0; j < missing.Count; j++)
+        {
+            long bi = missing[j];
+            byte[] block = new byte[_clusterSize];
+            for (long c = areaStart; c < areaEndFinal; c++)
+            {
+                if (c >> _refblockBits == bi)
+                {
+                    Qcow2Refcounts.Set(block, (int)(c & ((1L << _refblockBits) - 1)), _refcountOrder, 1);
+                }
+            }
+
+            long offset = (areaStart + j) << _clusterBits;
+            HostWrite(offset, block);
+            _refblockCache.Put(offset, block);
+            _metadataClusters.Add(areaStart + j);
+            newTable[bi] = (ulong)offset;
+        }
+
+        byte[] raw = new byte[tableClusters << _clusterBits];
+        for (int i = 0; i < newTable.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), newTable[i]);
+        }
+
+        HostWrite(tableStart << _clusterBits, raw);
+        long oldOffset = (long)_header.RefcountTableOffset;
+        long oldClusters = _header.RefcountTableClusters;
+        _header.RefcountTableOffset = (ulong)(tableStart << _clusterBits);
+        _header.RefcountTableClusters = (uint)tableClusters;
+        WriteHeaderFields();
+        _refcountTable = newTable;
+        _allocatedEnd = Math.Max(_allocatedEnd, areaEndFinal << _clusterBits);
+        for (long c = 0; c < oldClusters; c++)
+        {
+            DecrementRefcount((oldOffset >> _clusterBits) + c);
+        }
+    }
+
+    /// <summary>Sets the refcount of a cluster whose refcount block exists.</summary>
+    private void SetRefcount(long cluster, ulong value)
+    {
+        long blockIndex = cluster >> _refblockBits;
+        long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
+        byte[] block = GetRefcountBlock(blockOffset);
+        int index = (int)(cluster & ((1L << _refblockBits) - 1));
+        Qcow2Refcounts.Set(block, index, _refcountOrder, value);
+        (int off, int len) = Qcow2Refcounts.ByteRange(index, _refcountOrder);
+        _host.Write(blockOffset + off, block.AsSpan(off, len));
+    }
+
+    /// <summary>Sets the refcounts of a run of clusters whose refcount blocks exist, one write per block.</summary>
+    private void SetRefcountRange(long start, int count, ulong value)
+    {
+        long c = start;
+        long end = start + count;
+        while (c < end)
+        {
+            long blockIndex = c >> _refblockBits;
+            long blockEnd = Math.Min(end, (blockIndex + 1) << _refblockBits);
+            long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
+            byte[] block = GetRefcountBlock(blockOffset);
+            int first = (int)(c & ((1L << _refblockBits) - 1));
+            int last = (int)((blockEnd - 1) & ((1L << _refblockBits) - 1));
+            for (int i = first; i <= last; i++)
+            {
+                Qcow2Refcounts.Set(block, i, _refcountOrder, value);
+            }
+
+            (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
+            (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
+            _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
+            c = blockEnd;
+        }
+    }
+
+    /// <summary>Drops one reference to a host cluster; at zero the cluster becomes free.</summary>
+    private void DecrementRefcount(long cluster)
+    {
+        ulong v = GetRefcount(cluster);
+        if (v == 0)
+        {
+            FormatError.Throw("qcow2 refcounts", cluster << _clusterBits, "freeing a cluster whose refcount is already 0; the metadata is inconsistent (run check).");
+        }
+
+        SetRefcount(cluster, v - 1);
+        if (v == 1)
+        {
+            if (cluster < _freeClusterHint)
+            {
+                _freeClusterHint = cluster;
+            }
+
+            long offset = cluster << _clusterBits;
+            _l2Cache.Remove(offset);
+            _metadataClusters.Remove(cluster);
+            if (_compressedCursor != 0 && (_compressedCursor >> _clusterBits) == cluster)
+            {
+                _compressedCursor = 0;
+            }
+
+            Interlocked.Increment(ref _generation);
+        }
+    }
+
+    /// <summary>Finds room for <paramref name="length"/> bytes of compressed data, packed after the previous compressed cluster when possible.</summary>
+    private long AllocateCompressedBytes(int length)
+    {
+        long cursor = _compressedCursor;
+        if (cursor != 0)
+        {
+            long cluster = cursor >> _clusterBits;
+            int remaining = _clusterSize - (int)(cursor & (_clusterSize - 1));
+            ulong refcount = GetRefcount(cluster);
+            ulong max = Qcow2Refcounts.MaxValue(_refcountOrder);
+            if (refcount > 0 && refcount < max)
+            {
+                if (length <= remaining)
+                {
+                    SetRefcount(cluster, refcount + 1);
+                    AdvanceCompressedCursor(cursor, length);
+                    return cursor;
+                }
+
+                long next = cluster + 1;
+                if (GetRefcount(next) == 0)
+                {
+                    EnsureRefcountBlock(next);
+                    if (GetRefcount(next) == 0 && GetRefcount(cluster) == refcount)
+                    {
+                        SetRefcount(next, 1);
+                        SetRefcount(cluster, refcount + 1);
+                        _allocatedEnd = Math.Max(_allocatedEnd, (next + 1) << _clusterBits);
+                        AdvanceCompressedCursor(cursor, length);
+                        return cursor;
+                    }
+                }
+            }
+        }
+
+        long fresh = AllocateClusters(1);
+        AdvanceCompressedCursor(fresh, length);
+        return fresh;
+    }
+
+    private void AdvanceCompressedCursor(long start, int length)
+    {
+        long end = start + length;
+        _compressedCursor = (end & (_clusterSize - 1)) == 0 ? 0 : end;
+    }
 }

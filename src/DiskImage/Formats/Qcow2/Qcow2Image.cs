@@ -182,7 +182,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     {
         ThrowIfDisposed();
         string? backingName = _header.BackingFileName;
-        string? fullBacking = backingName is null ? null : ResolveBackingPath(backingName, _fileName);
+        string? fullBacking = backingName is null ? null : CombineBackingPath(backingName, _fileName);
         return new ImageInfo
         {
             FileName = _fileName ?? string.Empty,
@@ -635,6 +635,18 @@ public sealed partial class Qcow2Image : DiskImageFile
         }
 
         return list;
+    }
+
+    /// <summary>The backing name joined to the overlay's directory as given (relative stays relative), like qemu's <c>full-backing-filename</c>.</summary>
+    private static string CombineBackingPath(string name, string? overlayFileName)
+    {
+        if (Path.IsPathRooted(name) || overlayFileName is null)
+        {
+            return name;
+        }
+
+        string? dir = Path.GetDirectoryName(overlayFileName);
+        return string.IsNullOrEmpty(dir) ? name : Path.Combine(dir, name);
     }
 
     private static string ResolveBackingPath(string name, string? overlayFileName)

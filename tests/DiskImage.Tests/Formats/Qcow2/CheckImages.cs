@@ -119,6 +119,15 @@ public static class CheckImages
                 Img("create", "-q", "-f", "qcow2", path, "10G");
                 Io(path, "write -P 1 0 64k", "write -P 2 5G 128k", "write -P 3 9G 64k", "write -P 4 64k 64k");
                 break;
+            case "lazy-crash":
+            {
+                // qemu-io's abort leaves a dirty image whose refcounts were never written.
+                Img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", path, "4M");
+                ToolResult r = Oracle.Run("qemu-io", ["-c", "write -P 1 0 128k", "-c", "write -P 2 1M 64k", "-c", "abort", path], TimeSpan.FromMinutes(1));
+                Assert.NotEqual(0, r.ExitCode);
+                break;
+            }
+
             case "lazy-refcounts":
                 Img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", path, "4M");
                 Io(path, "write -P 1 0 64k");

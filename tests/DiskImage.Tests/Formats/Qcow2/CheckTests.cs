@@ -267,6 +267,34 @@ public sealed class CheckTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void Check_DirtyImageAfterCrashWithLazyRefcounts_MatchesQemuAndRepairCleans()
+    {
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-crash");
+        Assert.Equal(1UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("before", ours);
+        Assert.Equal(2, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+
+        using (FileBlockDevice host = FileBlockDevice.Open(path, writable: true))
+        {
+            Qcow2CheckResult repaired = Qcow2Image.RepairDirtyImage(host);
+            Log("repair on open", repaired);
+            Assert.Equal(0, repaired.ExitCode);
+        }
+
+        Assert.Equal(0UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
+        Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
+        Oracle.RunOk("qemu-io", "-c", "read -P 1 0 128k", "-c", "read -P 2 1M 64k", path);
+    }
+
+    [SkippableFact]
     public void Check_HeaderNotQcow2_ReportsCheckErrorWithoutThrowing()
     {
         using var dir = new TempDirectory();

@@ -1,0 +1,122 @@
+using System.Text;
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary><c>measure [--output=human|json] [-O fmt] [-o options] [--size N | [-f fmt] [-U] filename]</c>.</summary>
+internal static class MeasureCommand
+{
+    private const int OptOutput = 1000;
+    private const int OptSize = 1001;
+    private const int OptNoBacking = 1002;
+    private const int OptForceShare = 1003;
+    private const int OptHelp = 1004;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string? format = null;
+        string targetFormatName = "raw";
+        var options = new QemuOptionList();
+        bool json = false;
+        bool followBacking = true;
+        long? size = null;
+        var getopt = new GetOpt(
+            args,
+            "f:hO:o:U",
+            new LongOption("output", true, OptOutput),
+            new LongOption("size", true, OptSize),
+            new LongOption("no-backing", false, OptNoBacking),
+            new LongOption("force-share", false, OptForceShare),
+            new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'O': targetFormatName = value!; break;
+                case 'o': options.Add(value!); break;
+                case 'U' or OptForceShare: break;
+                case OptOutput: json = Cli.ParseOutputFormat(value!); break;
+                case OptSize:
+                    if (!QemuSize.TryParse(value!, out long parsed))
+                    {
+                        throw new CliException("Invalid image size specified." + QemuSize.SuffixHint);
+                    }
+
+                    size = parsed;
+                    break;
+                case OptNoBacking: followBacking = false; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        DiskImageFormat targetFormat = ImageOpener.ParseFormat(targetFormatName)!.Value;
+        if (options.HelpRequested)
+        {
+            stdout.Write(CreateOptionsParser.Help(targetFormat));
+            return 0;
+        }
+
+        if (size is not null && getopt.Operands.Count > 0)
+        {
+            throw new CliException("--size N cannot be used together with a filename.");
+        }
+
+        if (size is null && getopt.Operands.Count != 1)
+        {
+            throw new CliException("Either --size N or one filename must be specified.");
+        }
+
+        CreateOptionsParser.CheckKeys(options, targetFormat, "");
+        using DiskImageFile? image = size is null ? ImageOpener.Open(getopt.Operands[0], format, writable: false, followBacking) : null;
+        long virtualSize = size ?? image!.Content.Length;
+        long required;
+        long fullyAllocated;
+        long? bitmaps = null;
+        if (targetFormat == DiskImageFormat.Raw)
+        {
+            required = fullyAllocated = virtualSize;
+        }
+        else
+        {
+            Qcow2CreateOptions qcow2 = CreateOptionsParser.ParseQcow2(options, virtualSize, "").Build();
+            Qcow2MeasureResult result;
+            try
+            {
+                result = image is null ? Qcow2Image.Measure(virtualSize, qcow2) : Qcow2Image.Measure(image, qcow2);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new CliException(e.Message.Split(" (Parameter", 2)[0]);
+            }
+
+            (required, fullyAllocated, bitmaps) = (result.Required, result.FullyAllocated, result.Bitmaps);
+        }
+
+        if (json)
+        {
+            var o = new QemuJsonObject().Add("required", required).Add("fully-allocated", fullyAllocated);
+            if (bitmaps is { } b)
+            {
+                o.Add("bitmaps", b);
+            }
+
+            stdout.Write(QemuJson.Format(o) + "\n");
+        }
+        else
+        {
+            var sb = new StringBuilder();
+            sb.Append("required size: ").Append(required).Append('\n');
+            sb.Append("fully allocated size: ").Append(fullyAllocated).Append('\n');
+            if (bitmaps is { } b)
+            {
+                sb.Append("bitmaps size: ").Append(b).Append('\n');
+            }
+
+            stdout.Write(sb.ToString());
+        }
+
+        return 0;
+    }
+}

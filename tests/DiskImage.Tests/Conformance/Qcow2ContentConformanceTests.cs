@@ -1,0 +1,54 @@
+using DiskImage.Formats;
+using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
+using DiskImage.Tests.Infrastructure;
+
+namespace DiskImage.Tests.Conformance;
+
+/// <summary>The guest view of a qcow2 image (stored in memory) keeps the block device contract.</summary>
+public class Qcow2ContentConformanceTests : BlockDeviceConformanceTests
+{
+    /// <summary>Cluster size of the images; subclasses vary the layout.</summary>
+    protected virtual Qcow2CreateOptions CreateOptions => new() { ClusterSize = 4096 };
+
+    protected override BlockDevice CreateDevice(long length, byte[]? initialContent)
+    {
+        var host = new MemoryBlockDevice(0);
+        Qcow2Image image = Qcow2Image.Create(host, length, CreateOptions);
+        if (initialContent is not null)
+        {
+            WriteNonZeroBlocks(image.Content, initialContent);
+        }
+
+        return new ImageContentDevice(image);
+    }
+
+    protected override BlockDevice CreateReadOnlyDevice(byte[] content)
+    {
+        var host = new MemoryBlockDevice(0);
+        using (Qcow2Image image = Qcow2Image.Create(host, content.Length, CreateOptions, leaveOpen: true))
+        {
+            WriteNonZeroBlocks(image.Content, content);
+        }
+
+        return new ImageContentDevice(Qcow2Image.Open(host, DiskImageOpenOptions.Default, leaveOpen: false));
+    }
+
+    private static void WriteNonZeroBlocks(BlockDevice content, byte[] data)
+    {
+        for (int pos = 0; pos < data.Length; pos += 4096)
+        {
+            ReadOnlySpan<byte> block = data.AsSpan(pos, Math.Min(4096, data.Length - pos));
+            if (block.ContainsAnyExcept((byte)0))
+            {
+                content.Write(pos, block);
+            }
+        }
+    }
+}
+
+/// <summary>The same contract over 64 KiB clusters with extended L2 entries (subclusters).</summary>
+public sealed class Qcow2ExtendedL2ContentConformanceTests : Qcow2ContentConformanceTests
+{
+    protected override Qcow2CreateOptions CreateOptions => new() { ClusterSize = 65536, ExtendedL2 = true };
+}
