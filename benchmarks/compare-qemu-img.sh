@@ -133,20 +133,21 @@ scratch="$cache/out"
 rm -rf "$scratch"; mkdir -p "$scratch"
 trap 'rm -rf "$scratch"' EXIT
 
-# timed NAME CMD...: runs CMD, appends "ms rss_kib" to $scratch/NAME.times
+# timed NAME CMD...: runs CMD, appends "wall_ms cpu_ms rss_kib" to $scratch/NAME.times
 timed() {
   local name=$1; shift
   local t0 t1
   t0=$(date +%s%N)
-  if ! /usr/bin/time -f '%M' -o "$scratch/rss" "$@" >"$scratch/cmd.log" 2>&1; then
+  if ! /usr/bin/time -f '%U %S %M' -o "$scratch/rss" "$@" >"$scratch/cmd.log" 2>&1; then
     cat "$scratch/cmd.log" >&2
     die "failed: $*"
   fi
   t1=$(date +%s%N)
-  echo "$(( (t1 - t0) / 1000000 )) $(tail -1 "$scratch/rss")" >>"$scratch/$name.times"
+  tail -1 "$scratch/rss" | awk -v wall=$(( (t1 - t0) / 1000000 )) '{ printf "%d %d %d\n", wall, ($1 + $2) * 1000, $3 }' >>"$scratch/$name.times"
 }
-best_ms() { sort -n "$1" | head -1 | cut -d' ' -f1; }
-peak_kib() { sort -n -k2 "$1" | tail -1 | cut -d' ' -f2; }
+# The best run by wall time: "wall_ms cpu_ms"; and the peak RSS over all runs.
+best_run() { sort -n "$1" | head -1 | cut -d' ' -f1,2; }
+peak_kib() { sort -n -k3 "$1" | tail -1 | cut -d' ' -f3; }
 
 declare -a cases=(
   "raw->qcow2|0.8|-f raw -O qcow2|$image|qcow2"
@@ -181,24 +182,26 @@ for i in "${!cases[@]}"; do
   if [ "$out_fmt" = qcow2 ] && ! qemu-img check -q "$ours_out" >/dev/null 2>&1; then
     verdict="$verdict, CHECK FAILED"; failures=$((failures + 1))
   fi
-  q=$(best_ms "$scratch/qemu-$i.times"); o=$(best_ms "$scratch/ours-$i.times")
+  read -r q qc < <(best_run "$scratch/qemu-$i.times"); read -r o oc < <(best_run "$scratch/ours-$i.times")
   qr=$(peak_kib "$scratch/qemu-$i.times"); orss=$(peak_kib "$scratch/ours-$i.times")
   qs=$(du -k "$qemu_out" | cut -f1); os=$(du -k "$ours_out" | cut -f1)
-  results+=("$label|$q|$o|$target|$qr|$orss|$qs|$os|$verdict")
+  results+=("$label|$q|$o|$target|$qc|$oc|$qr|$orss|$qs|$os|$verdict")
   rm -f "$ours_out" "$qemu_out"
 done
 
-printf '\n%-18s %9s %9s %7s %6s %4s %10s %10s %9s %9s  %s\n' \
-  case "qemu-img" ours ratio target "" "qemu RSS" "ours RSS" "qemu out" "ours out" "qemu-img compare/check"
+sec() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
+printf '\n%-18s %8s %8s %6s %6s %4s | %8s %8s | %8s %8s | %8s %8s | %s\n' \
+  case "qemu-img" ours ratio target "" "qemu CPU" "ours CPU" "qemu RSS" "ours RSS" "qemu out" "ours out" "judged by qemu-img"
 for row in "${results[@]}"; do
-  IFS='|' read -r label q o target qr orss qs os verdict <<<"$row"
+  IFS='|' read -r label q o target qc oc qr orss qs os verdict <<<"$row"
   ratio=$(awk -v o="$o" -v q="$q" 'BEGIN { printf "%.2f", (q > 0 ? o / q : 0) }')
   ok=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t ? "ok" : "MISS") }')
-  mem_ok=$([ "$orss" -le $((256 * 1024)) ] && echo "" || echo " (>256 MiB)")
-  printf '%-18s %7.2f s %7.2f s %7s %6s %4s %6d MiB %6d MiB%s %6d MiB %6d MiB  %s\n' \
-    "$label" "$(awk -v v="$q" 'BEGIN{print v/1000}')" "$(awk -v v="$o" 'BEGIN{print v/1000}')" \
-    "$ratio" "≤$target" "$ok" $((qr / 1024)) $((orss / 1024)) "$mem_ok" $((qs / 1024)) $((os / 1024)) "$verdict"
+  [ "$orss" -le $((256 * 1024)) ] || verdict="$verdict; RSS over 256 MiB"
+  printf '%-18s %6s s %6s s %6s %6s %4s | %6s s %6s s | %4d MiB %4d MiB | %4d MiB %4d MiB | %s\n' \
+    "$label" "$(sec "$q")" "$(sec "$o")" "$ratio" "<=$target" "$ok" "$(sec "$qc")" "$(sec "$oc")" \
+    $((qr / 1024)) $((orss / 1024)) $((qs / 1024)) $((os / 1024)) "$verdict"
 done
 echo
-echo "best of $RUNS wall-clock runs each (page cache warm), peak RSS = max over runs; $(nproc) cores"
+echo "wall: best of $RUNS runs (page cache warm, tools alternating); CPU: user+sys of that run; RSS: peak over all runs; $(nproc) cores"
+echo "ratio = ours/qemu-img wall time; out = allocated size of the output file"
 if [ "$failures" -gt 0 ]; then die "$failures output(s) failed qemu-img's judgement"; fi
