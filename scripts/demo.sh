@@ -15,8 +15,11 @@ if [ -n "${DISKIMAGE:-}" ]; then
   di() { "$DISKIMAGE" "$@"; }
 else
   echo "building the diskimage CLI (Release)..."
-  dotnet build "$repo/src/DiskImage.Cli/DiskImage.Cli.csproj" -c Release -nologo -v quiet -clp:NoSummary >/dev/null
-  di() { dotnet run --no-build -c Release --project "$repo/src/DiskImage.Cli/DiskImage.Cli.csproj" -- "$@"; }
+  project="$repo/src/DiskImage.Cli/DiskImage.Cli.csproj"
+  dotnet build "$project" -c Release -nologo -v quiet -clp:NoSummary >/dev/null
+  cli_dll=$(dotnet msbuild "$project" -nologo -p:Configuration=Release -getProperty:TargetPath)
+  [ -f "$cli_dll" ] || { echo "built CLI not found at '$cli_dll'" >&2; exit 1; }
+  di() { dotnet "$cli_dll" "$@"; }
 fi
 run() { printf '\n$ diskimage %s\n' "$*"; di "$@"; }
 
