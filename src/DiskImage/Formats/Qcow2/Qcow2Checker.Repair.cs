@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
 
@@ -217,10 +218,10 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _entryBudget = (32L << 20) + (_fileLength / 8 * 4);
+        _entryBudget = EntryBudget;
         byte[] chunk = ArrayPool<byte>.Shared.Rent(TableChunkEntries * 8);
         byte[] l2 = ArrayPool<byte>.Shared.Rent(_clusterSize);
-        var seen = new HashSet<ulong>();
+        var l2Tables = new Dictionary<ulong, long>();
         try
         {
             for (long done = 0; done < inFile; done += TableChunkEntries)
@@ -253,19 +254,29 @@ internal sealed partial class Qcow2Checker
                         }
                     }
 
-                    if (l2Offset >= (ulong)_fileLength || !seen.Add(l2Offset) || !SpendBudget(L2Entries))
+                    if (l2Offset < (ulong)_fileLength)
                     {
-                        continue;
+                        CollectionsMarshal.GetValueRefOrAddDefault(l2Tables, l2Offset, out _)++;
                     }
+                }
+            }
 
-                    // A misaligned table is reported (as qemu-img does) but never rewritten: it overlaps other clusters.
-                    bool aligned = (l2Offset & ClusterMask) == 0;
-                    Span<byte> table = l2.AsSpan(0, _clusterSize);
-                    ReadZeroFilled(l2Offset, table);
-                    if (CheckCopiedL2(table, repair && aligned))
-                    {
-                        WriteHost(l2Offset, table);
-                    }
+            // Each L2 table once; without repair its errors count once per mapping, as qemu-img walks
+            // it per L1 entry; with repair the first walk fixes it.
+            foreach (KeyValuePair<ulong, long> mapped in l2Tables)
+            {
+                if (!SpendBudget(L2Entries))
+                {
+                    break;
+                }
+
+                // A misaligned table is reported (as qemu-img does) but never rewritten: it overlaps other clusters.
+                bool aligned = (mapped.Key & ClusterMask) == 0;
+                Span<byte> table = l2.AsSpan(0, _clusterSize);
+                ReadZeroFilled(mapped.Key, table);
+                if (CheckCopiedL2(table, repair && aligned, mapped.Value))
+                {
+                    WriteHost(mapped.Key, table);
                 }
             }
         }
@@ -283,7 +294,7 @@ internal sealed partial class Qcow2Checker
         WriteHost(_l1Offset + ((ulong)index * 8), bytes);
     }
 
-    private bool CheckCopiedL2(Span<byte> table, bool repair)
+    private bool CheckCopiedL2(Span<byte> table, bool repair, long weight)
     {
         bool dirty = false;
         int entrySize = L2EntrySize;
@@ -319,7 +330,7 @@ internal sealed partial class Qcow2Checker
             }
             else
             {
-                _corruptions++;
+                _corruptions += weight;
             }
         }
 

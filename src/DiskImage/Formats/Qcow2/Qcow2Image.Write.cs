@@ -80,7 +80,7 @@ public sealed partial class Qcow2Image
                 for (long c = firstDropped; c <= lastCluster; c++)
                 {
                     Qcow2L2Entry e = GetL2Entry(_l1, c);
-                    Qcow2ClusterType t = e.GetClusterType(_extendedL2);
+                    Qcow2ClusterType t = e.GetClusterType(_extendedL2, _externalData);
                     if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.Compressed or Qcow2ClusterType.ZeroAllocated)
                     {
                         throw new InvalidOperationException($"Cannot shrink to {newVirtualSize} bytes: guest offset {c << _clusterBits} is allocated.");
@@ -326,7 +326,7 @@ public sealed partial class Qcow2Image
         (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
         Qcow2L2Entry e = EntryAt(table, index);
         ValidateEntry(e, l2Offset, guestCluster);
-        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
         if (type == Qcow2ClusterType.Normal && e.Copied)
         {
             long host = e.HostOffset;
@@ -421,7 +421,7 @@ public sealed partial class Qcow2Image
     private void ZeroWholeCluster(long guestCluster)
     {
         Qcow2L2Entry current = GetL2Entry(_l1, guestCluster);
-        Qcow2ClusterType type = current.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = current.GetClusterType(_extendedL2, _externalData);
         bool backingZero = BackingIsZeroAt(guestCluster << _clusterBits);
         if (type == Qcow2ClusterType.ZeroPlain || (_extendedL2 && current.HostOffset == 0 && !current.IsCompressed && current.ZeroBits == uint.MaxValue))
         {
@@ -459,7 +459,7 @@ public sealed partial class Qcow2Image
     private void ZeroPartial(long guestCluster, int inCluster, int length)
     {
         Qcow2L2Entry e = GetL2Entry(_l1, guestCluster);
-        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
         if (type is Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAllocated)
         {
             return;
@@ -533,7 +533,7 @@ public sealed partial class Qcow2Image
             FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {e.HostOffset} unaligned (guest cluster {guestCluster}).");
         }
 
-        if (_extendedL2 && !e.HasValidBitmap)
+        if (_extendedL2 && !e.IsValidBitmap(_externalData))
         {
             FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{e.Bitmap:x16} for guest cluster {guestCluster}.");
         }

@@ -337,6 +337,33 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
         return false;
     }
 
+    [SkippableFact]
+    public void Check_EveryL1EntryMapsTheSameL2Table_FinishesWithinBudget()
+    {
+        // 262144 L1 entries all naming one 2 MiB L2 table: walking each would visit 2^36 entries.
+        Surgeon s = Edit("cluster2M");
+        ulong l2 = s.L1Entry(0);
+        int entries = s.ClusterSize / 8;
+        for (int i = 0; i < entries; i++)
+        {
+            s.SetL1Entry(i, l2);
+        }
+
+        s.SetU32(F.L1Size, (uint)entries);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Qcow2CheckResult r;
+        using (var host = new MemoryBlockDevice(s.Data, writable: false))
+        {
+            r = Qcow2Image.Check(host);
+        }
+
+        watch.Stop();
+        output.WriteLine($"{watch.ElapsedMilliseconds} ms: {QemuCheck.Describe(r)}");
+        Assert.True(r.ExitCode is 1 or 2, QemuCheck.Describe(r));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"check took {watch.Elapsed}");
+        AssertSurvives("l1 all same l2", s.Data);
+    }
+
     // ---- Overlapping metadata (iotest 060) ----
 
     [SkippableTheory]
