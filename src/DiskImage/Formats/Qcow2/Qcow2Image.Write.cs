@@ -327,7 +327,7 @@ public sealed partial class Qcow2Image
         Qcow2L2Entry e = EntryAt(table, index);
         ValidateEntry(e, l2Offset, guestCluster);
         Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
-        if (type == Qcow2ClusterType.Normal && e.Copied)
+        if (type == Qcow2ClusterType.Normal && e.Copied && IsExclusivelyOwned(e.HostOffset, "data cluster"))
         {
             long host = e.HostOffset;
             if (!_extendedL2)
@@ -610,7 +610,7 @@ public sealed partial class Qcow2Image
         }
 
         ulong[] current = GetL2Table(l2Offset);
-        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0)
+        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0 && IsExclusivelyOwned(l2Offset, "L2 table"))
         {
             return (l2Offset, current, index);
         }
@@ -640,6 +640,28 @@ public sealed partial class Qcow2Image
         _metadataClusters.Remove(l2Offset >> _clusterBits);
         DecrementRefcount(l2Offset >> _clusterBits);
         return (copyOffset, copy, index);
+    }
+
+    /// <summary>
+    /// Whether a cluster flagged COPIED may be changed in place: its refcount must be exactly 1.
+    /// A zero refcount means the entry points at space the image does not own (e.g. far past the
+    /// end of the file), which is corruption; a higher one means the flag is stale, so the caller
+    /// copies instead of writing into a shared cluster.
+    /// </summary>
+    private bool IsExclusivelyOwned(long hostOffset, string what)
+    {
+        if (hostOffset >= _host.Length)
+        {
+            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({_host.Length} bytes).");
+        }
+
+        ulong refcount = GetRefcount(hostOffset >> _clusterBits);
+        if (refcount == 0)
+        {
+            FormatError.Throw("qcow2 refcounts", hostOffset, $"{what} at {hostOffset} is referenced but has refcount 0 (run check).");
+        }
+
+        return refcount == 1;
     }
 
     private void SetL1Entry(long index, ulong value)
