@@ -21,6 +21,14 @@ public sealed class ConvertOptions
     /// </summary>
     public int SparseSize { get; init; } = 4096;
 
+    /// <summary>
+    /// Whether the target is flushed to stable storage (fsync) before the conversion returns. Default
+    /// false: like <c>qemu-img convert</c> (whose target cache mode is <c>unsafe</c>), the data is left
+    /// to the operating system's write-back, which is much faster; a power loss shortly afterwards may
+    /// lose it. Intermediate flushes are never issued, since a failed conversion deletes the target.
+    /// </summary>
+    public bool FlushToDisk { get; init; }
+
     /// <summary>Worker threads for compression; default <see cref="Environment.ProcessorCount"/>.</summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 }

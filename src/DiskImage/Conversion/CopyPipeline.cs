@@ -48,7 +48,8 @@ internal sealed class CopyPipeline : IDisposable
         _cancellationToken = cancellationToken;
         _total = source.Length;
 
-        int slots = (int)Math.Clamp(MaxRingBytes / ((long)unit + sink.ScratchSize), 3, (2 * _workers) + 2);
+        // Inline mode needs one slot; otherwise enough for every worker to hold one while the writer drains others.
+        int slots = _workers == 1 ? 1 : (int)Math.Clamp(MaxRingBytes / ((long)unit + sink.ScratchSize), 3, (2 * _workers) + 2);
         int runPairs = sink.BlockSize > 0 ? (unit / sink.BlockSize) + 1 : 1;
         _ring = new CopySlot[slots];
         for (int i = 0; i < slots; i++)
@@ -70,6 +71,12 @@ internal sealed class CopyPipeline : IDisposable
         _progress?.Report(new ConvertProgress(0, _total));
         if (_total == 0)
         {
+            return;
+        }
+
+        if (_workers == 1)
+        {
+            RunInline();
             return;
         }
 
@@ -108,6 +115,38 @@ internal sealed class CopyPipeline : IDisposable
                 t.Join();
             }
         }
+    }
+
+    /// <summary>One thread does everything in turn: no hand-offs, for single-core use.</summary>
+    private void RunInline()
+    {
+        long reportStep = Math.Max(_total / 200, 1);
+        long lastReported = 0;
+        CopySlot slot = _ring[0];
+        while (_nextOffset < _total)
+        {
+            _cancellationToken.ThrowIfCancellationRequested();
+            Dispatch(slot);
+            if (slot.IsZeroRange)
+            {
+                _sink.CommitZero(slot.Offset, slot.Length);
+            }
+            else
+            {
+                _source.ReadExactly(slot.Offset, slot.Buffer.AsSpan(0, (int)slot.Length));
+                _sink.Process(slot);
+                _sink.Commit(slot);
+            }
+
+            long end = slot.Offset + slot.Length;
+            if (_progress is not null && end - lastReported >= reportStep && end < _total)
+            {
+                lastReported = end;
+                _progress.Report(new ConvertProgress(end, _total));
+            }
+        }
+
+        _progress?.Report(new ConvertProgress(_total, _total));
     }
 
     private void Stop()
@@ -285,172 +324,6 @@ internal sealed class CopyPipeline : IDisposable
         foreach (CopySlot slot in _ring)
         {
             slot.Release();
-        }
-    }
-}
-
-/// <summary>One unit in flight: where it is, its bytes, and what the worker found out about them.</summary>
-internal sealed class CopySlot(byte[] buffer, byte[]? scratch, int[] runs)
-{
-    public long Sequence = -1;
-    public int State;
-    public long Offset;
-    public long Length;
-    public bool IsZeroRange;
-
-    /// <summary>Data read from the source (unit-sized).</summary>
-    public byte[] Buffer { get; private set; } = buffer;
-
-    /// <summary>Sink workspace, e.g. compressed output.</summary>
-    public byte[]? Scratch { get; private set; } = scratch;
-
-    /// <summary>(start, length) pairs of the non-zero runs inside the unit.</summary>
-    public int[] Runs { get; } = runs;
-
-    public int RunCount;
-
-    /// <summary>Sink-defined outcome (e.g. skipped, compressed, stored).</summary>
-    public int Outcome;
-
-    /// <summary>Sink-defined length of the scratch output.</summary>
-    public int ScratchLength;
-
-    public void SetZeroRange(long offset, long length)
-    {
-        Offset = offset;
-        Length = length;
-        IsZeroRange = true;
-    }
-
-    public void SetData(long offset, int length)
-    {
-        Offset = offset;
-        Length = length;
-        IsZeroRange = false;
-        RunCount = 0;
-        Outcome = 0;
-        ScratchLength = 0;
-    }
-
-    public void Release()
-    {
-        if (Buffer.Length != 0)
-        {
-            ArrayPool<byte>.Shared.Return(Buffer);
-            Buffer = [];
-        }
-
-        if (Scratch is { Length: > 0 } s)
-        {
-            ArrayPool<byte>.Shared.Return(s);
-            Scratch = null;
-        }
-    }
-}
-
-/// <summary>Where the pipeline's units go. <see cref="Process"/> runs on worker threads; the commits run in source order on one thread.</summary>
-internal abstract class CopySink
-{
-    /// <summary>Zero-detection granularity within a unit, or 0 for none.</summary>
-    public abstract int BlockSize { get; }
-
-    /// <summary>Bytes of scratch space each slot needs.</summary>
-    public virtual int ScratchSize => 0;
-
-    /// <summary>Inspects a unit read from the source (worker thread).</summary>
-    public abstract void Process(CopySlot slot);
-
-    /// <summary>Stores a processed unit (writer thread, source order).</summary>
-    public abstract void Commit(CopySlot slot);
-
-    /// <summary>Handles a range the source reports as reading zeros (writer thread, source order).</summary>
-    public abstract void CommitZero(long offset, long length);
-
-    /// <summary>Records the non-zero runs of <c>slot</c>'s data at <see cref="BlockSize"/> granularity.</summary>
-    protected void FindDataRuns(CopySlot slot)
-    {
-        int length = (int)slot.Length;
-        int block = BlockSize;
-        int[] runs = slot.Runs;
-        int count = 0;
-        if (block == 0)
-        {
-            runs[0] = 0;
-            runs[1] = length;
-            slot.RunCount = 1;
-            return;
-        }
-
-        ReadOnlySpan<byte> data = slot.Buffer.AsSpan(0, length);
-        int pos = 0;
-        while (pos < length)
-        {
-            // Jump straight to the block holding the next non-zero byte.
-            int nonZero = data[pos..].IndexOfAnyExcept((byte)0);
-            if (nonZero < 0)
-            {
-                break;
-            }
-
-            int start = (pos + nonZero) / block * block;
-            int end = start;
-            while (end < length && data.Slice(end, Math.Min(block, length - end)).ContainsAnyExcept((byte)0))
-            {
-                end = Math.Min(end + block, length);
-            }
-
-            if (count > 0 && runs[(2 * count) - 2] + runs[(2 * count) - 1] == start)
-            {
-                runs[(2 * count) - 1] += end - start;
-            }
-            else
-            {
-                runs[2 * count] = start;
-                runs[(2 * count) + 1] = end - start;
-                count++;
-            }
-
-            pos = end;
-        }
-
-        slot.RunCount = count;
-    }
-}
-
-/// <summary>Writes the non-zero runs of each unit to a device; zero ranges are skipped or zeroed.</summary>
-internal sealed class DeviceCopySink(BlockDevice target, bool targetIsZero, int blockSize) : CopySink
-{
-    public override int BlockSize => blockSize;
-
-    public override void Process(CopySlot slot) => FindDataRuns(slot);
-
-    public override void Commit(CopySlot slot)
-    {
-        long cursor = 0;
-        for (int i = 0; i < slot.RunCount; i++)
-        {
-            int start = slot.Runs[2 * i];
-            int length = slot.Runs[(2 * i) + 1];
-            if (!targetIsZero && start > cursor)
-            {
-                target.WriteZeroes(slot.Offset + cursor, start - cursor);
-            }
-
-            target.Write(slot.Offset + start, slot.Buffer.AsSpan(start, length));
-            cursor = start + length;
-        }
-
-        if (!targetIsZero && cursor < slot.Length)
-        {
-            target.WriteZeroes(slot.Offset + cursor, slot.Length - cursor);
-        }
-    }
-
-    public override void CommitZero(long offset, long length)
-    {
-        if (!targetIsZero)
-        {
-            target.WriteZeroes(offset, length);
         }
     }
 }

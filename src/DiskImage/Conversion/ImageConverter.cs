@@ -1,6 +1,5 @@
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
-using DiskImage.Formats.Raw;
 using DiskImage.IO;
 
 namespace DiskImage.Conversion;
@@ -12,13 +11,15 @@ namespace DiskImage.Conversion;
 /// whole clusters) are not written. The source is read, inspected and, with
 /// <see cref="ConvertOptions.Compress"/>, compressed on <see cref="ConvertOptions.MaxDegreeOfParallelism"/>
 /// worker threads while the calling thread writes the target in guest order, so the output is the
-/// same whatever the thread count. Memory stays bounded by a few units of work. When the conversion
-/// fails or is cancelled, the partially written target file is deleted.
+/// same whatever the thread count. Memory stays bounded by a few units of work. The new image is
+/// written to a temporary file beside the target and renamed over it when complete; when the
+/// conversion fails or is cancelled, the temporary file is deleted and an existing target is left as
+/// it was. (Symbolic links and non-regular targets such as device nodes are written in place.)
 /// </remarks>
 public static class ImageConverter
 {
     /// <summary>Writes <paramref name="source"/>'s content to a new image at <paramref name="targetPath"/>.</summary>
-    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters.</exception>
+    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters, or the qcow2 options name a backing file.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static void Convert(BlockDevice source, string targetPath, ConvertOptions? options = null, IProgress<ConvertProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -28,25 +29,73 @@ public static class ImageConverter
         Validate(source, targetPath, options);
         cancellationToken.ThrowIfCancellationRequested();
 
-        DiskImageFile target = CreateTarget(source.Length, targetPath, options);
+        // A new image is written beside the target and renamed over it on success, so a failed
+        // conversion leaves an existing file untouched, and converting an image onto itself (the
+        // source still reading the old file) cannot destroy the source.
+        string fullTarget = Path.GetFullPath(targetPath);
+        bool inPlace = WritesInPlace(fullTarget);
+        string writePath = inPlace
+            ? fullTarget
+            : Path.Combine(Path.GetDirectoryName(fullTarget) ?? ".", $".{Path.GetFileName(fullTarget)}.{Guid.NewGuid():N}.tmp");
+        bool raw = options.TargetFormat == DiskImageFormat.Raw;
+        var host = new DeferredFlushBlockDevice(FileBlockDevice.Create(writePath, raw ? source.Length : 0));
         bool completed = false;
         try
         {
-            using (target)
+            using (host)
             {
-                Copy(source, target, options, progress, cancellationToken);
-                target.Flush();
+                if (raw)
+                {
+                    Copy(source, host, image: null, options, progress, cancellationToken);
+                }
+                else
+                {
+                    using Qcow2Image image = Qcow2Image.Create(host, source.Length, options.Qcow2, leaveOpen: true);
+                    Copy(source, image.Content, image, options, progress, cancellationToken);
+                    image.Flush();
+                }
+
+                if (options.FlushToDisk)
+                {
+                    host.FlushInner();
+                }
+            }
+
+            if (!inPlace)
+            {
+                File.Move(writePath, fullTarget, overwrite: true);
             }
 
             completed = true;
         }
         finally
         {
-            if (!completed)
+            if (!completed && !inPlace)
             {
-                TryDelete(targetPath);
+                TryDelete(writePath);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the target must be written where it is: an existing symbolic link (written through,
+    /// as qemu-img does) or anything that is not a regular file, such as a device node.
+    /// </summary>
+    private static bool WritesInPlace(string fullTarget)
+    {
+        var info = new FileInfo(fullTarget);
+        if (!info.Exists)
+        {
+            return false;
+        }
+
+        if (info.LinkTarget is not null)
+        {
+            return true;
+        }
+
+        int type = LinuxFileInterop.IsSupported ? LinuxFileInterop.GetFileType(fullTarget) : LinuxFileInterop.RegularFile;
+        return type != LinuxFileInterop.RegularFile;
     }
 
     /// <summary>Asynchronous twin of <see cref="Convert"/>; the conversion runs on dedicated threads.</summary>
@@ -80,6 +129,12 @@ public static class ImageConverter
             throw new NotSupportedException($"The {options.TargetFormat} format has no compressed clusters; compression needs a qcow2 target.");
         }
 
+        if (options.Qcow2?.BackingFile is not null)
+        {
+            // Ranges left unwritten would show the backing file's data instead of the source's zeros.
+            throw new NotSupportedException("Converting into an image with a backing file is not supported; convert first, then rebase.");
+        }
+
         if (options.SparseSize < 0 || options.SparseSize > BlockCopyOptions.MaxSparseSize)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.SparseSize, $"SparseSize must be between 0 and {BlockCopyOptions.MaxSparseSize}.");
@@ -97,36 +152,23 @@ public static class ImageConverter
         }
     }
 
-    private static DiskImageFile CreateTarget(long length, string targetPath, ConvertOptions options) =>
-        options.TargetFormat == DiskImageFormat.Qcow2
-            ? Qcow2Image.Create(targetPath, length, options.Qcow2)
-            : RawImage.Create(targetPath, length);
-
-    private static void Copy(BlockDevice source, DiskImageFile target, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
+    private static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
     {
         const int ChunkSize = 1024 * 1024;
         CopySink sink;
         int unit;
-        if (target is Qcow2Image qcow2)
+        if (image is not null && options.Compress)
         {
-            if (options.Compress)
-            {
-                var compressor = new Qcow2CompressSink(qcow2, skipZeroClusters: options.SparseSize > 0);
-                sink = compressor;
-                unit = compressor.UnitSize;
-            }
-            else
-            {
-                // A partly written cluster is allocated whole, so zero detection below a cluster buys nothing.
-                int block = options.SparseSize == 0 ? 0 : Math.Max(options.SparseSize, qcow2.ClusterSize);
-                sink = new DeviceCopySink(qcow2.Content, targetIsZero: true, block);
-                unit = CopyPipeline.PlainUnit(ChunkSize, block);
-            }
+            var compressor = new Qcow2CompressSink(image, skipZeroClusters: options.SparseSize > 0);
+            sink = compressor;
+            unit = compressor.UnitSize;
         }
         else
         {
-            sink = new DeviceCopySink(target.Content, targetIsZero: true, options.SparseSize);
-            unit = CopyPipeline.PlainUnit(ChunkSize, options.SparseSize);
+            // A partly written qcow2 cluster is allocated whole, so zero detection below a cluster buys nothing.
+            int block = options.SparseSize == 0 || image is null ? options.SparseSize : Math.Max(options.SparseSize, image.ClusterSize);
+            sink = new DeviceCopySink(target, targetIsZero: true, block);
+            unit = CopyPipeline.PlainUnit(ChunkSize, block);
         }
 
         using var pipeline = new CopyPipeline(source, sink, unit, options.SparseSize, options.MaxDegreeOfParallelism, progress, cancellationToken);
