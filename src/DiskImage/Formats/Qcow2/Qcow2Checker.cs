@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
@@ -262,15 +263,39 @@ internal sealed partial class Qcow2Checker
         }
     }
 
+    /// <summary>Whether another message would be kept (not quiet, under the cap).</summary>
+    internal bool WantsMessage
+    {
+        get
+        {
+            if (_quiet || _messages.Count > MaxMessages)
+            {
+                return false;
+            }
+
+            if (_messages.Count == MaxMessages)
+            {
+                _messages.Add("... further messages omitted");
+                return false;
+            }
+
+            return true;
+        }
+    }
+
     private void AddMessage(string message)
     {
-        if (_messages.Count < MaxMessages)
+        if (WantsMessage)
         {
             _messages.Add(message);
         }
-        else if (_messages.Count == MaxMessages)
+    }
+
+    private void AddMessage([InterpolatedStringHandlerArgument("")] ref Qcow2CheckerMessageHandler message)
+    {
+        if (message.Enabled)
         {
-            _messages.Add("... further messages omitted");
+            _messages.Add(message.ToStringAndClear());
         }
     }
 
