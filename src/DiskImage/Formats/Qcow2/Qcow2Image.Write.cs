@@ -327,7 +327,7 @@ public sealed partial class Qcow2Image
         Qcow2L2Entry e = EntryAt(table, index);
         ValidateEntry(e, l2Offset, guestCluster);
         Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
-        if (type == Qcow2ClusterType.Normal && e.Copied)
+        if (type == Qcow2ClusterType.Normal && e.Copied && IsExclusivelyOwned(e.HostOffset, "data cluster"))
         {
             long host = e.HostOffset;
             if (!_extendedL2)
@@ -401,6 +401,14 @@ public sealed partial class Qcow2Image
             long guestCluster = offset >> _clusterBits;
             int inCluster = (int)(offset & (_clusterSize - 1));
             int n = (int)Math.Min(length, _clusterSize - inCluster);
+            if (n == _clusterSize && _header.Version >= 3 && length >= 2L * _clusterSize)
+            {
+                long whole = ZeroWholeClusters(guestCluster, length >> _clusterBits);
+                offset += whole << _clusterBits;
+                length -= whole << _clusterBits;
+                continue;
+            }
+
             if (n == _clusterSize)
             {
                 ZeroWholeCluster(guestCluster);
@@ -413,6 +421,61 @@ public sealed partial class Qcow2Image
             offset += n;
             length -= n;
         }
+    }
+
+    /// <summary>
+    /// Version 3: makes up to <paramref name="maxClusters"/> whole clusters (within one L2 table)
+    /// zero clusters with a single L2 write, then frees what they held. Ranges without an L2 table
+    /// and without backing data already read as zeros and are skipped. Returns the clusters done.
+    /// </summary>
+    private long ZeroWholeClusters(long guestCluster, long maxClusters)
+    {
+        long l1Index = guestCluster >> _l2Bits;
+        int index = (int)(guestCluster & ((1L << _l2Bits) - 1));
+        int count = (int)Math.Min(maxClusters, (1L << _l2Bits) - index);
+        bool noBacking = _backing is null || guestCluster << _clusterBits >= _backing.Content.Length;
+        if ((_l1[l1Index] & Qcow2L1Entry.OffsetMask) == 0 && noBacking)
+        {
+            return count;
+        }
+
+        (long l2Offset, ulong[] table, _) = GetL2ForWrite(guestCluster);
+        int entrySize = _extendedL2 ? 16 : 8;
+        Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
+        var released = new List<Qcow2L2Entry>();
+        byte[] raw = ArrayPool<byte>.Shared.Rent(count * entrySize);
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                ValidateEntry(EntryAt(table, index + i), l2Offset, guestCluster + i);
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                Qcow2L2Entry old = EntryAt(table, index + i);
+                released.Add(old);
+                StoreEntry(table, index + i, zero);
+                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), zero.Value);
+                if (_extendedL2)
+                {
+                    BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan((i * entrySize) + 8), zero.Bitmap);
+                }
+            }
+
+            _host.Write(l2Offset + ((long)index * entrySize), raw.AsSpan(0, count * entrySize));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+
+        foreach (Qcow2L2Entry old in released)
+        {
+            ReleaseEntry(old);
+        }
+
+        return count;
     }
 
     /// <summary>Whether guest bytes at <paramref name="guestOffset"/> that are unallocated here read as zeros (no backing data there).</summary>
@@ -610,7 +673,7 @@ public sealed partial class Qcow2Image
         }
 
         ulong[] current = GetL2Table(l2Offset);
-        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0)
+        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0 && IsExclusivelyOwned(l2Offset, "L2 table"))
         {
             return (l2Offset, current, index);
         }
@@ -640,6 +703,28 @@ public sealed partial class Qcow2Image
         _metadataClusters.Remove(l2Offset >> _clusterBits);
         DecrementRefcount(l2Offset >> _clusterBits);
         return (copyOffset, copy, index);
+    }
+
+    /// <summary>
+    /// Whether a cluster flagged COPIED may be changed in place: its refcount must be exactly 1.
+    /// A zero refcount means the entry points at space the image does not own (e.g. far past the
+    /// end of the file), which is corruption; a higher one means the flag is stale, so the caller
+    /// copies instead of writing into a shared cluster.
+    /// </summary>
+    private bool IsExclusivelyOwned(long hostOffset, string what)
+    {
+        if (hostOffset >= _host.Length)
+        {
+            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({_host.Length} bytes).");
+        }
+
+        ulong refcount = GetRefcount(hostOffset >> _clusterBits);
+        if (refcount == 0)
+        {
+            FormatError.Throw("qcow2 refcounts", hostOffset, $"{what} at {hostOffset} is referenced but has refcount 0 (run check).");
+        }
+
+        return refcount == 1;
     }
 
     private void SetL1Entry(long index, ulong value)

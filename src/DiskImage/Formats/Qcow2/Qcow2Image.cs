@@ -122,6 +122,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     /// opened writable, or names a backing/data file that the policy denies (the message says which
     /// option opts in).
     /// </exception>
+    /// <exception cref="FileNotFoundException">The image, or a backing or data file it names (when allowed), does not exist.</exception>
     public static new Qcow2Image Open(string path, DiskImageOpenOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

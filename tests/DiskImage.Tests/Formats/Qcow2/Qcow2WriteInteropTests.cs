@@ -140,7 +140,7 @@ public sealed class Qcow2WriteInteropTests
                 else if (kind < 72)
                 {
                     long off = rng.Next(2) == 0 ? AlignDown(rng.NextInt64(length), cs) : rng.NextInt64(length);
-                    long len = Math.Min(length - off, rng.NextInt64(1, 4L * cs));
+                    long len = Math.Min(length - off, rng.NextInt64(1, (rng.Next(4) == 0 ? 40L : 4L) * cs));
                     if (len <= 0)
                     {
                         continue;
