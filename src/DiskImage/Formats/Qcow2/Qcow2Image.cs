@@ -515,20 +515,20 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         }
 
-        BlockDevice? dataFile = null;
-        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
-        {
-            dataFile = OpenDataFile(header, fileName, writable, context);
-        }
-
         // Load tables (sizes are bounded by the file length, checked above).
         ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
         ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
         List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
 
+        BlockDevice? dataFile = null;
         DiskImageFile? backing = null;
         try
         {
+            if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
+            {
+                dataFile = OpenDataFile(header, fileName, writable, context);
+            }
+
             if (header.BackingFileNameBytes is not null)
             {
                 backing = OpenBacking(header, fileName, options, context);
@@ -607,29 +607,49 @@ public sealed partial class Qcow2Image : DiskImageFile
         }
 
         const string S = "qcow2 snapshot table";
-        long offset = (long)header.SnapshotsOffset;
-        long available = Math.Min(hostLength - offset, MaxSnapshotTableBytes);
-        byte[] table = new byte[available];
-        host.Read(offset, table);
-        int pos = 0;
-        ulong bytesPerL1Entry = 1UL << (header.ClusterBits + header.ClusterBits - (header.HasExtendedL2 ? 4 : 3));
+        long tableOffset = (long)header.SnapshotsOffset;
+        long pos = tableOffset;
+        byte[] entry = new byte[Qcow2SnapshotEntry.FixedSize + Qcow2SnapshotEntry.MaxExtraDataSize + (2 * ushort.MaxValue) + 8];
         for (uint i = 0; i < header.SnapshotCount; i++)
         {
-            if (pos >= table.Length)
+            // Each entry: the fixed part says how long the rest is (bounded: extra ≤ 1 KiB, names ≤ 64 KiB each).
+            if (pos + Qcow2SnapshotEntry.FixedSize > hostLength)
             {
-                FormatError.Throw(S, offset + pos, available >= MaxSnapshotTableBytes ? "snapshot table too large." : "the snapshot table extends past the end of the file.");
+                FormatError.Throw(S, pos, "the snapshot table extends past the end of the file.");
             }
 
-            Qcow2SnapshotEntry e = Qcow2SnapshotEntry.Parse(table.AsSpan(pos), offset + pos, out int consumed);
+            host.ReadExactly(pos, entry.AsSpan(0, Qcow2SnapshotEntry.FixedSize));
+            long extra = BinaryPrimitives.ReadUInt32BigEndian(entry.AsSpan(Qcow2SnapshotEntry.Field.ExtraDataSize));
+            long names = BinaryPrimitives.ReadUInt16BigEndian(entry.AsSpan(Qcow2SnapshotEntry.Field.IdStringSize)) +
+                         BinaryPrimitives.ReadUInt16BigEndian(entry.AsSpan(Qcow2SnapshotEntry.Field.NameSize));
+            if (extra > Qcow2SnapshotEntry.MaxExtraDataSize)
+            {
+                FormatError.Throw(S, pos, $"snapshot {i} has too much extra metadata ({extra} bytes, at most {Qcow2SnapshotEntry.MaxExtraDataSize}).");
+            }
+
+            long length = (Qcow2SnapshotEntry.FixedSize + extra + names + 7) & ~7L;
+            if (pos + length - tableOffset > MaxSnapshotTableBytes)
+            {
+                FormatError.Throw(S, tableOffset, "snapshot table too large.");
+            }
+
+            long available = Math.Min(length, hostLength - pos);
+            if (Qcow2SnapshotEntry.FixedSize + extra + names > available)
+            {
+                FormatError.Throw(S, pos, "the snapshot table extends past the end of the file.");
+            }
+
+            host.ReadExactly(pos, entry.AsSpan(0, (int)available));
+            Qcow2SnapshotEntry e = Qcow2SnapshotEntry.Parse(entry.AsSpan(0, (int)available), pos, out _);
             if (header.Version >= 3 && e.ExtraData.Length < 16)
             {
-                FormatError.Throw(S, offset + pos, $"snapshot {i} has {e.ExtraData.Length} bytes of extra data; version 3 requires at least 16.");
+                FormatError.Throw(S, pos, $"snapshot {i} has {e.ExtraData.Length} bytes of extra data; version 3 requires at least 16.");
             }
 
             ulong l1Bytes = (ulong)e.L1Size * 8;
             if (l1Bytes > MaxL1Bytes)
             {
-                FormatError.Throw(S, offset + pos, $"snapshot {i} L1 table too large ({e.L1Size} entries).");
+                FormatError.Throw(S, pos, $"snapshot {i} L1 table too large ({e.L1Size} entries).");
             }
 
             if (e.L1Size > 0)
@@ -637,17 +657,8 @@ public sealed partial class Qcow2Image : DiskImageFile
                 ValidateTable(e.L1TableOffset, l1Bytes, hostLength, header.ClusterSize, $"snapshot {i} L1 table");
             }
 
-            if (e.DiskSize is { } diskSize)
-            {
-                ulong need = (diskSize / bytesPerL1Entry) + (diskSize % bytesPerL1Entry != 0 ? 1UL : 0);
-                if (diskSize > long.MaxValue || need > e.L1Size)
-                {
-                    FormatError.Throw(S, offset + pos, $"snapshot {i} L1 table is too small for its disk size {diskSize}.");
-                }
-            }
-
             list.Add(e);
-            pos += consumed;
+            pos += length;
         }
 
         return list;
