@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
@@ -18,6 +19,20 @@ internal sealed partial class Qcow2Checker
     /// once per L1 table that maps it), while bounding the time a hostile image can take.
     /// </summary>
     private long EntryBudget => (256L << 20) + (_fileLength * 4);
+
+    private void Corrupt([InterpolatedStringHandlerArgument("")] ref Qcow2CheckerMessageHandler message, long weight = 1)
+    {
+        if (_quiet)
+        {
+            return;
+        }
+
+        _corruptions += weight;
+        if (message.Enabled)
+        {
+            _messages.Add(message.ToStringAndClear());
+        }
+    }
 
     private void Corrupt(string message, long weight = 1)
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
@@ -204,10 +205,8 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _refsCap = fileClusters + 1;
-        _refs = new uint[Math.Max(fileClusters, 1)];
-        _refsLength = fileClusters;
-
+        long headerCorruptions = _corruptions;
+        ResetReferences(fileClusters);
         CalculateReferences(includeRefcountStructures: true);
 
         var preCompare = (Corruptions: _corruptions, Leaks: _leaks, CheckErrors: _checkErrors);
@@ -220,11 +219,18 @@ internal sealed partial class Qcow2Checker
             AddMessage("Rebuilding refcount structure");
             if (RebuildRefcountStructure())
             {
-                _corruptionsFixed += oldCorruptions;
-                _leaksFixed += oldLeaks;
-                _corruptions = 0;
-                _leaks = 0;
+                // Count again against the new structures: what remains (say, damaged L2 entries) is
+                // still reported, and the difference is what the rebuild fixed.
                 _rebuild = false;
+                _corruptions = headerCorruptions;
+                _leaks = 0;
+                _checkErrors = preCompare.CheckErrors;
+                _fileLength = _host.Length;
+                ResetReferences((long)(((ulong)_fileLength + ClusterMask) >> _clusterBits));
+                CalculateReferences(includeRefcountStructures: true);
+                CompareRefcounts(Qcow2RepairMode.None);
+                _corruptionsFixed += Math.Max(0, oldCorruptions - _corruptions);
+                _leaksFixed += Math.Max(0, oldLeaks - _leaks);
             }
             else
             {
@@ -262,15 +268,49 @@ internal sealed partial class Qcow2Checker
         }
     }
 
+    /// <summary>Whether another message would be kept (not quiet, under the cap).</summary>
+    internal bool WantsMessage
+    {
+        get
+        {
+            if (_quiet || _messages.Count > MaxMessages)
+            {
+                return false;
+            }
+
+            if (_messages.Count == MaxMessages)
+            {
+                _messages.Add("... further messages omitted");
+                return false;
+            }
+
+            return true;
+        }
+    }
+
+    private void ResetReferences(long fileClusters)
+    {
+        _refsCap = fileClusters + 1;
+        _refs = new uint[Math.Max(fileClusters, 1)];
+        _refsLength = fileClusters;
+        _allocated = 0;
+        _fragmented = 0;
+        _compressed = 0;
+    }
+
     private void AddMessage(string message)
     {
-        if (_messages.Count < MaxMessages)
+        if (WantsMessage)
         {
             _messages.Add(message);
         }
-        else if (_messages.Count == MaxMessages)
+    }
+
+    private void AddMessage([InterpolatedStringHandlerArgument("")] ref Qcow2CheckerMessageHandler message)
+    {
+        if (message.Enabled)
         {
-            _messages.Add("... further messages omitted");
+            _messages.Add(message.ToStringAndClear());
         }
     }
 

@@ -94,6 +94,7 @@ public static class MalformedCaseRunner
         {
             using Qcow2Image img = OpenImage(readOnlyCopy, options, Clone(baseOptions, writable: false));
             ReadEverything(img);
+            CheckOpenImage(img, Qcow2RepairMode.None, failures);
         }
         catch (Exception ex) when (Allowed(ex))
         {
@@ -117,6 +118,7 @@ public static class MalformedCaseRunner
             {
                 using Qcow2Image img = OpenImage(host, options, Clone(baseOptions, writable: true));
                 WriteSome(img);
+                CheckOpenImage(img, Qcow2RepairMode.All, failures);
             }
             catch (Exception ex) when (Allowed(ex))
             {
@@ -163,6 +165,19 @@ public static class MalformedCaseRunner
 
         _ = before;
         return failures.Count == 0 ? null : string.Join("\n", failures);
+    }
+
+    /// <summary>Checks (and optionally repairs) through the open image: this may throw only for a failing host, never for content.</summary>
+    private static void CheckOpenImage(Qcow2Image img, Qcow2RepairMode mode, List<string> failures)
+    {
+        try
+        {
+            img.Check(mode);
+        }
+        catch (Exception ex)
+        {
+            failures.Add(Describe($"open-image check ({mode})", ex));
+        }
     }
 
     private static DiskImageOpenOptions Clone(DiskImageOpenOptions o, bool writable) => new()

@@ -338,7 +338,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     }
 
     [SkippableFact]
-    public void Check_EveryL1EntryMapsTheSameL2Table_FinishesWithinBudget()
+    public void Check_EveryL1EntryMapsTheSameL2Table_CVE_2015_5162_FinishesWithinBudget()
     {
         // 262144 L1 entries all naming one 2 MiB L2 table: walking each would visit 2^36 entries.
         Surgeon s = Edit("cluster2M");
@@ -627,6 +627,24 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
         s.SetFeatureBit(F.IncompatibleFeatures, 2, true);
         AssertOpenThrows<NotSupportedException>("data file /etc/passwd", s.Data);
         AssertOpenThrows<NotSupportedException>("data file /etc/passwd, backing allowed", s.Data, new DiskImageOpenOptions { BackingFiles = BackingFilePolicy.Allow });
+    }
+
+    [SkippableTheory]
+    [InlineData("json:{\"driver\":\"file\",\"filename\":\"/etc/passwd\"}")]
+    [InlineData("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"/etc/passwd\"}}")]
+    public void Open_ExternalDataFileJsonSpecification_CVE_2024_4467_NeverInterpreted(string name)
+    {
+        // Even when data files are allowed, a json: pseudo-protocol name is a file name, never a specification.
+        Surgeon s = Edit();
+        s.AddExtension(0x44415441, Encoding.ASCII.GetBytes(name));
+        s.SetFeatureBit(F.IncompatibleFeatures, 2, true);
+        string path = images.Directory.File($"json-data-file-{Guid.NewGuid():N}.qcow2");
+        File.WriteAllBytes(path, s.Data);
+        var options = new DiskImageOpenOptions { AllowExternalDataFile = true };
+        Exception? ex = Record.Exception(() => Qcow2Image.Open(path, options).Dispose());
+        output.WriteLine(ex?.ToString() ?? "opened");
+        Assert.True(ex is InvalidDataException or NotSupportedException or FileNotFoundException or IOException, $"json data file: {ex?.ToString() ?? "opened"}");
+        AssertOpenThrows<NotSupportedException>("json data file, default policy", s.Data);
     }
 
     [SkippableFact]

@@ -94,18 +94,21 @@ public sealed class MeasureTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("data", 65536)]
-    [InlineData("compressed", 65536)]
-    [InlineData("zero", 4096)]
-    [InlineData("bitmap", 65536)]
-    [InlineData("bitmap", 512)]
-    [InlineData("backing", 65536)]
-    public void Measure_Qcow2Source_MatchesQemuImgMeasure(string recipe, int clusterSize)
+    [InlineData("data", 65536, 3)]
+    [InlineData("compressed", 65536, 3)]
+    [InlineData("zero", 4096, 3)]
+    [InlineData("bitmap", 65536, 3)]
+    [InlineData("bitmap", 512, 3)]
+    [InlineData("bitmap", 65536, 2)]
+    [InlineData("backing", 65536, 3)]
+    [InlineData("snapshots", 2 * 1024 * 1024, 3)]
+    [InlineData("extended-l2", 16384, 2)]
+    public void Measure_Qcow2Source_MatchesQemuImgMeasure(string recipe, int clusterSize, int version)
     {
         Oracle.Require("qemu-img");
         using var dir = new TempDirectory();
         string path = CheckImages.Make(dir, recipe);
-        var options = new Qcow2CreateOptions { ClusterSize = clusterSize };
+        var options = new Qcow2CreateOptions { ClusterSize = clusterSize, Version = version };
         var qemu = QemuMeasure("-O", "qcow2", "-o", OptionString(options), path);
         using Qcow2Image image = Qcow2Image.Open(path, new DiskImageOpenOptions { BackingFiles = BackingFilePolicy.Allow });
         Qcow2MeasureResult ours = Qcow2Image.Measure(image, options);
