@@ -83,6 +83,18 @@ internal static class Cli
             stderr.Write($"{ProgramName}: {ImageOpener.Describe(e)}\n");
             return 1;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A defect, not a user error: say what it was instead of dying with an unhandled exception.
+            stdout.Flush();
+            stderr.Write($"{ProgramName}: internal error: {e.GetType().Name}: {e.Message}\n");
+            if (Environment.GetEnvironmentVariable("DISKIMAGE_DEBUG") is "1")
+            {
+                stderr.Write(e.StackTrace + "\n");
+            }
+
+            return 1;
+        }
         finally
         {
             stdout.Flush();

@@ -30,10 +30,10 @@ internal sealed class CreateOptionsParser
         ("size", "size", "Virtual disk size"),
     ];
 
-    /// <summary>Prints the options <paramref name="format"/> accepts (<c>-o help</c>).</summary>
-    public static string Help(DiskImageFormat format)
+    /// <summary>Prints the options <paramref name="format"/> accepts (<c>-o help</c>); qemu-img names the format when no file name is given.</summary>
+    public static string Help(DiskImageFormat format, bool withFileName = true)
     {
-        var sb = new StringBuilder("Supported options:\n");
+        var sb = new StringBuilder(withFileName ? "Supported options:\n" : $"Supported {ImageOpener.FormatName(format)} options:\n");
         foreach ((string name, string type, string help) in format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions)
         {
             string left = $"{name}=<{type}>";
@@ -46,6 +46,11 @@ internal sealed class CreateOptionsParser
     /// <summary>Checks that every key of <paramref name="options"/> is known for <paramref name="format"/>.</summary>
     public static void CheckKeys(QemuOptionList options, DiskImageFormat format, string fileName)
     {
+        if (format == DiskImageFormat.Raw && (options.Get("backing_file") is not null || options.Get("backing_fmt") is not null))
+        {
+            throw new CliException($"{Prefix(fileName)}Backing file not supported for file format 'raw'");
+        }
+
         (string Name, string Type, string Help)[] known = format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions;
         foreach (KeyValuePair<string, string> item in options.Items)
         {
@@ -59,7 +64,7 @@ internal sealed class CreateOptionsParser
     }
 
     /// <summary>Parses an optional size-valued option (<c>size</c>, <c>cluster_size</c>).</summary>
-    public static long? ParseSizeOption(QemuOptionList options, string key)
+    public static long? ParseSizeOption(QemuOptionList options, string key, string fileName = "")
     {
         string? text = options.Get(key);
         if (text is null)
@@ -69,13 +74,13 @@ internal sealed class CreateOptionsParser
 
         if (!QemuSize.TryParse(text, out long value))
         {
-            throw new CliException($"Parameter '{key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
+            throw new CliException($"{Prefix(fileName)}Parameter '{key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
         }
 
         return value;
     }
 
-    private static bool? ParseBool(QemuOptionList options, string key)
+    private static bool? ParseBool(QemuOptionList options, string key, string fileName)
     {
         string? text = options.Get(key);
         return text switch
@@ -83,7 +88,7 @@ internal sealed class CreateOptionsParser
             null => null,
             "on" or "yes" or "true" or "y" => true,
             "off" or "no" or "false" or "n" => false,
-            _ => throw new CliException($"Parameter '{key}' expects 'on' or 'off'"),
+            _ => throw new CliException($"{Prefix(fileName)}Parameter '{key}' expects 'on' or 'off'"),
         };
     }
 
@@ -94,43 +99,27 @@ internal sealed class CreateOptionsParser
     /// </summary>
     public static (Func<Qcow2CreateOptions> Build, string Description) ParseQcow2(QemuOptionList options, long size, string fileName)
     {
-        long clusterSize = ParseSizeOption(options, "cluster_size") ?? 65536;
+        // Values of number and boolean options are checked while parsing (before the "Formatting"
+        // line), choices such as compat or compression_type when the image is made (after it).
+        long clusterSize = ParseSizeOption(options, "cluster_size", fileName) ?? 65536;
         string? compat = options.Get("compat");
-        int version = compat switch
-        {
-            null or "1.1" or "v3" => 3,
-            "0.10" or "v2" => 2,
-            _ => throw new CliException($"{Prefix(fileName)}Invalid parameter value for 'compat': '{compat}' (expecting 0.10, v2, 1.1 or v3)"),
-        };
         string compressionName = options.Get("compression_type") ?? "zlib";
-        Qcow2CompressionType compression = compressionName switch
-        {
-            "zlib" => Qcow2CompressionType.Deflate,
-            "zstd" => Qcow2CompressionType.Zstd,
-            _ => throw new CliException($"Parameter 'compression_type' does not accept value '{compressionName}'"),
-        };
-        bool extendedL2 = ParseBool(options, "extended_l2") ?? false;
-        bool lazyRefcounts = ParseBool(options, "lazy_refcounts") ?? false;
+        bool extendedL2 = ParseBool(options, "extended_l2", fileName) ?? false;
+        bool lazyRefcounts = ParseBool(options, "lazy_refcounts", fileName) ?? false;
         string? preallocationName = options.Get("preallocation");
-        Qcow2Preallocation preallocation = preallocationName switch
-        {
-            null or "off" => Qcow2Preallocation.Off,
-            "metadata" => Qcow2Preallocation.Metadata,
-            "falloc" or "full" => throw new CliException($"{Prefix(fileName)}Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
-            _ => throw new CliException($"Parameter 'preallocation' does not accept value '{preallocationName}'"),
-        };
         string? refcountText = options.Get("refcount_bits");
         long refcountBits = 16;
         if (refcountText is not null && !long.TryParse(refcountText, NumberStyles.None, CultureInfo.InvariantCulture, out refcountBits))
         {
-            throw new CliException($"Parameter 'refcount_bits' expects a number");
+            throw new CliException($"{Prefix(fileName)}Parameter 'refcount_bits' expects a number");
         }
 
         string? backingFile = options.Get("backing_file");
         string? backingFormatName = options.Get("backing_fmt");
 
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"cluster_size={clusterSize} extended_l2={OnOff(extendedL2)}");
+        // Booleans are echoed as typed ("yes", "on"...), like qemu-img's option printer.
+        sb.Append(CultureInfo.InvariantCulture, $"cluster_size={clusterSize} extended_l2={options.Get("extended_l2") ?? "off"}");
         if (preallocationName is not null)
         {
             sb.Append(" preallocation=").Append(preallocationName);
@@ -152,11 +141,40 @@ internal sealed class CreateOptionsParser
             sb.Append(" compat=").Append(compat);
         }
 
-        sb.Append(CultureInfo.InvariantCulture, $" lazy_refcounts={OnOff(lazyRefcounts)} refcount_bits={refcountBits}");
+        sb.Append(CultureInfo.InvariantCulture, $" lazy_refcounts={options.Get("lazy_refcounts") ?? "off"} refcount_bits={refcountBits}");
 
         Qcow2CreateOptions Build()
         {
+            int version = compat switch
+            {
+                null or "1.1" or "v3" => 3,
+                "0.10" or "v2" => 2,
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'version' does not accept value '{compat}'"),
+            };
+            Qcow2CompressionType compression = compressionName switch
+            {
+                "zlib" => Qcow2CompressionType.Deflate,
+                "zstd" => Qcow2CompressionType.Zstd,
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'compression-type' does not accept value '{compressionName}'"),
+            };
+            Qcow2Preallocation preallocation = preallocationName switch
+            {
+                null or "off" => Qcow2Preallocation.Off,
+                "metadata" => Qcow2Preallocation.Metadata,
+                "falloc" or "full" => throw new CliException($"{Prefix(fileName)}Preallocation mode '{preallocationName}' is not supported by diskimage (use off or metadata)"),
+                _ => throw new CliException($"{Prefix(fileName)}Parameter 'preallocation' does not accept value '{preallocationName}'"),
+            };
             Validate(fileName, version, clusterSize, refcountBits, compression, extendedL2, lazyRefcounts);
+            if (clusterSize is >= 512 and <= 2 * 1024 * 1024)
+            {
+                // One L2 table maps cluster_size / entry_size clusters; the L1 table may not exceed 32 MiB.
+                long l2Span = clusterSize / (extendedL2 ? 16 : 8) * clusterSize;
+                if (((size - 1) / l2Span) + 1 > 32L * 1024 * 1024 / 8)
+                {
+                    throw new CliException($"{Prefix(fileName)}The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+                }
+            }
+
             return new Qcow2CreateOptions
             {
                 Version = version,
@@ -216,5 +234,4 @@ internal sealed class CreateOptionsParser
     /// <summary>"name: " before a message about the image being created; nothing when there is no file (measure).</summary>
     private static string Prefix(string fileName) => fileName.Length == 0 ? "" : fileName + ": ";
 
-    private static string OnOff(bool value) => value ? "on" : "off";
 }

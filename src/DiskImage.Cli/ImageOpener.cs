@@ -50,6 +50,12 @@ internal static class ImageOpener
         {
             return DiskImageFile.Open(path, options);
         }
+        catch (FileNotFoundException e) when (e.FileName is { } missing && !SameFile(missing, path))
+        {
+            // The image opened but a file of its backing chain is missing.
+            string shown = Path.IsPathRooted(path) ? missing : Path.GetRelativePath(Environment.CurrentDirectory, missing);
+            throw new CliException($"Could not open '{path}': Could not open backing file: Could not open '{shown}': No such file or directory", exitCode);
+        }
         catch (Exception e) when (IsOpenFailure(e))
         {
             throw new CliException(e is FileNotFoundException or DirectoryNotFoundException
@@ -57,6 +63,9 @@ internal static class ImageOpener
                 : $"Could not open '{path}': {Describe(e)}", exitCode);
         }
     }
+
+    private static bool SameFile(string a, string b) =>
+        string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
 
     /// <summary>Exceptions that mean "this file cannot be opened as an image" (as opposed to bugs).</summary>
     public static bool IsOpenFailure(Exception e) =>
@@ -67,8 +76,17 @@ internal static class ImageOpener
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",
+        ArgumentException => ArgumentMessage(e.Message),
         _ => e.Message,
     };
+
+    // ArgumentException appends " (Parameter 'x')" and, for out-of-range values, "Actual value was ...".
+    private static string ArgumentMessage(string message)
+    {
+        string first = message.Split('\n', 2)[0];
+        int parameter = first.LastIndexOf(" (Parameter '", StringComparison.Ordinal);
+        return parameter < 0 ? first : first[..parameter];
+    }
 
     /// <summary>
     /// The backing file's path as qemu-img shows it (<c>full-backing-filename</c>): an absolute name

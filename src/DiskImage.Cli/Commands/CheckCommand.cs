@@ -76,7 +76,11 @@ internal static class CheckCommand
 
         foreach (string message in result.Messages)
         {
-            stderr.Write(message + "\n");
+            // qemu-img prints this step on stdout, as part of the report below.
+            if (message != "Double checking the fixed image now...")
+            {
+                stderr.Write(message + "\n");
+            }
         }
 
         if (!quiet)

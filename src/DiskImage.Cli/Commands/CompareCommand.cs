@@ -74,8 +74,8 @@ internal static class CompareCommand
             long position = 0;
             while (position < common)
             {
-                MapEntry ea = status1.At(position, common - position);
-                MapEntry eb = status2.At(position, common - position);
+                MapEntry ea = Status(status1, name1, position, common - position);
+                MapEntry eb = Status(status2, name2, position, common - position);
                 long chunkEnd = Math.Min(ea.End, eb.End);
                 if (strict && !SameStatus(ea, eb))
                 {
@@ -105,7 +105,7 @@ internal static class CompareCommand
             (BlockDevice larger, string largerName, BlockStatusReader largerStatus) = a.Length > b.Length ? (a, name1, status1) : (b, name2, status2);
             while (position < larger.Length)
             {
-                MapEntry e = largerStatus.At(position, larger.Length - position);
+                MapEntry e = Status(largerStatus, largerName, position, larger.Length - position);
                 if (!e.Zero)
                 {
                     long? nonZero = FirstNonZero(larger, largerName, position, e.End, bufferA);
@@ -127,6 +127,19 @@ internal static class CompareCommand
 
         Say(stdout, quiet, "Images are identical.\n");
         return 0;
+    }
+
+    // qemu-img compare exits 3 when the allocation status cannot be determined.
+    private static MapEntry Status(BlockStatusReader status, string name, long offset, long maxLength)
+    {
+        try
+        {
+            return status.At(offset, maxLength);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException)
+        {
+            throw new CliException($"Sector allocation test failed for {name}: {e.Message}", 3);
+        }
     }
 
     private static void Say(TextWriter stdout, bool quiet, string text)

@@ -84,7 +84,7 @@ internal static class ConvertCommand
         DiskImageFormat targetFormat = ImageOpener.ParseFormat(targetFormatName)!.Value;
         if (options.HelpRequested)
         {
-            stdout.Write(CreateOptionsParser.Help(targetFormat));
+            stdout.Write(CreateOptionsParser.Help(targetFormat, withFileName: getopt.Operands.Count > 0));
             return 0;
         }
 
@@ -132,6 +132,16 @@ internal static class ConvertCommand
         }
 
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
+        // Creating (or rewriting) a file the source reads from would destroy the source.
+        string targetFull = Path.GetFullPath(target);
+        foreach ((DiskImageFile layer, string _) in ImageOpener.Chain(image, source))
+        {
+            if (layer.FileName is { } layerPath && string.Equals(Path.GetFullPath(layerPath), targetFull, StringComparison.Ordinal))
+            {
+                throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: Failed to get \"write\" lock\nIs another process using the image [{target}]?");
+            }
+        }
+
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
         BlockDevice content = snapshot ?? image.Content;
         int chainLength = snapshot is null ? ImageOpener.Chain(image, source).Count : 1;
@@ -165,7 +175,7 @@ internal static class ConvertCommand
         catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or ArgumentException)
         {
             printer?.Abort();
-            throw new CliException($"error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
+            throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
         }
 
         printer?.Finish();

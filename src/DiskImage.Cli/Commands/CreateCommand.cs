@@ -35,7 +35,7 @@ internal static class CreateCommand
         DiskImageFormat format = ImageOpener.ParseFormat(formatName)!.Value;
         if (options.HelpRequested)
         {
-            stdout.Write(CreateOptionsParser.Help(format));
+            stdout.Write(CreateOptionsParser.Help(format, withFileName: getopt.Operands.Count > 0));
             return 0;
         }
 
@@ -72,7 +72,8 @@ internal static class CreateCommand
         }
 
         CreateOptionsParser.CheckKeys(options, format, fileName);
-        size ??= CreateOptionsParser.ParseSizeOption(options, "size");
+        long? optionSize = CreateOptionsParser.ParseSizeOption(options, "size", fileName);
+        size ??= optionSize;
 
         if (format == DiskImageFormat.Raw)
         {
@@ -88,10 +89,11 @@ internal static class CreateCommand
 
             if (!quiet)
             {
-                stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}\n");
+                string preallocationText = options.Get("preallocation") is { } p ? " preallocation=" + p : "";
+                stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}{preallocationText}\n");
             }
 
-            Create(fileName, () => RawImage.Create(fileName, rawSize));
+            Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize)));
             return 0;
         }
 
@@ -147,9 +149,12 @@ internal static class CreateCommand
         }
 
         Qcow2CreateOptions createOptions = build();
-        Create(fileName, () => Qcow2Image.Create(fileName, virtualSize, createOptions));
+        Create(fileName, () => Qcow2Image.Create(fileName, RoundUpToSector(virtualSize), createOptions));
         return 0;
     }
+
+    // qemu-img rounds the size of a new image up to whole 512-byte sectors (the message shows it as given).
+    private static long RoundUpToSector(long size) => size > long.MaxValue - 511 ? size : (size + 511) & ~511L;
 
     private static void Create(string fileName, Func<DiskImageFile> create)
     {

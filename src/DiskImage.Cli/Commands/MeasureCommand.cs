@@ -52,12 +52,6 @@ internal static class MeasureCommand
         }
 
         DiskImageFormat targetFormat = ImageOpener.ParseFormat(targetFormatName)!.Value;
-        if (options.HelpRequested)
-        {
-            stdout.Write(CreateOptionsParser.Help(targetFormat));
-            return 0;
-        }
-
         if (size is not null && getopt.Operands.Count > 0)
         {
             throw new CliException("--size N cannot be used together with a filename.");

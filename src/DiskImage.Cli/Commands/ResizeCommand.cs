@@ -72,6 +72,11 @@ internal static class ResizeCommand
             throw new CliException("warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.");
         }
 
+        if (image is Qcow2Image && newSize % 512 != 0)
+        {
+            throw new CliException("The new size must be a multiple of 512");
+        }
+
         try
         {
             if (image is Qcow2Image qcow2)

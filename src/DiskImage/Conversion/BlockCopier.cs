@@ -8,6 +8,13 @@ namespace DiskImage.Conversion;
 /// a small set of pooled buffers (memory stays flat whatever the size), source reads run on worker
 /// threads while the calling thread writes in order.
 /// </summary>
+/// <remarks>
+/// The source is read by several threads at once (the <see cref="BlockDevice"/> contract allows
+/// concurrent readers); the target is written by the calling thread only, in increasing offset
+/// order, so the result does not depend on <see cref="BlockCopyOptions.MaxDegreeOfParallelism"/>.
+/// With a parallelism of 1 everything runs on the calling thread. Memory use is a few chunks
+/// (at most 64 MiB) whatever the device sizes.
+/// </remarks>
 public static class BlockCopier
 {
     /// <summary>Copies [0, <c>source.Length</c>) of <paramref name="source"/> to the same offsets of <paramref name="target"/>.</summary>

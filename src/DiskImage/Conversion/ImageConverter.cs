@@ -11,13 +11,15 @@ namespace DiskImage.Conversion;
 /// whole clusters) are not written. The source is read, inspected and, with
 /// <see cref="ConvertOptions.Compress"/>, compressed on <see cref="ConvertOptions.MaxDegreeOfParallelism"/>
 /// worker threads while the calling thread writes the target in guest order, so the output is the
-/// same whatever the thread count. Memory stays bounded by a few units of work. When the conversion
-/// fails or is cancelled, the partially written target file is deleted.
+/// same whatever the thread count. Memory stays bounded by a few units of work. The new image is
+/// written to a temporary file beside the target and renamed over it when complete; when the
+/// conversion fails or is cancelled, the temporary file is deleted and an existing target is left as
+/// it was. (Symbolic links and non-regular targets such as device nodes are written in place.)
 /// </remarks>
 public static class ImageConverter
 {
     /// <summary>Writes <paramref name="source"/>'s content to a new image at <paramref name="targetPath"/>.</summary>
-    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters.</exception>
+    /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters, or the qcow2 options name a backing file.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static void Convert(BlockDevice source, string targetPath, ConvertOptions? options = null, IProgress<ConvertProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -27,8 +29,16 @@ public static class ImageConverter
         Validate(source, targetPath, options);
         cancellationToken.ThrowIfCancellationRequested();
 
+        // A new image is written beside the target and renamed over it on success, so a failed
+        // conversion leaves an existing file untouched, and converting an image onto itself (the
+        // source still reading the old file) cannot destroy the source.
+        string fullTarget = Path.GetFullPath(targetPath);
+        bool inPlace = WritesInPlace(fullTarget);
+        string writePath = inPlace
+            ? fullTarget
+            : Path.Combine(Path.GetDirectoryName(fullTarget) ?? ".", $".{Path.GetFileName(fullTarget)}.{Guid.NewGuid():N}.tmp");
         bool raw = options.TargetFormat == DiskImageFormat.Raw;
-        var host = new DeferredFlushBlockDevice(FileBlockDevice.Create(targetPath, raw ? source.Length : 0));
+        var host = new DeferredFlushBlockDevice(FileBlockDevice.Create(writePath, raw ? source.Length : 0));
         bool completed = false;
         try
         {
@@ -51,15 +61,41 @@ public static class ImageConverter
                 }
             }
 
+            if (!inPlace)
+            {
+                File.Move(writePath, fullTarget, overwrite: true);
+            }
+
             completed = true;
         }
         finally
         {
-            if (!completed)
+            if (!completed && !inPlace)
             {
-                TryDelete(targetPath);
+                TryDelete(writePath);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the target must be written where it is: an existing symbolic link (written through,
+    /// as qemu-img does) or anything that is not a regular file, such as a device node.
+    /// </summary>
+    private static bool WritesInPlace(string fullTarget)
+    {
+        var info = new FileInfo(fullTarget);
+        if (!info.Exists)
+        {
+            return false;
+        }
+
+        if (info.LinkTarget is not null)
+        {
+            return true;
+        }
+
+        int type = LinuxFileInterop.IsSupported ? LinuxFileInterop.GetFileType(fullTarget) : LinuxFileInterop.RegularFile;
+        return type != LinuxFileInterop.RegularFile;
     }
 
     /// <summary>Asynchronous twin of <see cref="Convert"/>; the conversion runs on dedicated threads.</summary>
@@ -91,6 +127,12 @@ public static class ImageConverter
         if (options.Compress && options.TargetFormat != DiskImageFormat.Qcow2)
         {
             throw new NotSupportedException($"The {options.TargetFormat} format has no compressed clusters; compression needs a qcow2 target.");
+        }
+
+        if (options.Qcow2?.BackingFile is not null)
+        {
+            // Ranges left unwritten would show the backing file's data instead of the source's zeros.
+            throw new NotSupportedException("Converting into an image with a backing file is not supported; convert first, then rebase.");
         }
 
         if (options.SparseSize < 0 || options.SparseSize > BlockCopyOptions.MaxSparseSize)

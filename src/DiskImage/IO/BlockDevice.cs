@@ -190,11 +190,13 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
     {
         ThrowIfDisposed();
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        long end = length < 0 ? Length : checked(offset + length);
-        if (end > Length)
+        long deviceLength = Length;
+        if (offset > deviceLength || (length >= 0 && length > deviceLength - offset))
         {
             throw new ArgumentOutOfRangeException(nameof(length), "The range extends past the end of the device.");
         }
+
+        long end = length < 0 ? deviceLength : offset + length;
 
         return Enumerate(offset, end);
 

@@ -53,11 +53,9 @@ public sealed class FileBlockDevice : BlockDevice
                         return allocated;
                     }
                 }
-                catch (EntryPointNotFoundException)
-                {
-                }
                 catch (DllNotFoundException)
                 {
+                    LinuxFileInterop.MarkUnavailable();
                 }
             }
 
@@ -77,7 +75,15 @@ public sealed class FileBlockDevice : BlockDevice
             FileMode.Open,
             writable ? FileAccess.ReadWrite : FileAccess.Read,
             writable ? FileShare.Read : FileShare.ReadWrite | FileShare.Delete);
-        return new FileBlockDevice(handle, writable, ownsHandle: true, System.IO.Path.GetFullPath(path));
+        try
+        {
+            return new FileBlockDevice(handle, writable, ownsHandle: true, System.IO.Path.GetFullPath(path));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Creates (or truncates) a file of <paramref name="length"/> bytes, sparse where the file system allows.</summary>
@@ -86,12 +92,20 @@ public sealed class FileBlockDevice : BlockDevice
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         SafeFileHandle handle = File.OpenHandle(path, overwrite ? FileMode.Create : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
-        if (length > 0)
+        try
         {
-            RandomAccess.SetLength(handle, length);
-        }
+            if (length > 0)
+            {
+                RandomAccess.SetLength(handle, length);
+            }
 
-        return new FileBlockDevice(handle, writable: true, ownsHandle: true, System.IO.Path.GetFullPath(path));
+            return new FileBlockDevice(handle, writable: true, ownsHandle: true, System.IO.Path.GetFullPath(path));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Wraps an open handle.</summary>
@@ -164,10 +178,12 @@ public sealed class FileBlockDevice : BlockDevice
             }
             catch (EntryPointNotFoundException)
             {
+                LinuxFileInterop.MarkUnavailable();
                 errno = -1;
             }
             catch (DllNotFoundException)
             {
+                LinuxFileInterop.MarkUnavailable();
                 errno = -1;
             }
 
@@ -198,10 +214,12 @@ public sealed class FileBlockDevice : BlockDevice
         }
         catch (EntryPointNotFoundException)
         {
+            LinuxFileInterop.MarkUnavailable();
             data = long.MinValue;
         }
         catch (DllNotFoundException)
         {
+            LinuxFileInterop.MarkUnavailable();
             data = long.MinValue;
         }
 
@@ -228,7 +246,14 @@ public sealed class FileBlockDevice : BlockDevice
     }
 
     /// <inheritdoc />
-    protected override void FlushCore() => RandomAccess.FlushToDisk(_handle);
+    protected override void FlushCore()
+    {
+        // A read-only handle has nothing to flush (and Windows refuses to flush one).
+        if (_writable)
+        {
+            RandomAccess.FlushToDisk(_handle);
+        }
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -23,8 +23,13 @@ internal static partial class LinuxFileInterop
     private const int StatxSize = 256;
     private const int StatxBlocksOffset = 48;
 
-    /// <summary>Whether the calls may be used in this process (64-bit Linux).</summary>
-    public static bool IsSupported { get; } = OperatingSystem.IsLinux() && Environment.Is64BitProcess;
+    private static volatile bool s_unavailable = !(OperatingSystem.IsLinux() && Environment.Is64BitProcess);
+
+    /// <summary>Whether the calls may be used in this process (64-bit Linux with a C library that exports them).</summary>
+    public static bool IsSupported => !s_unavailable;
+
+    /// <summary>Records that the C library or one of its entry points is missing, so later calls are not attempted.</summary>
+    public static void MarkUnavailable() => s_unavailable = true;
 
     [LibraryImport(LibC, EntryPoint = "lseek", SetLastError = true)]
     private static partial long LSeek(SafeFileHandle fd, long offset, int whence);
@@ -34,6 +39,48 @@ internal static partial class LinuxFileInterop
 
     [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial int StatX(SafeFileHandle dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int StatXPath(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    private const int AtFdCwd = -100;
+    private const uint StatxType = 0x1;
+    private const int StatxModeOffset = 28;
+    private const int FileTypeMask = 0xF000;
+
+    /// <summary>S_IFREG: a regular file.</summary>
+    public const int RegularFile = 0x8000;
+
+    /// <summary>The file type bits (S_IFMT) of <paramref name="path"/>, following symbolic links, or -1 when unknown.</summary>
+    public static unsafe int GetFileType(string path)
+    {
+        if (s_noStatx || s_unavailable)
+        {
+            return -1;
+        }
+
+        byte* buffer = stackalloc byte[StatxSize];
+        new Span<byte>(buffer, StatxSize).Clear();
+        try
+        {
+            if (StatXPath(AtFdCwd, path, 0, StatxType, buffer) != 0 || (*(uint*)buffer & StatxType) == 0)
+            {
+                return -1;
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            s_noStatx = true;
+            return -1;
+        }
+        catch (DllNotFoundException)
+        {
+            s_unavailable = true;
+            return -1;
+        }
+
+        return *(ushort*)(buffer + StatxModeOffset) & FileTypeMask;
+    }
 
     /// <summary>lseek with SEEK_DATA/SEEK_HOLE; returns the position, or -errno.</summary>
     public static long Seek(SafeFileHandle handle, long offset, int whence)
@@ -46,8 +93,29 @@ internal static partial class LinuxFileInterop
     public static int PunchHole(SafeFileHandle handle, long offset, long length) =>
         FAllocate(handle, FallocPunchHole | FallocKeepSize, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    private static volatile bool s_noStatx;
+
     /// <summary>Bytes allocated to the file (st_blocks × 512), or -1 when unknown.</summary>
-    public static unsafe long GetAllocatedBytes(SafeFileHandle handle)
+    public static long GetAllocatedBytes(SafeFileHandle handle)
+    {
+        if (s_noStatx)
+        {
+            return -1;
+        }
+
+        try
+        {
+            return StatxAllocatedBytes(handle);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // C libraries older than glibc 2.28 have no statx wrapper.
+            s_noStatx = true;
+            return -1;
+        }
+    }
+
+    private static unsafe long StatxAllocatedBytes(SafeFileHandle handle)
     {
         // struct statx has the same layout on every architecture, unlike struct stat.
         byte* buffer = stackalloc byte[StatxSize];

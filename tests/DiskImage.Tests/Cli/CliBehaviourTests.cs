@@ -54,6 +54,10 @@ public sealed class CliBehaviourTests : IDisposable
         }
 
         Assert.False(File.Exists(_dir.File("x.qcow2")));
+
+        // Without a file name qemu-img names the format in the heading.
+        Assert.StartsWith("Supported qcow2 options:\n", Run("create", "-f", "qcow2", "-o", "help").StandardOutput, StringComparison.Ordinal);
+        Assert.StartsWith("Supported raw options:\n", Run("convert", "-O", "raw", "-o", "?").StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -148,6 +148,22 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void NoBacking_OverlayRefused_PlainImageOpens()
+    {
+        string top = MakeChain();
+        foreach (string verb in (string[])["info", "map", "check"])
+        {
+            CliResult refused = Run(verb, "--no-backing", top);
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("backing file", refused.StandardError, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, Run("compare", "--no-backing", top, top).ExitCode);
+        string plain = MakeImage("v3-default");
+        Assert.Equal(RunOk("info", plain), RunOk("info", "--no-backing", plain));
+    }
+
+    [SkippableFact]
     public void Map_HumanWithCompressedClusters_FailsLikeQemuImg()
     {
         string image = MakeImage("compressed-zero");
@@ -216,6 +232,42 @@ public sealed class QemuImgParityTests : IDisposable
         Assert.Equal(expected.ExitCode, actual.ExitCode);
         Assert.Equal(expected.StandardOutput.Replace("theirs", "ours", StringComparison.Ordinal), actual.StandardOutput);
         Assert.Equal(0, QemuImg("check", ours).ExitCode);
+    }
+
+    [SkippableFact]
+    public void Check_RepairCorruption_SameReportAndExitCode()
+    {
+        string ours = _dir.File("ours.qcow2");
+        string theirs = _dir.File("theirs.qcow2");
+        foreach (string path in (string[])[ours, theirs])
+        {
+            QemuImgOk("create", "-q", "-f", "qcow2", path, "10M");
+            QemuIo(path, "qcow2", "write -P 1 0 64k");
+
+            // Refcount of the L1 table's cluster (3) set to 0: a corruption that needs a refcount rebuild.
+            using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+            f.Position = (2 * 65536) + (2 * 3);
+            f.Write([0, 0]);
+        }
+
+        CliResult expected = QemuImg("check", theirs);
+        Assert.Equal(2, expected.ExitCode);
+        Assert.Equal(expected with { StandardError = "" }, Run("check", ours) with { StandardError = "" });
+        expected = QemuImg("check", "-r", "all", theirs);
+        CliResult actual = Run("check", "-r", "all", ours);
+        Assert.Equal(expected.ExitCode, actual.ExitCode);
+
+        // Where the rebuilt refcount structures go (and so the image end offset) is the implementation's choice.
+        Assert.Equal(WithoutLines(expected.StandardOutput, "Image end offset"), WithoutLines(actual.StandardOutput, "Image end offset"));
+        Assert.Equal(0, QemuImg("check", ours).ExitCode);
+    }
+
+    [SkippableFact]
+    public void Open_MissingBackingFile_SameMessageAsQemuImg()
+    {
+        string overlay = _dir.File("orphan.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", overlay, "1M");
+        Assert.Equal(QemuImg("map", overlay), Run("map", overlay));
     }
 
     [SkippableFact]
@@ -317,6 +369,15 @@ public sealed class QemuImgParityTests : IDisposable
             ["create", "-f", "qcow2", "-o", "foo=bar", _dir.File("n5.qcow2"), "1M"],
             ["create", "-f", "qcow2", _dir.File("n6.qcow2"), "5x"],
             ["create", "-f", "qcow2", _dir.File("n7.qcow2"), "1G", "2"],
+            ["create", "-f", "qcow2", "-o", "compression_type=lz4", _dir.File("n8.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "compat=2", _dir.File("n9.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "preallocation=bogus", _dir.File("n10.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "extended_l2=maybe", _dir.File("n11.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "cluster_size=abc", _dir.File("n12.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "cluster_size=512", _dir.File("n13.qcow2"), "129G"],
+            ["create", "-f", "qcow2", "-o", "compat=0.10,refcount_bits=8", _dir.File("n14.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-o", "compat=v2,compression_type=zstd", _dir.File("n15.qcow2"), "1M"],
+            ["create", "-f", "qcow2", "-b", _dir.File("nonexistent.qcow2"), "-F", "qcow2", _dir.File("n16.qcow2"), "1M"],
         ];
         foreach (string[] args in cases)
         {
@@ -354,6 +415,23 @@ public sealed class QemuImgParityTests : IDisposable
         RunOk("convert", "-O", "qcow2", top, target);
         Assert.Equal("Images are identical.\n", QemuImgOk("compare", top, target).StandardOutput);
         Assert.DoesNotContain("backing", QemuImgOk("info", target).StandardOutput, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void Convert_OntoItsOwnSourceOrBackingFile_RefusedLikeQemuImgAndSourceKept()
+    {
+        string top = MakeChain();
+        string middle = _dir.File("middle.qcow2");
+        string before = QemuImgOk("info", "--output=json", middle).StandardOutput;
+        foreach (string[] args in new[] { new[] { "convert", "-O", "qcow2", middle, middle }, ["convert", "-O", "qcow2", top, middle] })
+        {
+            CliResult expected = QemuImg(args);
+            Assert.Equal(1, expected.ExitCode);
+            Assert.Equal(expected, Run(args));
+        }
+
+        Assert.Equal(before, QemuImgOk("info", "--output=json", middle).StandardOutput);
+        Assert.Equal(0, QemuImg("check", middle).ExitCode);
     }
 
     [SkippableFact]
@@ -468,6 +546,12 @@ public sealed class QemuImgParityTests : IDisposable
             ["info", _dir.File("missing.qcow2")],
             ["resize", image],
             ["check", "-r", "some", image],
+            ["convert", "-m", "17", image, _dir.File("x")],
+            ["convert", "-S", "1000", image, _dir.File("x")],
+            ["map", "--start-offset=5x", image],
+            ["measure", "-O", "qcow2"],
+            ["resize", image, "5x"],
+            ["compare", image],
         ];
         foreach (string[] args in cases)
         {

@@ -5,6 +5,8 @@ namespace DiskImage.Tests.Conformance;
 
 public sealed class MemoryBlockDeviceConformanceTests : BlockDeviceConformanceTests
 {
+    protected override bool SupportsConcurrentWriters => true;
+
     protected override BlockDevice CreateDevice(long length, byte[]? initialContent) =>
         new MemoryBlockDevice(initialContent ?? new byte[length]);
 
@@ -13,6 +15,8 @@ public sealed class MemoryBlockDeviceConformanceTests : BlockDeviceConformanceTe
 
 public sealed class FileBlockDeviceConformanceTests : BlockDeviceConformanceTests
 {
+    protected override bool SupportsConcurrentWriters => true;
+
     private int _files;
 
     protected override BlockDevice CreateDevice(long length, byte[]? initialContent) =>
@@ -44,6 +48,8 @@ public sealed class FileBlockDeviceConformanceTests : BlockDeviceConformanceTest
 
 public sealed class SubBlockDeviceConformanceTests : BlockDeviceConformanceTests
 {
+    protected override bool SupportsConcurrentWriters => true;
+
     private const int Padding = 4099;
 
     protected override BlockDevice CreateDevice(long length, byte[]? initialContent) => Create(length, initialContent, writable: true);
@@ -69,6 +75,8 @@ public sealed class SubBlockDeviceConformanceTests : BlockDeviceConformanceTests
 
 public sealed class SubBlockDeviceOverFileConformanceTests : BlockDeviceConformanceTests
 {
+    protected override bool SupportsConcurrentWriters => true;
+
     private const int Padding = 8192;
     private int _files;
 

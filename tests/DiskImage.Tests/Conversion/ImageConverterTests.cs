@@ -163,6 +163,108 @@ public sealed class ImageConverterTests : IDisposable
     }
 
     [SkippableTheory]
+    [InlineData(DiskImageFormat.Raw, false)]
+    [InlineData(DiskImageFormat.Qcow2, false)]
+    [InlineData(DiskImageFormat.Qcow2, true)]
+    public void Convert_OverlayOnBackingChain_FlattensLikeQemuImg(DiskImageFormat targetFormat, bool compress)
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        string raw = MakeSourceRaw("base.raw");
+        string middle = _temp.File("middle.qcow2");
+        string top = _temp.File("top.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", middle);
+        Oracle.RunOk("qemu-io", "-f", "qcow2", "-c", "write -P 0x33 1M 3M", "-c", "write -z 8M 2M", middle);
+        Oracle.RunOk("qemu-img", "create", "-f", "qcow2", "-b", "middle.qcow2", "-F", "qcow2", top);
+        Oracle.RunOk("qemu-io", "-f", "qcow2", "-c", "write -P 0x44 2M 64k", "-c", "write -z 12M 4M", "-c", "write -P 0x55 20M 1k", top);
+
+        string expected = _temp.File("expected.raw");
+        Oracle.RunOk("qemu-img", "convert", "-f", "qcow2", "-O", "raw", top, expected);
+        string target = _temp.File("flat.out");
+        using (DiskImageFile image = DiskImageFile.Open(top, new DiskImageOpenOptions { BackingFiles = BackingFilePolicy.Allow }))
+        {
+            ImageConverter.Convert(image.Content, target, new ConvertOptions { TargetFormat = targetFormat, Compress = compress });
+        }
+
+        if (targetFormat == DiskImageFormat.Qcow2)
+        {
+            QemuCheck(target);
+            ToolResult info = Oracle.RunOk("qemu-img", "info", target);
+            Assert.DoesNotContain("backing file", info.StandardOutput, StringComparison.Ordinal);
+        }
+
+        AssertQemuIdentical(expected, target, targetFormat == DiskImageFormat.Raw ? "raw" : "qcow2");
+    }
+
+    [SkippableFact]
+    public void Convert_RandomizedSourcesAndOptions_PassQemuCheckAndCompare()
+    {
+        Oracle.Require("qemu-img");
+        var rng = new Random(Seed);
+        int[] clusterSizes = [512, 4096, 65536, 1 << 20];
+        int[] sparseSizes = [0, 512, 4096, 65536];
+        for (int i = 0; i < 16; i++)
+        {
+            long length = (rng.Next(1, 6 << 20) + 511) / 512 * 512;
+            string source = _temp.File($"r{i}.raw");
+            byte[] data = BlockCopierTests.MakeContent((int)length, Seed + i, zeroRunMax: rng.Next(1000, 400_000));
+            using (var d = FileBlockDevice.Create(source, length))
+            {
+                for (int pos = 0; pos < data.Length; pos += 4096)
+                {
+                    ReadOnlySpan<byte> block = data.AsSpan(pos, Math.Min(4096, data.Length - pos));
+                    if (block.ContainsAnyExcept((byte)0) || rng.Next(4) == 0)
+                    {
+                        d.Write(pos, block);
+                    }
+                }
+            }
+
+            bool qcow2 = rng.Next(4) != 0;
+            var options = new ConvertOptions
+            {
+                TargetFormat = qcow2 ? DiskImageFormat.Qcow2 : DiskImageFormat.Raw,
+                Compress = qcow2 && rng.Next(2) == 0,
+                SparseSize = sparseSizes[rng.Next(sparseSizes.Length)],
+                MaxDegreeOfParallelism = rng.Next(1, 5),
+                Qcow2 = new Qcow2CreateOptions
+                {
+                    ClusterSize = clusterSizes[rng.Next(clusterSizes.Length)],
+                    CompressionType = rng.Next(2) == 0 ? Qcow2CompressionType.Deflate : Qcow2CompressionType.Zstd,
+                },
+            };
+            string target = _temp.File($"r{i}.out");
+            string context = $"case {i} (seed {Seed}): length {length}, {options.TargetFormat}, compress {options.Compress}, -S {options.SparseSize}, workers {options.MaxDegreeOfParallelism}, cluster {options.Qcow2.ClusterSize}";
+            Convert(source, target, options);
+            if (qcow2)
+            {
+                ToolResult check = Oracle.Run("qemu-img", "check", "-f", "qcow2", target);
+                Assert.True(check.ExitCode == 0, $"{context}: {check}");
+            }
+
+            ToolResult compare = Oracle.Run("qemu-img", "compare", "-f", "raw", "-F", qcow2 ? "qcow2" : "raw", source, target);
+            Assert.True(compare.ExitCode == 0, $"{context}: {compare}");
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(512)]
+    [InlineData(65536)]
+    public void Convert_SparseSizeToQcow2_AllocatesLikeQemuImg(int sparseSize)
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string target = _temp.File("s.qcow2");
+        Convert(source, target, new ConvertOptions { SparseSize = sparseSize });
+        JsonElement check = QemuCheck(target);
+        AssertQemuIdentical(source, target, "qcow2");
+        string reference = _temp.File("qemu-s.qcow2");
+        Oracle.RunOk("qemu-img", "convert", "-S", sparseSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "-f", "raw", "-O", "qcow2", source, reference);
+        Assert.Equal(Get(QemuCheck(reference), "allocated-clusters"), Get(check, "allocated-clusters"));
+    }
+
+    [SkippableTheory]
     [InlineData(Qcow2CompressionType.Deflate, 65536, 2)]
     [InlineData(Qcow2CompressionType.Zstd, 65536, 2)]
     [InlineData(Qcow2CompressionType.Deflate, 4096, 1)]
@@ -266,6 +368,72 @@ public sealed class ImageConverterTests : IDisposable
         image.Content.ReadExactly(0, new byte[4096]);
     }
 
+    [SkippableFact]
+    public void Convert_OntoItsOwnQcow2Source_ReplacesItWithIdenticalContent()
+    {
+        Oracle.Require("qemu-img");
+        string raw = MakeSourceRaw();
+        string image = _temp.File("self.qcow2");
+        Oracle.RunOk("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, image);
+        using (DiskImageFile source = DiskImageFile.Open(image))
+        {
+            ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 });
+        }
+
+        QemuCheck(image);
+        AssertQemuIdentical(raw, image, "qcow2");
+        Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void Convert_SourceFailsMidway_LeavesExistingTargetUntouchedAndNoTemporaryFile()
+    {
+        string target = _temp.File("existing.raw");
+        File.WriteAllBytes(target, [1, 2, 3, 4]);
+        using var source = new FailingReadDevice(8 << 20, failAt: 5 << 20);
+        Assert.Throws<IOException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw }));
+        Assert.Equal([1, 2, 3, 4], File.ReadAllBytes(target));
+        Assert.Equal([target], Directory.GetFiles(_temp.Path));
+    }
+
+    [SkippableFact]
+    public void Convert_TargetIsSymbolicLink_WritesThroughLink()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "Symbolic links need privileges on Windows.");
+        string real = _temp.File("real.raw");
+        File.WriteAllBytes(real, [9]);
+        string link = _temp.File("link.raw");
+        File.CreateSymbolicLink(link, real);
+        using var source = new MemoryBlockDevice(Enumerable.Repeat((byte)5, 10_000).ToArray());
+        ImageConverter.Convert(source, link, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        Assert.NotNull(new FileInfo(link).LinkTarget);
+        Assert.Equal(Enumerable.Repeat((byte)5, 10_000).ToArray(), File.ReadAllBytes(real));
+    }
+
+    /// <summary>Reads zeros until <c>failAt</c>, then fails like a broken disk.</summary>
+    private sealed class FailingReadDevice(long length, long failAt) : BlockDevice
+    {
+        public override long Length => length;
+
+        public override bool CanWrite => false;
+
+        protected override void ReadCore(long offset, Span<byte> buffer)
+        {
+            if (offset + buffer.Length > failAt)
+            {
+                throw new IOException("Simulated read error.");
+            }
+
+            buffer.Fill(1);
+        }
+
+        protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => throw new NotSupportedException();
+
+        protected override void FlushCore()
+        {
+        }
+    }
+
     [Fact]
     public void Convert_InvalidOptions_Throw()
     {
@@ -273,6 +441,7 @@ public sealed class ImageConverterTests : IDisposable
         string target = _temp.File("x.raw");
         Assert.Throws<NotSupportedException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, Compress = true }));
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, SparseSize = -1 }));
+        Assert.Throws<NotSupportedException>(() => ImageConverter.Convert(source, target, new ConvertOptions { Qcow2 = new Qcow2CreateOptions { BackingFile = "base.raw", BackingFormat = DiskImageFormat.Raw } }));
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, target, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, MaxDegreeOfParallelism = 0 }));
         Assert.False(File.Exists(target));
     }

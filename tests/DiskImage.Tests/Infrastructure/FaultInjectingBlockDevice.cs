@@ -49,6 +49,14 @@ public sealed class FaultInjectingBlockDevice : BlockDevice
         }
     }
 
+    /// <summary>
+    /// When non-zero, the write that fails is torn rather than dropped: its first
+    /// <c>TornWriteBytes</c> bytes (at most the whole buffer) reach the inner device before the
+    /// failure, as after a crash in the middle of a multi-sector write. Use a multiple of 512 to
+    /// keep sector-atomic semantics. Default 0.
+    /// </summary>
+    public int TornWriteBytes { get; set; }
+
     /// <summary>Whether flushes are counted and failed.</summary>
     public bool CountFlushes { get; }
 
@@ -101,7 +109,16 @@ public sealed class FaultInjectingBlockDevice : BlockDevice
     /// <inheritdoc />
     protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer)
     {
-        Admit("write", offset, buffer.Length);
+        if (!TryAdmit())
+        {
+            if (TornWriteBytes > 0)
+            {
+                _inner.Write(offset, buffer[..Math.Min(TornWriteBytes, buffer.Length)]);
+            }
+
+            Fail("write", offset, buffer.Length);
+        }
+
         _inner.Write(offset, buffer);
         WriteCount++;
     }
@@ -109,7 +126,16 @@ public sealed class FaultInjectingBlockDevice : BlockDevice
     /// <inheritdoc />
     protected override async ValueTask WriteCoreAsync(long offset, ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
-        Admit("write", offset, buffer.Length);
+        if (!TryAdmit())
+        {
+            if (TornWriteBytes > 0)
+            {
+                await _inner.WriteAsync(offset, buffer[..Math.Min(TornWriteBytes, buffer.Length)], cancellationToken).ConfigureAwait(false);
+            }
+
+            Fail("write", offset, buffer.Length);
+        }
+
         await _inner.WriteAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
         WriteCount++;
     }
@@ -168,11 +194,18 @@ public sealed class FaultInjectingBlockDevice : BlockDevice
 
     private void Admit(string operation, long offset, long length)
     {
-        long n = Interlocked.Increment(ref _operations);
-        if (n > Interlocked.Read(ref _failAfter))
+        if (!TryAdmit())
         {
-            FailedOperationCount++;
-            throw new IOException($"Injected failure: {operation} #{n} (offset {offset}, length {length}) after {FailAfter} permitted operations.");
+            Fail(operation, offset, length);
         }
+    }
+
+    private bool TryAdmit() => Interlocked.Increment(ref _operations) <= Interlocked.Read(ref _failAfter);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void Fail(string operation, long offset, long length)
+    {
+        FailedOperationCount++;
+        throw new IOException($"Injected failure: {operation} #{OperationCount} (offset {offset}, length {length}) after {FailAfter} permitted operations.");
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
 
@@ -10,22 +11,27 @@ internal sealed partial class Qcow2Checker
     private const ulong L1ReservedMask = 0x7f000000000001ff;
 
     private bool _quiet;
-    private bool _beyondCapReported;
     private long _entryBudget;
 
-    private void Corrupt(string message)
+    /// <summary>
+    /// Table entries one pass may visit: far more than any sound image needs (each L2 table is walked
+    /// once per L1 table that maps it), while bounding the time a hostile image can take.
+    /// </summary>
+    private long EntryBudget => (256L << 20) + (_fileLength * 4);
+
+    private void Corrupt(string message, long weight = 1)
     {
         if (_quiet)
         {
             return;
         }
 
-        _corruptions++;
+        _corruptions += weight;
         AddMessage(message);
     }
 
-    /// <summary>Counts one reference to every host cluster touched by [offset, offset + size).</summary>
-    private void Inc(ulong offset, ulong size)
+    /// <summary>Counts <paramref name="weight"/> references to every host cluster touched by [offset, offset + size).</summary>
+    private void Inc(ulong offset, ulong size, long weight = 1)
     {
         if (size == 0)
         {
@@ -35,38 +41,31 @@ internal sealed partial class Qcow2Checker
         // The last cluster may be partly past the end of the file, but not by a whole cluster.
         if (offset > ulong.MaxValue - size || (offset + size > (ulong)_fileLength && offset + size - (ulong)_fileLength >= (ulong)_clusterSize))
         {
-            Corrupt($"ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x{Hex(offset)} size 0x{Hex(size)}");
+            Corrupt($"ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x{Hex(offset)} size 0x{Hex(size)}", weight);
             return;
         }
 
         ulong first = offset >> _clusterBits;
         ulong last = (offset + size - 1) >> _clusterBits;
-        uint limit = RefcountMax >= uint.MaxValue ? uint.MaxValue : (uint)RefcountMax;
+        ulong limit = Math.Min(RefcountMax, uint.MaxValue);
         for (ulong k = first; k <= last; k++)
         {
             if (k >= (ulong)_refsLength && !GrowRefs(k))
             {
-                if (!_quiet)
-                {
-                    _corruptions += (long)Math.Min(last - k + 1, long.MaxValue);
-                    if (!_beyondCapReported)
-                    {
-                        _beyondCapReported = true;
-                        AddMessage($"ERROR cluster {k} is far beyond the end of the image (offset=0x{Hex(k << _clusterBits)}); reference ignored");
-                    }
-                }
-
                 return;
             }
 
-            uint v = _refs[k];
-            if (v == limit)
+            ulong v = _refs[k];
+            ulong room = limit - v;
+            if ((ulong)weight > room)
             {
-                Corrupt($"ERROR: overflow cluster offset=0x{Hex(k << _clusterBits)}");
+                // Each reference past the width's maximum is one overflow (qemu-img counts them one by one).
+                Corrupt($"ERROR: overflow cluster offset=0x{Hex(k << _clusterBits)}", weight - (long)room);
+                _refs[k] = (uint)limit;
                 continue;
             }
 
-            _refs[k] = v + 1;
+            _refs[k] = (uint)(v + (ulong)weight);
         }
     }
 
@@ -93,13 +92,15 @@ internal sealed partial class Qcow2Checker
     /// <summary>Computes the reference count of every host cluster (qemu's calculate_refcounts).</summary>
     private void CalculateReferences(bool includeRefcountStructures)
     {
-        _entryBudget = (32L << 20) + (_fileLength / 8 * 4);
+        _entryBudget = EntryBudget;
 
         // Header cluster.
         Inc(0, (ulong)_clusterSize);
 
-        // Active L1 and everything below it.
-        CheckL1(_l1Offset, _l1Size, active: true);
+        // Active L1 and everything below it. L2 tables are gathered from every L1 table first and
+        // then walked once each, weighted by how many L1 entries map them.
+        var l2Tables = new Dictionary<ulong, L2Weight>();
+        CheckL1(_l1Offset, _l1Size, active: true, l2Tables);
 
         if (_externalData && _snapshots.Count != 0)
         {
@@ -120,8 +121,10 @@ internal sealed partial class Qcow2Checker
                 continue;
             }
 
-            CheckL1(sn.L1Offset, sn.L1Size, active: false);
+            CheckL1(sn.L1Offset, sn.L1Size, active: false, l2Tables);
         }
+
+        WalkL2Tables(l2Tables);
 
         Inc(_snapshotsOffset, _snapshotsSize);
 
@@ -171,18 +174,24 @@ internal sealed partial class Qcow2Checker
         return false;
     }
 
-    private void CheckL1(ulong l1Offset, uint l1Size, bool active)
+    /// <summary>How often an L2 table is mapped: by all L1 tables, and by the active one.</summary>
+    private struct L2Weight
+    {
+        public long Total;
+        public long Active;
+    }
+
+    /// <summary>Counts the L1 table and its L2 clusters and records which L2 tables it maps (qemu's check_refcounts_l1).</summary>
+    private void CheckL1(ulong l1Offset, uint l1Size, bool active, Dictionary<ulong, L2Weight> l2Tables)
     {
         Inc(l1Offset, (ulong)l1Size * 8);
         long inFile = EntriesInFile(l1Offset, l1Size);
-        if (inFile == 0)
+        if (inFile == 0 || !SpendBudget(inFile))
         {
             return;
         }
 
         byte[] chunk = ArrayPool<byte>.Shared.Rent(TableChunkEntries * 8);
-        byte[] l2 = ArrayPool<byte>.Shared.Rent(_clusterSize);
-        var seen = new HashSet<ulong>();
         try
         {
             for (long done = 0; done < inFile; done += TableChunkEntries)
@@ -210,31 +219,50 @@ internal sealed partial class Qcow2Checker
                         Corrupt($"ERROR l2_offset={Hex(l2Offset)}: Table is not cluster aligned; L1 entry corrupted");
                     }
 
-                    // One L1 table never maps the same L2 table twice in a valid image; the doubled
-                    // reference above already reports it, so do not walk the table again.
-                    if (!seen.Add(l2Offset))
+                    // A table past the end of the file reads as zeros and maps nothing.
+                    if (l2Offset < (ulong)_fileLength)
                     {
-                        continue;
+                        ref L2Weight w = ref CollectionsMarshal.GetValueRefOrAddDefault(l2Tables, l2Offset, out _);
+                        w.Total++;
+                        if (active)
+                        {
+                            w.Active++;
+                        }
                     }
-
-                    if (!SpendBudget(L2Entries))
-                    {
-                        return;
-                    }
-
-                    ReadZeroFilled(l2Offset, l2.AsSpan(0, _clusterSize));
-                    CheckL2(l2.AsSpan(0, _clusterSize), active);
                 }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(l2);
             ArrayPool<byte>.Shared.Return(chunk);
         }
     }
 
-    private void CheckL2(ReadOnlySpan<byte> table, bool active)
+    /// <summary>Walks each recorded L2 table once, counting its references as often as it is mapped.</summary>
+    private void WalkL2Tables(Dictionary<ulong, L2Weight> l2Tables)
+    {
+        byte[] l2 = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        try
+        {
+            foreach (KeyValuePair<ulong, L2Weight> table in l2Tables)
+            {
+                if (!SpendBudget(L2Entries))
+                {
+                    return;
+                }
+
+                Span<byte> span = l2.AsSpan(0, _clusterSize);
+                ReadZeroFilled(table.Key, span);
+                CheckL2(span, table.Value.Total, table.Value.Active);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(l2);
+        }
+    }
+
+    private void CheckL2(ReadOnlySpan<byte> table, long weight, long activeWeight)
     {
         int entrySize = L2EntrySize;
         int entries = L2Entries;
@@ -254,7 +282,7 @@ internal sealed partial class Qcow2Checker
             L2Type type = Classify(entry);
             if (type != L2Type.Compressed && (entry & L2StdReservedMask) != 0)
             {
-                Corrupt($"ERROR found l2 entry with reserved bits set: {Hex(entry)}");
+                Corrupt($"ERROR found l2 entry with reserved bits set: {Hex(entry)}", weight);
             }
 
             switch (type)
@@ -263,33 +291,33 @@ internal sealed partial class Qcow2Checker
                 {
                     if ((entry & FlagCopied) != 0)
                     {
-                        Corrupt($"ERROR: coffset={Hex(entry & coffsetMask)}: copied flag must never be set for compressed clusters");
+                        Corrupt($"ERROR: coffset={Hex(entry & coffsetMask)}: copied flag must never be set for compressed clusters", weight);
                         entry &= ~FlagCopied;
                     }
 
                     if (_externalData)
                     {
-                        Corrupt($"ERROR compressed cluster {i} with data file, entry=0x{Hex(entry)}");
+                        Corrupt($"ERROR compressed cluster {i} with data file, entry=0x{Hex(entry)}", weight);
                         break;
                     }
 
                     if (bitmap != 0)
                     {
-                        Corrupt($"ERROR compressed cluster {i} with non-zero subcluster allocation bitmap, entry=0x{Hex(entry)}");
+                        Corrupt($"ERROR compressed cluster {i} with non-zero subcluster allocation bitmap, entry=0x{Hex(entry)}", weight);
                         break;
                     }
 
                     ulong coffset = entry & coffsetMask;
                     ulong sectors = ((entry >> csizeShift) & csizeMask) + 1;
                     ulong csize = (sectors * 512) - (coffset & 511);
-                    Inc(coffset, csize);
-                    if (active && !_quiet)
+                    Inc(coffset, csize, weight);
+                    if (!_quiet)
                     {
-                        _allocated++;
-                        _compressed++;
+                        _allocated += activeWeight;
+                        _compressed += activeWeight;
 
                         // Compressed clusters share sectors, so they count as fragmented by nature.
-                        _fragmented++;
+                        _fragmented += activeWeight;
                     }
 
                     break;
@@ -301,7 +329,7 @@ internal sealed partial class Qcow2Checker
                     ulong offset = entry & L2OffsetMask;
                     if (((bitmap >> 32) & bitmap) != 0)
                     {
-                        Corrupt($"ERROR offset={Hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap");
+                        Corrupt($"ERROR offset={Hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap", weight);
                     }
 
                     if ((offset & ClusterMask) != 0)
@@ -309,15 +337,15 @@ internal sealed partial class Qcow2Checker
                         bool containsData = _extendedL2 ? (bitmap & 0xffffffff) != 0 : (entry & FlagZero) == 0;
                         Corrupt(containsData
                             ? $"ERROR offset={Hex(offset)}: Data cluster is not properly aligned; L2 entry corrupted."
-                            : $"ERROR offset={Hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.");
+                            : $"ERROR offset={Hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.", weight);
                     }
 
-                    if (active && !_quiet)
+                    if (!_quiet)
                     {
-                        _allocated++;
+                        _allocated += activeWeight;
                         if (nextContiguous != 0 && offset != nextContiguous)
                         {
-                            _fragmented++;
+                            _fragmented += activeWeight;
                         }
 
                         nextContiguous = offset + (ulong)_clusterSize;
@@ -325,7 +353,7 @@ internal sealed partial class Qcow2Checker
 
                     if (!_externalData)
                     {
-                        Inc(offset, (ulong)_clusterSize);
+                        Inc(offset, (ulong)_clusterSize, weight);
                     }
 
                     break;
@@ -334,7 +362,7 @@ internal sealed partial class Qcow2Checker
                 case L2Type.Unallocated:
                     if ((bitmap & 0xffffffff) != 0)
                     {
-                        Corrupt("ERROR: Unallocated cluster has non-zero subcluster allocation bitmap");
+                        Corrupt("ERROR: Unallocated cluster has non-zero subcluster allocation bitmap", weight);
                     }
 
                     break;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
 
@@ -217,10 +218,10 @@ internal sealed partial class Qcow2Checker
             return;
         }
 
-        _entryBudget = (32L << 20) + (_fileLength / 8 * 4);
+        _entryBudget = EntryBudget;
         byte[] chunk = ArrayPool<byte>.Shared.Rent(TableChunkEntries * 8);
         byte[] l2 = ArrayPool<byte>.Shared.Rent(_clusterSize);
-        var seen = new HashSet<ulong>();
+        var l2Tables = new Dictionary<ulong, long>();
         try
         {
             for (long done = 0; done < inFile; done += TableChunkEntries)
@@ -253,19 +254,29 @@ internal sealed partial class Qcow2Checker
                         }
                     }
 
-                    if (l2Offset >= (ulong)_fileLength || !seen.Add(l2Offset) || !SpendBudget(L2Entries))
+                    if (l2Offset < (ulong)_fileLength)
                     {
-                        continue;
+                        CollectionsMarshal.GetValueRefOrAddDefault(l2Tables, l2Offset, out _)++;
                     }
+                }
+            }
 
-                    // A misaligned table is reported (as qemu-img does) but never rewritten: it overlaps other clusters.
-                    bool aligned = (l2Offset & ClusterMask) == 0;
-                    Span<byte> table = l2.AsSpan(0, _clusterSize);
-                    ReadZeroFilled(l2Offset, table);
-                    if (CheckCopiedL2(table, repair && aligned))
-                    {
-                        WriteHost(l2Offset, table);
-                    }
+            // Each L2 table once; without repair its errors count once per mapping, as qemu-img walks
+            // it per L1 entry; with repair the first walk fixes it.
+            foreach (KeyValuePair<ulong, long> mapped in l2Tables)
+            {
+                if (!SpendBudget(L2Entries))
+                {
+                    break;
+                }
+
+                // A misaligned table is reported (as qemu-img does) but never rewritten: it overlaps other clusters.
+                bool aligned = (mapped.Key & ClusterMask) == 0;
+                Span<byte> table = l2.AsSpan(0, _clusterSize);
+                ReadZeroFilled(mapped.Key, table);
+                if (CheckCopiedL2(table, repair && aligned, mapped.Value))
+                {
+                    WriteHost(mapped.Key, table);
                 }
             }
         }
@@ -283,7 +294,7 @@ internal sealed partial class Qcow2Checker
         WriteHost(_l1Offset + ((ulong)index * 8), bytes);
     }
 
-    private bool CheckCopiedL2(Span<byte> table, bool repair)
+    private bool CheckCopiedL2(Span<byte> table, bool repair, long weight)
     {
         bool dirty = false;
         int entrySize = L2EntrySize;
@@ -319,7 +330,7 @@ internal sealed partial class Qcow2Checker
             }
             else
             {
-                _corruptions++;
+                _corruptions += weight;
             }
         }
 
@@ -339,6 +350,47 @@ internal sealed partial class Qcow2Checker
         _host.Flush();
         WriteHost(72, bytes);
         _incompatible &= ~3UL;
+    }
+
+    /// <summary>Refcount blocks (and, for a new table, table clusters) needed to cover <paramref name="start"/> clusters plus themselves.</summary>
+    private (long Blocks, long TableClusters) RefcountLayout(long start, long perBlock, bool keepTable)
+    {
+        long blocks = 0;
+        long tableClusters = keepTable ? _refTableClusters : 0;
+        while (true)
+        {
+            long total = start + blocks + (keepTable ? 0 : tableClusters);
+            long newBlocks = (total + perBlock - 1) / perBlock;
+            long newTableClusters = keepTable ? _refTableClusters : ((newBlocks * 8) + _clusterSize - 1) / _clusterSize;
+            if (newBlocks == blocks && newTableClusters == tableClusters)
+            {
+                return (blocks, tableClusters);
+            }
+
+            blocks = newBlocks;
+            tableClusters = newTableClusters;
+        }
+    }
+
+    /// <summary>Whether the current refcount table can be rewritten in place: aligned, inside the file, overlapping nothing else.</summary>
+    private bool CanKeepRefTable(Qcow2Checker fresh)
+    {
+        if (_refTableClusters == 0 || (_refTableOffset & ClusterMask) != 0 ||
+            _refTableOffset + ((ulong)_refTableClusters << _clusterBits) > (ulong)_fileLength)
+        {
+            return false;
+        }
+
+        long first = (long)(_refTableOffset >> _clusterBits);
+        for (long c = first; c < first + _refTableClusters; c++)
+        {
+            if (c >= fresh._refsLength || fresh._refs[c] != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -365,20 +417,21 @@ internal sealed partial class Qcow2Checker
 
         long start = Math.Max(fresh._refsLength, fileClusters);
         long perBlock = RefblockEntries;
-        long blocks = 0;
-        long tableClusters = 0;
-        while (true)
-        {
-            long total = start + blocks + tableClusters;
-            long newBlocks = (total + perBlock - 1) / perBlock;
-            long newTableClusters = ((newBlocks * 8) + _clusterSize - 1) / _clusterSize;
-            if (newBlocks == blocks && newTableClusters == tableClusters)
-            {
-                break;
-            }
 
-            blocks = newBlocks;
-            tableClusters = newTableClusters;
+        // Keep the refcount table where it is when it is sound and large enough: then only its entries
+        // change and the header stays as it is (an open image's view of the header stays valid).
+        bool keepTable = CanKeepRefTable(fresh);
+        (long blocks, long tableClusters) = RefcountLayout(start, perBlock, keepTable);
+        if (keepTable && blocks > _refTableEntries)
+        {
+            keepTable = false;
+            (blocks, tableClusters) = RefcountLayout(start, perBlock, keepTable: false);
+        }
+
+        if (!keepTable && !_allowRelocation)
+        {
+            AddMessage("ERROR the refcount table must be moved to rebuild the refcount structure; close the image and repair its file");
+            return false;
         }
 
         if (tableClusters * _clusterSize > MaxRefTableBytes || start + blocks + tableClusters > MaxTrackedClusters)
@@ -387,7 +440,7 @@ internal sealed partial class Qcow2Checker
             return false;
         }
 
-        long end = start + blocks + tableClusters;
+        long end = start + blocks + (keepTable ? 0 : tableClusters);
         uint[] refs = fresh._refs;
         if (refs.Length < end)
         {
@@ -397,6 +450,15 @@ internal sealed partial class Qcow2Checker
         for (long c = start; c < end; c++)
         {
             refs[c] = 1;
+        }
+
+        if (keepTable)
+        {
+            long first = (long)(_refTableOffset >> _clusterBits);
+            for (long c = first; c < first + _refTableClusters; c++)
+            {
+                refs[c] = 1;
+            }
         }
 
         byte[] buffer = new byte[_clusterSize];
@@ -419,9 +481,10 @@ internal sealed partial class Qcow2Checker
             _host.Write((start + b) * _clusterSize, buffer);
         }
 
-        ulong tableOffset = (ulong)(start + blocks) * (ulong)_clusterSize;
+        ulong tableOffset = keepTable ? _refTableOffset : (ulong)(start + blocks) * (ulong)_clusterSize;
         long entriesPerCluster = _clusterSize / 8;
-        for (long t = 0; t < tableClusters; t++)
+        long writeClusters = keepTable ? _refTableClusters : tableClusters;
+        for (long t = 0; t < writeClusters; t++)
         {
             Array.Clear(buffer);
             for (long j = 0; j < entriesPerCluster; j++)
@@ -437,16 +500,18 @@ internal sealed partial class Qcow2Checker
         }
 
         _host.Flush();
-
-        // refcount_table_offset (8 bytes at 48) and refcount_table_clusters (4 bytes at 56): one write.
-        Span<byte> header = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(header, tableOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(header[8..], (uint)tableClusters);
-        _host.Write(48, header);
-        _host.Flush();
+        if (!keepTable)
+        {
+            // refcount_table_offset (8 bytes at 48) and refcount_table_clusters (4 bytes at 56): one write.
+            Span<byte> header = stackalloc byte[12];
+            BinaryPrimitives.WriteUInt64BigEndian(header, tableOffset);
+            BinaryPrimitives.WriteUInt32BigEndian(header[8..], (uint)tableClusters);
+            _host.Write(48, header);
+            _host.Flush();
+            _refTableClusters = (uint)tableClusters;
+        }
 
         _refTableOffset = tableOffset;
-        _refTableClusters = (uint)tableClusters;
         ReadRefTable();
         _rbIndex = -1;
         return true;

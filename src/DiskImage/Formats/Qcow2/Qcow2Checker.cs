@@ -92,7 +92,13 @@ internal sealed partial class Qcow2Checker
     private byte[]? _rbBuffer;
     private long _rbIndex = -1;
 
-    private Qcow2Checker(BlockDevice host) => _host = host;
+    private readonly bool _allowRelocation;
+
+    private Qcow2Checker(BlockDevice host, bool allowRelocation = true)
+    {
+        _host = host;
+        _allowRelocation = allowRelocation;
+    }
 
     private ulong ClusterMask => (ulong)_clusterSize - 1;
 
@@ -115,7 +121,12 @@ internal sealed partial class Qcow2Checker
     /// </summary>
     /// <param name="host">The image file; must be writable when <paramref name="repair"/> is not <see cref="Qcow2RepairMode.None"/>.</param>
     /// <param name="repair">What to fix.</param>
-    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair)
+    /// <param name="allowRelocation">
+    /// Whether a rebuild may move the refcount table (rewriting the header). An open image passes
+    /// <see langword="false"/> so its in-memory header stays valid; the rebuild then rewrites the table in
+    /// place when it can and otherwise reports that the file must be repaired closed.
+    /// </param>
+    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair, bool allowRelocation = true)
     {
         ArgumentNullException.ThrowIfNull(host);
         if (repair != Qcow2RepairMode.None && !host.CanWrite)
@@ -123,7 +134,7 @@ internal sealed partial class Qcow2Checker
             throw new InvalidOperationException("Repairing a qcow2 image needs a writable image.");
         }
 
-        var first = new Qcow2Checker(host);
+        var first = new Qcow2Checker(host, allowRelocation);
         Qcow2CheckResult result = first.Execute(repair);
         if (repair == Qcow2RepairMode.None || (result.CorruptionsFixed == 0 && result.LeaksFixed == 0))
         {
@@ -475,9 +486,10 @@ internal sealed partial class Qcow2Checker
         {
             for (uint i = 0; i < _snapshotCount; i++)
             {
-                if (pos - _snapshotsOffset > MaxSnapshotTableBytes || pos + 40 > (ulong)_fileLength)
+                // Entries past the end of the file read as zeros, as they do for qemu-img.
+                if (pos - _snapshotsOffset > MaxSnapshotTableBytes)
                 {
-                    AddMessage(pos + 40 > (ulong)_fileLength ? "ERROR: Snapshot table is truncated" : "ERROR: Snapshot table too large");
+                    AddMessage("ERROR: Snapshot table too large");
                     return false;
                 }
 

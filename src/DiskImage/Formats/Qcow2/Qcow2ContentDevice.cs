@@ -24,6 +24,12 @@ internal sealed class Qcow2ContentDevice : BlockDevice
     public override bool CanWrite => _snapshotL1 is null && _image.IsWritable;
 
     /// <inheritdoc />
+    public override bool CanSetLength => CanWrite;
+
+    /// <inheritdoc />
+    protected override void SetLengthCore(long length) => _image.Resize(length);
+
+    /// <inheritdoc />
     protected override void ReadCore(long offset, Span<byte> buffer) => _image.ReadGuest(_snapshotL1, offset, buffer);
 
     /// <inheritdoc />

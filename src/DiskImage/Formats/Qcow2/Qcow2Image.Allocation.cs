@@ -66,7 +66,7 @@ public sealed partial class Qcow2Image
         int inCluster = (int)(offset & (_clusterSize - 1));
         long clusterRest = Math.Min(_clusterSize - inCluster, end - offset);
         Qcow2L2Entry e = GetL2Entry(l1, guestCluster);
-        switch (e.GetClusterType(_extendedL2))
+        switch (e.GetClusterType(_extendedL2, _externalData))
         {
             case Qcow2ClusterType.Compressed:
                 return (AllocationKind.Data, -1, clusterRest);
@@ -82,9 +82,9 @@ public sealed partial class Qcow2Image
 
         // Extended L2 with mixed subclusters.
         int sc = inCluster >> _subclusterBits;
-        Qcow2SubclusterType type = e.GetSubclusterType(sc);
+        Qcow2SubclusterType type = e.GetSubclusterType(sc, _externalData);
         int scEnd = (sc + 1) << _subclusterBits;
-        while (scEnd < _clusterSize && e.GetSubclusterType(scEnd >> _subclusterBits) == type)
+        while (scEnd < _clusterSize && e.GetSubclusterType(scEnd >> _subclusterBits, _externalData) == type)
         {
             scEnd += 1 << _subclusterBits;
         }

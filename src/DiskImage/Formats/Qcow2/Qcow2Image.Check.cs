@@ -21,17 +21,23 @@ public sealed partial class Qcow2Image
             throw new InvalidOperationException("Repairing a qcow2 image needs an image opened writable.");
         }
 
-        BlockDevice? host = null;
-        BeginCheck(ref host);
-        host ??= Host;
+        if (IsWritable)
+        {
+            // Pending metadata must be on the host before the checker reads it.
+            Flush();
+        }
 
         try
         {
-            return Qcow2Checker.Run(host, repair);
+            return Qcow2Checker.Run(Host, repair, allowRelocation: false);
         }
         finally
         {
-            EndCheck(repair != Qcow2RepairMode.None);
+            if (repair != Qcow2RepairMode.None)
+            {
+                // The repair rewrote refcounts, COPIED flags and possibly the refcount table location.
+                ReloadMetadata();
+            }
         }
     }
 
@@ -61,17 +67,4 @@ public sealed partial class Qcow2Image
     /// and <see cref="Qcow2CheckResult.CheckErrors"/> are 0. The dirty bit is cleared on success.
     /// </summary>
     internal static Qcow2CheckResult RepairDirtyImage(BlockDevice host) => Qcow2Checker.Run(host, Qcow2RepairMode.All);
-
-    /// <summary>
-    /// Implemented by the core: flush pending metadata writes and, optionally, hand out the host device
-    /// to check (by default <see cref="Host"/>).
-    /// </summary>
-    partial void BeginCheck(ref BlockDevice? host);
-
-    /// <summary>
-    /// Implemented by the core: after a check; when <paramref name="repaired"/>, the host was written
-    /// (refcounts, L1/L2 COPIED flags, header refcount-table fields, dirty bit), so cached metadata
-    /// must be dropped and the header, L1 table and refcount table re-read.
-    /// </summary>
-    partial void EndCheck(bool repaired);
 }

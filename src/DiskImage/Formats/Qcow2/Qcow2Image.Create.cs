@@ -96,7 +96,7 @@ public sealed partial class Qcow2Image
         }
 
         bool prealloc = options.Preallocation == Qcow2Preallocation.Metadata;
-        long l1Clusters = Math.Max(1, ((l1Entries * 8) + clusterSize - 1) >> clusterBits);
+        long l1Clusters = ((l1Entries * 8) + clusterSize - 1) >> clusterBits;
         long l2Tables = prealloc ? l1Entries : 0;
         long dataClusters = prealloc ? (virtualSize + clusterSize - 1) >> clusterBits : 0;
         long refblockEntries = 1L << Qcow2Refcounts.BlockEntriesBits(clusterBits, refcountOrder);
@@ -134,7 +134,7 @@ public sealed partial class Qcow2Image
             ClusterBits = clusterBits,
             Size = (ulong)virtualSize,
             L1Size = (uint)l1Entries,
-            L1TableOffset = (ulong)l1Offset,
+            L1TableOffset = l1Entries == 0 ? 0 : (ulong)l1Offset, // qemu-img leaves it 0 for an empty disk
             RefcountTableOffset = (ulong)reftableOffset,
             RefcountTableClusters = (uint)tableClusters,
             RefcountOrder = refcountOrder,
@@ -163,7 +163,8 @@ public sealed partial class Qcow2Image
             header.BackingFileNameBytes = Encoding.UTF8.GetBytes(options.BackingFile);
         }
 
-        if (options.Version >= 3)
+        // qemu-img 7.2 writes the feature name table only with clusters larger than 4 KiB.
+        if (options.Version >= 3 && clusterSize > 4096)
         {
             var table = new Qcow2HeaderExtension(Qcow2HeaderExtension.FeatureNameTable, Qcow2FeatureName.WriteTable(Qcow2FeatureName.Standard));
             int nameLength = header.BackingFileNameBytes?.Length ?? 0;

@@ -203,7 +203,7 @@ public sealed partial class Qcow2Image
                 FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {host} unaligned (guest cluster {guestCluster}).");
             }
 
-            if (_extendedL2 && !entry.HasValidBitmap)
+            if (_extendedL2 && !entry.IsValidBitmap(_externalData))
             {
                 FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{entry.Bitmap:x16} for guest cluster {guestCluster}.");
             }

@@ -45,17 +45,46 @@ public sealed partial class Qcow2Image
             int inCluster = (int)(offset & (_clusterSize - 1));
             int n = Math.Min(buffer.Length, _clusterSize - inCluster);
             Qcow2L2Entry entry = GetL2Entry(l1, guestCluster);
+            if (buffer.Length > n && IsWholeData(entry))
+            {
+                // Coalesce following clusters stored right after this one into one host read.
+                long host = entry.HostOffset;
+                long next = guestCluster + 1;
+                int total = n;
+                long tableEnd = (guestCluster | ((1L << _l2Bits) - 1)) + 1;
+                while (total < buffer.Length && next < tableEnd && total < (8 << 20))
+                {
+                    Qcow2L2Entry e = GetL2Entry(l1, next);
+                    if (!IsWholeData(e) || e.HostOffset != host + inCluster + total)
+                    {
+                        break;
+                    }
+
+                    total += Math.Min(buffer.Length - total, _clusterSize);
+                    next++;
+                }
+
+                ReadHost(host + inCluster, buffer[..total]);
+                buffer = buffer[total..];
+                offset += total;
+                continue;
+            }
+
             ReadFromEntry(entry, guestCluster, inCluster, buffer[..n]);
             buffer = buffer[n..];
             offset += n;
         }
     }
 
+    /// <summary>Whether the cluster is a normal cluster whose every byte is data in the host cluster.</summary>
+    private bool IsWholeData(Qcow2L2Entry e) =>
+        e.GetClusterType(_extendedL2, _externalData) == Qcow2ClusterType.Normal && (!_extendedL2 || e.AllocatedBits == uint.MaxValue);
+
     /// <summary>Reads part of one guest cluster given its L2 entry.</summary>
     private void ReadFromEntry(Qcow2L2Entry entry, long guestCluster, int inCluster, Span<byte> buffer)
     {
         long guestOffset = (guestCluster << _clusterBits) + inCluster;
-        Qcow2ClusterType type = entry.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = entry.GetClusterType(_extendedL2, _externalData);
         switch (type)
         {
             case Qcow2ClusterType.Unallocated:
@@ -96,10 +125,10 @@ public sealed partial class Qcow2Image
         while (!buffer.IsEmpty)
         {
             int sc = inCluster >> _subclusterBits;
-            Qcow2SubclusterType type = entry.GetSubclusterType(sc);
+            Qcow2SubclusterType type = entry.GetSubclusterType(sc, _externalData);
             int end = (sc + 1) << _subclusterBits;
             // Extend over following subclusters of the same type.
-            while (end < _clusterSize && end - inCluster < buffer.Length && entry.GetSubclusterType(end >> _subclusterBits) == type)
+            while (end < _clusterSize && end - inCluster < buffer.Length && entry.GetSubclusterType(end >> _subclusterBits, _externalData) == type)
             {
                 end += subclusterSize;
             }
@@ -131,7 +160,8 @@ public sealed partial class Qcow2Image
 
     private void ReadHost(long hostOffset, Span<byte> buffer)
     {
-        int n = _host.Read(hostOffset, buffer);
+        // Guest data lives in the external data file when there is one.
+        int n = (_dataFile ?? _host).Read(hostOffset, buffer);
         if (n < buffer.Length)
         {
             // Past the end of the file (e.g. preallocated metadata with a truncated file): zeros.
@@ -157,6 +187,12 @@ public sealed partial class Qcow2Image
 
     private void ReadCompressed(Qcow2L2Entry entry, int inCluster, Span<byte> buffer)
     {
+        if (buffer.Length == _clusterSize)
+        {
+            DecompressCluster(entry, buffer);
+            return;
+        }
+
         long generation = Volatile.Read(ref _generation);
         byte[]? cached = t_decompressed;
         if (cached is null || cached.Length < _clusterSize)
@@ -181,6 +217,11 @@ public sealed partial class Qcow2Image
     /// <summary>Decompresses the cluster described by a compressed L2 entry into <paramref name="destination"/> (one cluster).</summary>
     internal void DecompressCluster(Qcow2L2Entry entry, Span<byte> destination)
     {
+        if (_externalData)
+        {
+            FormatError.Throw("qcow2 L2 table", -1, "compressed clusters are not allowed in an image with an external data file.");
+        }
+
         Qcow2CompressedClusterDescriptor d = Qcow2CompressedClusterDescriptor.Parse(entry.Value, _clusterBits);
         long hostLength = _host.Length;
         if (d.HostOffset <= 0 || d.HostOffset > MaxHostOffset || d.HostOffset >= hostLength)

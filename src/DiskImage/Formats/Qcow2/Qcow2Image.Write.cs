@@ -80,7 +80,7 @@ public sealed partial class Qcow2Image
                 for (long c = firstDropped; c <= lastCluster; c++)
                 {
                     Qcow2L2Entry e = GetL2Entry(_l1, c);
-                    Qcow2ClusterType t = e.GetClusterType(_extendedL2);
+                    Qcow2ClusterType t = e.GetClusterType(_extendedL2, _externalData);
                     if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.Compressed or Qcow2ClusterType.ZeroAllocated)
                     {
                         throw new InvalidOperationException($"Cannot shrink to {newVirtualSize} bytes: guest offset {c << _clusterBits} is allocated.");
@@ -326,7 +326,7 @@ public sealed partial class Qcow2Image
         (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
         Qcow2L2Entry e = EntryAt(table, index);
         ValidateEntry(e, l2Offset, guestCluster);
-        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
         if (type == Qcow2ClusterType.Normal && e.Copied)
         {
             long host = e.HostOffset;
@@ -421,7 +421,7 @@ public sealed partial class Qcow2Image
     private void ZeroWholeCluster(long guestCluster)
     {
         Qcow2L2Entry current = GetL2Entry(_l1, guestCluster);
-        Qcow2ClusterType type = current.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = current.GetClusterType(_extendedL2, _externalData);
         bool backingZero = BackingIsZeroAt(guestCluster << _clusterBits);
         if (type == Qcow2ClusterType.ZeroPlain || (_extendedL2 && current.HostOffset == 0 && !current.IsCompressed && current.ZeroBits == uint.MaxValue))
         {
@@ -459,7 +459,7 @@ public sealed partial class Qcow2Image
     private void ZeroPartial(long guestCluster, int inCluster, int length)
     {
         Qcow2L2Entry e = GetL2Entry(_l1, guestCluster);
-        Qcow2ClusterType type = e.GetClusterType(_extendedL2);
+        Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
         if (type is Qcow2ClusterType.ZeroPlain or Qcow2ClusterType.ZeroAllocated)
         {
             return;
@@ -533,7 +533,7 @@ public sealed partial class Qcow2Image
             FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {e.HostOffset} unaligned (guest cluster {guestCluster}).");
         }
 
-        if (_extendedL2 && !e.HasValidBitmap)
+        if (_extendedL2 && !e.IsValidBitmap(_externalData))
         {
             FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{e.Bitmap:x16} for guest cluster {guestCluster}.");
         }
@@ -698,7 +698,11 @@ public sealed partial class Qcow2Image
 
     // ---- Host cluster allocation and refcounts ----
 
-    /// <summary>Allocates <paramref name="count"/> contiguous host clusters with refcount 1 and returns the first offset.</summary>
+    /// <summary>
+    /// Allocates <paramref name="count"/> contiguous host clusters with refcount 1 and returns the
+    /// first offset. Refcount blocks missing for the area are placed directly in front of the run
+    /// (each counting itself and the run), written before the refcount table references them.
+    /// </summary>
     private long AllocateClusters(int count)
     {
         if (_allocatedEnd == 0)
@@ -708,28 +712,111 @@ public sealed partial class Qcow2Image
 
         while (true)
         {
-            long start = FindFreeRun(count);
-            if ((start + count) > (MaxHostOffset >> _clusterBits))
+            int need = count;
+            long start = FindFreeRun(need);
+            List<long> missing = MissingBlocks(start, start + count);
+            for (int guard = 0; ; guard++)
+            {
+                List<long> needed = MissingBlocks(start, start + missing.Count + count);
+                if (needed.Count == missing.Count && IsFreeRun(start, needed.Count + count))
+                {
+                    missing = needed;
+                    break;
+                }
+
+                if (guard > 64)
+                {
+                    throw new InvalidOperationException("qcow2 allocator did not converge.");
+                }
+
+                missing = needed;
+                if (!IsFreeRun(start, missing.Count + count))
+                {
+                    need = Math.Max(need, missing.Count + count);
+                    start = FindFreeRun(need);
+                }
+            }
+
+            int total = missing.Count + count;
+            if (start + total > (MaxHostOffset >> _clusterBits))
             {
                 throw new IOException("The qcow2 image cannot grow further (host offsets would exceed 2^56).");
             }
 
-            bool changed = false;
-            for (long c = start; c < start + count; c++)
+            long maxBlock = -1;
+            foreach (long bi in missing)
             {
-                changed |= EnsureRefcountBlock(c);
+                maxBlock = Math.Max(maxBlock, bi);
             }
 
-            if (changed && !IsFreeRun(start, count))
+            if (maxBlock >= _refcountTable.Length)
             {
+                GrowRefcountTable(maxBlock + 1);
                 continue;
             }
 
-            SetRefcountRange(start, count, 1);
-            _allocatedEnd = Math.Max(_allocatedEnd, (start + count) << _clusterBits);
-            return start << _clusterBits;
+            // New refcount blocks first, each counting the area clusters in its range.
+            for (int j = 0; j < missing.Count; j++)
+            {
+                long bi = missing[j];
+                byte[] block = new byte[_clusterSize];
+                long rangeStart = Math.Max(start, bi << _refblockBits);
+                long rangeEnd = Math.Min(start + total, (bi + 1) << _refblockBits);
+                for (long c = rangeStart; c < rangeEnd; c++)
+                {
+                    Qcow2Refcounts.Set(block, (int)(c & ((1L << _refblockBits) - 1)), _refcountOrder, 1);
+                }
+
+                long offset = (start + j) << _clusterBits;
+                HostWrite(offset, block);
+                _refblockCache.Put(offset, block);
+                _metadataClusters.Add(start + j);
+            }
+
+            // Area clusters whose refcount blocks already exist.
+            long run = start;
+            while (run < start + total)
+            {
+                long bi = run >> _refblockBits;
+                long rangeEnd = Math.Min(start + total, (bi + 1) << _refblockBits);
+                if (!missing.Contains(bi))
+                {
+                    SetRefcountRange(run, (int)(rangeEnd - run), 1);
+                }
+
+                run = rangeEnd;
+            }
+
+            // Only now do the new blocks become reachable.
+            for (int j = 0; j < missing.Count; j++)
+            {
+                long offset = (start + j) << _clusterBits;
+                _refcountTable[missing[j]] = (ulong)offset;
+                WriteEntry(_host, (long)_header.RefcountTableOffset + (missing[j] * 8), (ulong)offset);
+            }
+
+            _allocatedEnd = Math.Max(_allocatedEnd, (start + total) << _clusterBits);
+            return (start + missing.Count) << _clusterBits;
         }
     }
+
+    /// <summary>Indices of the refcount blocks that do not exist for host clusters [<paramref name="start"/>, <paramref name="end"/>).</summary>
+    private List<long> MissingBlocks(long start, long end)
+    {
+        var list = new List<long>();
+        for (long bi = start >> _refblockBits; bi <= (end - 1) >> _refblockBits; bi++)
+        {
+            if (!RefcountBlockExists(bi))
+            {
+                list.Add(bi);
+            }
+        }
+
+        return list;
+    }
+
+    private bool RefcountBlockExists(long blockIndex) =>
+        blockIndex < _refcountTable.Length && (_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask) != 0;
 
     private long FindFreeRun(int count)
     {
@@ -776,45 +863,6 @@ public sealed partial class Qcow2Image
             }
         }
 
-        return true;
-    }
-
-    /// <summary>
-    /// Makes sure a refcount block covers host cluster <paramref name="cluster"/>. A missing block is
-    /// placed at the first cluster of the range it covers (every refcount there is 0, so the range
-    /// is free) and counts itself. Returns whether any cluster was consumed.
-    /// </summary>
-    private bool EnsureRefcountBlock(long cluster)
-    {
-        long blockIndex = cluster >> _refblockBits;
-        if (blockIndex >= _refcountTable.Length)
-        {
-            GrowRefcountTable(blockIndex + 1);
-            EnsureRefcountBlock(cluster);
-            return true;
-        }
-
-        long existing = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-        if (existing != 0)
-        {
-            return false;
-        }
-
-        long blockCluster = blockIndex << _refblockBits;
-        if (blockCluster == 0)
-        {
-            FormatError.Throw("qcow2 refcount table", (long)_header.RefcountTableOffset, "no refcount block covers the header cluster.");
-        }
-
-        byte[] block = new byte[_clusterSize];
-        Qcow2Refcounts.Set(block, 0, _refcountOrder, 1);
-        long offset = blockCluster << _clusterBits;
-        HostWrite(offset, block);
-        _refblockCache.Put(offset, block);
-        _metadataClusters.Add(blockCluster);
-        _refcountTable[blockIndex] = (ulong)offset;
-        WriteEntry(_host, (long)_header.RefcountTableOffset + (blockIndex * 8), (ulong)offset);
-        _allocatedEnd = Math.Max(_allocatedEnd, offset + _clusterSize);
         return true;
     }
 
@@ -1002,17 +1050,13 @@ public sealed partial class Qcow2Image
                 }
 
                 long next = cluster + 1;
-                if (GetRefcount(next) == 0)
+                if (RefcountBlockExists(next >> _refblockBits) && GetRefcount(next) == 0)
                 {
-                    EnsureRefcountBlock(next);
-                    if (GetRefcount(next) == 0 && GetRefcount(cluster) == refcount)
-                    {
-                        SetRefcount(next, 1);
-                        SetRefcount(cluster, refcount + 1);
-                        _allocatedEnd = Math.Max(_allocatedEnd, (next + 1) << _clusterBits);
-                        AdvanceCompressedCursor(cursor, length);
-                        return cursor;
-                    }
+                    SetRefcount(next, 1);
+                    SetRefcount(cluster, refcount + 1);
+                    _allocatedEnd = Math.Max(_allocatedEnd, (next + 1) << _clusterBits);
+                    AdvanceCompressedCursor(cursor, length);
+                    return cursor;
                 }
             }
         }

@@ -19,7 +19,11 @@ namespace DiskImage.Formats.Qcow2;
 /// By default an image that names a backing file or an external data file is refused with a
 /// <see cref="NotSupportedException"/> whose message says how to opt in
 /// (<see cref="DiskImageOpenOptions.BackingFiles"/>, <see cref="DiskImageOpenOptions.AllowExternalDataFile"/>):
-/// an untrusted image must not make the library read arbitrary host files.
+/// an untrusted image must not make the library read arbitrary host files. Relative backing and
+/// data file names resolve against the directory of the image that names them. Images with an
+/// external data file can be read (not written) once allowed; a writable open of a dirty image is
+/// refused with <see cref="NotSupportedException"/> (repair it first), and of an image marked corrupt
+/// with <see cref="InvalidDataException"/>.
 /// </para>
 /// </remarks>
 public sealed partial class Qcow2Image : DiskImageFile
@@ -58,6 +62,8 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly List<Qcow2SnapshotEntry> _snapshotEntries;
     private readonly IReadOnlyList<Qcow2Snapshot> _snapshots;
     private readonly DiskImageFile? _backing;
+    private readonly BlockDevice? _dataFile;      // external data file (read-only), or null
+    private readonly bool _externalData;
     private readonly Qcow2ContentDevice _content;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
@@ -67,8 +73,10 @@ public sealed partial class Qcow2Image : DiskImageFile
     private int _disposed;
 
     private Qcow2Image(BlockDevice host, bool leaveOpen, string? fileName, Qcow2Header header, bool writable,
-        ulong[] l1, ulong[] refcountTable, List<Qcow2SnapshotEntry> snapshotEntries, DiskImageFile? backing)
+        ulong[] l1, ulong[] refcountTable, List<Qcow2SnapshotEntry> snapshotEntries, DiskImageFile? backing, BlockDevice? dataFile)
     {
+        _dataFile = dataFile;
+        _externalData = dataFile is not null;
         _host = host;
         _leaveOpen = leaveOpen;
         _fileName = fileName;
@@ -265,6 +273,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             {
                 _content.Dispose();
                 _backing?.Dispose();
+                _dataFile?.Dispose();
                 if (!_leaveOpen)
                 {
                     _host.Dispose();
@@ -503,7 +512,12 @@ public sealed partial class Qcow2Image : DiskImageFile
                 FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.");
             }
 
-            FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; external data files are not supported.");
+        }
+
+        BlockDevice? dataFile = null;
+        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
+        {
+            dataFile = OpenDataFile(header, fileName, writable, context);
         }
 
         // Load tables (sizes are bounded by the file length, checked above).
@@ -512,18 +526,19 @@ public sealed partial class Qcow2Image : DiskImageFile
         List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
 
         DiskImageFile? backing = null;
-        if (header.BackingFileNameBytes is not null)
-        {
-            backing = OpenBacking(header, fileName, options, context);
-        }
-
         try
         {
-            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing);
+            if (header.BackingFileNameBytes is not null)
+            {
+                backing = OpenBacking(header, fileName, options, context);
+            }
+
+            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile);
         }
         catch
         {
             backing?.Dispose();
+            dataFile?.Dispose();
             throw;
         }
     }
@@ -658,6 +673,39 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         string? dir = overlayFileName is null ? null : Path.GetDirectoryName(Path.GetFullPath(overlayFileName));
         return Path.GetFullPath(Path.Combine(dir ?? Directory.GetCurrentDirectory(), name));
+    }
+
+    /// <summary>Opens the external data file (read-only; the caller allowed it) named by the "DATA" extension.</summary>
+    private static FileBlockDevice OpenDataFile(Qcow2Header header, string? fileName, bool writable, OpenContext context)
+    {
+        string? name = header.ExternalDataFileName;
+        if (string.IsNullOrEmpty(name))
+        {
+            FormatError.Throw("qcow2 header", Qcow2Header.Field.IncompatibleFeatures, "the external data file bit is set but the image names no data file.");
+        }
+
+        if (writable)
+        {
+            FormatError.Unsupported($"Writing qcow2 images whose data lives in an external data file ('{name}') is not supported; open it read-only.");
+        }
+
+        if (name.StartsWith("json:", StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal))
+        {
+            FormatError.Unsupported($"The data file name '{name}' is not a plain file name.");
+        }
+
+        string path = ResolveBackingPath(name, fileName);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"The external data file '{name}' (resolved to '{path}') does not exist.", path);
+        }
+
+        if (!context.Visited.Add(CanonicalPath(path)))
+        {
+            FormatError.Throw("qcow2 header", -1, $"the external data file '{name}' is the image itself or one of its backing files.");
+        }
+
+        return FileBlockDevice.Open(path, writable: false);
     }
 
     private static DiskImageFile OpenBacking(Qcow2Header header, string? fileName, DiskImageOpenOptions options, OpenContext context)

@@ -93,7 +93,9 @@ internal readonly record struct Qcow2L2Entry(ulong Value, ulong Bitmap = 0)
     public uint ZeroBits => (uint)(Bitmap >> 32);
 
     /// <summary>Classifies the cluster (QEMU's <c>qcow2_get_cluster_type</c>).</summary>
-    public Qcow2ClusterType GetClusterType(bool extendedL2)
+    /// <param name="extendedL2">Whether the image has extended L2 entries.</param>
+    /// <param name="externalData">Whether the image has an external data file, where offset 0 with COPIED is a normal cluster.</param>
+    public Qcow2ClusterType GetClusterType(bool extendedL2, bool externalData = false)
     {
         if (IsCompressed)
         {
@@ -105,11 +107,13 @@ internal readonly record struct Qcow2L2Entry(ulong Value, ulong Bitmap = 0)
             return HostOffset != 0 ? Qcow2ClusterType.ZeroAllocated : Qcow2ClusterType.ZeroPlain;
         }
 
-        return HostOffset == 0 ? Qcow2ClusterType.Unallocated : Qcow2ClusterType.Normal;
+        return HostOffset != 0 || (externalData && Copied) ? Qcow2ClusterType.Normal : Qcow2ClusterType.Unallocated;
     }
 
     /// <summary>Classifies one subcluster of an extended entry (QEMU's <c>qcow2_get_subcluster_type</c>).</summary>
-    public Qcow2SubclusterType GetSubclusterType(int index)
+    /// <param name="index">Subcluster index 0–31.</param>
+    /// <param name="externalData">Whether the image has an external data file, where offset 0 with COPIED is a host cluster.</param>
+    public Qcow2SubclusterType GetSubclusterType(int index, bool externalData = false)
     {
         if (IsCompressed)
         {
@@ -118,7 +122,7 @@ internal readonly record struct Qcow2L2Entry(ulong Value, ulong Bitmap = 0)
 
         bool allocated = ((AllocatedBits >> index) & 1) != 0;
         bool zero = ((ZeroBits >> index) & 1) != 0;
-        if (HostOffset != 0)
+        if (HostOffset != 0 || (externalData && Copied))
         {
             return allocated && zero ? Qcow2SubclusterType.Invalid
                 : allocated ? Qcow2SubclusterType.Normal
@@ -132,9 +136,12 @@ internal readonly record struct Qcow2L2Entry(ulong Value, ulong Bitmap = 0)
     }
 
     /// <summary>Whether the subcluster bitmap is valid for this entry (no alloc+zero overlap, no alloc bits without a host cluster, none on compressed clusters).</summary>
-    public bool HasValidBitmap =>
+    public bool HasValidBitmap => IsValidBitmap(externalData: false);
+
+    /// <summary>Whether the subcluster bitmap is valid, given whether offset 0 with COPIED is a host cluster (external data file).</summary>
+    public bool IsValidBitmap(bool externalData) =>
         IsCompressed ? Bitmap == 0
-        : HostOffset != 0 ? (AllocatedBits & ZeroBits) == 0
+        : HostOffset != 0 || (externalData && Copied) ? (AllocatedBits & ZeroBits) == 0
         : AllocatedBits == 0;
 
     /// <summary>A normal cluster at <paramref name="hostOffset"/>.</summary>

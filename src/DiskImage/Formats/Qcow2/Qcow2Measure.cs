@@ -109,11 +109,7 @@ public sealed partial class Qcow2Image
 
     private static Qcow2MeasureResult MeasureCore(Qcow2CreateOptions options, long alignedSize, long required, long? bitmaps)
     {
-        if (options.Preallocation == Qcow2Preallocation.Metadata)
-        {
-            // Metadata is always counted; nothing to add.
-        }
-
+        // Preallocation=metadata changes nothing here: metadata is always counted.
         long fully = PreallocatedSize(alignedSize, options.ClusterSize, options.RefcountBits, options.ExtendedL2);
         return new Qcow2MeasureResult(fully - alignedSize + required, fully, bitmaps);
     }
@@ -156,19 +152,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>Space for this image's persistent bitmaps in a new image with <paramref name="clusterSize"/> clusters.</summary>
-    private long MeasureBitmaps(int clusterSize, long virtualSize)
-    {
-        BlockDevice? host = null;
-        BeginCheck(ref host);
-        try
-        {
-            return MeasureBitmaps(host ?? Host, clusterSize, virtualSize);
-        }
-        finally
-        {
-            EndCheck(false);
-        }
-    }
+    private long MeasureBitmaps(int clusterSize, long virtualSize) => MeasureBitmaps(Host, clusterSize, virtualSize);
 
     /// <summary>Reads the bitmap directory of the qcow2 image in <paramref name="host"/> and sizes every bitmap for the target cluster size.</summary>
     internal static long MeasureBitmaps(BlockDevice host, int clusterSize, long virtualSize)

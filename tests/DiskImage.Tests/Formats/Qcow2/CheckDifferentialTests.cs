@@ -18,7 +18,7 @@ public sealed class CheckDifferentialTests(MalformedImagesFixture images, ITestO
     {
         foreach (string recipe in new[] { "data", "compressed", "snapshots", "refcount1", "extended-l2", "v2-snapshot" })
         {
-            foreach (string region in new[] { "l1", "l2", "reftable", "refblock", "snapshots" })
+            foreach (string region in new[] { "header", "l1", "l2", "reftable", "refblock", "snapshots" })
             {
                 yield return [recipe, region];
             }
@@ -34,6 +34,7 @@ public sealed class CheckDifferentialTests(MalformedImagesFixture images, ITestO
         Surgeon s = Surgeon.FromBytes((byte[])image.Clone());
         (long start, long length) = region switch
         {
+            "header" => (0L, (long)Math.Min(s.ClusterSize, s.ExtensionsEnd() + 8)),
             "l1" => ((long)s.L1TableOffset, Math.Max(8, Math.Min(s.L1Size * 8L, 64))),
             "l2" => ((long)s.L2TableOffset(0), 1024L),
             "reftable" => ((long)s.RefcountTableOffset, 32L),

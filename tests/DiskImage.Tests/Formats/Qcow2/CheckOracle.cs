@@ -19,6 +19,12 @@ public sealed record QemuCheck(int ExitCode, long Corruptions, long Leaks, long 
         }
 
         args.Add(path);
+        return RunArguments(args);
+    }
+
+    /// <summary>Runs <c>qemu-img</c> with <paramref name="args"/> (a check with <c>--output=json</c>) and parses the result.</summary>
+    public static QemuCheck RunArguments(IEnumerable<string> args)
+    {
         ToolResult r = Oracle.Run("qemu-img", args, TimeSpan.FromMinutes(2));
         string text = r.StandardOutput.Trim();
         long Get(JsonElement root, string name) => root.TryGetProperty(name, out JsonElement e) ? e.GetInt64() : 0;

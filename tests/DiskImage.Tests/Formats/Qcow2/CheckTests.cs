@@ -1,3 +1,4 @@
+using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
 using DiskImage.IO;
 using DiskImage.Tests.Oracles;
@@ -310,6 +311,148 @@ public sealed class CheckTests(ITestOutputHelper output)
     {
         using var host = new MemoryBlockDevice(new byte[4096], writable: false);
         Assert.Throws<InvalidOperationException>(() => Qcow2Image.Check(host, Qcow2RepairMode.Leaks));
+    }
+
+    [SkippableFact]
+    public void Check_OpenImageAfterOurWrites_CleanLikeQemu()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("ours.qcow2");
+        using (Qcow2Image img = Qcow2Image.Create(path, 8L << 20, new Qcow2CreateOptions { ClusterSize = 4096 }))
+        {
+            img.Content.Write(12345, new byte[70000]);
+            img.Content.Write(3L << 20, Enumerable.Repeat((byte)7, 9000).ToArray());
+            Qcow2CheckResult live = img.Check();
+            Log("live", live);
+            Assert.Equal(0, live.ExitCode);
+        }
+
+        QemuCheck qemu = QemuCheck.Run(path);
+        qemu.AssertSameAs(Ours(path));
+    }
+
+    [SkippableFact]
+    public void Check_RepairThroughOpenImageThenKeepWriting_StaysClean()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "data");
+        AddLeakedClusters(path, 2);
+        using (Qcow2Image img = Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }))
+        {
+            Qcow2CheckResult repaired = img.Check(Qcow2RepairMode.All);
+            Log("repaired", repaired);
+            Assert.Equal(2, repaired.LeaksFixed);
+            Assert.Equal(0, repaired.ExitCode);
+            byte[] data = Enumerable.Repeat((byte)9, 300 * 1024).ToArray();
+            img.Content.Write(2L << 20, data);
+            img.Content.Write(64 * 1024, data.AsSpan(0, 5000));
+            Assert.Equal(0, img.Check().ExitCode);
+        }
+
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        Oracle.RunOk("qemu-io", "-c", "read -P 9 2M 300k", "-c", "read -P 1 0 64k", path);
+    }
+
+    [Fact]
+    public void Check_RepairOnReadOnlyImage_ThrowsInvalidOperation()
+    {
+        using var host = new MemoryBlockDevice(0);
+        using (Qcow2Image.Create(host, 1 << 20, leaveOpen: true))
+        {
+        }
+
+        using Qcow2Image img = Qcow2Image.Open(new MemoryBlockDevice(host.Data.ToArray(), writable: false));
+        Assert.Equal(0, img.Check().ExitCode);
+        Assert.Throws<InvalidOperationException>(() => img.Check(Qcow2RepairMode.Leaks));
+    }
+
+    [SkippableFact]
+    public void Check_RepairDirtyImageOpenedForRepairThenKeepWriting_StaysClean()
+    {
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-crash");
+        using (FileBlockDevice host = FileBlockDevice.Open(path, writable: true))
+        using (Qcow2Image img = Qcow2Image.OpenForRepair(host, new DiskImageOpenOptions { Writable = true }, leaveOpen: true, fileName: path))
+        {
+            Qcow2CheckResult repaired = img.Check(Qcow2RepairMode.All);
+            Log("repaired", repaired);
+            Assert.Equal(0, repaired.ExitCode);
+            byte[] data = Enumerable.Repeat((byte)9, 300 * 1024).ToArray();
+            img.Content.Write(2L << 20, data);
+            img.Content.Write(64 * 1024, data.AsSpan(0, 5000));
+            Qcow2CheckResult live = img.Check();
+            Log("live", live);
+            Assert.Equal(0, live.ExitCode);
+        }
+
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
+        Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
+        Oracle.RunOk("qemu-io", "-c", "read -P 9 2M 300k", "-c", "read -P 1 0 64k", "-c", "read -P 9 64k 5000", path);
+    }
+
+    [SkippableFact]
+    public void Check_LuksEncryptedImage_MatchesQemuImgCheck()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("luks.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "--object", "secret,id=s0,data=abc", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=200", path, "4M");
+        QemuCheck qemu = QemuCheck.RunArguments(["check", "--output=json", "--object", "secret,id=s0,data=abc", "--image-opts", $"driver=qcow2,file.filename={path},encrypt.key-secret=s0"]);
+        Qcow2CheckResult ours = Ours(path);
+        Log("luks", ours);
+        Assert.Equal(0, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+    }
+
+    [SkippableFact]
+    public void Check_ExternalDataFileImage_MatchesQemuImgCheck()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("df.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw", path, "4M");
+        Oracle.RunOk("qemu-io", "-c", "write -P 1 0 64k", "-c", "write -P 2 1M 128k", path);
+        QemuCheck qemu = QemuCheck.Run(path);
+        Qcow2CheckResult ours = Ours(path);
+        Log("data file", ours);
+        Assert.Equal(0, qemu.ExitCode);
+        qemu.AssertSameAs(ours);
+    }
+
+    [SkippableFact]
+    public void Check_LargeImageWith512ByteClusters_MatchesQemuQuickly()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("big.qcow2");
+        byte[] chunk = Enumerable.Repeat((byte)3, 1 << 20).ToArray();
+        using (Qcow2Image img = Qcow2Image.Create(path, 256L << 20, new Qcow2CreateOptions { ClusterSize = 512 }))
+        {
+            for (long at = 0; at < (96L << 20); at += chunk.Length)
+            {
+                img.Content.Write(at, chunk);
+            }
+        }
+
+        var qemuTime = System.Diagnostics.Stopwatch.StartNew();
+        QemuCheck qemu = QemuCheck.Run(path);
+        qemuTime.Stop();
+        var ourTime = System.Diagnostics.Stopwatch.StartNew();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Qcow2CheckResult ours = Ours(path);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        ourTime.Stop();
+        output.WriteLine($"file {new FileInfo(path).Length:N0} bytes; qemu-img check {qemuTime.ElapsedMilliseconds} ms, ours {ourTime.ElapsedMilliseconds} ms, {allocated:N0} bytes allocated");
+        qemu.AssertSameAs(ours);
+        Assert.Equal(0, ours.ExitCode);
+        Assert.True(ourTime.Elapsed < TimeSpan.FromSeconds(30), "check took too long");
+        Assert.True(allocated < new FileInfo(path).Length / 8, "check allocated more than an eighth of the file size");
     }
 
     private Qcow2CheckResult RepairAllAndAssertClean(TempDirectory dir, string path)

@@ -17,7 +17,7 @@ public static class MalformedCaseRunner
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Bytes a case may allocate: a fixed allowance for buffers and caches plus a small multiple of the file size.</summary>
-    public static long AllocationBudget(long fileLength) => (24L << 20) + (8 * fileLength);
+    public static long AllocationBudget(long fileLength) => (16L << 20) + (8 * fileLength);
 
     /// <summary>DISKIMAGE_MALFORMED_READ_ONLY=1 skips the writable stage (to triage read-side failures on their own).</summary>
     private static bool ReadOnlyRun => Environment.GetEnvironmentVariable("DISKIMAGE_MALFORMED_READ_ONLY") is "1";
@@ -41,6 +41,11 @@ public static class MalformedCaseRunner
         /// <summary>A path for the image (cases whose backing names resolve against a directory); null keeps it in memory.</summary>
         public string? FilePath { get; init; }
     }
+
+    private static long s_lastAllocated;
+
+    /// <summary>Bytes allocated by the stages of the last case that completed (for test output).</summary>
+    public static long LastAllocatedBytes => Volatile.Read(ref s_lastAllocated);
 
     /// <summary>Runs the case on its own thread under <see cref="Timeout"/>; returns null when it behaved, else why not.</summary>
     public static string? Run(string name, byte[] image, Options? options = null)
@@ -98,7 +103,9 @@ public static class MalformedCaseRunner
             failures.Add(Describe("read-only open/read", ex));
         }
 
-        allocated += GC.GetAllocatedBytesForCurrentThread() - afterCopy;
+        long readOnlyStage = GC.GetAllocatedBytesForCurrentThread() - afterCopy;
+        allocated += readOnlyStage;
+        long writeStage = 0;
 
         // Writable stage.
         byte[] writableCopy = (byte[])image.Clone();
@@ -119,8 +126,14 @@ public static class MalformedCaseRunner
                 failures.Add(Describe("writable open/write", ex));
             }
 
-            allocated += GC.GetAllocatedBytesForCurrentThread() - start;
+            writeStage = GC.GetAllocatedBytesForCurrentThread() - start;
+            allocated += writeStage;
             writableCopy = host.Data.ToArray();
+            if (writableCopy.Length > image.Length + (64L << 20))
+            {
+                failures.Add($"the writable stage grew the host from {image.Length:N0} to {writableCopy.Length:N0} bytes");
+            }
+
             if (options.VerifyAfterWrite?.Invoke(writableCopy) is string problem)
             {
                 failures.Add("after write: " + problem);
@@ -139,11 +152,13 @@ public static class MalformedCaseRunner
             failures.Add(Describe("check", ex));
         }
 
-        allocated += GC.GetAllocatedBytesForCurrentThread() - checkStart;
+        long checkStage = GC.GetAllocatedBytesForCurrentThread() - checkStart;
+        allocated += checkStage;
+        Volatile.Write(ref s_lastAllocated, allocated);
         long budget = AllocationBudget(image.Length) * 3;
         if (allocated > budget)
         {
-            failures.Add($"allocated {allocated:N0} bytes over three stages, more than the budget {budget:N0} for a {image.Length:N0}-byte file");
+            failures.Add($"allocated {allocated:N0} bytes over three stages (read-only {readOnlyStage:N0}, write {writeStage:N0}, check {checkStage:N0}), more than the budget {budget:N0} for a {image.Length:N0}-byte file");
         }
 
         _ = before;

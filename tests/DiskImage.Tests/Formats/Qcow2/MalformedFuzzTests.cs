@@ -39,6 +39,9 @@ public sealed class MalformedImagesFixture : IDisposable
 /// </summary>
 public sealed class MalformedFuzzTests(MalformedImagesFixture images, ITestOutputHelper output) : IClassFixture<MalformedImagesFixture>
 {
+    /// <summary>Mutations per metadata region; DISKIMAGE_MALFORMED_FLIPS raises it for longer hunts.</summary>
+    private static readonly int FlipsPerRegion = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_MALFORMED_FLIPS"), out int n) ? n : 40;
+
     public static IEnumerable<object[]> Recipes() =>
         new[] { "data", "compressed", "snapshots", "extended-l2", "v2-snapshot", "zstd", "refcount1", "bitmap", "cluster512" }.Select(r => new object[] { r });
 
@@ -142,7 +145,7 @@ public sealed class MalformedFuzzTests(MalformedImagesFixture images, ITestOutpu
         int seedBase = StableHash(recipe);
         foreach ((string name, long start, long length) in Regions(s))
         {
-            for (int n = 0; n < 40; n++)
+            for (int n = 0; n < FlipsPerRegion; n++)
             {
                 int seed = seedBase + (n * 7919) + name.Length;
                 var random = new Random(seed);

@@ -25,6 +25,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     private void AssertSurvives(string name, byte[] image, MalformedCaseRunner.Options? options = null)
     {
         string? failure = MalformedCaseRunner.Run(name, image, options);
+        output.WriteLine($"{name}: {image.Length:N0}-byte file, {MalformedCaseRunner.LastAllocatedBytes:N0} bytes allocated");
         if (failure is not null)
         {
             output.WriteLine(failure);
@@ -336,6 +337,33 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
         return false;
     }
 
+    [SkippableFact]
+    public void Check_EveryL1EntryMapsTheSameL2Table_FinishesWithinBudget()
+    {
+        // 262144 L1 entries all naming one 2 MiB L2 table: walking each would visit 2^36 entries.
+        Surgeon s = Edit("cluster2M");
+        ulong l2 = s.L1Entry(0);
+        int entries = s.ClusterSize / 8;
+        for (int i = 0; i < entries; i++)
+        {
+            s.SetL1Entry(i, l2);
+        }
+
+        s.SetU32(F.L1Size, (uint)entries);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Qcow2CheckResult r;
+        using (var host = new MemoryBlockDevice(s.Data, writable: false))
+        {
+            r = Qcow2Image.Check(host);
+        }
+
+        watch.Stop();
+        output.WriteLine($"{watch.ElapsedMilliseconds} ms: {QemuCheck.Describe(r)}");
+        Assert.True(r.ExitCode is 1 or 2, QemuCheck.Describe(r));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"check took {watch.Elapsed}");
+        AssertSurvives("l1 all same l2", s.Data);
+    }
+
     // ---- Overlapping metadata (iotest 060) ----
 
     [SkippableTheory]
@@ -523,6 +551,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
     [InlineData("l2-reserved")]
     [InlineData("l2-misaligned")]
     [InlineData("l2-past-eof")]
+    [InlineData("l2-far-past-eof")]
     [InlineData("l1-past-eof")]
     [InlineData("l1-misaligned")]
     public void ReadWrite_BadTableEntries_ThrowsOnlyInvalidData(string kind)
@@ -534,6 +563,7 @@ public sealed class MalformedInputTests(MalformedImagesFixture images, ITestOutp
             case "l2-reserved": s.SetL2Entry(0, 0, s.L2Entry(0, 0) | 0x0100000000000000UL); break;
             case "l2-misaligned": s.SetL2Entry(0, 0, s.L2Entry(0, 0) + 512); break;
             case "l2-past-eof": s.SetL2Entry(0, 0, ((ulong)s.Data.Length + (ulong)s.ClusterSize) / (ulong)s.ClusterSize * (ulong)s.ClusterSize | Copied); break;
+            case "l2-far-past-eof": s.SetL2Entry(0, 0, (1UL << 30) | Copied); break;   // a write in place would grow the host to 1 GiB
             case "l1-past-eof": s.SetL1Entry(0, (1UL << 40) | Copied); break;
             default: s.SetL1Entry(0, s.L1Entry(0) + 512); break;
         }

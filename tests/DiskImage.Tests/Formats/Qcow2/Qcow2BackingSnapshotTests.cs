@@ -91,6 +91,29 @@ public sealed class Qcow2BackingSnapshotTests
         Assert.Contains("AllowExternalDataFile", e.Message, StringComparison.Ordinal);
     }
 
+    [SkippableTheory]
+    [InlineData("")]
+    [InlineData(",extended_l2=on")]
+    public void Content_ExternalDataFileAllowed_EqualsQemuConvertReadOnly(string extra)
+    {
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string path = dir.File("t.qcow2");
+        QemuTool.Img("create", "-q", "-f", "qcow2", "-o", "data_file=" + dir.File("data.raw") + extra, path, "4M");
+        QemuTool.Io(path, QemuTool.RandomIoCommands(41, 4 << 20, 65536, 40, compressed: false, zero: true));
+        byte[] expected = QemuTool.ToRaw(path, dir);
+        var options = new DiskImageOpenOptions { AllowExternalDataFile = true };
+        using (Qcow2Image image = Qcow2Image.Open(path, options))
+        {
+            byte[] actual = new byte[image.Content.Length];
+            image.Content.ReadExactly(0, actual);
+            Qcow2ReadInteropTests.AssertEqualBytes(expected, actual, "external data file" + extra);
+            Assert.Equal(dir.File("data.raw"), image.GetInfo().Qcow2!.DataFile);
+        }
+
+        Assert.Throws<NotSupportedException>(() => Qcow2Image.Open(path, new DiskImageOpenOptions { AllowExternalDataFile = true, Writable = true }));
+    }
+
     [SkippableFact]
     public void OpenSnapshot_QemuSnapshots_EqualQemuConvertOfEachSnapshot()
     {

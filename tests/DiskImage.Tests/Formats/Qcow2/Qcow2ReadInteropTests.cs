@@ -57,6 +57,63 @@ public sealed class Qcow2ReadInteropTests
         }
     }
 
+    [SkippableFact]
+    public void Read_ConcurrentReaders_SeeSameBytesAsSequential()
+    {
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string basePath = dir.File("base.qcow2");
+        string top = dir.File("top.qcow2");
+        QemuTool.Img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", basePath, "8M");
+        QemuTool.Io(basePath, QemuTool.RandomIoCommands(3, 8 << 20, 4096, 60, compressed: true, zero: true));
+        QemuTool.Img("create", "-q", "-f", "qcow2", "-o", "cluster_size=16384,compression_type=zstd", "-b", "base.qcow2", "-F", "qcow2", top, "8M");
+        QemuTool.Io(top, QemuTool.RandomIoCommands(4, 8 << 20, 16384, 60, compressed: true, zero: true));
+        byte[] expected = QemuTool.ToRaw(top, dir);
+        using Qcow2Image image = Qcow2Image.Open(top, new DiskImageOpenOptions { BackingFiles = BackingFilePolicy.Allow });
+        int failures = 0;
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, worker =>
+        {
+            var rng = new Random(worker);
+            byte[] buffer = new byte[200_000];
+            for (int i = 0; i < 300; i++)
+            {
+                long off = rng.NextInt64(expected.Length);
+                int len = (int)Math.Min(expected.Length - off, rng.Next(1, buffer.Length));
+                image.Content.ReadExactly(off, buffer.AsSpan(0, len));
+                if (!buffer.AsSpan(0, len).SequenceEqual(expected.AsSpan((int)off, len)))
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        });
+        Assert.Equal(0, failures);
+    }
+
+    [SkippableFact]
+    public void ContentSetLength_WritableImage_ResizesLikeQemu()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("t.qcow2");
+        using (Qcow2Image image = Qcow2Image.Create(path, 1 << 20))
+        {
+            Assert.True(image.Content.CanSetLength);
+            image.Content.Write(1000, new byte[] { 42 });
+            image.Content.SetLength(3 << 20);
+            Assert.Equal(3 << 20, image.Content.Length);
+            image.Content.Write(2 << 20, new byte[] { 43 });
+            Assert.Throws<InvalidOperationException>(() => image.Content.SetLength(512));
+            image.Content.WriteZeroes(2 << 20, 65536);
+            image.Content.SetLength(1 << 20);
+            byte[] b = new byte[1];
+            image.Content.ReadExactly(1000, b);
+            Assert.Equal(42, b[0]);
+        }
+
+        QemuTool.AssertClean(path, "resize");
+        Assert.Contains("\"virtual-size\": 1048576", QemuTool.Img("info", "--output=json", path).StandardOutput, StringComparison.Ordinal);
+    }
+
     internal static void AssertEqualBytes(byte[] expected, byte[] actual, string context)
     {
         Assert.Equal(expected.Length, actual.Length);

@@ -30,9 +30,10 @@ public sealed class Qcow2WriteInteropTests
         new("v3-32k-ext-qcow2-backing", 3, 32768, 16, true, Qcow2CompressionType.Deflate, "qcow2"),
         new("v3-4k-r2-zstd-raw-backing", 3, 4096, 2, false, Qcow2CompressionType.Zstd, "raw"),
         new("v3-1k-r4", 3, 1024, 4, false, Qcow2CompressionType.Deflate, "none"),
+        new("v3-512-r64", 3, 512, 64, false, Qcow2CompressionType.Zstd, "none"),
     ];
 
-    private const int SeedsPerLayout = 18;
+    private const int SeedsPerLayout = 16;
 
     public static TheoryData<string, int> Sequences()
     {
@@ -221,6 +222,45 @@ public sealed class Qcow2WriteInteropTests
         string ctx = context + "\n" + string.Join('\n', log);
         QemuTool.AssertClean(path, ctx);
         QemuTool.AssertSameAsRaw(path, expectedRaw, ctx);
+    }
+
+    [SkippableTheory]
+    [InlineData(512, 64, false)]
+    [InlineData(512, 32, false)]
+    [InlineData(16384, 64, true)]
+    public void Write_ManySmallClusters_GrowsRefcountTableAndL1(int clusterSize, int refcountBits, bool extendedL2)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("t.qcow2");
+        var rng = new Random(clusterSize + refcountBits);
+        long size = 4L << 20;
+        byte[] expected = new byte[32L << 20];
+        var options = new Qcow2CreateOptions { ClusterSize = clusterSize, RefcountBits = refcountBits, ExtendedL2 = extendedL2 };
+        using (Qcow2Image image = Qcow2Image.Create(path, size, options))
+        {
+            // Scattered single-cluster writes (one refcount update each), then growth and a long run.
+            for (int i = 0; i < 3000; i++)
+            {
+                long off = rng.NextInt64(size / clusterSize) * clusterSize;
+                byte[] data = new byte[clusterSize];
+                data.AsSpan().Fill((byte)(i | 1));
+                image.Content.Write(off, data);
+                data.CopyTo(expected, off);
+            }
+
+            image.Resize(32L << 20);
+            byte[] run = new byte[24 << 20];
+            FillPattern(rng, run);
+            image.Content.Write(8L << 20, run);
+            run.CopyTo(expected, 8L << 20);
+        }
+
+        string raw = dir.File("e.raw");
+        File.WriteAllBytes(raw, expected);
+        string info = QemuTool.Img("info", path).StandardOutput;
+        QemuTool.AssertClean(path, info);
+        QemuTool.AssertSameAsRaw(path, raw, "growth");
     }
 
     private static long AlignDown(long value, long alignment) => value / alignment * alignment;
