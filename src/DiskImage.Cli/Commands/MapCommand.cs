@@ -33,7 +33,8 @@ internal readonly record struct MapEntry(long Start, long Length, int Depth, boo
         return e.Kind switch
         {
             AllocationKind.Data => new(e.Offset, e.Length, e.Depth, true, false, true, e.HostOffset),
-            AllocationKind.Zero => new(e.Offset, e.Length, e.Depth, true, true, e.HostOffset >= 0, e.HostOffset),
+            // A zero cluster that keeps its host cluster (qemu's ZERO_ALLOC) is still not data.
+            AllocationKind.Zero => new(e.Offset, e.Length, e.Depth, true, true, false, e.HostOffset),
             _ => new(e.Offset, e.Length, e.Depth, false, true, false, e.HostOffset),
         };
     }

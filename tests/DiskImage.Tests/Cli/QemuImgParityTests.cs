@@ -16,7 +16,7 @@ public sealed class QemuImgParityTests : IDisposable
     /// <summary>Images made by qemu-img/qemu-io: name → (create options, size, qemu-io commands).</summary>
     public static TheoryData<string> ImageKinds => new()
     {
-        "v3-default", "v2-4k", "extl2-zstd-lazy-rc1", "2m-rc64", "compressed-zero", "prealloc-metadata", "raw", "snapshot",
+        "v3-default", "v2-4k", "extl2-zstd-lazy-rc1", "2m-rc64", "compressed-zero", "prealloc-metadata", "raw", "snapshot", "zero-alloc", "extl2-zero-alloc",
     };
 
     private string MakeImage(string kind)
@@ -31,6 +31,9 @@ public sealed class QemuImgParityTests : IDisposable
             "compressed-zero" => ("qcow2", Array.Empty<string>(), "8M", ["write -c -P 0x66 0 64k", "write -c -P 0x67 64k 64k", "write -z 1M 128k", "write -P 0x68 2M 64k"]),
             "prealloc-metadata" => ("qcow2", ["-o", "preallocation=metadata"], "4M", ["write -P 0x77 64k 64k"]),
             "raw" => ("raw", Array.Empty<string>(), "4M", ["write -P 0x88 8k 4k"]),
+            // Zeros written over allocated clusters keep their host offset (preallocated zero clusters).
+            "zero-alloc" => ("qcow2", Array.Empty<string>(), "4M", ["write -P 0xaa 0 256k", "write -z 64k 128k"]),
+            "extl2-zero-alloc" => ("qcow2", ["-o", "extended_l2=on"], "4M", ["write -P 0xbb 0 128k", "write -z 4k 8k", "write -z 64k 64k"]),
             "snapshot" => ("qcow2", Array.Empty<string>(), "4M", ["write -P 0x99 0 64k"]),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
