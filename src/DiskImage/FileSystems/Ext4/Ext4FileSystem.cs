@@ -113,6 +113,11 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw("ext4 group descriptors", -1, "the descriptor table does not fit the file system.");
         }
 
+        if (descBlocks * bs > 256L << 20)
+        {
+            FormatError.Unsupported($"ext4 file systems with {sb.GroupCount} block groups (a descriptor table over 256 MiB) are not supported.");
+        }
+
         byte[] table = new byte[descBlocks * bs];
         bool metaBg = (sb.Incompatible & Ext4IncompatibleFeatures.MetaBlockGroups) != 0;
         for (long i = 0; i < descBlocks; i++)
@@ -120,7 +125,8 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             long block;
             if (!metaBg || i < sb.FirstMetaBlockGroup)
             {
-                block = sb.FirstDataBlock + 1 + i;
+                // The table follows the block holding the superblock (byte 1024): block 2 with 1 KiB blocks, else 1.
+                block = (Ext4SuperBlock.Offset / bs) + 1 + i;
             }
             else
             {

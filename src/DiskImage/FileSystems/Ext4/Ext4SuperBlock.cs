@@ -136,7 +136,8 @@ internal sealed class Ext4SuperBlock
 
         int blockSize = 1024 << (int)logBlock;
         uint firstData = BinaryPrimitives.ReadUInt32LittleEndian(sb[0x14..]);
-        if (firstData != (blockSize == 1024 ? 1u : 0u))
+        bool bigalloc = (rocompat & Ext4ReadOnlyCompatibleFeatures.BigAlloc) != 0;
+        if (firstData != (blockSize == 1024 && !bigalloc ? 1u : 0u))
         {
             FormatError.Throw(S, Offset, $"first data block {firstData} does not match block size {blockSize}.");
         }
@@ -160,7 +161,6 @@ internal sealed class Ext4SuperBlock
 
         uint bpg = BinaryPrimitives.ReadUInt32LittleEndian(sb[0x20..]);
         uint ipg = BinaryPrimitives.ReadUInt32LittleEndian(sb[0x28..]);
-        bool bigalloc = (rocompat & Ext4ReadOnlyCompatibleFeatures.BigAlloc) != 0;
         if (bpg == 0 || (!bigalloc && bpg > 8u * (uint)blockSize) || bpg % 8 != 0)
         {
             FormatError.Throw(S, Offset, $"blocks per group {bpg} is out of range.");

@@ -42,6 +42,42 @@ public static unsafe partial class HostFiles
         Check(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), "utimensat " + path);
     }
 
+    /// <summary>Reads all extended attributes of a path (not following a final symlink).</summary>
+    public static Dictionary<string, byte[]> GetXattrs(string path)
+    {
+        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        byte[] names = new byte[65536];
+        nint n;
+        fixed (byte* p = names)
+        {
+            n = llistxattr(path, p, (nuint)names.Length);
+        }
+
+        if (n < 0)
+        {
+            throw new IOException($"llistxattr {path} failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        foreach (string name in Encoding.UTF8.GetString(names, 0, (int)n).Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        {
+            byte[] value = new byte[65536];
+            nint len;
+            fixed (byte* v = value)
+            {
+                len = lgetxattr(path, name, v, (nuint)value.Length);
+            }
+
+            if (len < 0)
+            {
+                throw new IOException($"lgetxattr {path} {name} failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+
+            result[name] = value.AsSpan(0, (int)len).ToArray();
+        }
+
+        return result;
+    }
+
     private static void Check(int rc, string what)
     {
         if (rc != 0)
@@ -67,6 +103,12 @@ public static unsafe partial class HostFiles
 
     [LibraryImport("libc")]
     private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint llistxattr(string path, byte* list, nuint size);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint lgetxattr(string path, string name, byte* value, nuint size);
 
     public static string Utf8(byte[] b) => Encoding.UTF8.GetString(b);
 }
