@@ -79,7 +79,9 @@ public sealed partial class Ext4FileSystem
 
     private static void ParseXattrEntries(Ext4Inode inode, ReadOnlySpan<byte> entries, int entriesOffsetInValues, ReadOnlySpan<byte> values, List<Ext4Xattr> list, string structure)
     {
+        // First find the terminating zero word: values must lie after it (as the kernel checks).
         int off = 0;
+        int count = 0;
         while (true)
         {
             if (entries.Length - off < 4)
@@ -92,39 +94,43 @@ public sealed partial class Ext4FileSystem
                 break;
             }
 
-            if (entries.Length - off < 16)
-            {
-                FormatError.Throw(structure, -1, $"inode {inode.Number}: truncated entry at offset {off}.");
-            }
-
             int nameLen = entries[off];
-            int index = entries[off + 1];
-            int valueOffs = BinaryPrimitives.ReadUInt16LittleEndian(entries[(off + 2)..]);
-            uint valueInum = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 4)..]);
-            uint valueSize = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 8)..]);
-            int entrySize = (16 + nameLen + 3) & ~3;
             if (nameLen == 0 || entries.Length - off < 16 + nameLen)
             {
                 FormatError.Throw(structure, -1, $"inode {inode.Number}: entry at offset {off} has a bad name length {nameLen}.");
             }
 
+            if (entries.Slice(off + 16, nameLen).Contains((byte)0))
+            {
+                FormatError.Throw(structure, -1, $"inode {inode.Number}: entry at offset {off} has a NUL in its name.");
+            }
+
+            off += (16 + nameLen + 3) & ~3;
+            count++;
+        }
+
+        int valuesStart = entriesOffsetInValues + off + 4;
+        off = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int nameLen = entries[off];
+            int index = entries[off + 1];
+            int valueOffs = BinaryPrimitives.ReadUInt16LittleEndian(entries[(off + 2)..]);
+            uint valueInum = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 4)..]);
+            uint valueSize = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 8)..]);
             string name = Encoding.UTF8.GetString(entries.Slice(off + 16, nameLen));
-            byte[] value;
             if (valueInum != 0)
             {
                 FormatError.Unsupported($"Inode {inode.Number}: the value of xattr '{name}' is stored in inode {valueInum} (ea_inode), which is not supported yet.");
-                return;
             }
 
-            // Values must lie after the entry table and inside the area.
-            if (valueSize > (uint)values.Length || valueOffs < entriesOffsetInValues || valueOffs > values.Length - (int)valueSize)
+            if (valueSize != 0 && (valueSize > (uint)values.Length || valueOffs < valuesStart || valueOffs > values.Length - (int)valueSize))
             {
                 FormatError.Throw(structure, -1, $"inode {inode.Number}: value of '{name}' (offset {valueOffs}, size {valueSize}) lies outside the attribute area.");
             }
 
-            value = values.Slice(valueOffs, (int)valueSize).ToArray();
-            list.Add(new Ext4Xattr(index, name, value));
-            off += entrySize;
+            list.Add(new Ext4Xattr(index, name, valueSize == 0 ? [] : values.Slice(valueOffs, (int)valueSize).ToArray()));
+            off += (16 + nameLen + 3) & ~3;
         }
     }
 }

@@ -384,8 +384,9 @@ public sealed class Ext4HostileImageTests(Ext4HostileFixture fixture) : IClassFi
 
     private static long FirstBlock(string image, string path)
     {
-        string s = Oracle.Run("debugfs", ["-R", "blocks " + path, image]).StandardOutput;
-        return long.Parse(s.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture);
+        // "bmap" maps logical block 0 ("blocks" would also list extent-tree blocks).
+        string s = Oracle.Run("debugfs", ["-R", "bmap " + path + " 0", image]).StandardOutput;
+        return long.Parse(s.Trim(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>End of the region worth flipping: superblock, descriptors, bitmaps, inode tables and the first directory blocks of a 4 MiB image.</summary>
