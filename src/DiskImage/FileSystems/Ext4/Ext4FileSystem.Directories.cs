@@ -81,9 +81,16 @@ public sealed partial class Ext4FileSystem
                 dxBlocks = VerifyHtree(inode, map, blockCount, block);
             }
 
+            int extentIndex = 0;
             for (long b = 0; b < blockCount; b++)
             {
-                if (!IsMapped(extents, b))
+                // Extents are sorted: advance past those that end before this block.
+                while (extentIndex < extents.Count && extents[extentIndex].Logical + extents[extentIndex].Length <= b)
+                {
+                    extentIndex++;
+                }
+
+                if (extentIndex >= extents.Count || extents[extentIndex].Logical > b || extents[extentIndex].Unwritten)
                 {
                     FormatError.Throw(S, -1, $"inode {inode.Number}: block {b} is a hole.");
                 }
@@ -92,12 +99,7 @@ public sealed partial class Ext4FileSystem
                 map.ReadExactly(block);
                 if (dxBlocks is not null && dxBlocks.Contains(b))
                 {
-                    if (b == 0)
-                    {
-                        // The dx root holds "." and ".." only; the rest is index data.
-                        continue;
-                    }
-
+                    // Index blocks (the root holds only "." and ".." as entries) were checked by VerifyHtree.
                     continue;
                 }
 
@@ -133,19 +135,6 @@ public sealed partial class Ext4FileSystem
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-    }
-
-    private static bool IsMapped(List<Ext4Extent> extents, long block)
-    {
-        foreach (Ext4Extent e in extents)
-        {
-            if (block >= e.Logical && block < e.Logical + e.Length)
-            {
-                return !e.Unwritten;
-            }
-        }
-
-        return false;
     }
 
     private int RecordLength(ushort raw)
