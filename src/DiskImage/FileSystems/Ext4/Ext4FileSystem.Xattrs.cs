@@ -94,8 +94,9 @@ public sealed partial class Ext4FileSystem
                 break;
             }
 
+            // POSIX ACL entries (index 2 and 3) have empty names; the list ends at a zero word.
             int nameLen = entries[off];
-            if (nameLen == 0 || entries.Length - off < 16 + nameLen)
+            if (entries.Length - off < 16 + nameLen)
             {
                 FormatError.Throw(structure, -1, $"inode {inode.Number}: entry at offset {off} has a bad name length {nameLen}.");
             }

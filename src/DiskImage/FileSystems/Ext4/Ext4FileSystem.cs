@@ -364,7 +364,8 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         {
             if (x.FullName is { } name)
             {
-                result[name] = x.Value;
+                // POSIX ACLs are stored in ext4's compact encoding; callers get the standard xattr encoding.
+                result[name] = x.Index is 2 or 3 ? Ext4PosixAcl.ToXattr(x.Value, inode.Number) : x.Value;
             }
         }
 

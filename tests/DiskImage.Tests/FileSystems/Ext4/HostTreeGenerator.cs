@@ -128,6 +128,8 @@ public static class HostTreeGenerator
             HostFiles.Mknod(Path.Combine(root, "dev", "socket"), UnixFileType.Socket, 0x1ED, 0, 0);
             HostFiles.SetXattr(Path.Combine(root, "links", "fast"), "trusted.on-link", "l"u8.ToArray());
             HostFiles.SetXattr(xa, "trusted.t", "trusted value"u8.ToArray());
+            HostFiles.SetXattr(xa, "system.posix_acl_access", PosixAcl((0x01, 6, uint.MaxValue), (0x02, 4, 1234), (0x04, 4, uint.MaxValue), (0x08, 5, 777), (0x10, 7, uint.MaxValue), (0x20, 0, uint.MaxValue)));
+            HostFiles.SetXattr(Path.Combine(root, "xattrs"), "system.posix_acl_default", PosixAcl((0x01, 7, uint.MaxValue), (0x04, 5, uint.MaxValue), (0x20, 5, uint.MaxValue)));
         }
 
         // Modes, owners and times on every regular file, directory and symlink (depth-first, root excluded).
@@ -172,6 +174,21 @@ public static class HostTreeGenerator
     {
         HostFiles.Mknod(Path.Combine(root, rel), type, 0x1B0, major, minor);
         devices["/" + rel] = (major, minor);
+    }
+
+    /// <summary>A POSIX ACL in the xattr encoding (version 2, 8-byte entries: tag, perm, id).</summary>
+    private static byte[] PosixAcl(params (ushort Tag, ushort Perm, uint Id)[] entries)
+    {
+        byte[] b = new byte[4 + (8 * entries.Length)];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b, 2);
+        for (int i = 0; i < entries.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(4 + (8 * i)), entries[i].Tag);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(6 + (8 * i)), entries[i].Perm);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8 + (8 * i)), entries[i].Id);
+        }
+
+        return b;
     }
 
     private static byte[] Bytes(Random rng, int n)
