@@ -86,7 +86,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <param name="leaveOpen">Whether disposing the file system leaves <paramref name="device"/> open.</param>
     /// <exception cref="InvalidDataException">The superblock or group descriptors are corrupt.</exception>
     /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support.</exception>
-    public static Ext4FileSystem Open(BlockDevice device, Ext4OpenOptions? options = null, bool leaveOpen = true)
+    public static Ext4FileSystem Open(BlockDevice device, Ext4OpenOptions? options = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(device);
         options ??= new Ext4OpenOptions();

@@ -120,6 +120,21 @@ public sealed class Ext4HostileImageTests(Ext4HostileFixture fixture) : IClassFi
         Assert.Throws<NotSupportedException>(() => Ext4TestImages.Open(img, NoChecksums));
     }
 
+    [SkippableTheory]
+    [InlineData("casefold")]
+    [InlineData("encrypt")]
+    [InlineData("journal_dev")]
+    public void Open_RefusedFeature_ThrowsNotSupportedNamingIt(string feature)
+    {
+        Oracle.Require("mke2fs");
+        using var temp = new TempDirectory();
+        string img = temp.File("f.img");
+        ToolResult r = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-O", feature, img, "8M"], TimeSpan.FromMinutes(1));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var ex = Assert.Throws<NotSupportedException>(() => Ext4TestImages.Open(File.ReadAllBytes(img)));
+        Assert.Contains(feature == "journal_dev" ? "journal" : feature, ex.Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public void Open_JournalNeedsRecovery_RefusedUnlessAllowed()
     {
