@@ -1,0 +1,480 @@
+using System.Buffers.Binary;
+using DiskImage.IO;
+
+namespace DiskImage.FileSystems.Ext4;
+
+/// <summary>
+/// An ext2, ext3 or ext4 file system on a <see cref="BlockDevice"/>, read in managed code. This
+/// version reads only: every change throws <see cref="NotSupportedException"/>. Every number read
+/// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
+/// Not thread-safe.
+/// </summary>
+/// <remarks>
+/// Supported: block maps and extent trees of any depth, 32/64-bit descriptors, meta_bg, flex_bg,
+/// sparse_super(2), huge_file, dir_nlink, extra_isize, linear and htree directories, in-inode and
+/// block xattrs, fast and slow symbolic links, inline_data, gdt_csum and metadata_csum (with or
+/// without metadata_csum_seed), orphan_file, bigalloc. Refused with <see cref="NotSupportedException"/>:
+/// encrypt, casefold, dirdata, journal devices, a journal that needs recovery (unless
+/// <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>), unknown incompatible features, and
+/// xattr values stored in separate inodes (ea_inode) when one is read.
+/// </remarks>
+public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
+{
+    private const uint RootInode = 2;
+    private readonly BlockDevice _device;
+    private readonly bool _leaveOpen;
+    private readonly Ext4OpenOptions _options;
+    private readonly Ext4SuperBlock _sb;
+    private readonly byte[] _descriptors;
+    private readonly Ext4Node _root;
+    private bool _disposed;
+
+    private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors)
+    {
+        _device = device;
+        _leaveOpen = leaveOpen;
+        _options = options;
+        _sb = sb;
+        _descriptors = descriptors;
+        Ext4Inode root = ReadInode(RootInode);
+        if (root.Type != UnixFileType.Directory)
+        {
+            FormatError.Throw("ext4 root inode", -1, "is not a directory.");
+        }
+
+        _root = new Ext4Node(root);
+    }
+
+    /// <inheritdoc />
+    public bool IsReadOnly => true;
+
+    /// <summary>Block size in bytes.</summary>
+    public int BlockSize => _sb.BlockSize;
+
+    /// <summary>Number of blocks in the file system.</summary>
+    public long BlockCount => _sb.BlocksCount;
+
+    /// <summary>The file-system UUID (<c>s_uuid</c>).</summary>
+    public Guid Uuid => _sb.Uuid;
+
+    /// <summary>The volume label (<c>s_volume_name</c>).</summary>
+    public string Label => _sb.VolumeName;
+
+    /// <summary>Compatible feature flags.</summary>
+    public Ext4CompatibleFeatures CompatibleFeatures => _sb.Compatible;
+
+    /// <summary>Incompatible feature flags.</summary>
+    public Ext4IncompatibleFeatures IncompatibleFeatures => _sb.Incompatible;
+
+    /// <summary>Read-only compatible feature flags.</summary>
+    public Ext4ReadOnlyCompatibleFeatures ReadOnlyCompatibleFeatures => _sb.ReadOnlyCompatible;
+
+    Ext4Node IPathWalker<Ext4Node>.Root => _root;
+
+    /// <summary>Whether the device starts with an ext2/3/4 superblock magic (a cheap probe; does not validate).</summary>
+    public static bool IsExt4(BlockDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        Span<byte> magic = stackalloc byte[2];
+        return device.Length >= 2048 && device.Read(Ext4SuperBlock.Offset + 0x38, magic) == 2 &&
+            BinaryPrimitives.ReadUInt16LittleEndian(magic) == Ext4SuperBlock.Magic;
+    }
+
+    /// <summary>Opens the file system on <paramref name="device"/> for reading.</summary>
+    /// <param name="device">The device holding the file system from byte 0.</param>
+    /// <param name="options">Checksum and journal policy; null for the defaults.</param>
+    /// <param name="leaveOpen">Whether disposing the file system leaves <paramref name="device"/> open.</param>
+    /// <exception cref="InvalidDataException">The superblock or group descriptors are corrupt.</exception>
+    /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support.</exception>
+    public static Ext4FileSystem Open(BlockDevice device, Ext4OpenOptions? options = null, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        options ??= new Ext4OpenOptions();
+        if (device.Length < Ext4SuperBlock.Offset + Ext4SuperBlock.Size)
+        {
+            FormatError.Throw("ext4 superblock", Ext4SuperBlock.Offset, "the device is too small to hold an ext4 file system.");
+        }
+
+        byte[] sbBytes = new byte[Ext4SuperBlock.Size];
+        device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
+        Ext4SuperBlock sb = Ext4SuperBlock.Parse(sbBytes, device.Length, options);
+        byte[] descriptors = ReadDescriptors(device, sb, options);
+        return new Ext4FileSystem(device, leaveOpen, options, sb, descriptors);
+    }
+
+    private static byte[] ReadDescriptors(BlockDevice device, Ext4SuperBlock sb, Ext4OpenOptions options)
+    {
+        int bs = sb.BlockSize;
+        int perBlock = bs / sb.DescriptorSize;
+        long tableBytes = (long)sb.GroupCount * sb.DescriptorSize;
+        long descBlocks = (sb.GroupCount + perBlock - 1) / perBlock;
+        if (tableBytes > sb.BlocksCount * bs / 2)
+        {
+            FormatError.Throw("ext4 group descriptors", -1, "the descriptor table does not fit the file system.");
+        }
+
+        if (descBlocks * bs > 256L << 20)
+        {
+            FormatError.Unsupported($"ext4 file systems with {sb.GroupCount} block groups (a descriptor table over 256 MiB) are not supported.");
+        }
+
+        byte[] table = new byte[descBlocks * bs];
+        bool metaBg = (sb.Incompatible & Ext4IncompatibleFeatures.MetaBlockGroups) != 0;
+        for (long i = 0; i < descBlocks; i++)
+        {
+            long block;
+            if (!metaBg || i < sb.FirstMetaBlockGroup)
+            {
+                // The table follows the block holding the superblock (byte 1024): block 2 with 1 KiB blocks, else 1.
+                block = (Ext4SuperBlock.Offset / bs) + 1 + i;
+            }
+            else
+            {
+                uint group = (uint)(i * perBlock);
+                block = sb.FirstDataBlock + ((long)group * sb.BlocksPerGroup) + (sb.GroupHasSuperblock(group) ? 1 : 0);
+            }
+
+            if (block >= sb.BlocksCount)
+            {
+                FormatError.Throw("ext4 group descriptors", -1, $"descriptor block {block} lies outside the file system.");
+            }
+
+            device.ReadExactly(block * bs, table.AsSpan((int)(i * bs), bs));
+        }
+
+        for (uint g = 0; g < sb.GroupCount; g++)
+        {
+            Span<byte> d = table.AsSpan((int)(g * sb.DescriptorSize), sb.DescriptorSize);
+            if (options.VerifyChecksums && (sb.HasMetadataChecksum || sb.HasGroupDescriptorChecksum))
+            {
+                ushort stored = BinaryPrimitives.ReadUInt16LittleEndian(d[0x1E..]);
+                ushort computed = DescriptorChecksum(sb, g, d);
+                if (stored != computed)
+                {
+                    FormatError.Throw("ext4 group descriptor", -1, $"group {g}: checksum mismatch (stored 0x{stored:X4}, computed 0x{computed:X4}).");
+                }
+            }
+
+            long itable = BinaryPrimitives.ReadUInt32LittleEndian(d[0x08..]);
+            if (sb.Is64Bit)
+            {
+                itable |= (long)BinaryPrimitives.ReadUInt32LittleEndian(d[0x28..]) << 32;
+            }
+
+            long itableBlocks = (((long)sb.InodesPerGroup * sb.InodeSize) + bs - 1) / bs;
+            if (itable <= sb.FirstDataBlock || itable > sb.BlocksCount - itableBlocks)
+            {
+                FormatError.Throw("ext4 group descriptor", -1, $"group {g}: inode table at block {itable} lies outside the file system.");
+            }
+        }
+
+        return table;
+    }
+
+    private static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
+    {
+        Span<byte> le = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(le, group);
+        if (sb.HasMetadataChecksum)
+        {
+            uint c = Ext4Checksum.Crc32C(sb.ChecksumSeed, le);
+            c = Ext4Checksum.Crc32C(c, d[..0x1E]);
+            c = Ext4Checksum.Crc32CZeros(c, 2);
+            c = Ext4Checksum.Crc32C(c, d[0x20..]);
+            return (ushort)c;
+        }
+
+        ushort crc = Ext4Checksum.Crc16(0xFFFF, sb.UuidBytes);
+        crc = Ext4Checksum.Crc16(crc, le);
+        crc = Ext4Checksum.Crc16(crc, d[..0x1E]);
+        return sb.Is64Bit ? Ext4Checksum.Crc16(crc, d[0x20..]) : crc;
+    }
+
+    /// <summary>Reads inode <paramref name="number"/>; throws if it is out of range, unused or fails its checksum.</summary>
+    internal Ext4Inode ReadInode(uint number)
+    {
+        const string S = "ext4 inode";
+        if (number == 0 || number > _sb.InodesCount)
+        {
+            FormatError.Throw(S, -1, $"inode number {number} is out of range.");
+        }
+
+        uint group = (number - 1) / _sb.InodesPerGroup;
+        uint index = (number - 1) % _sb.InodesPerGroup;
+        ReadOnlySpan<byte> d = _descriptors.AsSpan((int)(group * _sb.DescriptorSize), _sb.DescriptorSize);
+        if (_sb.HasMetadataChecksum || _sb.HasGroupDescriptorChecksum)
+        {
+            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(d[0x12..]);
+            uint unused = BinaryPrimitives.ReadUInt16LittleEndian(d[0x1C..]);
+            if (_sb.Is64Bit)
+            {
+                unused |= (uint)BinaryPrimitives.ReadUInt16LittleEndian(d[0x32..]) << 16;
+            }
+
+            if ((flags & 0x1) != 0 || (unused <= _sb.InodesPerGroup && index >= _sb.InodesPerGroup - unused))
+            {
+                FormatError.Throw(S, -1, $"inode {number} lies in the uninitialised part of group {group}.");
+            }
+        }
+
+        long itable = BinaryPrimitives.ReadUInt32LittleEndian(d[0x08..]);
+        if (_sb.Is64Bit)
+        {
+            itable |= (long)BinaryPrimitives.ReadUInt32LittleEndian(d[0x28..]) << 32;
+        }
+
+        long offset = (itable * _sb.BlockSize) + ((long)index * _sb.InodeSize);
+        byte[] raw = new byte[_sb.InodeSize];
+        _device.ReadExactly(offset, raw);
+        var inode = new Ext4Inode(number, raw);
+        if (raw.Length > 128 && (inode.ExtraSize > raw.Length - 128 || (inode.ExtraSize & 3) != 0))
+        {
+            FormatError.Throw(S, offset, $"inode {number}: i_extra_isize {inode.ExtraSize} is out of range.");
+        }
+
+        if (_sb.HasMetadataChecksum && _options.VerifyChecksums)
+        {
+            bool hasHi = raw.Length > 128 && inode.ExtraSize >= 4;
+            uint stored = BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(0x7C));
+            if (hasHi)
+            {
+                stored |= (uint)BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(0x82)) << 16;
+            }
+
+            uint c = InodeSeed(number, inode.Generation);
+            c = Ext4Checksum.Crc32C(c, raw.AsSpan(0, 0x7C));
+            c = Ext4Checksum.Crc32CZeros(c, 2);
+            c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x7E, 128 - 0x7E));
+            if (raw.Length > 128)
+            {
+                if (hasHi)
+                {
+                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x80, 2));
+                    c = Ext4Checksum.Crc32CZeros(c, 2);
+                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x84));
+                }
+                else
+                {
+                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x80));
+                }
+            }
+
+            if (!hasHi)
+            {
+                c &= 0xFFFF;
+            }
+
+            if (c != stored)
+            {
+                FormatError.Throw(S, offset, $"inode {number}: checksum mismatch.");
+            }
+        }
+
+        if (inode.LinksCount == 0 && inode.Mode == 0)
+        {
+            FormatError.Throw(S, offset, $"inode {number} is not in use.");
+        }
+
+        if (!Enum.IsDefined(inode.Type))
+        {
+            FormatError.Throw(S, offset, $"inode {number} has an invalid file type 0x{inode.Mode:X4}.");
+        }
+
+        if (inode.Size < 0)
+        {
+            FormatError.Throw(S, offset, $"inode {number} has a negative size.");
+        }
+
+        return inode;
+    }
+
+    /// <summary>The per-inode checksum seed: crc32c(fs seed, inode number, generation).</summary>
+    internal uint InodeSeed(uint number, uint generation)
+    {
+        uint c = Ext4Checksum.Crc32C(_sb.ChecksumSeed, number);
+        return Ext4Checksum.Crc32C(c, generation);
+    }
+
+    /// <inheritdoc />
+    public UnixFileInfo GetEntry(string path)
+    {
+        ResolvedPath<Ext4Node> r = Existing(path, followFinal: false);
+        return ToInfo(r.Node!, r.Path);
+    }
+
+    /// <inheritdoc />
+    public bool Exists(string path)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            return PathResolver.Resolve(this, path, followFinal: false).Node is not null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    {
+        ResolvedPath<Ext4Node> r = Existing(path, followFinal: true);
+        if (r.Node!.Inode.Type != UnixFileType.Directory)
+        {
+            throw new IOException($"'{path}' is not a directory.");
+        }
+
+        Dictionary<string, uint> entries = GetDirectory(r.Node);
+        var list = new List<UnixFileInfo>(entries.Count);
+        foreach (KeyValuePair<string, uint> kv in entries)
+        {
+            list.Add(ToInfo(new Ext4Node(ReadInode(kv.Value)), FileSystemPath.Combine(r.Path, kv.Key)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    {
+        ThrowIfDisposed();
+        PathResolver.ValidateOpen(mode, access, readOnly: true);
+        ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: true);
+        Ext4Inode inode = r.Node!.Inode;
+        if (inode.Type == UnixFileType.Directory)
+        {
+            throw new UnauthorizedAccessException($"'{path}' is a directory.");
+        }
+
+        if (inode.Type != UnixFileType.RegularFile)
+        {
+            throw new IOException($"'{path}' is not a regular file ({inode.Type}).");
+        }
+
+        return OpenContent(inode);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
+    {
+        Ext4Inode inode = Existing(path, followFinal: false).Node!.Inode;
+        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (Ext4Xattr x in ReadXattrs(inode))
+        {
+            if (x.FullName is { } name)
+            {
+                // POSIX ACLs are stored in ext4's compact encoding; callers get the standard xattr encoding.
+                result[name] = x.Index is 2 or 3 ? Ext4PosixAcl.ToXattr(x.Value, inode.Number) : x.Value;
+            }
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSymbolicLink(string path, string target) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateHardLink(string path, string existingPath) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateFifo(string path, int mode = 0x1A4) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSocket(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Delete(string path) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Rename(string sourcePath, string destinationPath) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetMode(string path, int mode) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetOwner(string path, uint userId, uint groupId) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public bool RemoveXattr(string path, string name)
+    {
+        PathResolver.ThrowReadOnly();
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Flush() => ThrowIfDisposed();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            if (!_leaveOpen)
+            {
+                _device.Dispose();
+            }
+        }
+    }
+
+    Ext4Node? IPathWalker<Ext4Node>.Lookup(Ext4Node directory, string name)
+    {
+        if (directory.Inode.Type != UnixFileType.Directory)
+        {
+            return null;
+        }
+
+        return GetDirectory(directory).TryGetValue(name, out uint ino) ? new Ext4Node(ReadInode(ino)) : null;
+    }
+
+    bool IPathWalker<Ext4Node>.IsDirectory(Ext4Node node) => node.Inode.Type == UnixFileType.Directory;
+
+    string? IPathWalker<Ext4Node>.GetSymbolicLinkTarget(Ext4Node node) =>
+        node.Inode.Type == UnixFileType.SymbolicLink ? ReadLinkTarget(node) : null;
+
+    private ResolvedPath<Ext4Node> Existing(string path, bool followFinal)
+    {
+        ThrowIfDisposed();
+        return PathResolver.ResolveExisting(this, path, followFinal);
+    }
+
+    private UnixFileInfo ToInfo(Ext4Node node, string path)
+    {
+        Ext4Inode i = node.Inode;
+        (int major, int minor) = i.Type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice ? i.Device : (0, 0);
+        return new UnixFileInfo
+        {
+            Path = path,
+            Type = i.Type,
+            Mode = i.Mode & 0xFFF,
+            UserId = i.UserId,
+            GroupId = i.GroupId,
+            Size = i.Type is UnixFileType.RegularFile or UnixFileType.Directory or UnixFileType.SymbolicLink ? i.Size : 0,
+            LinkCount = i.LinksCount,
+            Inode = i.Number,
+            AccessTime = i.Time(0x08, 0x8C),
+            ChangeTime = i.Time(0x0C, 0x84),
+            ModificationTime = i.Time(0x10, 0x88),
+            CreationTime = i.HasExtraField(0x90) ? i.Time(0x90, 0x94) : null,
+            DeviceMajor = major,
+            DeviceMinor = minor,
+            LinkTarget = i.Type == UnixFileType.SymbolicLink ? ReadLinkTarget(node) : null,
+        };
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+}
