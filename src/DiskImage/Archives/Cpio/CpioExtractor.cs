@@ -251,14 +251,15 @@ internal sealed class CpioExtractor
 
     private void ApplyMetadata(string path, CpioEntry entry, bool isDirectory)
     {
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, entry.Mode & (UnixFileMode)0xFFF);
-        }
-
+        // chown before chmod: changing the owner clears set-user/group-id bits.
         if (_options.PreserveOwnership)
         {
             UnixNative.TryLChown(path, entry.Uid, entry.Gid);
+        }
+
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, entry.Mode & (UnixFileMode)0xFFF);
         }
 
         if (!_options.PreserveModificationTimes)

@@ -299,11 +299,6 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
         }
 
         uint type = fields[CpioHeader.Mode] & 0xF000;
-        if (!Enum.IsDefined((CpioEntryType)type))
-        {
-            FormatError.Throw(Structure, offset, $"unknown file type 0x{type:X}");
-        }
-
         if (type == (uint)CpioEntryType.SymbolicLink && fields[CpioHeader.FileSize] > CpioLimits.MaxLinkTargetLength + 1)
         {
             FormatError.Throw(Structure, offset, $"symbolic link target of {fields[CpioHeader.FileSize]} bytes exceeds PATH_MAX");
@@ -326,7 +321,17 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
         }
 
         string name = Encoding.UTF8.GetString(rawName[..nul]);
-        var entry = new CpioEntry((CpioEntryType)(f[CpioHeader.Mode] & 0xF000), name)
+        var type = (CpioEntryType)(f[CpioHeader.Mode] & 0xF000);
+        if (name == CpioLimits.TrailerName)
+        {
+            type = CpioEntryType.RegularFile; // GNU cpio writes the trailer with mode 0
+        }
+        else if (!Enum.IsDefined(type))
+        {
+            FormatError.Throw(Structure, headerOffset, $"unknown file type 0x{(uint)type:X}");
+        }
+
+        var entry = new CpioEntry(type, name)
         {
             Format = format,
             Mode = (UnixFileMode)(f[CpioHeader.Mode] & 0xFFF),

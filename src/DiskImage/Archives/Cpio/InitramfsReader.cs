@@ -179,8 +179,17 @@ public sealed class InitramfsReader : IDisposable
         }
 
         Begin(new InitramfsSegment(_segments.Count, offset, compression.Value));
-        Stream decoded = OpenDecoder(compression.Value, offset);
-        _decoder = new CappedStream(decoded, _budget);
+        Stream decoded;
+        try
+        {
+            decoded = OpenDecoder(compression.Value, offset);
+        }
+        catch (Exception ex) when (CappedStream.IsDecoderFailure(ex))
+        {
+            throw FormatError.Create($"{compression.Value} segment", offset, "corrupt header: " + ex.Message);
+        }
+
+        _decoder = new CappedStream(decoded, _budget, $"{compression.Value} segment", offset);
         _inner = new ArchiveInput(_decoder, leaveOpen: true);
         _cpio = new CpioReader(_inner) { VerifyChecksums = _options.VerifyChecksums };
     }

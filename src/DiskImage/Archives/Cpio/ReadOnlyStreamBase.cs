@@ -38,21 +38,43 @@ internal abstract class ReadOnlyStreamBase : Stream
 }
 
 /// <summary>Counts decompressed bytes against a shared budget and throws once it is exceeded (compression bombs).</summary>
-internal sealed class CappedStream(Stream inner, InitramfsOutputBudget budget) : ReadOnlyStreamBase
+internal sealed class CappedStream(Stream inner, InitramfsOutputBudget budget, string structure, long offset) : ReadOnlyStreamBase
 {
     public override int Read(Span<byte> buffer)
     {
-        int n = inner.Read(buffer);
+        int n;
+        try
+        {
+            n = inner.Read(buffer);
+        }
+        catch (Exception ex) when (IsDecoderFailure(ex))
+        {
+            throw FormatError.Create(structure, offset, "corrupt compressed data: " + ex.Message);
+        }
+
         budget.Consume(n);
         return n;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n;
+        try
+        {
+            n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsDecoderFailure(ex))
+        {
+            throw FormatError.Create(structure, offset, "corrupt compressed data: " + ex.Message);
+        }
+
         budget.Consume(n);
         return n;
     }
+
+    /// <summary>Third-party decoders report corrupt input with their own exception types; map them to <see cref="InvalidDataException"/>.</summary>
+    internal static bool IsDecoderFailure(Exception ex) =>
+        ex is not (InvalidDataException or NotSupportedException or OperationCanceledException or ObjectDisposedException or OutOfMemoryException);
 
     protected override void Dispose(bool disposing)
     {
