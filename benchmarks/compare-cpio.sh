@@ -15,11 +15,11 @@ files=$(find "$tree" | wc -l); bytes=$(du -sb "$tree" | cut -f1)
 echo "tree: $tree ($files entries, $((bytes / 1048576)) MiB); $(nproc) CPUs"
 # Warm the page cache so both sides read from memory.
 find "$tree" -type f -print0 | xargs -0 cat > /dev/null 2>&1 || true
-t() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); echo "$e - $s" | bc; }
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
 for c in zstd gzip; do
   if [ $c = zstd ]; then comp="zstd -3 -q -T1"; else comp="gzip -6 -n"; fi
   pipe=$(t sh -c "cd '$tree' && find . | LC_ALL=C sort | cpio -o -H newc --quiet | $comp > '$out/pipe.$c'")
-  ours=$(t "$bench" pack-initramfs "$tree" "$out/ours.$c" "$c" >/dev/null)
+  ours=$(t "$bench" pack-initramfs "$tree" "$out/ours.$c" "$c")
   ps=$(stat -c %s "$out/pipe.$c"); os=$(stat -c %s "$out/ours.$c")
   printf '%-5s pipeline %7.2f s %10d B | ours %7.2f s %10d B | time ratio ours/pipeline %.2f | size ratio %.3f\n' \
     "$c" "$pipe" "$ps" "$ours" "$os" "$(echo "$ours / $pipe" | bc -l)" "$(echo "$os / $ps" | bc -l)"
