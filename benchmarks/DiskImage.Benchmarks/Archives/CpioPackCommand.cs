@@ -13,6 +13,7 @@ internal static class CpioPackCommand
         {
             Compression = Enum.Parse<InitramfsCompression>(args[2], ignoreCase: true),
             Build = { Reproducible = true },
+            ZstdWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_ZSTD_WORKERS"), out int w) ? w : null,
         });
         Console.WriteLine($"{sw.Elapsed.TotalSeconds:F3}");
         return 0;

@@ -99,4 +99,32 @@ public sealed class CpioReproducibilityTests
             Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", saved);
         }
     }
+
+    [Fact]
+    public void Write_ZstdWorkerCounts_ByteIdentical()
+    {
+        var rng = new Random(99);
+        var tree = new InMemoryTreeSource();
+        for (int i = 0; i < 40; i++)
+        {
+            byte[] d = new byte[rng.Next(0, 200_000)];
+            for (int j = 0; j < d.Length; j++)
+            {
+                d[j] = (byte)(rng.Next(8) + (j % 13));
+            }
+
+            tree.AddFile($"f{i}", d);
+        }
+
+        byte[] Build(int workers)
+        {
+            using var ms = new MemoryStream();
+            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Zstd, ZstdWorkers = workers, Build = { Reproducible = true } });
+            return ms.ToArray();
+        }
+
+        byte[] one = Build(1);
+        Assert.Equal(one, Build(3));
+        Assert.Equal(one, Build(8));
+    }
 }

@@ -103,9 +103,10 @@ public static class Initramfs
                 var zstd = new CompressionStream(sink, zlevel, 1 << 20, leaveOpen: false);
                 zstd.SetParameter(ZSTD_cParameter.ZSTD_c_windowLog, Math.Min(23, ZstdWindowLogFor(zlevel)));
                 zstd.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
-                if (options.ZstdWorkers > 0)
+                int workers = options.ZstdWorkers ?? Environment.ProcessorCount;
+                if (workers > 0)
                 {
-                    zstd.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, options.ZstdWorkers);
+                    zstd.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, Math.Min(workers, 64));
                 }
 
                 return zstd;

@@ -13,8 +13,24 @@ public sealed class InitramfsWriteOptions
     /// </summary>
     public int? CompressionLevel { get; set; }
 
-    /// <summary>zstd worker threads (0 = compress on the calling thread, the reproducible default).</summary>
-    public int ZstdWorkers { get; set; }
+    /// <summary>
+    /// zstd worker threads; null (default) uses one per processor. Any count of 1 or more gives the
+    /// same bytes (zstd splits jobs by size, not by thread count), so images stay reproducible across
+    /// machines; 0 compresses on the calling thread, which gives different (also deterministic) bytes.
+    /// </summary>
+    public int? ZstdWorkers
+    {
+        get;
+        set
+        {
+            if (value is < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value));
+            }
+
+            field = value;
+        }
+    }
 
     /// <summary>How the trees become cpio archives (format, reproducibility, ownership).</summary>
     public CpioBuildOptions Build { get; set; } = new();
