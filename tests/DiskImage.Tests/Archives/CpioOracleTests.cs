@@ -75,6 +75,78 @@ public sealed class CpioOracleTests
         Assert.Equal(expected.Length, actual.Length);
     }
 
+    [SkippableFact]
+    public void Unpack_DebianInitrd_SameTreeAsUnmkinitramfs()
+    {
+        Oracle.Require("unmkinitramfs");
+        string initrd = InitramfsBootTests.RequireFile("/boot", "initrd.img-*", "a Debian initrd (install a kernel package with initramfs-tools)");
+        using var tmp = new TempDirectory();
+        string theirs = tmp.File("theirs"), ours = tmp.File("ours");
+        Shell($"unmkinitramfs {Quote(initrd)} {Quote(theirs)}");
+        using (var fs = File.OpenRead(initrd))
+        {
+            InitramfsExtractResult result = Initramfs.Unpack(fs, ours, new InitramfsExtractOptions { PreserveOwnership = true });
+            Assert.Empty(result.Warnings);
+        }
+
+        // unmkinitramfs puts an early segment under early/ and the main one under main/ when there are several.
+        string theirsMain = Directory.Exists(Path.Combine(theirs, "main")) ? Path.Combine(theirs, "main") : theirs;
+        var expected = Snapshot(theirsMain);
+        var actual = Snapshot(ours);
+        foreach ((string path, string desc) in expected)
+        {
+            Assert.True(actual.TryGetValue(path, out string? got) && got == desc, $"{path}: expected {desc}, got {got}");
+        }
+    }
+
+    [SkippableFact]
+    public void List_KernelIncompatibleStreams_WarnOrThrow()
+    {
+        Oracle.Require("cpio");
+        Oracle.Require("xz");
+        Oracle.Require("lz4");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src");
+        Directory.CreateDirectory(src);
+        File.WriteAllText(Path.Combine(src, "a"), "a");
+        string cpio = $"cd {Quote(src)} && find . | cpio -o --quiet -H newc";
+
+        // xz with its default CRC64 check: readable, but the kernel refuses it.
+        Shell($"{cpio} | xz -q > {Quote(tmp.File("crc64.xz"))}");
+        using (var reader = new InitramfsReader(File.OpenRead(tmp.File("crc64.xz"))))
+        {
+            while (reader.GetNextEntry() is not null)
+            {
+            }
+
+            Assert.Contains(reader.Warnings, w => w.Contains("integrity check", StringComparison.Ordinal));
+        }
+
+        // lz4 frame format (no -l): the kernel rejects it, and so do we, naming the fix.
+        Shell($"{cpio} | lz4 -q > {Quote(tmp.File("frame.lz4"))}");
+        var ex = Assert.Throws<InvalidDataException>(() => Initramfs.List(File.OpenRead(tmp.File("frame.lz4"))).Count());
+        Assert.Contains("legacy", ex.Message, StringComparison.Ordinal);
+
+        // An uncompressed cpio after an lz4 segment: the kernel would read it as part of the lz4
+        // stream; we read both and warn.
+        Shell($"{cpio} | lz4 -q -l > {Quote(tmp.File("lz4-then-cpio"))}; truncate -s %4 {Quote(tmp.File("lz4-then-cpio"))}; {cpio} >> {Quote(tmp.File("lz4-then-cpio"))}");
+        using (var reader = new InitramfsReader(File.OpenRead(tmp.File("lz4-then-cpio"))))
+        {
+            int n = 0;
+            while (reader.GetNextEntry() is not null)
+            {
+                n++;
+            }
+
+            Assert.Equal(4, n);
+            Assert.Contains(reader.Warnings, w => w.Contains("follows an lz4 segment", StringComparison.Ordinal));
+        }
+
+        // gzip after lz4: its magic reads as an lz4 block size, so it fails, as in the kernel.
+        Shell($"{cpio} | lz4 -q -l > {Quote(tmp.File("lz4-then-gzip"))}; {cpio} | gzip -n >> {Quote(tmp.File("lz4-then-gzip"))}");
+        Assert.Throws<InvalidDataException>(() => Initramfs.List(File.OpenRead(tmp.File("lz4-then-gzip"))).Count());
+    }
+
     [SkippableTheory]
     [InlineData("gzip -9 -n", InitramfsCompression.Gzip)]
     [InlineData("zstd -q -19", InitramfsCompression.Zstd)]

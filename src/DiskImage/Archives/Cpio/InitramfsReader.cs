@@ -149,6 +149,11 @@ public sealed class InitramfsReader : IDisposable
         }
 
         _outer.Ensure(16);
+        if (_segments.Count > 0 && _segments[^1].Compression == InitramfsCompression.Lz4)
+        {
+            _warnings.Add($"segment at offset {offset} follows an lz4 segment; the kernel would treat it as part of the lz4 stream");
+        }
+
         ReadOnlySpan<byte> head = _outer.Buffered;
         if (head[0] == (byte)'0')
         {
@@ -171,11 +176,6 @@ public sealed class InitramfsReader : IDisposable
             }
 
             FormatError.Throw(Structure, offset, $"invalid magic at start of compressed archive ({Convert.ToHexString(head[..Math.Min(4, head.Length)])})");
-        }
-
-        if (_segments.Count > 0 && _segments[^1].Compression == InitramfsCompression.Lz4)
-        {
-            _warnings.Add($"segment at offset {offset} follows an lz4 segment; the kernel would treat it as part of the lz4 stream");
         }
 
         Begin(new InitramfsSegment(_segments.Count, offset, compression.Value));

@@ -97,6 +97,9 @@ internal sealed class Lz4LegacyReadStream : ReadOnlyStreamBase
                 return false;
             }
 
+            // A size word no LZ4 block can have (e.g. "0707" of a cpio header, or the zstd/xz/bzip2
+            // magic): the frame has ended. The kernel would fail here; the reader warns instead.
+            // A gzip magic reads as a plausible size, so gzip after lz4 fails as it does in the kernel.
             if (size > (uint)Lz4Legacy.MaxCompressedBlock)
             {
                 EndedBeforeJunk = true;
