@@ -140,7 +140,7 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
         if (entry.EntryType == CpioEntryType.SymbolicLink)
         {
             await ReadLinkTargetAsync(entry, cancellationToken).ConfigureAwait(false);
-            return FinishHeaderOnly(entry);
+            return entry;
         }
 
         var data = new CpioDataStream(_input, entry, VerifyChecksums);
@@ -201,7 +201,7 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
         if (entry.EntryType == CpioEntryType.SymbolicLink)
         {
             ReadLinkTarget(entry);
-            return FinishHeaderOnly(entry);
+            return entry;
         }
 
         var data = new CpioDataStream(_input, entry, VerifyChecksums);
@@ -226,8 +226,6 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
         entry.DataStreamCore = entry.EntryType == CpioEntryType.RegularFile ? data : null;
         return entry;
     }
-
-    private static CpioEntry FinishHeaderOnly(CpioEntry entry) => entry;
 
     private void ReadLinkTarget(CpioEntry entry)
     {
