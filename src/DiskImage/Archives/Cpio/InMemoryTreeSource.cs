@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace DiskImage.Archives.Cpio;
 
 /// <summary>A tree built in code (files from bytes or stream factories, links, device nodes) for <see cref="CpioArchiveBuilder"/>.</summary>
@@ -23,7 +25,9 @@ public sealed class InMemoryTreeSource : ICpioTreeSource
         {
             Mode = mode,
             Length = content.Length,
-            OpenData = () => new MemoryStream(content.ToArray(), writable: false),
+            OpenData = () => MemoryMarshal.TryGetArray(content, out ArraySegment<byte> segment)
+                ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+                : new MemoryStream(content.ToArray(), writable: false),
         });
 
     /// <summary>Adds a symbolic link.</summary>
