@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the same real tree with DiskImage and with `find | sort | cpio -o -H newc | zstd -3` and
 # `... | gzip -6`, in one run, and prints sizes, times and ours/pipeline ratios.
+# DISKIMAGE_LEVEL and DISKIMAGE_ZSTD_WORKERS are passed to our side for experiments.
 # Tree: $1, else benchmarks/.cache/debootstrap-minbase if present, else /usr/share.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

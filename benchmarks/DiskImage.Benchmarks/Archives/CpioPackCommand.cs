@@ -13,6 +13,7 @@ internal static class CpioPackCommand
         {
             Compression = Enum.Parse<InitramfsCompression>(args[2], ignoreCase: true),
             Build = { Reproducible = true },
+            CompressionLevel = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_LEVEL"), out int level) ? level : null,
             ZstdWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_ZSTD_WORKERS"), out int w) ? w : null,
         });
         Console.WriteLine($"{sw.Elapsed.TotalSeconds:F3}");
