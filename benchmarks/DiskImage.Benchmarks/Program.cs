@@ -4,5 +4,14 @@ namespace DiskImage.Benchmarks;
 
 internal static class Program
 {
-    private static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    private static int Main(string[] args)
+    {
+        if (args.Length == 4 && args[0] == "pack-initramfs")
+        {
+            return Archives.CpioPackCommand.Run(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

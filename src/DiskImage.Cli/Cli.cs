@@ -27,6 +27,9 @@ internal static class Cli
           measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] [--no-backing] filename]
           map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] [--no-backing] filename
           resize [-f fmt] [-q] [--shrink] [--no-backing] filename [+ | -]size
+          mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
+          lsinitramfs [-l] initramfs_file
+          unpack-initramfs initramfs_file directory
 
         Command parameters:
           'filename' is a disk image filename
@@ -46,6 +49,14 @@ internal static class Cli
           '-m' sets the number of worker threads used for compression (1 to 16)
           '--output' takes 'human' (default) or 'json'
           '--no-backing' does not open backing files (by default they are followed, as qemu-img does)
+
+        Initramfs commands (cpio archives as the Linux kernel reads them):
+          'mkinitramfs' packs a directory into a cpio archive compressed with '--compress' (default zstd;
+            xz and lzo are read but not written); '--early' puts a directory (CPU microcode) first,
+            uncompressed; '--reproducible' gives byte-identical output for the same tree (times clamped
+            to SOURCE_DATE_EPOCH or 0); '--root-owner' makes every entry owned by root:root
+          'lsinitramfs' lists every segment's paths, one per line ('-l': long listing like cpio -tv)
+          'unpack-initramfs' extracts every segment under the directory, never writing outside it
 
         Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
         63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
@@ -123,6 +134,9 @@ internal static class Cli
             "convert" => ConvertCommand.Run(rest, stdout, cancellationToken),
             "resize" => ResizeCommand.Run(rest, stdout, stderr),
             "measure" => MeasureCommand.Run(rest, stdout),
+            "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout),
+            "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
+            "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };

@@ -1,0 +1,101 @@
+namespace DiskImage.Archives.Cpio;
+
+/// <summary>
+/// Offers a host directory tree (not following symbolic links) to <see cref="CpioArchiveBuilder"/>,
+/// with owners, modes, device numbers and hard links as the host reports them on Linux.
+/// </summary>
+public sealed class HostDirectoryTreeSource : ICpioTreeSource
+{
+    private readonly string _root;
+
+    /// <summary>Creates a source for the tree under <paramref name="rootDirectory"/>.</summary>
+    public HostDirectoryTreeSource(string rootDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
+        _root = System.IO.Path.GetFullPath(rootDirectory);
+        if (!Directory.Exists(_root))
+        {
+            throw new DirectoryNotFoundException($"Directory '{rootDirectory}' does not exist.");
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<CpioTreeItem> EnumerateItems()
+    {
+        var pending = new Stack<(string Host, string Relative)>();
+        pending.Push((_root, string.Empty));
+        while (pending.Count > 0)
+        {
+            (string dir, string rel) = pending.Pop();
+            foreach (string host in Directory.EnumerateFileSystemEntries(dir))
+            {
+                string name = System.IO.Path.GetFileName(host);
+                string path = rel.Length == 0 ? name : rel + "/" + name;
+                CpioTreeItem item = Describe(host, path);
+                if (item.EntryType == CpioEntryType.Directory)
+                {
+                    pending.Push((host, path));
+                }
+
+                yield return item;
+            }
+        }
+    }
+
+    private static CpioTreeItem Describe(string host, string path)
+    {
+        if (UnixNative.TryLStat(host, out UnixStat st))
+        {
+            var type = (CpioEntryType)st.Type;
+            var item = new CpioTreeItem(path, type)
+            {
+                Mode = (UnixFileMode)(st.Mode & 0xFFF),
+                Uid = st.Uid,
+                Gid = st.Gid,
+                ModificationTimeSeconds = st.MTimeSeconds,
+                RDevMajor = st.RDevMajor,
+                RDevMinor = st.RDevMinor,
+            };
+            if (type == CpioEntryType.RegularFile)
+            {
+                item.Length = st.Size;
+                item.OpenData = () => new FileStream(host, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+                if (st.NLink > 1)
+                {
+                    item.HardLinkKey = (st.DevMajor, st.DevMinor, st.Inode);
+                }
+            }
+            else if (type == CpioEntryType.SymbolicLink)
+            {
+                item.LinkTarget = new FileInfo(host).LinkTarget;
+            }
+
+            return item;
+        }
+
+        // Portable fallback (no owners, devices or hard links).
+        var info = new FileInfo(host);
+        if (info.LinkTarget is not null)
+        {
+            return new CpioTreeItem(path, CpioEntryType.SymbolicLink) { LinkTarget = info.LinkTarget, ModificationTimeSeconds = info.LastWriteTimeUtc.ToUnixTime() };
+        }
+
+        if ((info.Attributes & FileAttributes.Directory) != 0)
+        {
+            return new CpioTreeItem(path, CpioEntryType.Directory) { ModificationTimeSeconds = info.LastWriteTimeUtc.ToUnixTime() };
+        }
+
+        return new CpioTreeItem(path, CpioEntryType.RegularFile)
+        {
+            Length = info.Length,
+            ModificationTimeSeconds = info.LastWriteTimeUtc.ToUnixTime(),
+            Mode = OperatingSystem.IsWindows() ? (UnixFileMode)0x1A4 : File.GetUnixFileMode(host),
+            OpenData = () => new FileStream(host, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan),
+        };
+    }
+}
+
+internal static class DateTimeUnixExtensions
+{
+    public static long ToUnixTime(this DateTime utc) => new DateTimeOffset(utc, TimeSpan.Zero).ToUnixTimeSeconds();
+}

@@ -1,0 +1,41 @@
+namespace DiskImage.Archives.Cpio;
+
+/// <summary>How <see cref="Initramfs.Unpack(Stream, string, InitramfsExtractOptions?)"/> materializes an image on the host.</summary>
+public sealed class InitramfsExtractOptions
+{
+    /// <summary>Limits for reading the image.</summary>
+    public InitramfsReaderOptions Reader { get; set; } = new();
+
+    /// <summary>Apply the archived owners (default: when running privileged).</summary>
+    public bool PreserveOwnership { get; set; } = Environment.IsPrivilegedProcess;
+
+    /// <summary>Create device nodes, FIFOs and sockets (default true; those the host refuses are listed as skipped).</summary>
+    public bool CreateSpecialFiles { get; set; } = true;
+
+    /// <summary>Apply archived modification times (default true; directories after their children, as the kernel does).</summary>
+    public bool PreserveModificationTimes { get; set; } = true;
+}
+
+/// <summary>What an unpack did.</summary>
+public sealed class InitramfsExtractResult
+{
+    internal InitramfsExtractResult(int extracted, IReadOnlyList<string> skipped, IReadOnlyList<InitramfsSegment> segments, IReadOnlyList<string> warnings)
+    {
+        Extracted = extracted;
+        Skipped = skipped;
+        Segments = segments;
+        Warnings = warnings;
+    }
+
+    /// <summary>Entries materialized.</summary>
+    public int Extracted { get; }
+
+    /// <summary>Entries not materialized, with the reason (e.g. device nodes without privilege).</summary>
+    public IReadOnlyList<string> Skipped { get; }
+
+    /// <summary>The image's segments.</summary>
+    public IReadOnlyList<InitramfsSegment> Segments { get; }
+
+    /// <summary>Kernel-compatibility warnings found while reading.</summary>
+    public IReadOnlyList<string> Warnings { get; }
+}

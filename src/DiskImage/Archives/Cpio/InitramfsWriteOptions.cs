@@ -1,0 +1,37 @@
+namespace DiskImage.Archives.Cpio;
+
+/// <summary>How <see cref="Initramfs"/> writes an image.</summary>
+public sealed class InitramfsWriteOptions
+{
+    /// <summary>Compression of the main segment (default zstd). <see cref="InitramfsCompression.Xz"/> and <see cref="InitramfsCompression.Lzo"/> are read only.</summary>
+    public InitramfsCompression Compression { get; set; } = InitramfsCompression.Zstd;
+
+    /// <summary>
+    /// Compression level; null for the default: zstd 3, gzip 6 (BCL Optimal; 1 = Fastest, 9 = SmallestSize),
+    /// bzip2 9 (the only block size written), lzma with a 1 MiB dictionary, lz4 1 (fast; 3–12 = HC).
+    /// zstd levels are capped so the window stays within the kernel's 8 MiB.
+    /// </summary>
+    public int? CompressionLevel { get; set; }
+
+    /// <summary>
+    /// zstd worker threads; null (default) uses one per processor. Any count of 1 or more gives the
+    /// same bytes (zstd splits jobs by size, not by thread count), so images stay reproducible across
+    /// machines; 0 compresses on the calling thread, which gives different (also deterministic) bytes.
+    /// </summary>
+    public int? ZstdWorkers
+    {
+        get;
+        set
+        {
+            if (value is < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value));
+            }
+
+            field = value;
+        }
+    }
+
+    /// <summary>How the trees become cpio archives (format, reproducibility, ownership).</summary>
+    public CpioBuildOptions Build { get; set; } = new();
+}
