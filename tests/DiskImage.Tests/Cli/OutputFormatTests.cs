@@ -167,7 +167,7 @@ public class OutputFormatTests
         Assert.Equal(new MapEntry(0, 10, 0, true, false, true, 4096), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Data, 4096), DiskImageFormat.Qcow2));
         Assert.Equal(new MapEntry(0, 10, 0, true, false, true, -1), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Data), DiskImageFormat.Qcow2));
         Assert.Equal(new MapEntry(0, 10, 0, true, true, false, -1), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Zero), DiskImageFormat.Qcow2));
-        Assert.Equal(new MapEntry(0, 10, 0, true, true, true, 8192), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Zero, 8192), DiskImageFormat.Qcow2));
+        Assert.Equal(new MapEntry(0, 10, 0, true, true, false, 8192), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Zero, 8192), DiskImageFormat.Qcow2));
         Assert.Equal(new MapEntry(0, 10, 1, false, true, false, -1), MapEntry.From(new AllocationExtent(0, 10, AllocationKind.Unallocated, -1, 1), DiskImageFormat.Qcow2));
         Assert.Equal(new MapEntry(5, 10, 0, true, true, false, 5), MapEntry.From(new AllocationExtent(5, 10, AllocationKind.Unallocated), DiskImageFormat.Raw));
     }
