@@ -347,6 +347,61 @@ public sealed partial class Qcow2Image : DiskImageFile
         }
 
         long hostLength = host.Length;
+        Qcow2Header header = ReadValidatedHeader(host, writable, forRepair);
+        ulong reftableBytes = (ulong)header.RefcountTableClusters << header.ClusterBits;
+        if (writable && !forRepair && (header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
+        {
+            FormatError.Unsupported("The qcow2 image is dirty (it was not closed cleanly and its refcounts may be stale); open it read-only, or repair it first (check -r all).");
+        }
+
+        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0 || header.FindExtension(Qcow2HeaderExtension.ExternalDataFile) is not null)
+        {
+            string name = header.ExternalDataFileName ?? "(unnamed)";
+            if (!options.AllowExternalDataFile)
+            {
+                FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.");
+            }
+
+        }
+
+        // Load tables (sizes are bounded by the file length, checked above).
+        ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
+        ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
+        List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
+
+        BlockDevice? dataFile = null;
+        DiskImageFile? backing = null;
+        try
+        {
+            if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
+            {
+                dataFile = OpenDataFile(header, fileName, writable, context);
+            }
+
+            if (header.BackingFileNameBytes is not null)
+            {
+                backing = OpenBacking(header, fileName, options, context);
+            }
+
+            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile);
+        }
+        catch
+        {
+            backing?.Dispose();
+            dataFile?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads cluster 0 of <paramref name="host"/> and validates the header like an open does (QEMU's
+    /// open-time limits, feature bits, table placement), parsing its extensions.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The header is malformed, or the image is marked corrupt and <paramref name="writable"/> without <paramref name="forRepair"/>.</exception>
+    /// <exception cref="NotSupportedException">The image uses an unsupported feature.</exception>
+    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair)
+    {
+        long hostLength = host.Length;
         const string S = "qcow2 header";
 
         // Cluster 0: read a sector first to learn the cluster size, then the whole cluster (as far as it exists).
@@ -500,48 +555,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         // Header extensions and backing file name.
         header.ParseExtensions(cluster0);
-        if (writable && !forRepair && (header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
-        {
-            FormatError.Unsupported("The qcow2 image is dirty (it was not closed cleanly and its refcounts may be stale); open it read-only, or repair it first (check -r all).");
-        }
-
-        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0 || header.FindExtension(Qcow2HeaderExtension.ExternalDataFile) is not null)
-        {
-            string name = header.ExternalDataFileName ?? "(unnamed)";
-            if (!options.AllowExternalDataFile)
-            {
-                FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.");
-            }
-
-        }
-
-        // Load tables (sizes are bounded by the file length, checked above).
-        ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
-        ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
-        List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
-
-        BlockDevice? dataFile = null;
-        DiskImageFile? backing = null;
-        try
-        {
-            if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
-            {
-                dataFile = OpenDataFile(header, fileName, writable, context);
-            }
-
-            if (header.BackingFileNameBytes is not null)
-            {
-                backing = OpenBacking(header, fileName, options, context);
-            }
-
-            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile);
-        }
-        catch
-        {
-            backing?.Dispose();
-            dataFile?.Dispose();
-            throw;
-        }
+        return header;
     }
 
     /// <summary>Checks that a table lies cluster-aligned within the file (QEMU's <c>qcow2_validate_table</c>, plus an end-of-file bound).</summary>
