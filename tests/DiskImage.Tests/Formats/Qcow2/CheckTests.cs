@@ -445,6 +445,62 @@ public sealed class CheckTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void Open_DirtyImageAfterCrashWritable_RepairsThenKeepsWritingClean()
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-crash");
+        Assert.Equal(1UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        Assert.Equal(2, QemuCheck.Run(path).ExitCode);
+
+        byte[] expected = new byte[4 << 20];
+        expected.AsSpan(0, 128 * 1024).Fill(1);
+        expected.AsSpan(1 << 20, 64 * 1024).Fill(2);
+        using (Qcow2Image img = Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }))
+        {
+            Assert.False(img.GetInfo().DirtyFlag);
+            var random = new Random(4242);
+            byte[] data = new byte[300 * 1024];
+            random.NextBytes(data);
+            img.Content.Write(2L << 20, data);
+            data.CopyTo(expected, 2L << 20);
+            img.Content.Write(100 * 1024, data.AsSpan(0, 50 * 1024));
+            data.AsSpan(0, 50 * 1024).CopyTo(expected.AsSpan(100 * 1024));
+            img.Content.WriteZeroes(1 << 20, 4096);
+            expected.AsSpan(1 << 20, 4096).Clear();
+            Assert.Equal(0, img.Check().ExitCode);
+        }
+
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
+        Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
+        string raw = dir.File("expected.raw");
+        File.WriteAllBytes(raw, expected);
+        Oracle.RunOk("qemu-img", "compare", "-f", "qcow2", "-F", "raw", path, raw);
+    }
+
+    [SkippableFact]
+    public void Open_DirtyImageWithUnrepairableDamageWritable_ThrowsInvalidDataReadOnlyWorks()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-refcounts");
+        Surgeon s = Surgeon.Open(path);
+        s.SetL2Entry(0, 0, s.L2Entry(0, 0) | 0x0100000000000000UL);          // reserved bits: not repairable
+        s.SetFeatureBit(Surgeon.Field.IncompatibleFeatures, 0, true);
+        s.Save();
+
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }));
+        output.WriteLine(e.Message);
+        Assert.Contains("dirty", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        using Qcow2Image ro = Qcow2Image.Open(path);
+        Assert.True(ro.GetInfo().DirtyFlag);
+    }
+
+    [SkippableFact]
     public void Check_LuksEncryptedImage_MatchesQemuImgCheck()
     {
         Oracle.Require("qemu-img");
