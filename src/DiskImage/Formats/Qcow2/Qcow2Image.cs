@@ -74,6 +74,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private ulong[] _l1;
     private ulong[] _refcountTable;
     private int _disposed;
+    private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
 
     private Qcow2Image(BlockDevice host, bool leaveOpen, string? fileName, Qcow2Header header, bool writable,
         ulong[] l1, ulong[] refcountTable, List<Qcow2SnapshotEntry> snapshotEntries, DiskImageFile? backing, BlockDevice? dataFile)
@@ -158,7 +159,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     public override DiskImageFormat Format => DiskImageFormat.Qcow2;
 
     /// <inheritdoc />
-    public override BlockDevice Content => _content;
+    public override BlockDevice Content => _metadataOnly ? throw MetadataOnlyException() : _content;
 
     /// <inheritdoc />
     public override string? FileName => _fileName;
@@ -244,6 +245,11 @@ public sealed partial class Qcow2Image : DiskImageFile
             throw new ArgumentException("The snapshot does not belong to this image.", nameof(snapshot));
         }
 
+        if (_metadataOnly)
+        {
+            throw MetadataOnlyException();
+        }
+
         Qcow2SnapshotEntry e = _snapshotEntries[index];
         ulong[] l1 = ReadL1Table((long)e.L1TableOffset, (int)e.L1Size);
         return new Qcow2ContentDevice(this, l1, snapshot.DiskSize);
@@ -288,6 +294,9 @@ public sealed partial class Qcow2Image : DiskImageFile
             }
         }
     }
+
+    private static InvalidOperationException MetadataOnlyException() =>
+        new("The qcow2 image was opened for its metadata only (its backing chain is not open); its content is not available.");
 
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -345,6 +354,11 @@ public sealed partial class Qcow2Image : DiskImageFile
     private static Qcow2Image OpenCore(BlockDevice host, DiskImageOpenOptions options, bool leaveOpen, string? fileName, OpenContext context, bool forRepair)
     {
         bool writable = options.Writable;
+        if (writable && options.MetadataOnly)
+        {
+            throw new ArgumentException("An image opened for its metadata only cannot be writable.", nameof(options));
+        }
+
         if (writable && !host.CanWrite)
         {
             throw new ArgumentException("The host device is read-only but a writable open was requested.", nameof(host));
@@ -372,7 +386,7 @@ public sealed partial class Qcow2Image : DiskImageFile
                 dataFile = OpenDataFile(header, fileName, writable, context);
             }
 
-            if (header.BackingFileNameBytes is not null)
+            if (header.BackingFileNameBytes is not null && !options.MetadataOnly)
             {
                 backing = OpenBacking(header, fileName, options, context);
             }
@@ -391,7 +405,10 @@ public sealed partial class Qcow2Image : DiskImageFile
             ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
             ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
             List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
-            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile);
+            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile)
+            {
+                _metadataOnly = options.MetadataOnly,
+            };
         }
         catch
         {
