@@ -27,8 +27,18 @@ internal static class ImageOpener
     /// Opens <paramref name="path"/>. Backing files are followed unless <paramref name="followBacking"/>
     /// is false (the CLI's <c>--no-backing</c>); the library's default is to refuse them.
     /// </summary>
+    /// <param name="path">The image file.</param>
+    /// <param name="format">The <c>-f</c> format name, or null to detect.</param>
+    /// <param name="writable">Open for writing.</param>
+    /// <param name="followBacking">Open the backing chain.</param>
+    /// <param name="exitCode">The exit code of the error when the open fails.</param>
+    /// <param name="metadataOnly">
+    /// Open read-only for the header only, without the backing chain (<c>info</c> without
+    /// <c>--backing-chain</c>, which qemu-img answers from the top image alone even when its backing
+    /// file is missing); the image's content is then not available.
+    /// </param>
     /// <exception cref="CliException">The image cannot be opened (<paramref name="exitCode"/>).</exception>
-    public static DiskImageFile Open(string path, string? format, bool writable, bool followBacking, int exitCode = 1)
+    public static DiskImageFile Open(string path, string? format, bool writable, bool followBacking, int exitCode = 1, bool metadataOnly = false)
     {
         DiskImageFormat? parsed;
         try
@@ -45,6 +55,7 @@ internal static class ImageOpener
             Writable = writable,
             Format = parsed,
             BackingFiles = followBacking ? BackingFilePolicy.Allow : BackingFilePolicy.Deny,
+            MetadataOnly = metadataOnly && !writable,
         };
         try
         {

@@ -47,12 +47,36 @@ internal static class InfoCommand
         }
 
         string fileName = getopt.Operands[0];
-        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
-        List<(DiskImageFile Image, string Name)> chain = backingChain ? ImageOpener.Chain(image, fileName) : [(image, fileName)];
-        var infos = new List<(ImageInfo Info, string Name)>(chain.Count);
-        foreach ((DiskImageFile layer, string name) in chain)
+
+        // Like qemu-img, each layer is opened on its own for its header (its backing file not opened):
+        // a missing or unusable backing file does not stop the top image's report, and with
+        // --backing-chain the error names the layer that cannot be opened.
+        var infos = new List<(ImageInfo Info, string Name)>();
+        var seen = new HashSet<string>(OperatingSystem.IsWindows() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+        string? layerName = fileName;
+        string? layerFormat = format;
+        while (layerName is not null)
         {
-            infos.Add((layer.GetInfo(), name));
+            if (!seen.Add(Path.GetFullPath(layerName)))
+            {
+                throw new CliException($"Backing file '{layerName}' creates an infinite loop.");
+            }
+
+            ImageInfo info;
+            // --no-backing keeps its meaning for info too: an image that names a backing file is refused.
+            using (DiskImageFile layer = ImageOpener.Open(layerName, layerFormat, writable: false, followBacking: false, metadataOnly: followBacking))
+            {
+                info = layer.GetInfo();
+            }
+
+            infos.Add((info, layerName));
+            if (!backingChain || !followBacking || info.BackingFileName is not { } backingName || infos.Count > 1024)
+            {
+                break;
+            }
+
+            layerName = ImageOpener.CombineBackingName(layerName, backingName);
+            layerFormat = info.BackingFileFormat;
         }
 
         if (json)

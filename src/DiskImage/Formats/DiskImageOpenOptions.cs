@@ -28,6 +28,14 @@ public sealed class DiskImageOpenOptions
         }
     }
 
+    /// <summary>
+    /// For <c>info</c>-style callers (the CLI): open a qcow2 image read-only for its metadata only. A
+    /// backing file it names is neither opened nor checked, so the image's content is not available
+    /// (<see cref="DiskImageFile.Content"/> throws <see cref="InvalidOperationException"/>), while
+    /// <see cref="DiskImageFile.GetInfo"/> reports the header as stored. Not combinable with <see cref="Writable"/>.
+    /// </summary>
+    internal bool MetadataOnly { get; init; }
+
     /// <summary>Shared default instance: read-only, detect format, deny backing files.</summary>
     public static DiskImageOpenOptions Default { get; } = new();
 }

@@ -274,6 +274,37 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void Info_MissingBackingFile_PrintsHeaderInfoLikeQemuImg()
+    {
+        string overlay = _dir.File("orphan.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", overlay, "1M");
+        CliResult expected = QemuImgOk("info", "--output=json", overlay);
+        CliResult actual = RunOk("info", "--output=json", overlay);
+        Assert.Equal(WithoutLines(expected.StandardOutput, "\"actual-size\""), WithoutLines(actual.StandardOutput, "\"actual-size\""));
+        expected = QemuImgOk("info", overlay);
+        actual = RunOk("info", overlay);
+        Assert.Equal(WithoutLines(expected.StandardOutput, "disk size:"), WithoutLines(actual.StandardOutput, "disk size:"));
+
+        // The chain needs the backing file: both tools fail the same way.
+        Assert.Equal(QemuImg("info", "--backing-chain", overlay), Run("info", "--backing-chain", overlay));
+    }
+
+    [SkippableFact]
+    public void Info_BackingLoop_TopInfoPrintsChainFailsLikeQemuImg()
+    {
+        string a = _dir.File("loop-a.qcow2");
+        string b = _dir.File("loop-b.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-u", "-b", "loop-b.qcow2", "-F", "qcow2", a, "1M");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-u", "-b", "loop-a.qcow2", "-F", "qcow2", b, "1M");
+        CliResult expected = QemuImgOk("info", "--output=json", a);
+        CliResult actual = RunOk("info", "--output=json", a);
+        Assert.Equal(WithoutLines(expected.StandardOutput, "\"actual-size\""), WithoutLines(actual.StandardOutput, "\"actual-size\""));
+        CliResult chainExpected = QemuImg("info", "--backing-chain", a);
+        Assert.Equal(1, chainExpected.ExitCode);
+        Assert.Equal(chainExpected, Run("info", "--backing-chain", a));
+    }
+
+    [SkippableFact]
     public void Check_RawImage_Exits63WithQemuMessage()
     {
         string image = MakeImage("raw");

@@ -419,19 +419,14 @@ internal sealed partial class Qcow2Checker
         long perBlock = RefblockEntries;
 
         // Keep the refcount table where it is when it is sound and large enough: then only its entries
-        // change and the header stays as it is (an open image's view of the header stays valid).
+        // change and the header stays as it is. Otherwise a new table goes after the new blocks (an open
+        // image re-reads the header after the repair).
         bool keepTable = CanKeepRefTable(fresh);
         (long blocks, long tableClusters) = RefcountLayout(start, perBlock, keepTable);
         if (keepTable && blocks > _refTableEntries)
         {
             keepTable = false;
             (blocks, tableClusters) = RefcountLayout(start, perBlock, keepTable: false);
-        }
-
-        if (!keepTable && !_allowRelocation)
-        {
-            AddMessage("ERROR the refcount table must be moved to rebuild the refcount structure; close the image and repair its file");
-            return false;
         }
 
         if (tableClusters * _clusterSize > MaxRefTableBytes || start + blocks + tableClusters > MaxTrackedClusters)

@@ -93,12 +93,9 @@ internal sealed partial class Qcow2Checker
     private byte[]? _rbBuffer;
     private long _rbIndex = -1;
 
-    private readonly bool _allowRelocation;
-
-    private Qcow2Checker(BlockDevice host, bool allowRelocation = true)
+    private Qcow2Checker(BlockDevice host)
     {
         _host = host;
-        _allowRelocation = allowRelocation;
     }
 
     private ulong ClusterMask => (ulong)_clusterSize - 1;
@@ -122,12 +119,7 @@ internal sealed partial class Qcow2Checker
     /// </summary>
     /// <param name="host">The image file; must be writable when <paramref name="repair"/> is not <see cref="Qcow2RepairMode.None"/>.</param>
     /// <param name="repair">What to fix.</param>
-    /// <param name="allowRelocation">
-    /// Whether a rebuild may move the refcount table (rewriting the header). An open image passes
-    /// <see langword="false"/> so its in-memory header stays valid; the rebuild then rewrites the table in
-    /// place when it can and otherwise reports that the file must be repaired closed.
-    /// </param>
-    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair, bool allowRelocation = true)
+    public static Qcow2CheckResult Run(BlockDevice host, Qcow2RepairMode repair)
     {
         ArgumentNullException.ThrowIfNull(host);
         if (repair != Qcow2RepairMode.None && !host.CanWrite)
@@ -135,7 +127,7 @@ internal sealed partial class Qcow2Checker
             throw new InvalidOperationException("Repairing a qcow2 image needs a writable image.");
         }
 
-        var first = new Qcow2Checker(host, allowRelocation);
+        var first = new Qcow2Checker(host);
         Qcow2CheckResult result = first.Execute(repair);
         if (repair == Qcow2RepairMode.None || (result.CorruptionsFixed == 0 && result.LeaksFixed == 0))
         {

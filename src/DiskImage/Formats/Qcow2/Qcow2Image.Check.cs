@@ -29,13 +29,14 @@ public sealed partial class Qcow2Image
 
         try
         {
-            return Qcow2Checker.Run(Host, repair, allowRelocation: false);
+            return Qcow2Checker.Run(Host, repair);
         }
         finally
         {
             if (repair != Qcow2RepairMode.None)
             {
-                // The repair rewrote refcounts, COPIED flags and possibly the refcount table location.
+                // The repair rewrote refcounts, COPIED flags, feature bits and possibly the refcount table
+                // location: re-read the header and the tables.
                 ReloadMetadata();
             }
         }

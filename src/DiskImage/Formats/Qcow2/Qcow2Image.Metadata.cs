@@ -90,16 +90,44 @@ public sealed partial class Qcow2Image
         return block;
     }
 
-    /// <summary>Drops every cached table and reloads the L1 and refcount tables from the header (after the checker rewrote metadata).</summary>
+    /// <summary>
+    /// Drops every cached table and re-reads the header, the L1 table and the refcount table from the
+    /// host (after the checker rewrote metadata, possibly moving the refcount table). The re-read
+    /// header is validated like an open; its table locations and feature bits replace the in-memory
+    /// ones, while the in-memory header extensions are kept (the checker does not touch them).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The header on the host is malformed now, or its layout (version, cluster size, refcount width, extended L2, compression type, virtual size, snapshot table) no longer matches the open image.</exception>
+    /// <exception cref="NotSupportedException">The header now uses an unsupported feature.</exception>
     internal void ReloadMetadata()
     {
         _lock.EnterWriteLock();
         try
         {
+            Qcow2Header fresh = ReadValidatedHeader(_host, _writable, forRepair: true);
+            if (fresh.Version != _header.Version || fresh.ClusterBits != _header.ClusterBits ||
+                fresh.RefcountOrder != _header.RefcountOrder || fresh.HasExtendedL2 != _header.HasExtendedL2 ||
+                fresh.CompressionTypeByte != _header.CompressionTypeByte || fresh.Size != _header.Size ||
+                fresh.HeaderLength != _header.HeaderLength || fresh.SnapshotCount != _header.SnapshotCount ||
+                fresh.SnapshotsOffset != _header.SnapshotsOffset ||
+                ((fresh.IncompatibleFeatures ^ _header.IncompatibleFeatures) & ~(Qcow2IncompatibleFeatures.Dirty | Qcow2IncompatibleFeatures.Corrupt)) != 0)
+            {
+                FormatError.Throw("qcow2 header", 0, "the header changed under the open image (its layout no longer matches).");
+            }
+
+            ulong[] l1 = ReadTable(_host, (long)fresh.L1TableOffset, (int)fresh.L1Size);
+            ulong[] refcountTable = ReadTable(_host, (long)fresh.RefcountTableOffset, (int)(((ulong)fresh.RefcountTableClusters << _clusterBits) / 8));
+
+            _header.L1TableOffset = fresh.L1TableOffset;
+            _header.L1Size = fresh.L1Size;
+            _header.RefcountTableOffset = fresh.RefcountTableOffset;
+            _header.RefcountTableClusters = fresh.RefcountTableClusters;
+            _header.IncompatibleFeatures = fresh.IncompatibleFeatures;
+            _header.CompatibleFeatures = fresh.CompatibleFeatures;
+            _header.AutoclearFeatures = fresh.AutoclearFeatures;
+            _l1 = l1;
+            _refcountTable = refcountTable;
             _l2Cache.Clear();
             _refblockCache.Clear();
-            _l1 = ReadL1Table((long)_header.L1TableOffset, (int)_header.L1Size);
-            _refcountTable = ReadRefcountTable((long)_header.RefcountTableOffset, (int)_header.RefcountTableClusters);
             _freeClusterHint = 0;
             _compressedCursor = 0;
             _generation++;

@@ -21,9 +21,12 @@ namespace DiskImage.Formats.Qcow2;
 /// (<see cref="DiskImageOpenOptions.BackingFiles"/>, <see cref="DiskImageOpenOptions.AllowExternalDataFile"/>):
 /// an untrusted image must not make the library read arbitrary host files. Relative backing and
 /// data file names resolve against the directory of the image that names them. Images with an
-/// external data file can be read (not written) once allowed; a writable open of a dirty image is
-/// refused with <see cref="NotSupportedException"/> (repair it first), and of an image marked corrupt
-/// with <see cref="InvalidDataException"/>.
+/// external data file can be read (not written) once allowed. A writable open of a dirty image
+/// (incompatible bit 0: lazy refcounts and not closed cleanly) first repairs it like QEMU does
+/// (<see cref="Check(Qcow2RepairMode)"/> with <see cref="Qcow2RepairMode.All"/>, which rebuilds the
+/// refcounts and clears the bit) and fails with <see cref="InvalidDataException"/> when that repair
+/// cannot leave it clean; a read-only open uses it unchanged (reads do not depend on refcounts). A
+/// writable open of an image marked corrupt is refused with <see cref="InvalidDataException"/>.
 /// </para>
 /// </remarks>
 public sealed partial class Qcow2Image : DiskImageFile
@@ -71,6 +74,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private ulong[] _l1;
     private ulong[] _refcountTable;
     private int _disposed;
+    private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
 
     private Qcow2Image(BlockDevice host, bool leaveOpen, string? fileName, Qcow2Header header, bool writable,
         ulong[] l1, ulong[] refcountTable, List<Qcow2SnapshotEntry> snapshotEntries, DiskImageFile? backing, BlockDevice? dataFile)
@@ -116,11 +120,11 @@ public sealed partial class Qcow2Image : DiskImageFile
         header.Length >= 4 && BinaryPrimitives.ReadUInt32BigEndian(header) == Magic;
 
     /// <summary>Opens the qcow2 image at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataException">The image is malformed, marked corrupt (when opened writable), or its backing chain is too deep or loops.</exception>
+    /// <remarks>A writable open of a dirty image repairs it first (see the type remarks); this modifies the file.</remarks>
+    /// <exception cref="InvalidDataException">The image is malformed, marked corrupt (when opened writable), dirty and not repairable (when opened writable), or its backing chain is too deep or loops.</exception>
     /// <exception cref="NotSupportedException">
-    /// The image uses a feature this library does not implement (named in the message), is dirty and
-    /// opened writable, or names a backing/data file that the policy denies (the message says which
-    /// option opts in).
+    /// The image uses a feature this library does not implement (named in the message), or names a
+    /// backing/data file that the policy denies (the message says which option opts in).
     /// </exception>
     /// <exception cref="FileNotFoundException">The image, or a backing or data file it names (when allowed), does not exist.</exception>
     public static new Qcow2Image Open(string path, DiskImageOpenOptions? options = null)
@@ -131,7 +135,8 @@ public sealed partial class Qcow2Image : DiskImageFile
     }
 
     /// <summary>Opens a qcow2 image stored in <paramref name="host"/>. Backing files named by the image resolve against <paramref name="fileName"/>'s directory (or the current directory).</summary>
-    /// <exception cref="InvalidDataException">The image is malformed.</exception>
+    /// <remarks>A writable open of a dirty image repairs it in <paramref name="host"/> first (see the type remarks).</remarks>
+    /// <exception cref="InvalidDataException">The image is malformed, or dirty and not repairable (when opened writable).</exception>
     /// <exception cref="NotSupportedException">The image uses an unsupported feature, or names a backing/data file that the policy denies.</exception>
     public static Qcow2Image Open(BlockDevice host, DiskImageOpenOptions? options = null, bool leaveOpen = false, string? fileName = null)
     {
@@ -154,7 +159,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     public override DiskImageFormat Format => DiskImageFormat.Qcow2;
 
     /// <inheritdoc />
-    public override BlockDevice Content => _content;
+    public override BlockDevice Content => _metadataOnly ? throw MetadataOnlyException() : _content;
 
     /// <inheritdoc />
     public override string? FileName => _fileName;
@@ -240,6 +245,11 @@ public sealed partial class Qcow2Image : DiskImageFile
             throw new ArgumentException("The snapshot does not belong to this image.", nameof(snapshot));
         }
 
+        if (_metadataOnly)
+        {
+            throw MetadataOnlyException();
+        }
+
         Qcow2SnapshotEntry e = _snapshotEntries[index];
         ulong[] l1 = ReadL1Table((long)e.L1TableOffset, (int)e.L1Size);
         return new Qcow2ContentDevice(this, l1, snapshot.DiskSize);
@@ -284,6 +294,9 @@ public sealed partial class Qcow2Image : DiskImageFile
             }
         }
     }
+
+    private static InvalidOperationException MetadataOnlyException() =>
+        new("The qcow2 image was opened for its metadata only (its backing chain is not open); its content is not available.");
 
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -341,11 +354,111 @@ public sealed partial class Qcow2Image : DiskImageFile
     private static Qcow2Image OpenCore(BlockDevice host, DiskImageOpenOptions options, bool leaveOpen, string? fileName, OpenContext context, bool forRepair)
     {
         bool writable = options.Writable;
+        if (writable && options.MetadataOnly)
+        {
+            throw new ArgumentException("An image opened for its metadata only cannot be writable.", nameof(options));
+        }
+
         if (writable && !host.CanWrite)
         {
             throw new ArgumentException("The host device is read-only but a writable open was requested.", nameof(host));
         }
 
+        long hostLength = host.Length;
+        Qcow2Header header = ReadValidatedHeader(host, writable, forRepair);
+        ulong reftableBytes = (ulong)header.RefcountTableClusters << header.ClusterBits;
+        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0 || header.FindExtension(Qcow2HeaderExtension.ExternalDataFile) is not null)
+        {
+            string name = header.ExternalDataFileName ?? "(unnamed)";
+            if (!options.AllowExternalDataFile)
+            {
+                FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.");
+            }
+
+        }
+
+        BlockDevice? dataFile = null;
+        DiskImageFile? backing = null;
+        try
+        {
+            if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
+            {
+                dataFile = OpenDataFile(header, fileName, writable, context);
+            }
+
+            if (header.BackingFileNameBytes is not null && !options.MetadataOnly)
+            {
+                backing = OpenBacking(header, fileName, options, context);
+            }
+
+            // A dirty image (lazy refcounts, not closed cleanly) may have stale refcounts: a writable
+            // open repairs it first, like QEMU, once the open policy has accepted the image. Reads do
+            // not depend on refcounts, so a read-only open uses it as it is.
+            if (writable && !forRepair && (header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
+            {
+                header = RepairDirtyOnOpen(host, header);
+                hostLength = host.Length;
+                reftableBytes = (ulong)header.RefcountTableClusters << header.ClusterBits;
+            }
+
+            // Load tables (sizes are bounded by the file length, checked above).
+            ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
+            ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
+            List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
+            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile)
+            {
+                _metadataOnly = options.MetadataOnly,
+            };
+        }
+        catch
+        {
+            backing?.Dispose();
+            dataFile?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Repairs the dirty image in <paramref name="host"/> (the checker in <see cref="Qcow2RepairMode.All"/>
+    /// mode, which rebuilds refcounts and clears the dirty bit) and returns the re-read header.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The repair did not leave a clean image.</exception>
+    private static Qcow2Header RepairDirtyOnOpen(BlockDevice host, Qcow2Header dirtyHeader)
+    {
+        Qcow2CheckResult result = RepairDirtyImage(host);
+        Qcow2Header header = ReadValidatedHeader(host, writable: true, forRepair: false);
+        if (result.CheckErrors > 0 || result.Corruptions > 0 || (header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
+        {
+            string detail = string.Empty;
+            foreach (string message in result.Messages)
+            {
+                if (message.StartsWith("ERROR", StringComparison.Ordinal))
+                {
+                    detail = " First problem: " + message;
+                    break;
+                }
+            }
+
+            FormatError.Throw("qcow2 image", Qcow2Header.Field.IncompatibleFeatures,
+                $"the image is dirty and could not be repaired ({result.Corruptions} corruptions, {result.CheckErrors} check errors remain); open it read-only.{detail}");
+        }
+
+        if (header.Version != dirtyHeader.Version || header.ClusterBits != dirtyHeader.ClusterBits || header.Size != dirtyHeader.Size)
+        {
+            FormatError.Throw("qcow2 header", 0, "the header changed while the dirty image was repaired.");
+        }
+
+        return header;
+    }
+
+    /// <summary>
+    /// Reads cluster 0 of <paramref name="host"/> and validates the header like an open does (QEMU's
+    /// open-time limits, feature bits, table placement), parsing its extensions.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The header is malformed, or the image is marked corrupt and <paramref name="writable"/> without <paramref name="forRepair"/>.</exception>
+    /// <exception cref="NotSupportedException">The image uses an unsupported feature.</exception>
+    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair)
+    {
         long hostLength = host.Length;
         const string S = "qcow2 header";
 
@@ -500,48 +613,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         // Header extensions and backing file name.
         header.ParseExtensions(cluster0);
-        if (writable && !forRepair && (header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
-        {
-            FormatError.Unsupported("The qcow2 image is dirty (it was not closed cleanly and its refcounts may be stale); open it read-only, or repair it first (check -r all).");
-        }
-
-        if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0 || header.FindExtension(Qcow2HeaderExtension.ExternalDataFile) is not null)
-        {
-            string name = header.ExternalDataFileName ?? "(unnamed)";
-            if (!options.AllowExternalDataFile)
-            {
-                FormatError.Unsupported($"The qcow2 image stores its data in the external data file '{name}'; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.");
-            }
-
-        }
-
-        // Load tables (sizes are bounded by the file length, checked above).
-        ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
-        ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
-        List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
-
-        BlockDevice? dataFile = null;
-        DiskImageFile? backing = null;
-        try
-        {
-            if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
-            {
-                dataFile = OpenDataFile(header, fileName, writable, context);
-            }
-
-            if (header.BackingFileNameBytes is not null)
-            {
-                backing = OpenBacking(header, fileName, options, context);
-            }
-
-            return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile);
-        }
-        catch
-        {
-            backing?.Dispose();
-            dataFile?.Dispose();
-            throw;
-        }
+        return header;
     }
 
     /// <summary>Checks that a table lies cluster-aligned within the file (QEMU's <c>qcow2_validate_table</c>, plus an end-of-file bound).</summary>

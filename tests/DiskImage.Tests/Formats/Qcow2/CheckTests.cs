@@ -356,6 +356,54 @@ public sealed class CheckTests(ITestOutputHelper output)
         Oracle.RunOk("qemu-io", "-c", "read -P 9 2M 300k", "-c", "read -P 1 0 64k", path);
     }
 
+    [SkippableFact]
+    public void Check_RepairThroughOpenImageMovesRefcountTableThenKeepWriting_StaysClean()
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+
+        // 512-byte clusters with 64-bit refcounts: one refcount-table cluster holds 64 blocks of 64
+        // entries, covering 4096 clusters (2 MiB). qemu fills the file to just under that, so a
+        // rebuild (new blocks after the end of the file) needs a larger table somewhere else.
+        string path = dir.File("move.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", path, "4M");
+        Oracle.RunOk("qemu-io", "-c", "write -P 5 0 1960k", path);
+        Surgeon s = Surgeon.Open(path);
+        Assert.Equal(1u, s.RefcountTableClusters);
+        Assert.InRange(s.Data.Length / 512, 4033, 4096);
+        ulong oldTable = s.RefcountTableOffset;
+        s.SetRefTableEntry(1, 1UL << 40);                                    // outside the image: forces a rebuild
+        s.Save();
+
+        byte[] expected = new byte[4 << 20];
+        expected.AsSpan(0, 1960 * 1024).Fill(5);
+        using (Qcow2Image img = Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }))
+        {
+            Qcow2CheckResult repaired = img.Check(Qcow2RepairMode.All);
+            Log("repaired", repaired);
+            Assert.Equal(0, repaired.ExitCode);
+            Assert.Contains("Rebuilding refcount structure", repaired.Messages);
+            Assert.NotEqual(oldTable, Surgeon.Open(path).RefcountTableOffset);
+
+            // Enough new data that the writer has to grow the relocated refcount table again.
+            var random = new Random(20261127);
+            byte[] data = new byte[2000 * 1024];
+            random.NextBytes(data);
+            img.Content.Write(2L << 20, data);
+            data.CopyTo(expected, 2L << 20);
+            img.Content.Write(100 * 1024, data.AsSpan(0, 7000));
+            data.AsSpan(0, 7000).CopyTo(expected.AsSpan(100 * 1024));
+            Assert.Equal(0, img.Check().ExitCode);
+        }
+
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        string raw = dir.File("expected.raw");
+        File.WriteAllBytes(raw, expected);
+        Oracle.RunOk("qemu-img", "compare", "-f", "qcow2", "-F", "raw", path, raw);
+    }
+
     [Fact]
     public void Check_RepairOnReadOnlyImage_ThrowsInvalidOperation()
     {
@@ -394,6 +442,62 @@ public sealed class CheckTests(ITestOutputHelper output)
         ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
         Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
         Oracle.RunOk("qemu-io", "-c", "read -P 9 2M 300k", "-c", "read -P 1 0 64k", "-c", "read -P 9 64k 5000", path);
+    }
+
+    [SkippableFact]
+    public void Open_DirtyImageAfterCrashWritable_RepairsThenKeepsWritingClean()
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-crash");
+        Assert.Equal(1UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        Assert.Equal(2, QemuCheck.Run(path).ExitCode);
+
+        byte[] expected = new byte[4 << 20];
+        expected.AsSpan(0, 128 * 1024).Fill(1);
+        expected.AsSpan(1 << 20, 64 * 1024).Fill(2);
+        using (Qcow2Image img = Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }))
+        {
+            Assert.False(img.GetInfo().DirtyFlag);
+            var random = new Random(4242);
+            byte[] data = new byte[300 * 1024];
+            random.NextBytes(data);
+            img.Content.Write(2L << 20, data);
+            data.CopyTo(expected, 2L << 20);
+            img.Content.Write(100 * 1024, data.AsSpan(0, 50 * 1024));
+            data.AsSpan(0, 50 * 1024).CopyTo(expected.AsSpan(100 * 1024));
+            img.Content.WriteZeroes(1 << 20, 4096);
+            expected.AsSpan(1 << 20, 4096).Clear();
+            Assert.Equal(0, img.Check().ExitCode);
+        }
+
+        QemuCheck after = QemuCheck.Run(path);
+        Assert.True(after.ExitCode == 0, after.Output);
+        ToolResult info = Oracle.RunOk("qemu-img", "info", "--output=json", path);
+        Assert.Contains("\"dirty-flag\": false", info.StandardOutput, StringComparison.Ordinal);
+        string raw = dir.File("expected.raw");
+        File.WriteAllBytes(raw, expected);
+        Oracle.RunOk("qemu-img", "compare", "-f", "qcow2", "-F", "raw", path, raw);
+    }
+
+    [SkippableFact]
+    public void Open_DirtyImageWithUnrepairableDamageWritable_ThrowsInvalidDataReadOnlyWorks()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = CheckImages.Make(dir, "lazy-refcounts");
+        Surgeon s = Surgeon.Open(path);
+        s.SetL2Entry(0, 0, s.L2Entry(0, 0) | 0x0100000000000000UL);          // reserved bits: not repairable
+        s.SetFeatureBit(Surgeon.Field.IncompatibleFeatures, 0, true);
+        s.Save();
+
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }));
+        output.WriteLine(e.Message);
+        Assert.Contains("dirty", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1UL, Surgeon.Open(path).U64(Surgeon.Field.IncompatibleFeatures) & 1);
+        using Qcow2Image ro = Qcow2Image.Open(path);
+        Assert.True(ro.GetInfo().DirtyFlag);
     }
 
     [SkippableFact]

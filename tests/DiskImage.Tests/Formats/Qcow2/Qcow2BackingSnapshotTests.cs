@@ -51,6 +51,27 @@ public sealed class Qcow2BackingSnapshotTests
     }
 
     [SkippableFact]
+    public void Open_MetadataOnlyWithMissingBacking_InfoFromHeaderContentUnavailable()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("orphan.qcow2");
+        QemuTool.Img("create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", path, "3M");
+        using (DiskImageFile image = DiskImageFile.Open(path, new DiskImageOpenOptions { MetadataOnly = true }))
+        {
+            ImageInfo info = image.GetInfo();
+            Assert.Equal(3L << 20, info.VirtualSize);
+            Assert.Equal("gone.qcow2", info.BackingFileName);
+            Assert.Equal("qcow2", info.BackingFileFormat);
+            Assert.Null(((Qcow2Image)image).Backing);
+            Assert.Throws<InvalidOperationException>(() => image.Content);
+        }
+
+        Assert.Throws<ArgumentException>(() => Qcow2Image.Open(path, new DiskImageOpenOptions { MetadataOnly = true, Writable = true }));
+        Assert.Throws<FileNotFoundException>(() => Qcow2Image.Open(path, s_allow));
+    }
+
+    [SkippableFact]
     public void Open_BackingLoop_ThrowsInvalidData()
     {
         Oracle.Require("qemu-img");

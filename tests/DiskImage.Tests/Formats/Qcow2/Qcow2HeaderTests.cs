@@ -64,7 +64,7 @@ public sealed class Qcow2HeaderTests
     }
 
     [SkippableFact]
-    public void Open_DirtyImageWritable_RefusedReadOnlyAllowed()
+    public void Open_DirtyImage_ReadOnlyLeavesItWritableRepairsIt()
     {
         Oracle.Require("qemu-img");
         using var dir = new TempDirectory();
@@ -73,9 +73,18 @@ public sealed class Qcow2HeaderTests
         byte[] bytes = File.ReadAllBytes(path);
         bytes[79] |= 1;
         File.WriteAllBytes(path, bytes);
-        Assert.Throws<NotSupportedException>(() => Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }));
-        using Qcow2Image ro = Qcow2Image.Open(path);
-        Assert.True(ro.GetInfo().DirtyFlag);
+        using (Qcow2Image ro = Qcow2Image.Open(path))
+        {
+            Assert.True(ro.GetInfo().DirtyFlag);
+        }
+
+        Assert.Equal(bytes, File.ReadAllBytes(path));
+        using (Qcow2Image rw = Qcow2Image.Open(path, new DiskImageOpenOptions { Writable = true }))
+        {
+            Assert.False(rw.GetInfo().DirtyFlag);
+        }
+
+        Assert.Equal(0, File.ReadAllBytes(path)[79] & 1);
     }
 
     [SkippableFact]
