@@ -18,17 +18,19 @@ internal sealed class Qcow2CompressSink : CopySink
     private readonly bool _skipZeroClusters;
     private readonly int _clusterSize;
     private readonly Qcow2CompressionType _type;
+    private readonly int _level;
 
     // Writer-thread workspace for one unit's batch of compressed clusters.
     private readonly long[] _batchOffsets;
     private readonly int[] _batchLengths;
 
-    public Qcow2CompressSink(Qcow2Image image, bool skipZeroClusters)
+    public Qcow2CompressSink(Qcow2Image image, bool skipZeroClusters, int? level)
     {
         _image = image;
         _skipZeroClusters = skipZeroClusters;
         _clusterSize = image.ClusterSize;
         _type = image.CompressionType;
+        _level = level ?? Qcow2Compression.DefaultLevel(_type);
         UnitSize = Math.Max(_clusterSize, TargetUnitSize / _clusterSize * _clusterSize);
         _batchOffsets = new long[UnitSize / _clusterSize];
         _batchLengths = new int[UnitSize / _clusterSize];
@@ -59,7 +61,7 @@ internal sealed class Qcow2CompressSink : CopySink
             {
                 table[2 * i] = Skipped;
             }
-            else if (Qcow2Compression.TryCompress(_type, cluster, slot.Scratch.AsSpan(packed, _clusterSize), out int written))
+            else if (Qcow2Compression.TryCompress(_type, cluster, slot.Scratch.AsSpan(packed, _clusterSize), _level, out int written))
             {
                 table[2 * i] = Compressed;
                 table[(2 * i) + 1] = written;
