@@ -33,8 +33,13 @@ internal sealed class CopyPipeline : IDisposable
     // one slot it commits next; workers wait for a free-slot permit, which the writer returns after
     // each commit. Workers take units in order under _dispatchGate, which only they contend for.
     private readonly ManualResetEventSlim[] _ready;
-    private readonly SemaphoreSlim _free;
     private readonly object _dispatchGate = new();
+
+    // Free-slot permits. A plain monitor with Pulse (one waiter woken per permit) rather than
+    // SemaphoreSlim, whose spin-before-block calls sched_yield dozens of times per wait: costly
+    // when the writer is the bottleneck on a busy machine.
+    private readonly object _freeGate = new();
+    private int _freeCount;
 
     // Guarded by _dispatchGate.
     private long _nextOffset;
@@ -75,7 +80,7 @@ internal sealed class CopyPipeline : IDisposable
             _ready[i] = new ManualResetEventSlim(false, spinCount: 1);
         }
 
-        _free = new SemaphoreSlim(slots);
+        _freeCount = slots;
     }
 
     /// <summary>The unit for a plain copy: the chunk size rounded up to a multiple of the sparse block size.</summary>
@@ -166,8 +171,12 @@ internal sealed class CopyPipeline : IDisposable
     {
         Volatile.Write(ref _stop, true);
 
-        // Wake every waiter; each re-checks _stop. Extra counts are harmless once stopped.
-        _free.Release(_workers);
+        // Wake every waiter; each re-checks _stop.
+        lock (_freeGate)
+        {
+            Monitor.PulseAll(_freeGate);
+        }
+
         foreach (ManualResetEventSlim ready in _ready)
         {
             ready.Set();
@@ -224,7 +233,11 @@ internal sealed class CopyPipeline : IDisposable
             long end = slot.Offset + slot.Length;
             Volatile.Write(ref slot.State, Empty);
             sequence++;
-            _free.Release();
+            lock (_freeGate)
+            {
+                _freeCount++;
+                Monitor.Pulse(_freeGate);
+            }
 
             if (_progress is not null && end - lastReported >= reportStep && end < _total)
             {
@@ -240,7 +253,21 @@ internal sealed class CopyPipeline : IDisposable
         {
             // A permit means the slot of the next sequence number has been committed and emptied:
             // at most ring-length units are dispatched ahead of the writer.
-            _free.Wait();
+            lock (_freeGate)
+            {
+                while (_freeCount == 0 && !Volatile.Read(ref _stop))
+                {
+                    Monitor.Wait(_freeGate);
+                }
+
+                if (Volatile.Read(ref _stop))
+                {
+                    return;
+                }
+
+                _freeCount--;
+            }
+
             CopySlot slot;
             int index;
             lock (_dispatchGate)
@@ -340,6 +367,5 @@ internal sealed class CopyPipeline : IDisposable
             ready.Dispose();
         }
 
-        _free.Dispose();
     }
 }
