@@ -16,6 +16,15 @@ public sealed class ConvertOptions
     public bool Compress { get; init; }
 
     /// <summary>
+    /// Compression level for <see cref="Compress"/>, or <see langword="null"/> for the codec's default,
+    /// which is qemu-img's: 6 for deflate (zlib's default) and 3 for zstd. Deflate accepts
+    /// <see cref="Qcow2Compression.MinDeflateLevel"/>..<see cref="Qcow2Compression.MaxDeflateLevel"/>,
+    /// zstd <see cref="Qcow2Compression.MinZstdLevel"/>..<see cref="Qcow2Compression.MaxZstdLevel"/>.
+    /// Lower levels are faster and compress less; the image reads the same with any level.
+    /// </summary>
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>
     /// Runs of at least this many zero bytes (aligned) are not written (<c>-S</c>); 0 writes everything.
     /// Default 4096.
     /// </summary>

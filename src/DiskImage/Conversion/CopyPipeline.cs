@@ -16,6 +16,7 @@ internal sealed class CopyPipeline : IDisposable
     private const int Empty = 0;
     private const int Busy = 1;
     private const int Ready = 2;
+    private const int End = 3;
     private const long MaxRingBytes = 64L * 1024 * 1024;
 
     private readonly BlockDevice _source;
@@ -26,16 +27,28 @@ internal sealed class CopyPipeline : IDisposable
     private readonly IProgress<ConvertProgress>? _progress;
     private readonly CancellationToken _cancellationToken;
     private readonly long _total;
-    private readonly object _gate = new();
     private readonly CopySlot[] _ring;
 
-    // Guarded by _gate.
+    // Hand-offs wake only the thread that can proceed: the writer waits on the ready event of the
+    // one slot it commits next; workers wait for a free-slot permit, which the writer returns after
+    // each commit. Workers take units in order under _dispatchGate, which only they contend for.
+    private readonly ManualResetEventSlim[] _ready;
+    private readonly object _dispatchGate = new();
+
+    // Free-slot permits. A plain monitor with Pulse (one waiter woken per permit) rather than
+    // SemaphoreSlim, whose spin-before-block calls sched_yield dozens of times per wait: costly
+    // when the writer is the bottleneck on a busy machine.
+    private readonly object _freeGate = new();
+    private int _freeCount;
+
+    // Guarded by _dispatchGate.
     private long _nextOffset;
     private long _dispatched;
-    private long _committed;
+    private bool _ended;
+    private AllocationExtent _extent;
+
     private bool _stop;
     private ExceptionDispatchInfo? _error;
-    private AllocationExtent _extent;
 
     public CopyPipeline(BlockDevice source, CopySink sink, int unit, int sparseSize, int workers, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
     {
@@ -59,6 +72,15 @@ internal sealed class CopyPipeline : IDisposable
                 sink.ScratchSize > 0 ? ArrayPool<byte>.Shared.Rent(sink.ScratchSize) : null,
                 new int[2 * runPairs]);
         }
+
+        _ready = new ManualResetEventSlim[slots];
+        for (int i = 0; i < slots; i++)
+        {
+            // Little spinning: on a busy machine a blocked waiter costs less than a spinning one.
+            _ready[i] = new ManualResetEventSlim(false, spinCount: 1);
+        }
+
+        _freeCount = slots;
     }
 
     /// <summary>The unit for a plain copy: the chunk size rounded up to a multiple of the sparse block size.</summary>
@@ -100,11 +122,7 @@ internal sealed class CopyPipeline : IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            lock (_gate)
-            {
-                _error ??= ExceptionDispatchInfo.Capture(ex);
-            }
-
+            Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(ex), null);
             throw;
         }
         finally
@@ -151,11 +169,24 @@ internal sealed class CopyPipeline : IDisposable
 
     private void Stop()
     {
-        lock (_gate)
+        Volatile.Write(ref _stop, true);
+
+        // Wake every waiter; each re-checks _stop.
+        lock (_freeGate)
         {
-            _stop = true;
-            Monitor.PulseAll(_gate);
+            Monitor.PulseAll(_freeGate);
         }
+
+        foreach (ManualResetEventSlim ready in _ready)
+        {
+            ready.Set();
+        }
+    }
+
+    private void Fail(Exception ex)
+    {
+        Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(ex), null);
+        Stop();
     }
 
     private void WriterLoop()
@@ -165,37 +196,27 @@ internal sealed class CopyPipeline : IDisposable
         long sequence = 0;
         while (true)
         {
-            CopySlot? slot = null;
-            lock (_gate)
+            int index = (int)(sequence % _ring.Length);
+            CopySlot slot = _ring[index];
+            ManualResetEventSlim ready = _ready[index];
+            ready.Wait();
+            Volatile.Read(ref _error)?.Throw();
+            _cancellationToken.ThrowIfCancellationRequested();
+            int state = Volatile.Read(ref slot.State);
+            if (slot.Sequence != sequence || state is not (Ready or End))
             {
-                while (true)
+                if (Volatile.Read(ref _stop))
                 {
-                    _error?.Throw();
-                    _cancellationToken.ThrowIfCancellationRequested();
-                    CopySlot candidate = _ring[sequence % _ring.Length];
-                    if (candidate.State == Ready && candidate.Sequence == sequence)
-                    {
-                        slot = candidate;
-                        break;
-                    }
-
-                    if (_nextOffset >= _total && _dispatched == sequence)
-                    {
-                        // Everything has been dispatched and committed.
-                        break;
-                    }
-
-                    if (_stop)
-                    {
-                        throw new InvalidOperationException("The copy stopped unexpectedly.");
-                    }
-
-                    Monitor.Wait(_gate);
+                    throw new InvalidOperationException("The copy stopped unexpectedly.");
                 }
+
+                continue;
             }
 
-            if (slot is null)
+            ready.Reset();
+            if (state == End)
             {
+                // Everything has been dispatched and committed.
                 _progress?.Report(new ConvertProgress(_total, _total));
                 return;
             }
@@ -210,11 +231,12 @@ internal sealed class CopyPipeline : IDisposable
             }
 
             long end = slot.Offset + slot.Length;
-            lock (_gate)
+            Volatile.Write(ref slot.State, Empty);
+            sequence++;
+            lock (_freeGate)
             {
-                slot.State = Empty;
-                _committed = ++sequence;
-                Monitor.PulseAll(_gate);
+                _freeCount++;
+                Monitor.Pulse(_freeGate);
             }
 
             if (_progress is not null && end - lastReported >= reportStep && end < _total)
@@ -229,29 +251,51 @@ internal sealed class CopyPipeline : IDisposable
     {
         while (true)
         {
-            CopySlot slot;
-            lock (_gate)
+            // A permit means the slot of the next sequence number has been committed and emptied:
+            // at most ring-length units are dispatched ahead of the writer.
+            lock (_freeGate)
             {
-                while (!_stop && _nextOffset < _total && _dispatched >= _committed + _ring.Length)
+                while (_freeCount == 0 && !Volatile.Read(ref _stop))
                 {
-                    Monitor.Wait(_gate);
+                    Monitor.Wait(_freeGate);
                 }
 
-                if (_stop || _nextOffset >= _total)
+                if (Volatile.Read(ref _stop))
                 {
                     return;
                 }
 
-                slot = _ring[_dispatched % _ring.Length];
+                _freeCount--;
+            }
+
+            CopySlot slot;
+            int index;
+            lock (_dispatchGate)
+            {
+                if (Volatile.Read(ref _stop) || _ended)
+                {
+                    return;
+                }
+
+                index = (int)(_dispatched % _ring.Length);
+                slot = _ring[index];
+                if (_nextOffset >= _total)
+                {
+                    // The first worker to find the end tells the writer with the next slot in order.
+                    _ended = true;
+                    slot.Sequence = _dispatched;
+                    Volatile.Write(ref slot.State, End);
+                    _ready[index].Set();
+                    return;
+                }
+
                 try
                 {
                     Dispatch(slot);
                 }
                 catch (Exception ex)
                 {
-                    _error ??= ExceptionDispatchInfo.Capture(ex);
-                    _stop = true;
-                    Monitor.PulseAll(_gate);
+                    Fail(ex);
                     return;
                 }
 
@@ -269,27 +313,19 @@ internal sealed class CopyPipeline : IDisposable
                     _sink.Process(slot);
                 }
             }
+            catch (OperationCanceledException)
+            {
+                Stop();
+                return;
+            }
             catch (Exception ex)
             {
-                lock (_gate)
-                {
-                    if (ex is not OperationCanceledException)
-                    {
-                        _error ??= ExceptionDispatchInfo.Capture(ex);
-                    }
-
-                    _stop = true;
-                    Monitor.PulseAll(_gate);
-                }
-
+                Fail(ex);
                 return;
             }
 
-            lock (_gate)
-            {
-                slot.State = Ready;
-                Monitor.PulseAll(_gate);
-            }
+            Volatile.Write(ref slot.State, Ready);
+            _ready[index].Set();
         }
     }
 
@@ -325,5 +361,11 @@ internal sealed class CopyPipeline : IDisposable
         {
             slot.Release();
         }
+
+        foreach (ManualResetEventSlim ready in _ready)
+        {
+            ready.Dispose();
+        }
+
     }
 }

@@ -135,6 +135,11 @@ public static class ImageConverter
             throw new NotSupportedException("Converting into an image with a backing file is not supported; convert first, then rebase.");
         }
 
+        if (options.CompressionLevel is int level)
+        {
+            Qcow2Compression.ValidateLevel(options.Qcow2?.CompressionType ?? Qcow2CompressionType.Deflate, level);
+        }
+
         if (options.SparseSize < 0 || options.SparseSize > BlockCopyOptions.MaxSparseSize)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.SparseSize, $"SparseSize must be between 0 and {BlockCopyOptions.MaxSparseSize}.");
@@ -159,7 +164,7 @@ public static class ImageConverter
         int unit;
         if (image is not null && options.Compress)
         {
-            var compressor = new Qcow2CompressSink(image, skipZeroClusters: options.SparseSize > 0);
+            var compressor = new Qcow2CompressSink(image, skipZeroClusters: options.SparseSize > 0, options.CompressionLevel);
             sink = compressor;
             unit = compressor.UnitSize;
         }

@@ -12,20 +12,28 @@ internal sealed class Qcow2CompressSink : CopySink
     private const int Skipped = 1;
     private const int Compressed = 2;
     private const int Stored = 3;
-    private const int TargetUnitSize = 256 * 1024;
+    private const int TargetUnitSize = 1024 * 1024;
 
     private readonly Qcow2Image _image;
     private readonly bool _skipZeroClusters;
     private readonly int _clusterSize;
     private readonly Qcow2CompressionType _type;
+    private readonly int _level;
 
-    public Qcow2CompressSink(Qcow2Image image, bool skipZeroClusters)
+    // Writer-thread workspace for one unit's batch of compressed clusters.
+    private readonly long[] _batchOffsets;
+    private readonly int[] _batchLengths;
+
+    public Qcow2CompressSink(Qcow2Image image, bool skipZeroClusters, int? level)
     {
         _image = image;
         _skipZeroClusters = skipZeroClusters;
         _clusterSize = image.ClusterSize;
         _type = image.CompressionType;
+        _level = level ?? Qcow2Compression.DefaultLevel(_type);
         UnitSize = Math.Max(_clusterSize, TargetUnitSize / _clusterSize * _clusterSize);
+        _batchOffsets = new long[UnitSize / _clusterSize];
+        _batchLengths = new int[UnitSize / _clusterSize];
     }
 
     /// <summary>Bytes per unit: a whole number of clusters.</summary>
@@ -43,7 +51,9 @@ internal sealed class Qcow2CompressSink : CopySink
 
         // The last cluster of an image whose size is not cluster aligned is compressed zero-padded.
         slot.Buffer.AsSpan(valid, (clusters * _clusterSize) - valid).Clear();
+        // Compressed clusters are packed back to back in the scratch buffer, ready for one host write.
         int[] table = slot.Runs;
+        int packed = 0;
         for (int i = 0; i < clusters; i++)
         {
             ReadOnlySpan<byte> cluster = slot.Buffer.AsSpan(i * _clusterSize, _clusterSize);
@@ -51,10 +61,11 @@ internal sealed class Qcow2CompressSink : CopySink
             {
                 table[2 * i] = Skipped;
             }
-            else if (Qcow2Compression.TryCompress(_type, cluster, slot.Scratch.AsSpan(i * _clusterSize, _clusterSize), out int written))
+            else if (Qcow2Compression.TryCompress(_type, cluster, slot.Scratch.AsSpan(packed, _clusterSize), _level, out int written))
             {
                 table[2 * i] = Compressed;
                 table[(2 * i) + 1] = written;
+                packed += written;
             }
             else
             {
@@ -63,18 +74,22 @@ internal sealed class Qcow2CompressSink : CopySink
         }
 
         slot.RunCount = clusters;
+        slot.ScratchLength = packed;
     }
 
     public override void Commit(CopySlot slot)
     {
         int[] table = slot.Runs;
+        int batch = 0;
         for (int i = 0; i < slot.RunCount; i++)
         {
             long guestOffset = slot.Offset + ((long)i * _clusterSize);
             switch (table[2 * i])
             {
                 case Compressed:
-                    _image.WriteCompressedCluster(guestOffset, slot.Scratch.AsSpan(i * _clusterSize, table[(2 * i) + 1]));
+                    _batchOffsets[batch] = guestOffset;
+                    _batchLengths[batch] = table[(2 * i) + 1];
+                    batch++;
                     break;
                 case Stored:
                     int length = (int)Math.Min(_clusterSize, slot.Length - ((long)i * _clusterSize));
@@ -83,6 +98,11 @@ internal sealed class Qcow2CompressSink : CopySink
                 default:
                     break;
             }
+        }
+
+        if (batch > 0)
+        {
+            _image.WriteCompressedClusters(_batchOffsets.AsSpan(0, batch), _batchLengths.AsSpan(0, batch), slot.Scratch.AsSpan(0, slot.ScratchLength));
         }
     }
 

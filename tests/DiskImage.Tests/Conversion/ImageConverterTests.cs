@@ -291,6 +291,43 @@ public sealed class ImageConverterTests : IDisposable
         Assert.Contains($"\"compression-type\": \"{expected}\"", info.StandardOutput, StringComparison.Ordinal);
     }
 
+    [SkippableTheory]
+    [InlineData(Qcow2CompressionType.Deflate, 1, 9)]
+    [InlineData(Qcow2CompressionType.Zstd, 1, 19)]
+    public void Convert_CompressionLevels_HigherLevelNotLargerAndBothPassQemu(Qcow2CompressionType type, int low, int high)
+    {
+        Oracle.Require("qemu-img");
+        string source = MakeSourceRaw();
+        string fast = _temp.File("fast.qcow2");
+        string small = _temp.File("small.qcow2");
+        var create = new Qcow2CreateOptions { CompressionType = type };
+        Convert(source, fast, new ConvertOptions { Compress = true, CompressionLevel = low, Qcow2 = create });
+        Convert(source, small, new ConvertOptions { Compress = true, CompressionLevel = high, Qcow2 = create });
+        foreach (string target in new[] { fast, small })
+        {
+            JsonElement check = QemuCheck(target);
+            Assert.Equal(0, Get(check, "corruptions") + Get(check, "leaks") + Get(check, "check-errors"));
+            AssertQemuIdentical(source, target, "qcow2");
+        }
+
+        Assert.True(new FileInfo(small).Length <= new FileInfo(fast).Length, $"level {high} output larger than level {low}");
+    }
+
+    [Theory]
+    [InlineData(Qcow2CompressionType.Deflate, 10)]
+    [InlineData(Qcow2CompressionType.Deflate, -1)]
+    [InlineData(Qcow2CompressionType.Zstd, 23)]
+    public void Convert_CompressionLevelOutOfRange_Throws(Qcow2CompressionType type, int level)
+    {
+        using var source = new MemoryBlockDevice(1 << 20);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageConverter.Convert(source, _temp.File("bad.qcow2"), new ConvertOptions
+        {
+            Compress = true,
+            CompressionLevel = level,
+            Qcow2 = new Qcow2CreateOptions { CompressionType = type },
+        }));
+    }
+
     [SkippableFact]
     public void Convert_CompressedWithDifferentWorkerCountsAndFlush_SameFile()
     {

@@ -107,7 +107,7 @@ public sealed partial class Qcow2Image
     /// <summary>
     /// Stores already-compressed data for the guest cluster at <paramref name="guestOffset"/> (cluster
     /// aligned; the cluster must be unallocated). <paramref name="compressedData"/> comes from
-    /// <see cref="Qcow2Compression.TryCompress"/> with this image's <see cref="CompressionType"/> and
+    /// <see cref="Qcow2Compression.TryCompress(Qcow2CompressionType, ReadOnlySpan{byte}, Span{byte}, out int)"/> with this image's <see cref="CompressionType"/> and
     /// <see cref="ClusterSize"/>. Compressed clusters are packed byte-contiguously after each other.
     /// </summary>
     /// <exception cref="ArgumentException">The offset is not cluster aligned or past the end, or the data is empty or larger than a cluster.</exception>

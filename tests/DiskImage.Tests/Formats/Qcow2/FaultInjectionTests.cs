@@ -70,6 +70,44 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         c.Flush();
     }
 
+    /// <summary>
+    /// Batched compressed writes (as convert stores them): a batch packed into a fresh run, a second
+    /// continuing in the first's last host cluster, an uncompressed cluster in between, a batch with
+    /// gaps that spans two L2 tables, then an overwrite.
+    /// </summary>
+    private static void CompressedBatches(Qcow2Image img)
+    {
+        int cluster = img.ClusterSize;
+        long perL2 = cluster / 8;
+        byte[] plain = Pattern(cluster, 21);
+        Array.Clear(plain, cluster / 3, cluster / 3);
+        byte[] one = new byte[cluster];
+        Assert.True(Qcow2Compression.TryCompress(img.CompressionType, plain, one, out int length));
+        void Batch(params long[] guestClusters)
+        {
+            byte[] packed = new byte[guestClusters.Length * length];
+            long[] offsets = new long[guestClusters.Length];
+            int[] lengths = new int[guestClusters.Length];
+            for (int i = 0; i < guestClusters.Length; i++)
+            {
+                one.AsSpan(0, length).CopyTo(packed.AsSpan(i * length));
+                offsets[i] = guestClusters[i] * cluster;
+                lengths[i] = length;
+            }
+
+            img.WriteCompressedClusters(offsets, lengths, packed);
+        }
+
+        Batch(2, 3, 4, 5, 6);
+        Batch(7, 8, 9);
+        img.Content.Write(10L * cluster, Pattern(cluster, 22));
+        Batch(11, 13, perL2 - 1, perL2, perL2 + 2);
+        BlockDevice c = img.Content;
+        c.Write((3L * cluster) + 10, Pattern(100, 23));          // COW out of a batched cluster
+        c.WriteZeroes(8L * cluster, cluster);
+        c.Flush();
+    }
+
     /// <summary>Writes over clusters shared with internal snapshots (refcount 2: copy on write).</summary>
     private static void OverwriteShared(Qcow2Image img)
     {
@@ -165,6 +203,18 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         string path = dir.File("base.qcow2");
         Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", $"cluster_size={clusterSize},compression_type={compression}", path, "16M");
         RunAllCrashPoints(dir, File.ReadAllBytes(path), CompressedThenOverwrite, $"compressed {compression} cluster {clusterSize}");
+    }
+
+    [SkippableTheory]
+    [InlineData(4096, "zlib")]
+    [InlineData(512, "zstd")]
+    public void Crash_DuringBatchedCompressedWrites_LeavesNoCorruptionAndRepairs(int clusterSize, string compression)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("base.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", $"cluster_size={clusterSize},compression_type={compression}", path, "16M");
+        RunAllCrashPoints(dir, File.ReadAllBytes(path), CompressedBatches, $"batched compressed {compression} cluster {clusterSize}");
     }
 
     [SkippableFact]
