@@ -171,7 +171,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         return table;
     }
 
-    private static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
+    internal static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
     {
         Span<byte> le = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(le, group);
