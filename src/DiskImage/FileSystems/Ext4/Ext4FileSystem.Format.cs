@@ -44,6 +44,7 @@ internal sealed class Ext4Formatter
     private readonly Ext4FormatOptions _o;
     private readonly int _bs;
     private readonly int _inodeSize;
+    private readonly int _bytesPerInode;
     private readonly bool _metadataCsum;
     private readonly bool _is64;
     private readonly int _descSize;
@@ -65,7 +66,16 @@ internal sealed class Ext4Formatter
     {
         _device = device;
         _o = options;
-        _bs = options.BlockSize;
+        long size = device.Length;
+        _bs = options.BlockSize ?? (size < 512L << 20 ? 1024 : 4096);
+        _bytesPerInode = options.BytesPerInode ?? size switch
+        {
+            < 3L << 20 => 8192,
+            < 512L << 20 => 4096,
+            < 4L << 40 => 16384,
+            < 16L << 40 => 32768,
+            _ => 65536,
+        };
         if (_bs is not (1024 or 2048 or 4096))
         {
             throw new ArgumentException($"Block size {_bs} is not 1024, 2048 or 4096.", nameof(options));
@@ -77,7 +87,7 @@ internal sealed class Ext4Formatter
             throw new ArgumentException($"Inode size {_inodeSize} is not 128 or 256.", nameof(options));
         }
 
-        if (options.BytesPerInode < 1024 || options.BytesPerInode > 64 * 1024 * 1024)
+        if (_bytesPerInode < 1024 || _bytesPerInode > 64 * 1024 * 1024)
         {
             throw new ArgumentException("BytesPerInode must be between 1024 and 64 MiB.", nameof(options));
         }
@@ -134,9 +144,16 @@ internal sealed class Ext4Formatter
             AllocateFlexGroup(f);
         }
 
+        // More than four extents do not fit in the inode: one leaf block under an index root (depth 1).
+        long journalLeaf = 0;
         if (journalExtents.Count > 4)
         {
-            throw new NotSupportedException($"A journal of {journalBlocks} blocks needs {journalExtents.Count} extents; at most 4 (no extent index block) are supported. Set a smaller JournalBlocks.");
+            if (journalExtents.Count > (_bs - 12) / 12)
+            {
+                throw new NotSupportedException($"A journal of {journalBlocks} blocks needs {journalExtents.Count} extents, more than one extent leaf block holds. Set a smaller JournalBlocks.");
+            }
+
+            journalLeaf = Allocate(1);
         }
 
         DateTimeOffset ts = _o.Timestamp ?? DateTimeOffset.UtcNow;
@@ -234,7 +251,7 @@ internal sealed class Ext4Formatter
 
         // Superblock.
         byte[] sb = new byte[Ext4SuperBlock.Size];
-        BuildSuperblock(sb, uuidBytes, hashSeed, seconds, freeBlocksTotal, journalBlocks, journalExtents);
+        BuildSuperblock(sb, uuidBytes, hashSeed, seconds, freeBlocksTotal, journalBlocks, journalExtents, journalLeaf);
         byte[] groupZeroSuper = (byte[])sb.Clone();
         SealSuperblock(groupZeroSuper, 0);
         Ext4SuperBlock parsed = Ext4SuperBlock.Parse(groupZeroSuper, _device.Length, new Ext4OpenOptions());
@@ -259,7 +276,7 @@ internal sealed class Ext4Formatter
                     WriteInode(raw, 0x41C0, 2, (long)lpfBlocks * _bs, [(lpfStart, lpfBlocks)], seconds, nanos);
                     break;
                 case JournalInode when journalBlocks > 0:
-                    WriteInode(raw, 0x8180, 1, journalBlocks * _bs, journalExtents, seconds, nanos);
+                    WriteInode(raw, 0x8180, 1, journalBlocks * _bs, journalExtents, seconds, nanos, journalLeaf);
                     break;
                 default:
                     // Reserved inodes: times only, as mke2fs writes them.
@@ -298,6 +315,19 @@ internal sealed class Ext4Formatter
         if (journalBlocks > 0)
         {
             WriteJournal(journalExtents, uuidBytes, journalBlocks);
+            if (journalLeaf != 0)
+            {
+                Array.Clear(block);
+                int max = (_bs - 12) / 12;
+                WriteExtents(block, journalExtents, max);
+                if (_metadataCsum)
+                {
+                    int tailOffset = 12 + (max * 12);
+                    BinaryPrimitives.WriteUInt32LittleEndian(block.AsSpan(tailOffset), Ext4Checksum.Crc32C(InodeSeed(JournalInode), block.AsSpan(0, tailOffset)));
+                }
+
+                _device.Write(journalLeaf * _bs, block);
+            }
         }
 
         // Backups first, the primary superblock last.
@@ -355,7 +385,7 @@ internal sealed class Ext4Formatter
         while (true)
         {
             long groups = (blocks - _firstData + _bpg - 1) / _bpg;
-            long inodes = Math.Max(blocks * _bs / _o.BytesPerInode, 16);
+            long inodes = Math.Max(blocks * _bs / _bytesPerInode, 16);
             long ipg = (inodes + groups - 1) / groups;
             int align = Math.Max(8, inodesPerBlock);
             ipg = (ipg + align - 1) / align * align;
@@ -511,9 +541,25 @@ internal sealed class Ext4Formatter
 
     private static void SetBits(byte[] bitmap, long first, long count)
     {
-        for (long i = first; i < first + count; i++)
+        long i = first;
+        long end = first + count;
+        while (i < end && (i & 7) != 0)
         {
             bitmap[i >> 3] |= (byte)(1 << (int)(i & 7));
+            i++;
+        }
+
+        long wholeBytes = (end - i) >> 3;
+        if (wholeBytes > 0)
+        {
+            bitmap.AsSpan((int)(i >> 3), (int)wholeBytes).Fill(0xFF);
+            i += wholeBytes << 3;
+        }
+
+        while (i < end)
+        {
+            bitmap[i >> 3] |= (byte)(1 << (int)(i & 7));
+            i++;
         }
     }
 
@@ -535,7 +581,7 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private void BuildSuperblock(byte[] sb, byte[] uuidBytes, Guid hashSeed, long seconds, long freeBlocks, long journalBlocks, List<(long Start, long Count)> journalExtents)
+    private void BuildSuperblock(byte[] sb, byte[] uuidBytes, Guid hashSeed, long seconds, long freeBlocks, long journalBlocks, List<(long Start, long Count)> journalExtents, long journalLeaf)
     {
         Span<byte> s = sb;
         long reserved = _blocks * _o.ReservedBlocksPercent / 100;
@@ -602,7 +648,14 @@ internal sealed class Ext4Formatter
         {
             Span<byte> iblock = stackalloc byte[60];
             iblock.Clear();
-            WriteExtents(iblock, journalExtents);
+            if (journalLeaf != 0)
+            {
+                WriteIndexRoot(iblock, journalLeaf);
+            }
+            else
+            {
+                WriteExtents(iblock, journalExtents, 4);
+            }
             iblock.CopyTo(s[0x10C..]);
             long size = journalBlocks * _bs;
             BinaryPrimitives.WriteUInt32LittleEndian(s[(0x10C + 60)..], (uint)(size >> 32));
@@ -639,15 +692,26 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private static void WriteExtents(Span<byte> iblock, List<(long Start, long Count)> extents)
+    private static void WriteIndexRoot(Span<byte> iblock, long leafBlock)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(iblock, 0xF30A);
-        BinaryPrimitives.WriteUInt16LittleEndian(iblock[2..], (ushort)extents.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(iblock[2..], 1);
         BinaryPrimitives.WriteUInt16LittleEndian(iblock[4..], 4);
+        BinaryPrimitives.WriteUInt16LittleEndian(iblock[6..], 1); // depth
+        BinaryPrimitives.WriteUInt32LittleEndian(iblock[12..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(iblock[16..], (uint)leafBlock);
+        BinaryPrimitives.WriteUInt16LittleEndian(iblock[20..], (ushort)(leafBlock >> 32));
+    }
+
+    private static void WriteExtents(Span<byte> node, List<(long Start, long Count)> extents, int max)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(node, 0xF30A);
+        BinaryPrimitives.WriteUInt16LittleEndian(node[2..], (ushort)extents.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(node[4..], (ushort)max);
         uint logical = 0;
         for (int i = 0; i < extents.Count; i++)
         {
-            Span<byte> e = iblock[(12 + (i * 12))..];
+            Span<byte> e = node[(12 + (i * 12))..];
             BinaryPrimitives.WriteUInt32LittleEndian(e, logical);
             BinaryPrimitives.WriteUInt16LittleEndian(e[4..], (ushort)extents[i].Count);
             BinaryPrimitives.WriteUInt16LittleEndian(e[6..], (ushort)(extents[i].Start >> 32));
@@ -656,9 +720,9 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private void WriteInode(Span<byte> raw, ushort mode, ushort links, long size, List<(long Start, long Count)> extents, long seconds, uint nanos)
+    private void WriteInode(Span<byte> raw, ushort mode, ushort links, long size, List<(long Start, long Count)> extents, long seconds, uint nanos, long leafBlock = 0)
     {
-        long blocks = 0;
+        long blocks = leafBlock != 0 ? 1 : 0;
         foreach ((long _, long c) in extents)
         {
             blocks += c;
@@ -673,7 +737,15 @@ internal sealed class Ext4Formatter
         long sectors = blocks * (_bs / 512);
         BinaryPrimitives.WriteUInt32LittleEndian(raw[0x1C..], (uint)sectors);
         BinaryPrimitives.WriteUInt32LittleEndian(raw[0x20..], Ext4Inode.ExtentsFlag);
-        WriteExtents(raw.Slice(0x28, 60), extents);
+        if (leafBlock != 0)
+        {
+            WriteIndexRoot(raw.Slice(0x28, 60), leafBlock);
+        }
+        else
+        {
+            WriteExtents(raw.Slice(0x28, 60), extents, 4);
+        }
+
         BinaryPrimitives.WriteUInt32LittleEndian(raw[0x6C..], (uint)(size >> 32));
         BinaryPrimitives.WriteUInt16LittleEndian(raw[0x74..], (ushort)(sectors >> 32));
         if (HasExtra)

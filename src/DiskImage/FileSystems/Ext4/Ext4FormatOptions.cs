@@ -20,11 +20,12 @@ public sealed class Ext4FormatOptions
     /// <summary>Feature profile (default <see cref="Ext4FormatProfile.Debian12"/>).</summary>
     public Ext4FormatProfile Profile { get; init; } = Ext4FormatProfile.Debian12;
 
-    /// <summary>Block size: 1024, 2048 or 4096 (default 4096).</summary>
-    public int BlockSize { get; init; } = 4096;
+    /// <summary>Block size: 1024, 2048 or 4096; null chooses like mke2fs (1024 below 512 MiB, else 4096).</summary>
+    public int? BlockSize { get; init; }
 
-    /// <summary>Bytes of file system per inode (default 16384, as mke2fs for ext4).</summary>
-    public int BytesPerInode { get; init; } = 16384;
+    /// <summary>Bytes of file system per inode; null chooses like mke2fs from the size (8192 below 3 MiB,
+    /// 4096 below 512 MiB, 16384 below 4 TiB, 32768 below 16 TiB, else 65536).</summary>
+    public int? BytesPerInode { get; init; }
 
     /// <summary>Inode size in bytes: 256 (default) or 128.</summary>
     public int InodeSize { get; init; } = 256;

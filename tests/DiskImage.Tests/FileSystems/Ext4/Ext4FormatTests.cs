@@ -115,6 +115,61 @@ public sealed class Ext4FormatTests
         Assert.Equal(FixedTime.ToUnixTimeSeconds(), root.ModificationTime.Seconds);
     }
 
+    [SkippableTheory]
+    [InlineData(8L << 20)]
+    [InlineData(64L << 20)]
+    [InlineData(1L << 30)]
+    [InlineData(5L << 30)]
+    public void Format_DefaultGeometry_MatchesMke2fs(long size)
+    {
+        Oracle.Require("mke2fs");
+        using var dir = new TempDirectory();
+        string ours = dir.File("ours.img");
+        string theirs = dir.File("mke2fs.img");
+        FormatFile(ours, size, new Ext4FormatOptions { Uuid = FixedUuid, HashSeed = FixedHashSeed, Timestamp = FixedTime });
+        using (FileBlockDevice.Create(theirs, size))
+        {
+        }
+
+        ToolResult mk = Oracle.Run("mke2fs", "-q", "-F", "-t", "ext4", "-O", "^resize_inode", "-U", FixedUuid.ToString(), theirs);
+        Assert.True(mk.ExitCode == 0, mk.ToString());
+        AssertFsckClean(ours);
+        Dictionary<string, string> a = DumpHeader(ours);
+        Dictionary<string, string> b = DumpHeader(theirs);
+        foreach (string field in new[]
+        {
+            "Filesystem features", "Block size", "Block count", "Inode count", "Reserved block count", "First block",
+            "Blocks per group", "Inodes per group", "Inode size", "Flex block group size", "Journal size",
+            "Default mount options", "Filesystem flags", "Default directory hash", "Required extra isize",
+            "Desired extra isize", "Journal backup", "Checksum type",
+        })
+        {
+            Assert.True(a.GetValueOrDefault(field) == b.GetValueOrDefault(field), $"{field}: ours '{a.GetValueOrDefault(field)}', mke2fs '{b.GetValueOrDefault(field)}'");
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData(300L << 30, Ext4FormatProfile.Debian12)]
+    [InlineData(5L << 40, Ext4FormatProfile.Debian12)]
+    [InlineData(3L << 40, Ext4FormatProfile.Rhel7)]
+    public void Format_LargeSparseFile_E2fsckClean(long size, Ext4FormatProfile profile)
+    {
+        Oracle.Require("e2fsck");
+        using var dir = new TempDirectory();
+        string image = dir.File("large.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, size))
+        {
+            Ext4FileSystem.Format(device, Options(profile, 4096));
+            Skip.If(device.AllocatedSize >= device.Length, "The host file system does not support sparse files.");
+            Assert.True(device.AllocatedSize < size / 256, $"allocated {device.AllocatedSize} bytes");
+        }
+
+        AssertFsckClean(image);
+        using FileBlockDevice ro = FileBlockDevice.Open(image);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(ro, leaveOpen: true);
+        Assert.Equal(UnixFileType.Directory, fs.GetEntry("/lost+found").Type);
+    }
+
     [SkippableFact]
     public void Format_OneGiBFile_WritesOnlyMetadata()
     {
