@@ -407,6 +407,11 @@ internal sealed class Ext4Formatter
                 continue;
             }
 
+            if (1 + gdtBlocks + 2 + itb + 64 > _bpg)
+            {
+                throw new NotSupportedException($"{groups} block groups need {gdtBlocks} descriptor blocks, more than a group holds; such sizes need meta_bg, which Format does not write. Use a larger block size.");
+            }
+
             _blocks = blocks;
             _ipg = (uint)ipg;
             _itb = itb;

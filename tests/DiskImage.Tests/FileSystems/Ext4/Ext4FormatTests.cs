@@ -230,6 +230,16 @@ public sealed class Ext4FormatTests
         Assert.Throws<ArgumentException>(() => Ext4FileSystem.Format(new MemoryBlockDevice(a, writable: true)));
     }
 
+    [SkippableFact]
+    public void Format_DescriptorTableLargerThanGroup_ThrowsNotSupported()
+    {
+        using var dir = new TempDirectory();
+        using FileBlockDevice device = FileBlockDevice.Create(dir.File("huge.img"), 2L << 40);
+        Assert.Throws<NotSupportedException>(() => Ext4FileSystem.Format(device, new Ext4FormatOptions { BlockSize = 1024 }));
+        Skip.If(device.AllocatedSize >= device.Length, "The host file system does not support sparse files.");
+        Assert.Equal(0, device.AllocatedSize);
+    }
+
     [Fact]
     public void Format_ReadOnlyDevice_Throws()
     {
