@@ -765,8 +765,7 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private uint InodeSeed(uint ino) =>
-        Ext4Checksum.Crc32C(Ext4Checksum.Crc32C(_checksumSeed, ino), 0u);
+    private uint InodeSeed(uint ino) => Ext4Checksum.InodeSeed(_checksumSeed, ino, 0);
 
     private void SealInode(uint ino, Span<byte> raw)
     {
@@ -776,24 +775,7 @@ internal sealed class Ext4Formatter
         }
 
         bool hasHi = raw.Length > 128 && BinaryPrimitives.ReadUInt16LittleEndian(raw[0x80..]) >= 4;
-        uint c = InodeSeed(ino);
-        c = Ext4Checksum.Crc32C(c, raw[..0x7C]);
-        c = Ext4Checksum.Crc32CZeros(c, 2);
-        c = Ext4Checksum.Crc32C(c, raw[0x7E..0x80]);
-        if (raw.Length > 128)
-        {
-            if (hasHi)
-            {
-                c = Ext4Checksum.Crc32C(c, raw[0x80..0x82]);
-                c = Ext4Checksum.Crc32CZeros(c, 2);
-                c = Ext4Checksum.Crc32C(c, raw[0x84..]);
-            }
-            else
-            {
-                c = Ext4Checksum.Crc32C(c, raw[0x80..]);
-            }
-        }
-
+        uint c = Ext4Checksum.Inode(InodeSeed(ino), raw, hasHi);
         BinaryPrimitives.WriteUInt16LittleEndian(raw[0x7C..], (ushort)c);
         if (hasHi)
         {
