@@ -158,6 +158,10 @@ internal sealed class Ext4Formatter
 
         DateTimeOffset ts = _o.Timestamp ?? DateTimeOffset.UtcNow;
         long seconds = ts.ToUnixTimeSeconds();
+        if (seconds is < 0 or > uint.MaxValue)
+        {
+            throw new ArgumentException("Timestamp must lie between 1970 and 2106 (the superblock's 32-bit time fields).", nameof(_o));
+        }
         uint nanos = (uint)((ts.UtcTicks % TimeSpan.TicksPerSecond) * 100);
         Guid uuid = _o.Uuid ?? Guid.NewGuid();
         Guid hashSeed = _o.HashSeed ?? Guid.NewGuid();

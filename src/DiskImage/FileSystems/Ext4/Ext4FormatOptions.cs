@@ -45,6 +45,6 @@ public sealed class Ext4FormatOptions
     /// <summary>Volume label (at most 16 bytes of UTF-8).</summary>
     public string Label { get; init; } = string.Empty;
 
-    /// <summary>Creation time written to the superblock and the initial inodes; null uses the current time.</summary>
+    /// <summary>Creation time written to the superblock and the initial inodes (1970–2106); null uses the current time.</summary>
     public DateTimeOffset? Timestamp { get; init; }
 }

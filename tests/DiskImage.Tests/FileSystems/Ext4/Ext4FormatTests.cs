@@ -224,6 +224,13 @@ public sealed class Ext4FormatTests
     }
 
     [Fact]
+    public void Format_TimestampBefore1970_Throws()
+    {
+        byte[] a = new byte[8 << 20];
+        Assert.Throws<ArgumentException>(() => Ext4FileSystem.Format(new MemoryBlockDevice(a, writable: true), new Ext4FormatOptions { Timestamp = new DateTimeOffset(1960, 1, 1, 0, 0, 0, TimeSpan.Zero) }));
+    }
+
+    [Fact]
     public void Format_TinyDevice_Throws()
     {
         byte[] a = new byte[16 << 10];
