@@ -171,7 +171,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         return table;
     }
 
-    private static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
+    internal static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
     {
         Span<byte> le = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(le, group);
@@ -241,24 +241,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
                 stored |= (uint)BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(0x82)) << 16;
             }
 
-            uint c = InodeSeed(number, inode.Generation);
-            c = Ext4Checksum.Crc32C(c, raw.AsSpan(0, 0x7C));
-            c = Ext4Checksum.Crc32CZeros(c, 2);
-            c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x7E, 128 - 0x7E));
-            if (raw.Length > 128)
-            {
-                if (hasHi)
-                {
-                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x80, 2));
-                    c = Ext4Checksum.Crc32CZeros(c, 2);
-                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x84));
-                }
-                else
-                {
-                    c = Ext4Checksum.Crc32C(c, raw.AsSpan(0x80));
-                }
-            }
-
+            uint c = Ext4Checksum.Inode(InodeSeed(number, inode.Generation), raw, hasHi);
             if (!hasHi)
             {
                 c &= 0xFFFF;
@@ -291,8 +274,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <summary>The per-inode checksum seed: crc32c(fs seed, inode number, generation).</summary>
     internal uint InodeSeed(uint number, uint generation)
     {
-        uint c = Ext4Checksum.Crc32C(_sb.ChecksumSeed, number);
-        return Ext4Checksum.Crc32C(c, generation);
+        return Ext4Checksum.InodeSeed(_sb.ChecksumSeed, number, generation);
     }
 
     /// <inheritdoc />
