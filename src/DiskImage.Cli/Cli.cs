@@ -88,7 +88,7 @@ internal static class Cli
 
             return e.ExitCode;
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotImplementedException)
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
             stdout.Flush();
             stderr.Write($"{ProgramName}: {ImageOpener.Describe(e)}\n");
