@@ -162,7 +162,7 @@ internal sealed class GzipMemberReadStream : ReadOnlyStreamBase
 /// Writes one gzip member: a fixed 10-byte header (no name, MTIME 0, OS 3 = Unix on every host, so
 /// output is the same everywhere), raw deflate from the BCL, and the CRC32/ISIZE trailer.
 /// </summary>
-internal sealed class GzipMemberWriteStream : Stream
+internal sealed class GzipMemberWriteStream : WriteOnlyStreamBase
 {
     private readonly Stream _output;
     private readonly DeflateStream _deflate;
@@ -177,26 +177,6 @@ internal sealed class GzipMemberWriteStream : Stream
         output.Write(header);
         _deflate = new DeflateStream(output, level, leaveOpen: true);
     }
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 

@@ -304,7 +304,7 @@ public static class Initramfs
 }
 
 /// <summary>Writes an LZMA "alone" stream as <c>lzma</c> does: lc=3 lp=0 pb=2, 1 MiB dictionary, unknown size, end marker.</summary>
-internal sealed class LzmaAloneWriteStream : Stream
+internal sealed class LzmaAloneWriteStream : WriteOnlyStreamBase
 {
     private readonly LzmaStream _lzma;
 
@@ -316,26 +316,6 @@ internal sealed class LzmaAloneWriteStream : Stream
         header[5..].Fill(0xFF);
         output.Write(header);
     }
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => _lzma.Write(buffer, offset, count);
 

@@ -135,7 +135,7 @@ internal sealed class Lz4LegacyReadStream : ReadOnlyStreamBase
 }
 
 /// <summary>Writes an LZ4 legacy frame with 8 MiB blocks compressed by K4os.</summary>
-internal sealed class Lz4LegacyWriteStream : Stream
+internal sealed class Lz4LegacyWriteStream : WriteOnlyStreamBase
 {
     private readonly Stream _output;
     private readonly LZ4Level _level;
@@ -153,26 +153,6 @@ internal sealed class Lz4LegacyWriteStream : Stream
         _block = ArrayPool<byte>.Shared.Rent(Lz4Legacy.BlockSize);
         _compressed = ArrayPool<byte>.Shared.Rent(Lz4Legacy.MaxCompressedBlock + 4);
     }
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
