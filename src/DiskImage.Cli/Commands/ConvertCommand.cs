@@ -144,7 +144,6 @@ internal static class ConvertCommand
 
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
         BlockDevice content = snapshot ?? image.Content;
-        int chainLength = snapshot is null ? ImageOpener.Chain(image, source).Count : 1;
 
         ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
         printer?.Report(new ConvertProgress(0, content.Length));
@@ -153,7 +152,13 @@ internal static class ConvertCommand
             if (existingTarget)
             {
                 using DiskImageFile targetImage = ImageOpener.Open(target, targetFormatName, writable: true, followBacking);
-                CopyInto(content, chainLength, targetImage.Content, sparseSize, targetIsZero, printer, cancellationToken);
+                if (targetImage.Content.Length < content.Length)
+                {
+                    throw new CliException($"The target ({targetImage.Content.Length} bytes) is smaller than the source ({content.Length} bytes)");
+                }
+
+                var copyOptions = new BlockCopyOptions { SparseSize = sparseSize, TargetIsZero = targetIsZero, MaxDegreeOfParallelism = parallelism };
+                BlockCopier.Copy(content, targetImage.Content, copyOptions, printer, cancellationToken);
                 targetImage.Flush();
             }
             else
@@ -215,65 +220,6 @@ internal static class ConvertCommand
         }
 
         throw new CliException($"Failed to load snapshot: Can't find snapshot '{parameter}'");
-    }
-
-    /// <summary>
-    /// <c>-n</c>: copies <paramref name="source"/> over an existing device. Ranges that read as zeros
-    /// (and, with <paramref name="sparseSize"/> &gt; 0, all-zero chunks) become zero writes, skipped
-    /// entirely when the target is known to be zero.
-    /// </summary>
-    private static void CopyInto(BlockDevice source, int chainLength, BlockDevice target, int sparseSize, bool targetIsZero, ProgressPrinter? progress, CancellationToken cancellationToken)
-    {
-        if (target.Length < source.Length)
-        {
-            throw new CliException($"The target ({target.Length} bytes) is smaller than the source ({source.Length} bytes)");
-        }
-
-        const int ChunkSize = 1 << 20;
-        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
-        try
-        {
-            long position = 0;
-            while (position < source.Length)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                AllocationExtent extent = source.GetAllocation(position, Math.Min(source.Length - position, 64L * ChunkSize));
-                if (CompareCommand.ReadsAsZero(extent, chainLength))
-                {
-                    if (!targetIsZero)
-                    {
-                        target.WriteZeroes(position, extent.Length);
-                    }
-
-                    position = extent.End;
-                }
-                else
-                {
-                    int n = (int)Math.Min(ChunkSize, extent.End - position);
-                    Span<byte> chunk = buffer.AsSpan(0, n);
-                    source.ReadExactly(position, chunk);
-                    if (sparseSize > 0 && !chunk.ContainsAnyExcept((byte)0))
-                    {
-                        if (!targetIsZero)
-                        {
-                            target.WriteZeroes(position, n);
-                        }
-                    }
-                    else
-                    {
-                        target.Write(position, chunk);
-                    }
-
-                    position += n;
-                }
-
-                progress?.Report(new ConvertProgress(position, source.Length));
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 
     /// <summary>qemu-img's progress line, <c>    (12.34/100%)</c> and a carriage return, redrawn every whole percent.</summary>

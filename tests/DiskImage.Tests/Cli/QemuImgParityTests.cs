@@ -491,6 +491,21 @@ public sealed class QemuImgParityTests : IDisposable
     }
 
     [SkippableFact]
+    public void Convert_IntoExistingZeroTargetWithTargetIsZero_SkipsZerosAndMatches()
+    {
+        string source = MakeImage("compressed-zero");
+        string target = _dir.File("existing-zero.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", target, "8M");
+        RunOk("convert", "-n", "--target-is-zero", "-O", "qcow2", source, target);
+        Assert.Equal("Images are identical.\n", QemuImgOk("compare", source, target).StandardOutput);
+        Assert.Equal(0, QemuImg("check", target).ExitCode);
+
+        string small = _dir.File("small.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", small, "1M");
+        Assert.Equal(1, Run("convert", "-n", "-O", "qcow2", source, small).ExitCode);
+    }
+
+    [SkippableFact]
     public void Convert_Snapshot_CopiesContentAtSnapshotTime()
     {
         string source = MakeImage("snapshot");
