@@ -43,36 +43,6 @@ if [ -z "${SUITE:-}" ]; then
   [ -n "$SUITE" ] || die "cannot tell this machine's Debian codename; set SUITE"
 fi
 
-# The mirror apt uses for $SUITE: deb822 *.sources first, then one-line *.list files.
-debian_mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    uri=$(awk -v suite="$SUITE" '
-      BEGIN { RS = ""; FS = "\n" }
-      {
-        uris = ""; suites = ""; types = ""; enabled = 1
-        for (i = 1; i <= NF; i++) {
-          line = $i
-          if (line ~ /^[ \t]*#/) continue
-          if (line ~ /^URIs:/)    { sub(/^URIs:[ \t]*/, "", line); uris = line }
-          if (line ~ /^Suites:/)  { sub(/^Suites:[ \t]*/, "", line); suites = line }
-          if (line ~ /^Types:/)   { sub(/^Types:[ \t]*/, "", line); types = line }
-          if (line ~ /^Enabled:[ \t]*no/) enabled = 0
-        }
-        if (!enabled || types !~ /(^|[ \t])deb([ \t]|$)/) next
-        n = split(suites, s, /[ \t]+/)
-        for (j = 1; j <= n; j++) if (s[j] == suite) { split(uris, u, /[ \t]+/); print u[1]; exit }
-      }' "$f")
-    if [ -n "$uri" ]; then echo "$uri"; return; fi
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    uri=$(sed -e 's/\[[^]]*\]//' "$f" | awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }')
-    if [ -n "$uri" ]; then echo "$uri"; return; fi
-  done
-}
-
 image="$cache/debian-$SUITE-minbase.ext4.raw"
 qcow2_zlib="$cache/debian-$SUITE-minbase.zlib.qcow2"
 
@@ -81,20 +51,12 @@ prepare_image() {
   need qemu-img qemu-utils
   need mkfs.ext4 e2fsprogs
   if [ ! -f "$image" ]; then
-    [ "$(id -u)" = 0 ] || die "building the cached image needs root (debootstrap)"
-    need debootstrap debootstrap
-    local mirror=${DEBIAN_MIRROR:-$(debian_mirror)}
-    [ -n "$mirror" ] || die "no apt source serves suite '$SUITE'; set DEBIAN_MIRROR"
-    local root="$cache/rootfs.tmp"
-    rm -rf "$root" "$image.tmp"
-    log "debootstrap --variant=minbase $SUITE from apt's mirror (cached afterwards)"
-    debootstrap --variant=minbase "$SUITE" "$root" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-      die "debootstrap failed; see $cache/debootstrap.log"
-    rm -rf "$root/var/cache/apt/archives/"*.deb
+    local root
+    root=$("$here/debootstrap-fixture.sh")
+    rm -f "$image.tmp"
     log "mkfs.ext4 -d rootfs ($IMAGE_SIZE)"
     mkfs.ext4 -q -F -L rootfs -d "$root" "$image.tmp" "$IMAGE_SIZE"
     mv "$image.tmp" "$image"
-    rm -rf "$root"
   fi
   if [ ! -f "$qcow2_zlib" ]; then
     log "qemu-img convert -c (zlib) for the qcow2->raw case"
