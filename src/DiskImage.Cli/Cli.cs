@@ -30,6 +30,10 @@ internal static class Cli
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
+          mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4 filename
+          ls [-l] [-R] [-f fmt] filename [path...]
+          cat [-f fmt] filename path...
+          copy-out [-f fmt] filename path... local_directory
 
         Command parameters:
           'filename' is a disk image filename
@@ -58,6 +62,17 @@ internal static class Cli
           'lsinitramfs' lists every segment's paths, one per line ('-l': long listing like cpio -tv)
           'unpack-initramfs' extracts every segment under the directory, never writing outside it
 
+        File-system commands (an image, raw or qcow2, holding a bare ext4 file system; paths in the
+        image are absolute):
+          'mkfs' writes an empty ext4 file system over the image; '--size' creates the image first
+            (format '-f', default raw); '-T' picks the feature profile: debian12 (default, also rhel8
+            and rhel9) or rhel7; SOURCE_DATE_EPOCH fixes the time written
+          'ls' lists a directory like virt-ls ('-l': mode, links, uid, gid, size, UTC time, name;
+            '-R': everything below, as full paths)
+          'cat' writes files to standard output
+          'copy-out' copies files and directories (recursively) into an existing local directory,
+            keeping modes, times, links (and owners as root); nothing is written outside it
+
         Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
         63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
         2 an image could not be opened, 4 a read error.
@@ -65,11 +80,18 @@ internal static class Cli
         """;
 
     /// <summary>Runs the command line; returns the process exit code. Never throws for user errors.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default) =>
+        Run(args, stdout, stderr, binaryStdout: null, cancellationToken);
+
+    /// <summary>
+    /// Runs the command line with standard output also available as bytes (for <c>cat</c>); returns the
+    /// process exit code. Never throws for user errors.
+    /// </summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Stream? binaryStdout, CancellationToken cancellationToken = default)
     {
         try
         {
-            return Dispatch(args, stdout, stderr, cancellationToken);
+            return Dispatch(args, stdout, stderr, binaryStdout, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -113,7 +135,7 @@ internal static class Cli
         }
     }
 
-    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    private static int Dispatch(string[] args, TextWriter stdout, TextWriter stderr, Stream? binaryStdout, CancellationToken cancellationToken)
     {
         if (args.Length == 0)
         {
@@ -137,6 +159,10 @@ internal static class Cli
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr),
+            "mkfs" => MkfsCommand.Run(rest, stdout),
+            "ls" => LsCommand.Run(rest, stdout),
+            "cat" => CatCommand.Run(rest, stdout, binaryStdout),
+            "copy-out" => CopyOutCommand.Run(rest, stdout, stderr),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };

@@ -14,6 +14,7 @@ internal static class Program
                 cancellation.Cancel();
             }
         };
-        return Cli.Run(args, Console.Out, Console.Error, cancellation.Token);
+        using Stream binaryStdout = Console.OpenStandardOutput();
+        return Cli.Run(args, Console.Out, Console.Error, binaryStdout, cancellation.Token);
     }
 }

@@ -1,0 +1,93 @@
+using System.Buffers;
+using System.Text;
+using DiskImage.FileSystems;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary>
+/// <c>cat [-f fmt] image path...</c>: writes files of the ext4 file system in an image to standard
+/// output, byte for byte (like <c>virt-cat</c>); a final symbolic link is followed inside the image.
+/// </summary>
+internal static class CatCommand
+{
+    private const int OptHelp = 1000;
+
+    /// <param name="args">The arguments after the verb.</param>
+    /// <param name="stdout">The text output (help text; file bytes when <paramref name="binaryStdout"/> is null and it has no byte stream).</param>
+    /// <param name="binaryStdout">Standard output as bytes, or null to use <paramref name="stdout"/>.</param>
+    public static int Run(string[] args, TextWriter stdout, Stream? binaryStdout)
+    {
+        string? format = null;
+        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count < 2)
+        {
+            throw CliException.Usage("Expecting an image file name and a file path");
+        }
+
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        stdout.Flush();
+        Stream? output = binaryStdout ?? (stdout as StreamWriter)?.BaseStream;
+        for (int i = 1; i < getopt.Operands.Count; i++)
+        {
+            string path = getopt.Operands[i];
+            Stream input;
+            try
+            {
+                input = image.FileSystem.OpenFile(FileSystemImage.CheckGuestPath(path), FileMode.Open, FileAccess.Read);
+            }
+            catch (Exception e) when (FileSystemImage.IsGuestError(e))
+            {
+                throw FileSystemImage.GuestError(path, e);
+            }
+
+            using (input)
+            {
+                if (output is not null)
+                {
+                    input.CopyTo(output, 256 * 1024);
+                    output.Flush();
+                }
+                else
+                {
+                    CopyAsText(input, stdout);
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    // Without a byte stream (an in-process caller's StringWriter), the bytes are decoded as UTF-8.
+    private static void CopyAsText(Stream input, TextWriter stdout)
+    {
+        Decoder decoder = Encoding.UTF8.GetDecoder();
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        char[] chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(64 * 1024));
+        try
+        {
+            int n;
+            while ((n = input.Read(bytes, 0, 64 * 1024)) > 0)
+            {
+                int count = decoder.GetChars(bytes, 0, n, chars, 0, flush: false);
+                stdout.Write(chars, 0, count);
+            }
+
+            int tail = decoder.GetChars([], 0, 0, chars, 0, flush: true);
+            stdout.Write(chars, 0, tail);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+            ArrayPool<char>.Shared.Return(chars);
+        }
+    }
+}

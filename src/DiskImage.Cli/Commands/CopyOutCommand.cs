@@ -1,0 +1,62 @@
+using DiskImage.FileSystems;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary>
+/// <c>copy-out [-f fmt] image guest-path... host-dir</c>: copies files and directories (recursively)
+/// out of the ext4 file system in an image into an existing host directory, like <c>virt-copy-out</c>.
+/// Modes, times, symbolic links and hard links within the copy are kept, owners when running as root;
+/// nothing is written outside the host directory.
+/// </summary>
+internal static class CopyOutCommand
+{
+    private const int OptHelp = 1000;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? format = null;
+        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 'f': format = value; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+            }
+        }
+
+        if (getopt.Operands.Count < 3)
+        {
+            throw CliException.Usage("Expecting an image file name, one or more paths in the image and a local directory");
+        }
+
+        string hostDirectory = getopt.Operands[^1];
+        if (!Directory.Exists(hostDirectory))
+        {
+            throw new CliException($"local directory '{hostDirectory}' does not exist or is not a directory");
+        }
+
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        for (int i = 1; i < getopt.Operands.Count - 1; i++)
+        {
+            string path = getopt.Operands[i];
+            image.GetEntry(path);
+            FileSystemCopyResult result;
+            try
+            {
+                result = FileSystemCopy.CopyToHost(image.FileSystem, path, hostDirectory);
+            }
+            catch (Exception e) when (e is InvalidDataException)
+            {
+                throw FileSystemImage.GuestError(path, e);
+            }
+
+            foreach (string skipped in result.Skipped)
+            {
+                stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");
+            }
+        }
+
+        return 0;
+    }
+}

@@ -1,0 +1,121 @@
+using DiskImage.FileSystems;
+using DiskImage.FileSystems.Ext4;
+using DiskImage.Formats;
+
+namespace DiskImage.Cli;
+
+/// <summary>
+/// An image (raw or qcow2) holding a bare ext4 file system (no partition table), opened for the
+/// file-system verbs (<c>ls</c>, <c>cat</c>, <c>copy-out</c>, <c>copy-in</c>).
+/// </summary>
+internal sealed class FileSystemImage : IDisposable
+{
+    private readonly DiskImageFile _image;
+
+    private FileSystemImage(DiskImageFile image, Ext4FileSystem fileSystem)
+    {
+        _image = image;
+        FileSystem = fileSystem;
+    }
+
+    /// <summary>The file system.</summary>
+    public Ext4FileSystem FileSystem { get; }
+
+    /// <summary>Opens <paramref name="path"/> and the ext4 file system in its content.</summary>
+    /// <param name="path">The image file.</param>
+    /// <param name="format">The <c>-f</c> format name, or null to detect.</param>
+    /// <param name="writable">Open the image and the file system for writing.</param>
+    /// <exception cref="CliException">The image cannot be opened or holds no usable ext4 file system.</exception>
+    public static FileSystemImage Open(string path, string? format, bool writable)
+    {
+        DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
+        try
+        {
+            if (!Ext4FileSystem.IsExt4(image.Content))
+            {
+                throw new CliException($"'{path}': no ext4 file system found (the image must hold a bare file system; partition tables are not supported yet)");
+            }
+
+            Ext4FileSystem fs;
+            try
+            {
+                fs = Ext4FileSystem.Open(image.Content, CreateOpenOptions(writable), leaveOpen: true);
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+            {
+                throw new CliException($"'{path}': {e.Message}");
+            }
+
+            return new FileSystemImage(image, fs);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    private static Ext4OpenOptions CreateOpenOptions(bool writable)
+    {
+        if (writable)
+        {
+            throw new CliException("Writing to ext4 file systems is not supported by this build of diskimage");
+        }
+
+        return new Ext4OpenOptions();
+    }
+
+    /// <summary>Flushes the file system and the image.</summary>
+    public void Flush()
+    {
+        FileSystem.Flush();
+        _image.Flush();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        FileSystem.Dispose();
+        _image.Dispose();
+    }
+
+    /// <summary>
+    /// A failure on a path inside the file system, in the words of the Unix tools
+    /// (<c>/etc/x: No such file or directory</c>).
+    /// </summary>
+    public static CliException GuestError(string path, Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => new CliException($"{path}: No such file or directory"),
+        UnauthorizedAccessException => new CliException($"{path}: Is a directory"),
+        ArgumentException => new CliException($"{path}: {ImageOpener.Describe(e)}"),
+        _ => new CliException($"{path}: {e.Message}"),
+    };
+
+    /// <summary>Whether <paramref name="e"/> is an error about a path or the data behind it (as opposed to a defect).</summary>
+    public static bool IsGuestError(Exception e) =>
+        e is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or NotSupportedException;
+
+    /// <summary>Checks that a guest path is absolute, as the file-system verbs require.</summary>
+    public static string CheckGuestPath(string path)
+    {
+        if (path.Length == 0 || path[0] != '/')
+        {
+            throw new CliException($"{path}: the path inside the image must be absolute (start with '/')");
+        }
+
+        return path;
+    }
+
+    /// <summary>The entry at <paramref name="path"/>, or a <see cref="CliException"/> in the Unix tools' words.</summary>
+    public UnixFileInfo GetEntry(string path)
+    {
+        try
+        {
+            return FileSystem.GetEntry(CheckGuestPath(path));
+        }
+        catch (Exception e) when (IsGuestError(e))
+        {
+            throw GuestError(path, e);
+        }
+    }
+}

@@ -1,0 +1,411 @@
+using System.Buffers;
+
+namespace DiskImage.FileSystems;
+
+/// <summary>
+/// Copies trees out of an <see cref="IFileSystem"/> to a host directory, and between file systems:
+/// files, directories, symbolic links, hard links within the copied set, device nodes, FIFOs,
+/// permission bits, owners and nanosecond times (the semantics of <c>virt-copy-out</c> and
+/// <c>virt-copy-in</c>).
+/// </summary>
+/// <remarks>
+/// <para>A directory is copied recursively as a new entry named like it inside the destination
+/// directory; the root directory ("/") copies its contents into the destination directory itself.
+/// An existing directory in the destination is merged into; any other existing entry with the name
+/// of a copied one is replaced (a non-empty directory in the way is an <see cref="IOException"/>).</para>
+/// <para>Writing to the host never leaves the destination directory: a name that is empty, ".", ".."
+/// or contains '/' or NUL is refused with <see cref="InvalidDataException"/>, no symbolic link that
+/// exists under the destination is ever followed (it is replaced), and new files are created
+/// exclusively. A directory that appears twice in the source (a hard-linked directory or a cycle
+/// in a corrupt file system) is an <see cref="InvalidDataException"/>.</para>
+/// </remarks>
+public static class FileSystemCopy
+{
+    private const int BufferSize = 256 * 1024;
+    private const int MaxDepth = 2048;
+
+    /// <summary>Copies the entry at <paramref name="sourcePath"/> (recursively for a directory) into the host directory <paramref name="hostDirectory"/>.</summary>
+    /// <param name="source">The file system to read.</param>
+    /// <param name="sourcePath">The entry to copy; a final symbolic link is copied as a link.</param>
+    /// <param name="hostDirectory">An existing host directory receiving the copy.</param>
+    /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <returns>The number of entries written and those skipped.</returns>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="hostDirectory"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The source holds a name that cannot be written safely, or a directory cycle.</exception>
+    public static FileSystemCopyResult CopyToHost(IFileSystem source, string sourcePath, string hostDirectory, FileSystemCopyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        ArgumentException.ThrowIfNullOrEmpty(hostDirectory);
+        string root = Path.GetFullPath(hostDirectory);
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"The directory '{hostDirectory}' does not exist.");
+        }
+
+        var copier = new HostCopier(source, options ?? new FileSystemCopyOptions());
+        UnixFileInfo entry = source.GetEntry(sourcePath);
+        if (entry.Path == "/")
+        {
+            copier.CopyChildren(entry, root, 0);
+        }
+        else
+        {
+            copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
+        }
+
+        return copier.Result;
+    }
+
+    /// <summary>Copies the entry at <paramref name="sourcePath"/> (recursively for a directory) into <paramref name="destinationDirectory"/> of another file system.</summary>
+    /// <param name="source">The file system to read.</param>
+    /// <param name="sourcePath">The entry to copy; a final symbolic link is copied as a link.</param>
+    /// <param name="destination">The file system to write.</param>
+    /// <param name="destinationDirectory">An existing directory of <paramref name="destination"/>.</param>
+    /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <returns>The number of entries written and those skipped.</returns>
+    /// <exception cref="IOException"><paramref name="destinationDirectory"/> is not a directory.</exception>
+    /// <exception cref="InvalidDataException">The source holds an invalid name or a directory cycle.</exception>
+    public static FileSystemCopyResult Copy(IFileSystem source, string sourcePath, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourcePath);
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(destinationDirectory);
+        if (ReferenceEquals(source, destination))
+        {
+            throw new ArgumentException("Source and destination must be different file systems.", nameof(destination));
+        }
+
+        UnixFileInfo target = destination.GetEntry(destinationDirectory);
+        if (target.Type == UnixFileType.SymbolicLink)
+        {
+            // Intermediate links resolve inside the file system; resolve a final one the same way.
+            target = destination.GetEntry(FileSystemPath.Combine(target.Path, "."));
+        }
+
+        if (target.Type != UnixFileType.Directory)
+        {
+            throw new IOException($"'{destinationDirectory}' is not a directory.");
+        }
+
+        var copier = new FileSystemCopier(source, destination, options ?? new FileSystemCopyOptions());
+        UnixFileInfo entry = source.GetEntry(sourcePath);
+        if (entry.Path == "/")
+        {
+            copier.CopyChildren(entry, target.Path, 0);
+        }
+        else
+        {
+            copier.CopyEntry(entry, FileSystemPath.Combine(target.Path, CheckedName(entry.Name, entry.Path)), 0);
+        }
+
+        destination.Flush();
+        return copier.Result;
+    }
+
+    private static string CheckedName(string name, string path)
+    {
+        if (name.Length == 0 || name is "." or ".." || name.Contains('/', StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal) ||
+            (OperatingSystem.IsWindows() && name.Contains('\\', StringComparison.Ordinal)))
+        {
+            throw new InvalidDataException($"The entry '{path}' has a name that cannot be copied safely.");
+        }
+
+        return name;
+    }
+
+    private static List<UnixFileInfo> SortedChildren(IFileSystem fs, UnixFileInfo directory)
+    {
+        var children = new List<UnixFileInfo>(fs.EnumerateDirectory(directory.Path));
+        children.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return children;
+    }
+
+    private static void EnterDirectory(HashSet<long> seen, UnixFileInfo directory, int depth)
+    {
+        if (!seen.Add(directory.Inode))
+        {
+            throw new InvalidDataException($"The directory '{directory.Path}' appears twice in the tree (a directory cycle or hard link).");
+        }
+
+        if (depth > MaxDepth)
+        {
+            throw new InvalidDataException($"The directory '{directory.Path}' is nested more than {MaxDepth} levels deep.");
+        }
+    }
+
+    /// <summary>Copies stream content, leaving holes where whole buffers read as zeros.</summary>
+    private static void CopyContent(Stream input, Stream output)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            bool holeAtEnd = false;
+            int n;
+            while ((n = input.ReadAtLeast(buffer.AsSpan(0, BufferSize), BufferSize, throwOnEndOfStream: false)) > 0)
+            {
+                if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                {
+                    output.Write(buffer, 0, n);
+                    holeAtEnd = false;
+                }
+                else
+                {
+                    output.Seek(n, SeekOrigin.Current);
+                    holeAtEnd = true;
+                }
+            }
+
+            if (holeAtEnd)
+            {
+                output.SetLength(output.Position);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>One copy to the host.</summary>
+    private sealed class HostCopier(IFileSystem source, FileSystemCopyOptions options)
+    {
+        private readonly Dictionary<long, string> _links = [];
+        private readonly HashSet<long> _directories = [];
+        private readonly bool _chown = options.PreserveOwnership && Environment.IsPrivilegedProcess;
+
+        public FileSystemCopyResult Result { get; } = new();
+
+        public void CopyChildren(UnixFileInfo directory, string hostDirectory, int depth)
+        {
+            EnterDirectory(_directories, directory, depth);
+            foreach (UnixFileInfo child in SortedChildren(source, directory))
+            {
+                CopyEntry(child, Path.Combine(hostDirectory, CheckedName(child.Name, child.Path)), depth + 1);
+            }
+        }
+
+        public void CopyEntry(UnixFileInfo entry, string target, int depth)
+        {
+            switch (entry.Type)
+            {
+                case UnixFileType.Directory:
+                    HostTreeWriter.EnsureDirectory(target);
+                    CopyChildren(entry, target, depth);
+                    ApplyMetadata(entry, target);
+                    break;
+                case UnixFileType.RegularFile:
+                    if (!LinkToEarlierCopy(entry, target))
+                    {
+                        HostTreeWriter.RemoveExisting(target);
+                        using (Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read))
+                        using (var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
+                        {
+                            CopyContent(input, output);
+                        }
+
+                        ApplyMetadata(entry, target);
+                    }
+
+                    break;
+                case UnixFileType.SymbolicLink:
+                    HostTreeWriter.RemoveExisting(target);
+                    File.CreateSymbolicLink(target, entry.LinkTarget ?? string.Empty);
+                    if (_chown)
+                    {
+                        HostTreeWriter.TrySetOwner(target, entry.UserId, entry.GroupId);
+                    }
+
+                    HostTreeWriter.SetTimes(target, entry.AccessTime, entry.ModificationTime, isSymbolicLink: true);
+                    break;
+                case UnixFileType.Socket:
+                    Result.Skip(entry.Path, "socket ignored");
+                    return;
+                default:
+                    if (entry.Type != UnixFileType.Fifo && !options.CreateDevices)
+                    {
+                        Result.Skip(entry.Path, "device nodes not requested");
+                        return;
+                    }
+
+                    if (LinkToEarlierCopy(entry, target))
+                    {
+                        break;
+                    }
+
+                    HostTreeWriter.RemoveExisting(target);
+                    if (!HostTreeWriter.TryCreateNode(target, entry.Type, entry.Mode, entry.DeviceMajor, entry.DeviceMinor))
+                    {
+                        Result.Skip(entry.Path, "cannot create the node (needs root)");
+                        return;
+                    }
+
+                    ApplyMetadata(entry, target);
+                    break;
+            }
+
+            Result.Copied++;
+        }
+
+        private bool LinkToEarlierCopy(UnixFileInfo entry, string target)
+        {
+            if (entry.LinkCount < 2)
+            {
+                return false;
+            }
+
+            if (!_links.TryGetValue(entry.Inode, out string? first))
+            {
+                _links[entry.Inode] = target;
+                return false;
+            }
+
+            HostTreeWriter.RemoveExisting(target);
+            return HostTreeWriter.TryLink(first, target) || CopyFirst(first, target);
+        }
+
+        private static bool CopyFirst(string first, string target)
+        {
+            // The host refused the link (e.g. a file system without hard links): a copy keeps the content.
+            if (HostTreeWriter.GetKind(first) != HostTreeWriter.Kind.Other)
+            {
+                return false;
+            }
+
+            File.Copy(first, target);
+            return true;
+        }
+
+        private void ApplyMetadata(UnixFileInfo entry, string target)
+        {
+            // chown before chmod: changing the owner clears the set-user/group-id bits.
+            if (_chown)
+            {
+                HostTreeWriter.TrySetOwner(target, entry.UserId, entry.GroupId);
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(target, (UnixFileMode)(entry.Mode & 0xFFF));
+            }
+
+            HostTreeWriter.SetTimes(target, entry.AccessTime, entry.ModificationTime, isSymbolicLink: false);
+        }
+    }
+
+    /// <summary>One copy between file systems.</summary>
+    private sealed class FileSystemCopier(IFileSystem source, IFileSystem destination, FileSystemCopyOptions options)
+    {
+        private readonly Dictionary<long, string> _links = [];
+        private readonly HashSet<long> _directories = [];
+
+        public FileSystemCopyResult Result { get; } = new();
+
+        public void CopyChildren(UnixFileInfo directory, string targetDirectory, int depth)
+        {
+            EnterDirectory(_directories, directory, depth);
+            foreach (UnixFileInfo child in SortedChildren(source, directory))
+            {
+                CopyEntry(child, FileSystemPath.Combine(targetDirectory, CheckedName(child.Name, child.Path)), depth + 1);
+            }
+        }
+
+        public void CopyEntry(UnixFileInfo entry, string target, int depth)
+        {
+            UnixFileInfo? existing = destination.Exists(target) ? destination.GetEntry(target) : null;
+            if (entry.Type == UnixFileType.Directory)
+            {
+                if (existing is { Type: not UnixFileType.Directory })
+                {
+                    destination.Delete(target);
+                    existing = null;
+                }
+
+                if (existing is null)
+                {
+                    destination.CreateDirectory(target, entry.Mode);
+                }
+
+                CopyChildren(entry, target, depth);
+                ApplyMetadata(entry, target);
+                Result.Copied++;
+                return;
+            }
+
+            if (existing is not null)
+            {
+                destination.Delete(target);
+            }
+
+            if (entry.LinkCount > 1)
+            {
+                if (_links.TryGetValue(entry.Inode, out string? first))
+                {
+                    destination.CreateHardLink(target, first);
+                    Result.Copied++;
+                    return;
+                }
+
+                _links[entry.Inode] = target;
+            }
+
+            switch (entry.Type)
+            {
+                case UnixFileType.RegularFile:
+                    using (Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read))
+                    using (Stream output = destination.OpenFile(target, FileMode.CreateNew, FileAccess.Write))
+                    {
+                        CopyContent(input, output);
+                    }
+
+                    break;
+                case UnixFileType.SymbolicLink:
+                    destination.CreateSymbolicLink(target, entry.LinkTarget ?? string.Empty);
+                    break;
+                case UnixFileType.CharacterDevice or UnixFileType.BlockDevice:
+                    if (!options.CreateDevices)
+                    {
+                        _links.Remove(entry.Inode);
+                        Result.Skip(entry.Path, "device nodes not requested");
+                        return;
+                    }
+
+                    destination.CreateDevice(target, entry.Type, entry.DeviceMajor, entry.DeviceMinor, entry.Mode);
+                    break;
+                case UnixFileType.Fifo:
+                    destination.CreateFifo(target, entry.Mode);
+                    break;
+                case UnixFileType.Socket:
+                    destination.CreateSocket(target, entry.Mode);
+                    break;
+            }
+
+            ApplyMetadata(entry, target);
+            Result.Copied++;
+        }
+
+        private void ApplyMetadata(UnixFileInfo entry, string target)
+        {
+            if (options.PreserveOwnership)
+            {
+                destination.SetOwner(target, entry.UserId, entry.GroupId);
+            }
+
+            if (entry.Type != UnixFileType.SymbolicLink)
+            {
+                destination.SetMode(target, entry.Mode);
+            }
+
+            if (options.CopyXattrs)
+            {
+                foreach (KeyValuePair<string, byte[]> xattr in source.GetXattrs(entry.Path))
+                {
+                    destination.SetXattr(target, xattr.Key, xattr.Value);
+                }
+            }
+
+            destination.SetTimes(target, entry.AccessTime, entry.ModificationTime);
+        }
+    }
+}
