@@ -1,0 +1,231 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace DiskImage.FileSystems.Host;
+
+/// <summary>The Linux calls behind <see cref="HostDirectoryFileSystem"/>: <c>statx</c> (all times with nanoseconds),
+/// <c>llistxattr</c>/<c>lgetxattr</c> and <c>readlink</c>, none of which follow a final symbolic link.</summary>
+internal static partial class HostNative
+{
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxBasicStats = 0x7FF;
+    private const uint StatxBirthTime = 0x800;
+    private const int ERange = 34;
+    private const int ENoData = 61;
+    private const int ENotSup = 95;
+    private const int ENoEnt = 2;
+    private const int ENotDir = 20;
+
+    /// <summary>Whether the calls exist here (Linux only).</summary>
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    /// <summary>lstat with nanosecond times; false when the entry does not exist (or a component is not a directory).</summary>
+    /// <exception cref="IOException">Any other failure.</exception>
+    public static unsafe bool TryLStat(string path, out HostStat stat)
+    {
+        stat = default;
+        byte* buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats | StatxBirthTime, buffer) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is ENoEnt or ENotDir)
+            {
+                return false;
+            }
+
+            throw Error("statx", path, errno);
+        }
+
+        var s = new ReadOnlySpan<byte>(buffer, 256);
+        uint mask = BinaryPrimitives.ReadUInt32LittleEndian(s);
+        stat = new HostStat(
+            NLink: BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
+            Uid: BinaryPrimitives.ReadUInt32LittleEndian(s[20..]),
+            Gid: BinaryPrimitives.ReadUInt32LittleEndian(s[24..]),
+            Mode: BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
+            Inode: BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
+            Size: BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
+            AccessTime: Time(s[64..]),
+            BirthTime: (mask & StatxBirthTime) != 0 ? Time(s[80..]) : null,
+            ChangeTime: Time(s[96..]),
+            ModificationTime: Time(s[112..]),
+            RDevMajor: BinaryPrimitives.ReadUInt32LittleEndian(s[128..]),
+            RDevMinor: BinaryPrimitives.ReadUInt32LittleEndian(s[132..]),
+            DevMajor: BinaryPrimitives.ReadUInt32LittleEndian(s[136..]),
+            DevMinor: BinaryPrimitives.ReadUInt32LittleEndian(s[140..]));
+        return true;
+    }
+
+    private static UnixTime Time(ReadOnlySpan<byte> t)
+    {
+        uint ns = BinaryPrimitives.ReadUInt32LittleEndian(t[8..]);
+        return new UnixTime(BinaryPrimitives.ReadInt64LittleEndian(t), (int)Math.Min(ns, 999_999_999u));
+    }
+
+    /// <summary>The target of a symbolic link, as raw bytes decoded as UTF-8.</summary>
+    public static unsafe string ReadLink(string path)
+    {
+        int size = 256;
+        while (true)
+        {
+            byte[] buf = ArrayPool<byte>.Shared.Rent(size);
+            try
+            {
+                nint n;
+                fixed (byte* p = buf)
+                {
+                    n = ReadLinkCore(path, p, buf.Length);
+                }
+
+                if (n < 0)
+                {
+                    throw Error("readlink", path, Marshal.GetLastPInvokeError());
+                }
+
+                if (n < buf.Length)
+                {
+                    return Encoding.UTF8.GetString(buf, 0, (int)n);
+                }
+
+                size = buf.Length * 2;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buf);
+            }
+        }
+    }
+
+    /// <summary>All extended attributes of an entry (not following a final symbolic link), keyed by full name.</summary>
+    public static unsafe Dictionary<string, byte[]> ListXattrs(string path)
+    {
+        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        byte[] names = [];
+        while (true)
+        {
+            nint n = LListXattr(path, null, 0);
+            if (n < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == ENotSup)
+                {
+                    return result;
+                }
+
+                throw Error("llistxattr", path, errno);
+            }
+
+            if (n == 0)
+            {
+                return result;
+            }
+
+            names = new byte[n];
+            fixed (byte* p = names)
+            {
+                n = LListXattr(path, p, names.Length);
+            }
+
+            if (n >= 0)
+            {
+                names = names.AsSpan(0, (int)n).ToArray();
+                break;
+            }
+
+            if (Marshal.GetLastPInvokeError() != ERange)
+            {
+                throw Error("llistxattr", path, Marshal.GetLastPInvokeError());
+            }
+        }
+
+        int start = 0;
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (names[i] != 0)
+            {
+                continue;
+            }
+
+            if (i > start)
+            {
+                string name = Encoding.UTF8.GetString(names, start, i - start);
+                byte[]? value = GetXattr(path, name);
+                if (value is not null)
+                {
+                    result[name] = value;
+                }
+            }
+
+            start = i + 1;
+        }
+
+        return result;
+    }
+
+    private static unsafe byte[]? GetXattr(string path, string name)
+    {
+        while (true)
+        {
+            nint n = LGetXattr(path, name, null, 0);
+            if (n < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                return errno == ENoData ? null : throw Error("lgetxattr", path, errno);
+            }
+
+            byte[] value = new byte[n];
+            if (n == 0)
+            {
+                return value;
+            }
+
+            fixed (byte* p = value)
+            {
+                n = LGetXattr(path, name, p, value.Length);
+            }
+
+            if (n >= 0)
+            {
+                return n == value.Length ? value : value.AsSpan(0, (int)n).ToArray();
+            }
+
+            int e = Marshal.GetLastPInvokeError();
+            if (e == ENoData)
+            {
+                return null;
+            }
+
+            if (e != ERange)
+            {
+                throw Error("lgetxattr", path, e);
+            }
+        }
+    }
+
+    private static IOException Error(string call, string path, int errno) =>
+        new($"{call}('{path}') failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).", errno);
+
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport("libc", EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial nint ReadLinkCore(string path, byte* buffer, nint size);
+
+    [LibraryImport("libc", EntryPoint = "llistxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial nint LListXattr(string path, byte* list, nint size);
+
+    [LibraryImport("libc", EntryPoint = "lgetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial nint LGetXattr(string path, string name, byte* value, nint size);
+}
+
+/// <summary>The fields of <c>struct statx</c> a host file system reports.</summary>
+internal readonly record struct HostStat(
+    uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size,
+    UnixTime AccessTime, UnixTime? BirthTime, UnixTime ChangeTime, UnixTime ModificationTime,
+    uint RDevMajor, uint RDevMinor, uint DevMajor, uint DevMinor)
+{
+    public UnixFileType Type => (UnixFileType)(Mode & 0xF000);
+}
