@@ -31,6 +31,7 @@ internal static class Cli
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
           mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4 filename
+          make-fs [-t ext4] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
           ls [-l] [-R] [-f fmt] filename [path...]
           cat [-f fmt] filename path...
           copy-out [-f fmt] filename path... local_directory
@@ -67,6 +68,8 @@ internal static class Cli
           'mkfs' writes an empty ext4 file system over the image; '--size' creates the image first
             (format '-f', default raw); '-T' picks the feature profile: debian12 (default, also rhel8
             and rhel9) or rhel7; SOURCE_DATE_EPOCH fixes the time written
+          'make-fs' builds a new image holding a copy of a local directory tree (like virt-make-fs);
+            the size is the smallest that fits plus 10% unless '-s' gives it ('+N' adds N bytes)
           'ls' lists a directory like virt-ls ('-l': mode, links, uid, gid, size, UTC time, name;
             '-R': everything below, as full paths)
           'cat' writes files to standard output
@@ -160,6 +163,7 @@ internal static class Cli
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr),
             "mkfs" => MkfsCommand.Run(rest, stdout),
+            "make-fs" when OperatingSystem.IsLinux() => MakeFsCommand.Run(rest, stdout),
             "ls" => LsCommand.Run(rest, stdout),
             "cat" => CatCommand.Run(rest, stdout, binaryStdout),
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr),

@@ -1,0 +1,123 @@
+using System.Runtime.Versioning;
+using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.Host;
+using DiskImage.Formats;
+
+namespace DiskImage.Cli.Commands;
+
+/// <summary>
+/// <c>make-fs [-t ext4] [-f raw|qcow2] [-s N|+N] [--label L] [-T profile] [-U uuid] ... dir image</c>:
+/// builds an ext4 file system holding a host directory tree into a new image, like <c>virt-make-fs</c>.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal static class MakeFsCommand
+{
+    /// <summary>The free space added to the smallest size that fits when no size is given, in percent.</summary>
+    public const int DefaultExtraPercent = 10;
+
+    private const int OptHelp = 1000;
+
+    public static int Run(string[] args, TextWriter stdout)
+    {
+        string type = "ext4";
+        string formatName = "raw";
+        string? sizeText = null;
+        var settings = new MkfsCommand.Settings();
+        var getopt = new GetOpt(
+            args,
+            "b:E:f:F:hI:i:L:m:O:s:T:t:U:",
+            new LongOption("help", false, OptHelp),
+            new LongOption("type", true, 't'),
+            new LongOption("format", true, 'f'),
+            new LongOption("size", true, 's'),
+            new LongOption("label", true, 'L'),
+            new LongOption("uuid", true, 'U'),
+            new LongOption("profile", true, 'T'));
+        while (getopt.Next(out int option, out string? value))
+        {
+            switch (option)
+            {
+                case 't': type = value!; break;
+                case 'f' or 'F': formatName = value!; break;
+                case 's': sizeText = value; break;
+                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
+                default: settings.Apply(option, value!); break;
+            }
+        }
+
+        if (getopt.Operands.Count != 2)
+        {
+            throw CliException.Usage("Expecting a source directory and an output image file name");
+        }
+
+        MkfsCommand.CheckType(type);
+        DiskImageFormat format = ImageOpener.ParseFormat(formatName)!.Value;
+        string source = getopt.Operands[0];
+        string output = getopt.Operands[1];
+        if (!Directory.Exists(source))
+        {
+            throw new CliException(File.Exists(source)
+                ? $"{source}: input must be a directory (archives are not supported)"
+                : $"{source}: No such file or directory");
+        }
+
+        using var tree = new HostDirectoryFileSystem(source);
+        var build = new Ext4BuildOptions { Format = settings.Build() };
+        long size;
+        if (sizeText is not null && !sizeText.StartsWith('+'))
+        {
+            size = MkfsCommand.ParseSize(sizeText);
+        }
+        else
+        {
+            var sizing = new Ext4BuildOptions
+            {
+                Format = build.Format,
+                ExtraPercent = sizeText is null ? DefaultExtraPercent : 0,
+                ExtraBytes = sizeText is null ? 0 : MkfsCommand.ParseSize(sizeText[1..]),
+            };
+            size = Ext4FileSystem.ComputeBuildSize(tree, sizing);
+        }
+
+        bool done = false;
+        try
+        {
+            using (DiskImageFile image = MkfsCommand.CreateImage(output, format, size))
+            {
+                try
+                {
+                    Ext4FileSystem.Build(image.Content, tree, build);
+                }
+                catch (Exception e) when (e is ArgumentException or NotSupportedException)
+                {
+                    throw new CliException($"{output}: {ImageOpener.Describe(e)}");
+                }
+
+                image.Flush();
+            }
+
+            done = true;
+        }
+        finally
+        {
+            if (!done)
+            {
+                // Like a failed convert: no half-built image is left behind.
+                TryDelete(output);
+            }
+        }
+
+        return 0;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}
