@@ -35,6 +35,7 @@ internal static class Cli
           ls [-l] [-R] [-f fmt] filename [path...]
           cat [-f fmt] filename path...
           copy-out [-f fmt] filename path... local_directory
+          copy-in [-f fmt] [--xattrs] filename local_path... directory
 
         Command parameters:
           'filename' is a disk image filename
@@ -75,6 +76,9 @@ internal static class Cli
           'cat' writes files to standard output
           'copy-out' copies files and directories (recursively) into an existing local directory,
             keeping modes, times, links (and owners as root); nothing is written outside it
+          'copy-in' copies local files and directories (recursively) into an existing directory of
+            the image, keeping modes, owners, times, links and special files ('--xattrs': also
+            extended attributes)
 
         Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
         63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
@@ -167,6 +171,7 @@ internal static class Cli
             "ls" => LsCommand.Run(rest, stdout),
             "cat" => CatCommand.Run(rest, stdout, binaryStdout),
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr),
+            "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };

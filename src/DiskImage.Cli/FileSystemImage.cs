@@ -55,15 +55,7 @@ internal sealed class FileSystemImage : IDisposable
         }
     }
 
-    private static Ext4OpenOptions CreateOpenOptions(bool writable)
-    {
-        if (writable)
-        {
-            throw new CliException("Writing to ext4 file systems is not supported by this build of diskimage");
-        }
-
-        return new Ext4OpenOptions();
-    }
+    private static Ext4OpenOptions CreateOpenOptions(bool writable) => new() { Writable = writable };
 
     /// <summary>Flushes the file system and the image.</summary>
     public void Flush()

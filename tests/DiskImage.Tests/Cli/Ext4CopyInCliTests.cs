@@ -1,0 +1,141 @@
+using System.Runtime.Versioning;
+using DiskImage.Tests.Oracles;
+using static DiskImage.Tests.Archives.CpioTestSupport;
+using static DiskImage.Tests.Cli.Ext4CliTests;
+
+namespace DiskImage.Tests.Cli;
+
+/// <summary>
+/// <c>copy-in</c> (virt-copy-in) into images made by our mkfs and by mke2fs 1.47, judged by e2fsck -fn
+/// and debugfs, and by reading the tree back (copy-out) and comparing it with the source.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class Ext4CopyInCliTests
+{
+    [SkippableTheory]
+    [InlineData("raw")]
+    [InlineData("qcow2")]
+    public void CopyIn_TreeIntoNewFileSystem_E2fsckCleanAndSameTree(string format)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), output = tmp.File("out"), image = tmp.File("fs." + format);
+        Directory.CreateDirectory(src);
+        Directory.CreateDirectory(output);
+        MakeTree(src);
+        using (var sparse = new FileStream(Path.Combine(src, "sparse.bin"), FileMode.CreateNew))
+        {
+            sparse.Seek(3 << 20, SeekOrigin.Begin);
+            sparse.Write("tail"u8);
+        }
+
+        File.SetLastWriteTimeUtc(Path.Combine(src, "etc/conf.d/x.conf"), new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc).AddTicks(1234567));
+        CliHarness.RunOk("mkfs", "--size", "64M", "-f", format, "ext4", image);
+
+        CliResult r = CliHarness.RunOk("copy-in", image, src, "/");
+        Assert.Equal("", r.StandardOutput + r.StandardError);
+        string raw = AsRaw(tmp, image, format);
+        E2fsckClean(raw);
+        Assert.Equal("key=value\n", Oracle.RunOk("debugfs", "-R", "cat /src/etc/conf.d/x.conf", raw).StandardOutput);
+        string listing = Oracle.RunOk("debugfs", "-R", "ls -p /src/usr", raw).StandardOutput;
+        Assert.Contains("/hard-b/", listing, StringComparison.Ordinal);
+
+        CliHarness.RunOk("copy-out", image, "/src", output);
+        AssertSameTree(src, Path.Combine(output, "src"), withTimes: true);
+        Assert.Equal(new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc).AddTicks(1234567), File.GetLastWriteTimeUtc(Path.Combine(output, "src/etc/conf.d/x.conf")));
+    }
+
+    [SkippableFact]
+    public void CopyIn_FilesIntoMke2fsImage_ReplacesAndKeepsTheRest()
+    {
+        Oracle.Require("e2fsck");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), add = tmp.File("add");
+        Directory.CreateDirectory(src);
+        Directory.CreateDirectory(Path.Combine(add, "etc"));
+        MakeTree(src, specials: false);
+        string image = BuildImage(tmp, src, "raw");
+        File.WriteAllText(Path.Combine(add, "etc/x.conf"), "replaced=yes\n");
+        File.WriteAllText(Path.Combine(add, "hostname"), "guest\n");
+        File.SetUnixFileMode(Path.Combine(add, "hostname"), (UnixFileMode)0x180);
+
+        CliHarness.RunOk("copy-in", image, Path.Combine(add, "etc/x.conf"), Path.Combine(add, "hostname"), "/etc/conf.d");
+        CliHarness.RunOk("copy-in", image, Path.Combine(add, "hostname"), "/etc/conf.d");
+        E2fsckClean(image);
+        Assert.Equal("replaced=yes\n", CliHarness.RunOk("cat", image, "/etc/conf.d/x.conf").StandardOutput);
+        Assert.Equal("guest\n", Oracle.RunOk("debugfs", "-R", "cat /etc/conf.d/hostname", image).StandardOutput);
+        Assert.StartsWith("-rw------- 1 0 0 6 ", CliHarness.RunOk("ls", "-l", image, "/etc/conf.d/hostname").StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(["/etc/conf.d/hostname", "/etc/conf.d/x.conf"], CliHarness.RunOk("ls", "-R", image, "/etc/conf.d").StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [SkippableFact]
+    public void CopyIn_IntoLargeHtreeDirectory_E2fsckClean()
+    {
+        Oracle.Require("e2fsck");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), add = tmp.File("add");
+        Directory.CreateDirectory(Path.Combine(src, "many"));
+        Directory.CreateDirectory(add);
+        for (int i = 0; i < 3000; i++)
+        {
+            File.WriteAllBytes(Path.Combine(src, "many", $"entry-with-a-longer-name-{i:D5}"), []);
+        }
+
+        string image = BuildImage(tmp, src, "raw");
+
+        // mke2fs -d writes linear directories; e2fsck -D indexes them (exit code 1: changed).
+        Assert.True(Oracle.Run("e2fsck", "-fyD", image).ExitCode is 0 or 1);
+        Assert.Contains("Root node dump", Oracle.RunOk("debugfs", "-R", "htree /many", image).StandardOutput, StringComparison.Ordinal);
+        for (int i = 0; i < 200; i++)
+        {
+            File.WriteAllText(Path.Combine(add, $"new-{i:D3}"), $"{i}\n");
+        }
+
+        CliHarness.RunOk("copy-in", image, add, "/many");
+        E2fsckClean(image);
+        Assert.Equal("123\n", Oracle.RunOk("debugfs", "-R", "cat /many/add/new-123", image).StandardOutput);
+        CliHarness.RunOk("copy-in", image, Path.Combine(add, "new-007"), "/many");
+        E2fsckClean(image);
+        Assert.Equal(3002, CliHarness.RunOk("ls", image, "/many").StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [SkippableFact]
+    public void CopyIn_DebootstrapImageEtc_E2fsckClean()
+    {
+        string tree = Fixtures.RequireDebootstrapTree();
+        Oracle.Require("e2fsck");
+        using var tmp = new TempDirectory();
+        string add = tmp.File("add");
+        Directory.CreateDirectory(add);
+        File.WriteAllText(Path.Combine(add, "diskimage-test.conf"), "injected\n");
+        string image = tmp.File("debian.img");
+        Oracle.RunOk("mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, image, "1G");
+        string qcow2 = tmp.File("debian.qcow2");
+        Oracle.RunOk("qemu-img", "convert", "-f", "raw", "-O", "qcow2", image, qcow2);
+
+        CliHarness.RunOk("copy-in", qcow2, Path.Combine(add, "diskimage-test.conf"), "/etc");
+        string raw = AsRaw(tmp, qcow2, "qcow2");
+        E2fsckClean(raw);
+        Assert.Equal("injected\n", Oracle.RunOk("debugfs", "-R", "cat /etc/diskimage-test.conf", raw).StandardOutput);
+        Assert.Equal(File.ReadAllText(Path.Combine(tree, "etc/os-release")), CliHarness.RunOk("cat", qcow2, "/etc/os-release").StandardOutput);
+    }
+
+    [Fact]
+    public void CopyIn_BadTargets_ExitCode1()
+    {
+        using var tmp = new TempDirectory();
+        string image = tmp.File("fs.img"), file = tmp.File("f.txt");
+        File.WriteAllText(file, "x\n");
+        CliHarness.RunOk("mkfs", "--size", "16M", "ext4", image);
+        CliHarness.RunOk("copy-in", image, file, "/");
+
+        Assert.Equal((1, "diskimage: /f.txt: Not a directory\n"), Result(CliHarness.Run("copy-in", image, file, "/f.txt")));
+        Assert.Equal((1, "diskimage: /nope: No such file or directory\n"), Result(CliHarness.Run("copy-in", image, file, "/nope")));
+        Assert.Equal((1, $"diskimage: {tmp.File("none")}: No such file or directory\n"), Result(CliHarness.Run("copy-in", image, tmp.File("none"), "/")));
+        Assert.Equal(1, CliHarness.Run("copy-in", image, file, "relative").ExitCode);
+        Assert.Equal(1, CliHarness.Run("copy-in", image, file).ExitCode);
+    }
+
+    private static (int, string) Result(CliResult r) => (r.ExitCode, r.StandardError);
+}
