@@ -118,6 +118,17 @@ public static class FileSystemCopy
     private static List<UnixFileInfo> SortedChildren(IFileSystem fs, UnixFileInfo directory)
     {
         var children = new List<UnixFileInfo>(fs.EnumerateDirectory(directory.Path));
+        foreach (UnixFileInfo child in children)
+        {
+            // A name holding '/' (possible only in a corrupt file system) would make the child's path point elsewhere.
+            int slash = child.Path.LastIndexOf('/');
+            string parent = slash <= 0 ? "/" : child.Path[..slash];
+            if (parent != directory.Path || child.Name is "" or "." or "..")
+            {
+                throw new InvalidDataException($"The directory '{directory.Path}' holds an entry whose name cannot be copied safely ('{child.Path}').");
+            }
+        }
+
         children.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
         return children;
     }

@@ -314,6 +314,41 @@ public sealed class Ext4CliTests
         Assert.Equal("outside\n", File.ReadAllText(Path.Combine(outside, "x.conf")));
     }
 
+    [SkippableTheory]
+    [InlineData("../../evil")]
+    [InlineData("..%evil%..")]
+    [InlineData("x/../evil")]
+    [InlineData("..")]
+    [InlineData(".")]
+    public void CopyOut_CorruptNameInImage_RefusedNothingWrittenOutside(string hostileName)
+    {
+        Oracle.Require("mke2fs");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), output = tmp.File("a/b/out");
+        Directory.CreateDirectory(Path.Combine(src, "d"));
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(src, "d/EVILNAMEXX"), "payload\n");
+        string image = tmp.File("fs.img");
+
+        // Without metadata_csum the directory block has no checksum to betray the edited name.
+        Oracle.RunOk("mke2fs", "-q", "-F", "-t", "ext4", "-O", "^metadata_csum", "-d", src, image, "16M");
+        byte[] bytes = File.ReadAllBytes(image);
+        byte[] name = Encoding.ASCII.GetBytes("EVILNAMEXX");
+        int at = bytes.AsSpan().IndexOf(name);
+        Assert.True(at > 0 && bytes.AsSpan(at + 1).IndexOf(name) < 0);
+        Encoding.ASCII.GetBytes(hostileName.Replace('%', '/')).CopyTo(bytes, at);
+        bytes[at - 2] = (byte)hostileName.Length; // ext4_dir_entry_2.name_len
+        File.WriteAllBytes(image, bytes);
+
+        // The reader or the copy refuses the name (exit code 1), or the reader hides a "." or ".." entry it
+        // does not list; either way nothing lands outside the output directory.
+        CliResult r = CliHarness.Run("copy-out", image, "/", output);
+        Assert.True(r.ExitCode == (hostileName is "." or ".." ? 0 : 1), r.ToString());
+        string[] outside = [.. Directory.EnumerateFileSystemEntries(tmp.Path, "*", SearchOption.AllDirectories)
+            .Where(p => !p.StartsWith(src, StringComparison.Ordinal) && !p.StartsWith(output + "/", StringComparison.Ordinal) && p != image)];
+        Assert.Equal([tmp.File("a"), tmp.File("a/b"), output], outside.Order(StringComparer.Ordinal));
+    }
+
     private sealed record DebugfsEntry(int Mode, uint Uid, uint Gid, string Size);
 
     /// <summary>Parses <c>debugfs -R "ls -p dir"</c>: <c>/inode/mode/uid/gid/name/size/</c> per entry, without . and ..</summary>
