@@ -345,7 +345,9 @@ internal sealed class Ext4Formatter
         uint g = (ino - 1) / _ipg;
         uint index = (ino - 1) % _ipg;
         _inodesUsed[g] = Math.Max(_inodesUsed[g], index + 1);
-        if (directory)
+
+        // The root and lost+found are counted from the start.
+        if (directory && ino != RootInode && ino != FirstInode)
         {
             _dirsUsed[g]++;
         }
@@ -598,39 +600,70 @@ internal sealed class Ext4Formatter
     private void PlaceFlexGroup(uint f)
     {
         uint n = Math.Min(FlexGroupSize, _groups - f);
-        long cursor = GroupStart(f) + (HasBackup(f) ? 1 + _gdtBlocks : 0);
-        long need = (2 * n) + (n * _itb);
-        for (uint h = f + 1; h < _groups && GroupStart(h) < cursor + need; h++)
+        _cursor = Math.Max(_cursor, GroupStart(f));
+        for (uint i = 0; i < n; i++)
         {
-            if (HasBackup(h))
+            _blockBitmap[f + i] = PlaceTable(1);
+        }
+
+        for (uint i = 0; i < n; i++)
+        {
+            _inodeBitmap[f + i] = PlaceTable(1);
+        }
+
+        for (uint i = 0; i < n; i++)
+        {
+            _inodeTable[f + i] = PlaceTable(_itb);
+        }
+    }
+
+    /// <summary>Places <paramref name="count"/> contiguous table blocks at the table cursor, past any backup region.</summary>
+    private long PlaceTable(long count)
+    {
+        while (true)
+        {
+            uint g = (uint)((_cursor - _firstData) / _bpg);
+            long gs = GroupStart(g);
+            if (HasBackup(g) && _cursor < gs + 1 + _gdtBlocks)
             {
-                throw new NotSupportedException("The group tables of a flex group would cross a backup superblock; use a larger block size.");
+                _cursor = gs + 1 + _gdtBlocks;
+                continue;
             }
-        }
 
-        if (cursor + need > _blocks)
-        {
-            throw new ArgumentException($"The size ({_size} bytes) is too small for the file-system metadata.");
-        }
+            long end = _cursor + count;
+            bool moved = false;
+            for (uint h = g + 1; h < _groups && GroupStart(h) < end; h++)
+            {
+                if (HasBackup(h))
+                {
+                    _cursor = GroupStart(h);
+                    moved = true;
+                    break;
+                }
+            }
 
-        long start = cursor;
-        for (uint i = 0; i < n; i++)
-        {
-            _blockBitmap[f + i] = cursor++;
-        }
+            if (moved)
+            {
+                continue;
+            }
 
-        for (uint i = 0; i < n; i++)
-        {
-            _inodeBitmap[f + i] = cursor++;
-        }
+            if (end > _blocks)
+            {
+                throw new ArgumentException($"The size ({_size} bytes) is too small for the file-system metadata.");
+            }
 
-        for (uint i = 0; i < n; i++)
-        {
-            _inodeTable[f + i] = cursor;
-            cursor += _itb;
-        }
+            if (_tables.Count > 0 && _tables[^1].Start + _tables[^1].Count == _cursor)
+            {
+                _tables[^1] = (_tables[^1].Start, _tables[^1].Count + count);
+            }
+            else
+            {
+                _tables.Add((_cursor, count));
+            }
 
-        _tables.Add((start, cursor - start));
+            _cursor = end;
+            return end - count;
+        }
     }
 
     private void ComputeGeometry()
