@@ -183,6 +183,109 @@ public sealed class Ext4WriteCoreTests : IDisposable
         Assert.Throws<NotSupportedException>(() => ro.SetMode("/f", 0));
     }
 
+    /// <summary>Profiles including ext2/ext3 (block-mapped files) for namespace operations.</summary>
+    public static TheoryData<string, string[]> NamespaceProfiles
+    {
+        get
+        {
+            TheoryData<string, string[]> data = Profiles;
+            data.Add("ext3", ["-t", "ext3"]);
+            data.Add("ext2", ["-t", "ext2"]);
+            data.Add("format", []);
+            return data;
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(NamespaceProfiles))]
+    public void Namespace_CreateRenameDeleteMany_E2fsckCleanAndDebugfsAgrees(string name, string[] options)
+    {
+        string image = options.Length == 0 ? FormatImage(name, 48L << 20) : MakeImage(name, 48 * 1024, options);
+        bool extents;
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            extents = (fs.IncompatibleFeatures & Ext4IncompatibleFeatures.Extents) != 0;
+            fs.CreateDirectory("/d");
+            fs.CreateDirectory("/d/sub", 0x1C0);
+            for (int i = 0; i < 400; i++)
+            {
+                using Stream s = fs.OpenFile($"/d/file-{i:D4}", FileMode.CreateNew, FileAccess.Write);
+                s.Write(Pattern(i * 37 % (extents ? 20000 : 12 * fs.BlockSize), i));
+            }
+
+            for (int i = 0; i < 30; i++)
+            {
+                fs.CreateDirectory($"/d/sub/dir{i}");
+            }
+
+            fs.CreateSymbolicLink("/fast", "d/file-0001");
+            fs.CreateSymbolicLink("/slow", "/" + new string('x', 200) + "/target");
+            fs.CreateHardLink("/d/hard", "/d/file-0002");
+            fs.CreateDevice("/null", UnixFileType.CharacterDevice, 1, 3);
+            fs.CreateDevice("/big-dev", UnixFileType.BlockDevice, 259, 70000);
+            fs.CreateFifo("/fifo");
+            fs.CreateSocket("/sock");
+            for (int i = 0; i < 400; i += 3)
+            {
+                fs.Delete($"/d/file-{i:D4}");
+            }
+
+            for (int i = 0; i < 30; i += 2)
+            {
+                fs.Delete($"/d/sub/dir{i}");
+            }
+
+            fs.Rename("/d/file-0001", "/renamed");
+            fs.Rename("/d/file-0004", "/d/file-0005");
+            fs.Rename("/d/sub/dir1", "/moved-dir");
+            fs.Rename("/d/sub/dir3", "/d/sub/dir5");
+            fs.Delete("/slow");
+            fs.CreateSymbolicLink("/slow2", new string('y', 300));
+            using (Stream s = fs.OpenFile("/renamed", FileMode.Append, FileAccess.Write))
+            {
+                s.Write(Pattern(5000, 77));
+            }
+        }
+
+        AssertClean(image);
+        string ls = Oracle.RunOk("debugfs", "-R", "ls -l /", image).StandardOutput;
+        Assert.Contains("renamed", ls, StringComparison.Ordinal);
+        Assert.Contains("moved-dir", ls, StringComparison.Ordinal);
+        Assert.DoesNotContain(" slow ", ls, StringComparison.Ordinal);
+        string dev = Oracle.RunOk("debugfs", "-R", "stat /big-dev", image).StandardOutput;
+        Assert.Contains("Device major/minor number: 259:70000", dev, StringComparison.Ordinal);
+        string fast = Oracle.RunOk("debugfs", "-R", "stat /fast", image).StandardOutput;
+        Assert.Contains("Fast link dest: \"d/file-0001\"", fast, StringComparison.Ordinal);
+        byte[] renamed = Dump(image, "/renamed");
+        Assert.Equal(Pattern(37, 1).Concat(Pattern(5000, 77)), renamed);
+        Assert.Equal(Pattern(4 * 37, 4), Dump(image, "/d/file-0005"));
+        string hard = Oracle.RunOk("debugfs", "-R", "stat /d/hard", image).StandardOutput;
+        Assert.Contains("Links: 2", hard, StringComparison.Ordinal);
+
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image)))
+        {
+            Assert.Equal(new string('y', 300), fs.GetEntry("/slow2").LinkTarget);
+            Assert.Equal(2 + 13, fs.GetEntry("/d/sub").LinkCount);
+            Assert.Equal(3, fs.GetEntry("/d").LinkCount);
+            Assert.False(fs.Exists("/d/file-0003"));
+            Assert.True(fs.Exists("/d/file-0398"));
+        }
+    }
+
+    private string FormatImage(string name, long size)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        string image = _temp.File(name + ".img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, size))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { Timestamp = DateTimeOffset.FromUnixTimeSeconds(1_600_000_000) });
+        }
+
+        AssertClean(image);
+        return image;
+    }
+
     private string MakeImage(string name, long sizeKiB, string[] options, params (string Name, int Size)[] files)
     {
         Oracle.Require("mke2fs");
