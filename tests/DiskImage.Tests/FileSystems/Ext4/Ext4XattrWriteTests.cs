@@ -266,4 +266,71 @@ public sealed class Ext4XattrWriteTests
             AssertMatches(image, model);
         }
     }
+
+    /// <summary>Our Format (Debian 12 and RHEL 7 profiles, 128- and 256-byte inodes), files created through the contract.</summary>
+    [SkippableTheory]
+    [InlineData(Ext4FormatProfile.Debian12, 256, 1024)]
+    [InlineData(Ext4FormatProfile.Debian12, 128, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel7, 256, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel7, 128, 1024)]
+    public void SetXattr_OnFormattedImageNewFiles_FsckCleanAndReadBack(Ext4FormatProfile profile, int inodeSize, int blockSize)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string image = temp.File("f.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, 16L << 20))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { Profile = profile, InodeSize = inodeSize, BlockSize = blockSize });
+        }
+
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.CreateDirectory("/etc");
+            model["/etc"] = [];
+            for (int i = 0; i < 12; i++)
+            {
+                string path = "/etc/f" + i.ToString(CultureInfo.InvariantCulture);
+                using (Stream s = fs.OpenFile(path, FileMode.CreateNew, FileAccess.Write))
+                {
+                    s.Write("data"u8);
+                }
+
+                var x = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                {
+                    ["security.selinux"] = "system_u:object_r:etc_t:s0\0"u8.ToArray(),
+                    ["user.i"] = Encoding.ASCII.GetBytes(new string('i', i * 23)),
+                };
+                if (i % 3 == 0)
+                {
+                    x["system.posix_acl_access"] = Ext4XattrAclTests.NamedAcl();
+                }
+
+                foreach ((string name, byte[] value) in x)
+                {
+                    fs.SetXattr(path, name, value);
+                }
+
+                model[path] = x;
+            }
+
+            fs.SetXattr("/etc", "system.posix_acl_default", Ext4XattrAclTests.MinimalAcl());
+            model["/etc"]["system.posix_acl_default"] = Ext4XattrAclTests.MinimalAcl();
+        }
+
+        AssertMatches(image, model);
+
+        // Deleting files frees their private xattr blocks: e2fsck would report them as leaked otherwise.
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            for (int i = 0; i < 12; i += 2)
+            {
+                string path = "/etc/f" + i.ToString(CultureInfo.InvariantCulture);
+                fs.Delete(path);
+                model.Remove(path);
+            }
+        }
+
+        AssertMatches(image, model);
+    }
 }
