@@ -37,24 +37,26 @@ internal static class CopyInCommand
         }
 
         string guestDirectory = FileSystemImage.CheckGuestPath(getopt.Operands[^1]);
-        var sources = new List<(string Parent, string Name)>();
+
+        // One copy over the host's whole tree: hard links between the arguments' files stay hard links.
+        // (Only lstat is used on the arguments: reading a symbolic link would change its access time.)
+        using var host = new HostDirectoryFileSystem("/");
+        var sources = new List<string>();
         for (int i = 1; i < getopt.Operands.Count - 1; i++)
         {
             string hostPath = getopt.Operands[i];
             string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(hostPath));
-            string? parent = Path.GetDirectoryName(full);
-            string name = Path.GetFileName(full);
-            if (parent is null || name.Length == 0)
+            if (Path.GetFileName(full).Length == 0)
             {
                 throw new CliException($"{hostPath}: cannot copy the root directory (copy its entries instead)");
             }
 
-            if (HostTreeKind(full) is false)
+            if (!host.Exists(full.Replace(Path.DirectorySeparatorChar, '/')))
             {
                 throw new CliException($"{hostPath}: No such file or directory");
             }
 
-            sources.Add((parent, name));
+            sources.Add(full.Replace(Path.DirectorySeparatorChar, '/'));
         }
 
         using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: true);
@@ -64,18 +66,10 @@ internal static class CopyInCommand
             throw new CliException($"{guestDirectory}: Not a directory");
         }
 
-        var options = new FileSystemCopyOptions { CopyXattrs = xattrs };
+        FileSystemCopyResult result;
         try
         {
-            foreach ((string parent, string name) in sources)
-            {
-                using var host = new HostDirectoryFileSystem(parent);
-                FileSystemCopyResult result = FileSystemCopy.Copy(host, "/" + name, image.FileSystem, guestDirectory, options);
-                foreach (string skipped in result.Skipped)
-                {
-                    stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");
-                }
-            }
+            result = FileSystemCopy.Copy(host, sources, image.FileSystem, guestDirectory, new FileSystemCopyOptions { CopyXattrs = xattrs });
         }
         finally
         {
@@ -83,8 +77,11 @@ internal static class CopyInCommand
             image.Flush();
         }
 
+        foreach (string skipped in result.Skipped)
+        {
+            stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");
+        }
+
         return 0;
     }
-
-    private static bool HostTreeKind(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 }

@@ -37,24 +37,26 @@ internal static class CopyOutCommand
         }
 
         using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        var paths = new List<string>();
         for (int i = 1; i < getopt.Operands.Count - 1; i++)
         {
-            string path = getopt.Operands[i];
-            image.GetEntry(path);
-            FileSystemCopyResult result;
-            try
-            {
-                result = FileSystemCopy.CopyToHost(image.FileSystem, path, hostDirectory);
-            }
-            catch (Exception e) when (e is InvalidDataException)
-            {
-                throw FileSystemImage.GuestError(path, e);
-            }
+            paths.Add(image.GetEntry(getopt.Operands[i]).Path);
+        }
 
-            foreach (string skipped in result.Skipped)
-            {
-                stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");
-            }
+        // One copy: hard links between files of different arguments stay hard links.
+        FileSystemCopyResult result;
+        try
+        {
+            result = FileSystemCopy.CopyToHost(image.FileSystem, paths, hostDirectory);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliException(e.Message);
+        }
+
+        foreach (string skipped in result.Skipped)
+        {
+            stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");
         }
 
         return 0;

@@ -34,8 +34,25 @@ public static class FileSystemCopy
     /// <exception cref="InvalidDataException">The source holds a name that cannot be written safely, or a directory cycle.</exception>
     public static FileSystemCopyResult CopyToHost(IFileSystem source, string sourcePath, string hostDirectory, FileSystemCopyOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourcePath);
+        return CopyToHost(source, [sourcePath], hostDirectory, options);
+    }
+
+    /// <summary>
+    /// Copies several entries into the host directory <paramref name="hostDirectory"/> as one copy: hard links
+    /// between files of different entries are kept.
+    /// </summary>
+    /// <param name="source">The file system to read.</param>
+    /// <param name="sourcePaths">The entries to copy, in order.</param>
+    /// <param name="hostDirectory">An existing host directory receiving the copies.</param>
+    /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <returns>The number of entries written and those skipped.</returns>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="hostDirectory"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The source holds a name that cannot be written safely, or a directory cycle.</exception>
+    public static FileSystemCopyResult CopyToHost(IFileSystem source, IReadOnlyList<string> sourcePaths, string hostDirectory, FileSystemCopyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourcePaths);
         ArgumentException.ThrowIfNullOrEmpty(hostDirectory);
         string root = Path.GetFullPath(hostDirectory);
         if (!Directory.Exists(root))
@@ -44,14 +61,17 @@ public static class FileSystemCopy
         }
 
         var copier = new HostCopier(source, options ?? new FileSystemCopyOptions());
-        UnixFileInfo entry = source.GetEntry(sourcePath);
-        if (entry.Path == "/")
+        foreach (string sourcePath in sourcePaths)
         {
-            copier.CopyChildren(entry, root, 0);
-        }
-        else
-        {
-            copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
+            UnixFileInfo entry = source.GetEntry(sourcePath);
+            if (entry.Path == "/")
+            {
+                copier.CopyChildren(entry, root, 0);
+            }
+            else
+            {
+                copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
+            }
         }
 
         return copier.Result;
@@ -68,8 +88,26 @@ public static class FileSystemCopy
     /// <exception cref="InvalidDataException">The source holds an invalid name or a directory cycle.</exception>
     public static FileSystemCopyResult Copy(IFileSystem source, string sourcePath, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourcePath);
+        return Copy(source, [sourcePath], destination, destinationDirectory, options);
+    }
+
+    /// <summary>
+    /// Copies several entries into <paramref name="destinationDirectory"/> of another file system as one copy:
+    /// hard links between files of different entries are kept.
+    /// </summary>
+    /// <param name="source">The file system to read.</param>
+    /// <param name="sourcePaths">The entries to copy, in order.</param>
+    /// <param name="destination">The file system to write.</param>
+    /// <param name="destinationDirectory">An existing directory of <paramref name="destination"/>.</param>
+    /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <returns>The number of entries written and those skipped.</returns>
+    /// <exception cref="IOException"><paramref name="destinationDirectory"/> is not a directory.</exception>
+    /// <exception cref="InvalidDataException">The source holds an invalid name or a directory cycle.</exception>
+    public static FileSystemCopyResult Copy(IFileSystem source, IReadOnlyList<string> sourcePaths, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourcePaths);
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(destinationDirectory);
         if (ReferenceEquals(source, destination))
@@ -90,17 +128,26 @@ public static class FileSystemCopy
         }
 
         var copier = new FileSystemCopier(source, destination, options ?? new FileSystemCopyOptions());
-        UnixFileInfo entry = source.GetEntry(sourcePath);
-        if (entry.Path == "/")
+        try
         {
-            copier.CopyChildren(entry, target.Path, 0);
+            foreach (string sourcePath in sourcePaths)
+            {
+                UnixFileInfo entry = source.GetEntry(sourcePath);
+                if (entry.Path == "/")
+                {
+                    copier.CopyChildren(entry, target.Path, 0);
+                }
+                else
+                {
+                    copier.CopyEntry(entry, FileSystemPath.Combine(target.Path, CheckedName(entry.Name, entry.Path)), 0);
+                }
+            }
         }
-        else
+        finally
         {
-            copier.CopyEntry(entry, FileSystemPath.Combine(target.Path, CheckedName(entry.Name, entry.Path)), 0);
+            destination.Flush();
         }
 
-        destination.Flush();
         return copier.Result;
     }
 
