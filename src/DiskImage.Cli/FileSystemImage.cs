@@ -80,6 +80,7 @@ internal sealed class FileSystemImage : IDisposable
         FileNotFoundException or DirectoryNotFoundException => new CliException($"{path}: No such file or directory"),
         UnauthorizedAccessException => new CliException($"{path}: Is a directory"),
         ArgumentException => new CliException($"{path}: {ImageOpener.Describe(e)}"),
+        _ when e.Message.Contains($"'{path}'", StringComparison.Ordinal) => new CliException(e.Message),
         _ => new CliException($"{path}: {e.Message}"),
     };
 

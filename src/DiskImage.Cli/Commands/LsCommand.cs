@@ -37,33 +37,41 @@ internal static class LsCommand
 
         using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
         IReadOnlyList<string> paths = getopt.Operands.Count > 1 ? getopt.Operands.Skip(1).ToList() : ["/"];
-        for (int i = 0; i < paths.Count; i++)
+
+        // Like ls: operands that are not directories first (as one listing), then each directory.
+        var files = new List<(UnixFileInfo Entry, string Shown)>();
+        var directories = new List<(UnixFileInfo Entry, string Shown)>();
+        foreach (string path in paths)
         {
-            string path = paths[i];
             UnixFileInfo entry = image.GetEntry(path);
             bool isDirectory = entry.IsDirectory || (!longFormat && IsDirectoryLink(image.FileSystem, path, entry));
-            if (paths.Count > 1 && isDirectory && !recursive)
-            {
-                stdout.Write(i == 0 ? $"{path}:\n" : $"\n{path}:\n");
-            }
+            (isDirectory ? directories : files).Add((entry, path));
+        }
 
+        Write(stdout, files, longFormat);
+        bool first = files.Count == 0;
+        foreach ((UnixFileInfo entry, string path) in directories)
+        {
+            string directory = entry.IsDirectory ? entry.Path : path;
             var listing = new List<(UnixFileInfo Entry, string Shown)>();
-            if (!isDirectory)
+            if (recursive)
             {
-                listing.Add((entry, path));
-            }
-            else if (recursive)
-            {
-                CollectRecursive(image.FileSystem, entry.IsDirectory ? entry.Path : path, listing, [], 0);
+                CollectRecursive(image.FileSystem, directory, listing, [entry.Inode], 0);
             }
             else
             {
-                foreach (UnixFileInfo child in Children(image.FileSystem, entry.IsDirectory ? entry.Path : path))
+                if (paths.Count > 1)
+                {
+                    stdout.Write(first ? $"{path}:\n" : $"\n{path}:\n");
+                }
+
+                foreach (UnixFileInfo child in Children(image.FileSystem, directory))
                 {
                     listing.Add((child, child.Name));
                 }
             }
 
+            first = false;
             Write(stdout, listing, longFormat);
         }
 
