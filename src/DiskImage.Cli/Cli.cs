@@ -32,9 +32,9 @@ internal static class Cli
           unpack-initramfs initramfs_file directory
           mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4 filename
           make-fs [-t ext4] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
-          ls [-l] [-R] [-f fmt] filename [path...]
-          cat [-f fmt] filename path...
-          copy-out [-f fmt] filename path... local_directory
+          ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
+          cat [-f fmt] [--skip-journal] filename path...
+          copy-out [-f fmt] [--skip-journal] filename path... local_directory
           copy-in [-f fmt] [--xattrs] filename local_path... directory
 
         Command parameters:
@@ -76,6 +76,7 @@ internal static class Cli
           'cat' writes files to standard output
           'copy-out' copies files and directories (recursively) into an existing local directory,
             keeping modes, times, links (and owners as root); nothing is written outside it
+          '--skip-journal' reads a file system whose journal needs recovery as it is
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)

@@ -26,7 +26,8 @@ internal sealed class FileSystemImage : IDisposable
     /// <param name="format">The <c>-f</c> format name, or null to detect.</param>
     /// <param name="writable">Open the image and the file system for writing.</param>
     /// <exception cref="CliException">The image cannot be opened or holds no usable ext4 file system.</exception>
-    public static FileSystemImage Open(string path, string? format, bool writable)
+    /// <param name="skipJournal">Read a file system whose journal needs recovery as it is (read-only verbs).</param>
+    public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false)
     {
         DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
         try
@@ -39,7 +40,11 @@ internal sealed class FileSystemImage : IDisposable
             Ext4FileSystem fs;
             try
             {
-                fs = Ext4FileSystem.Open(image.Content, CreateOpenOptions(writable), leaveOpen: true);
+                fs = Ext4FileSystem.Open(image.Content, new Ext4OpenOptions { Writable = writable, AllowJournalRecoveryNeeded = skipJournal && !writable }, leaveOpen: true);
+            }
+            catch (NotSupportedException) when (!writable && !skipJournal && OpensWithoutJournal(image))
+            {
+                throw new CliException($"'{path}': the ext4 journal needs recovery (the file system was not cleanly unmounted); check it with e2fsck, or use --skip-journal to read it without the changes still in the journal");
             }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
             {
@@ -55,7 +60,18 @@ internal sealed class FileSystemImage : IDisposable
         }
     }
 
-    private static Ext4OpenOptions CreateOpenOptions(bool writable) => new() { Writable = writable };
+    private static bool OpensWithoutJournal(DiskImageFile image)
+    {
+        try
+        {
+            Ext4FileSystem.Open(image.Content, new Ext4OpenOptions { AllowJournalRecoveryNeeded = true }, leaveOpen: true).Dispose();
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Flushes the file system and the image.</summary>
     public void Flush()

@@ -11,6 +11,7 @@ namespace DiskImage.Cli.Commands;
 internal static class CatCommand
 {
     private const int OptHelp = 1000;
+    private const int OptSkipJournal = 1001;
 
     /// <param name="args">The arguments after the verb.</param>
     /// <param name="stdout">The text output (help text; file bytes when <paramref name="binaryStdout"/> is null and it has no byte stream).</param>
@@ -18,12 +19,14 @@ internal static class CatCommand
     public static int Run(string[] args, TextWriter stdout, Stream? binaryStdout)
     {
         string? format = null;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp));
+        bool skipJournal = false;
+        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal));
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
             {
                 case 'f': format = value; break;
+                case OptSkipJournal: skipJournal = true; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
         }
@@ -33,7 +36,7 @@ internal static class CatCommand
             throw CliException.Usage("Expecting an image file name and a file path");
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
         stdout.Flush();
         Stream? output = binaryStdout ?? (stdout as StreamWriter)?.BaseStream;
         for (int i = 1; i < getopt.Operands.Count; i++)

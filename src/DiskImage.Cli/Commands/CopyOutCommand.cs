@@ -11,16 +11,19 @@ namespace DiskImage.Cli.Commands;
 internal static class CopyOutCommand
 {
     private const int OptHelp = 1000;
+    private const int OptSkipJournal = 1001;
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? format = null;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp));
+        bool skipJournal = false;
+        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal));
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
             {
                 case 'f': format = value; break;
+                case OptSkipJournal: skipJournal = true; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
         }
@@ -36,7 +39,7 @@ internal static class CopyOutCommand
             throw new CliException($"local directory '{hostDirectory}' does not exist or is not a directory");
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
         var paths = new List<string>();
         for (int i = 1; i < getopt.Operands.Count - 1; i++)
         {

@@ -12,18 +12,21 @@ namespace DiskImage.Cli.Commands;
 internal static class LsCommand
 {
     private const int OptHelp = 1000;
+    private const int OptSkipJournal = 1001;
 
     public static int Run(string[] args, TextWriter stdout)
     {
         bool longFormat = false;
         bool recursive = false;
         string? format = null;
-        var getopt = new GetOpt(args, "f:hlR", new LongOption("help", false, OptHelp), new LongOption("long", false, 'l'), new LongOption("recursive", false, 'R'));
+        bool skipJournal = false;
+        var getopt = new GetOpt(args, "f:hlR", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal), new LongOption("long", false, 'l'), new LongOption("recursive", false, 'R'));
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
             {
                 case 'f': format = value; break;
+                case OptSkipJournal: skipJournal = true; break;
                 case 'l': longFormat = true; break;
                 case 'R': recursive = true; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
@@ -35,7 +38,7 @@ internal static class LsCommand
             throw CliException.Usage("Expecting an image file name");
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false);
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
         IReadOnlyList<string> paths = getopt.Operands.Count > 1 ? getopt.Operands.Skip(1).ToList() : ["/"];
 
         // Like ls: operands that are not directories first (as one listing), then each directory.

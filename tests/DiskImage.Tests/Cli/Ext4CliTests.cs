@@ -187,6 +187,40 @@ public sealed class Ext4CliTests
         Assert.Equal("diskimage: /nope: No such file or directory\n", missing.StandardError);
     }
 
+    [SkippableFact]
+    public void Ls_SeveralOperands_FilesFirstThenEachDirectory()
+    {
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src");
+        Directory.CreateDirectory(src);
+        MakeTree(src, specials: false);
+        string image = BuildImage(tmp, src, "raw");
+        CliResult r = CliHarness.RunOk("ls", image, "/etc/conf.d", "/empty.txt", "/usr/lib/deep", "/abs-link");
+        Assert.Equal("/empty.txt\n/abs-link\n\n/etc/conf.d:\nx.conf\n\n/usr/lib/deep:\ner\n", r.StandardOutput);
+    }
+
+    [SkippableFact]
+    public void Ls_JournalNeedsRecovery_RefusedUnlessSkipJournal()
+    {
+        Oracle.Require("debugfs");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src");
+        Directory.CreateDirectory(src);
+        MakeTree(src, specials: false);
+        string image = BuildImage(tmp, src, "raw");
+        Oracle.RunOk("debugfs", "-w", "-R", "feature needs_recovery", image);
+
+        CliResult refused = CliHarness.Run("ls", image, "/etc/conf.d");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("journal needs recovery", refused.StandardError, StringComparison.Ordinal);
+        Assert.Contains("--skip-journal", refused.StandardError, StringComparison.Ordinal);
+        Assert.Equal("x.conf\n", CliHarness.RunOk("ls", "--skip-journal", image, "/etc/conf.d").StandardOutput);
+        Assert.Equal("key=value\n", CliHarness.RunOk("cat", "--skip-journal", image, "/etc/conf.d/x.conf").StandardOutput);
+        CliResult write = CliHarness.Run("copy-in", image, Path.Combine(src, "empty.txt"), "/");
+        Assert.Equal(1, write.ExitCode);
+        Assert.StartsWith("diskimage: ", write.StandardError, StringComparison.Ordinal);
+    }
+
     [SkippableTheory]
     [InlineData("raw")]
     [InlineData("qcow2")]
