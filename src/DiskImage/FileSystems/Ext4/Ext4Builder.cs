@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using DiskImage.FileSystems.Host;
 using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
@@ -40,8 +41,10 @@ internal sealed class Ext4Builder
     }
 
     /// <summary>Walks the source: every entry's metadata and xattrs, hard links resolved, inode numbers assigned.</summary>
-    public void Scan()
+    /// <param name="sizingOnly">Whether only sizes are needed: host symlinks are then not read (which would touch their atime).</param>
+    public void Scan(bool sizingOnly = false)
     {
+        var host = _source as HostDirectoryFileSystem;
         UnixFileInfo rootInfo = _source.GetEntry("/");
         if (rootInfo.Type != UnixFileType.Directory)
         {
@@ -62,7 +65,7 @@ internal sealed class Ext4Builder
         {
             Item dir = pending.Pop();
             entries.Clear();
-            entries.AddRange(_source.EnumerateDirectory(dir.Path));
+            entries.AddRange(host is not null && OperatingSystem.IsLinux() ? host.EnumerateDirectory(dir.Path, readLinkTargets: !sizingOnly) : _source.EnumerateDirectory(dir.Path));
             entries.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
             var subdirs = new List<Item>();
             foreach (UnixFileInfo e in entries)
@@ -82,7 +85,7 @@ internal sealed class Ext4Builder
                 else
                 {
                     item = new Item(e, e.Path) { Links = 1 };
-                    item.Xattrs = PrepareXattrs(_source.GetXattrs(e.Path), e.Path);
+                    item.Xattrs = PrepareXattrs(host is not null && OperatingSystem.IsLinux() ? host.GetXattrsOfListedEntry(e.Path) : _source.GetXattrs(e.Path), e.Path);
                     if (e.Type == UnixFileType.Directory && dir == root && e.Name == "lost+found")
                     {
                         item.Ino = LostAndFoundInode;
@@ -116,7 +119,7 @@ internal sealed class Ext4Builder
 
                             break;
                         case UnixFileType.SymbolicLink:
-                            item.Target = Encoding.UTF8.GetBytes(e.LinkTarget ?? string.Empty);
+                            item.Target = e.LinkTarget is { } target ? Encoding.UTF8.GetBytes(target) : new byte[Math.Clamp(e.Size, 0, 1 << 16)];
                             if (item.Target.Length == 0)
                             {
                                 throw new NotSupportedException($"'{e.Path}': a symbolic link with an empty target.");
