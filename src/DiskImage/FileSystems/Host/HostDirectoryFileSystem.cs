@@ -77,7 +77,10 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     /// <see cref="UnixFileInfo.LinkTarget"/> (their <see cref="UnixFileInfo.Size"/> is the target length), because
     /// <c>readlink</c> updates a link's access time and a sizing pass must not change what the build pass reads.
     /// </summary>
-    internal IEnumerable<UnixFileInfo> EnumerateDirectory(string path, bool readLinkTargets)
+    /// <param name="path">The directory.</param>
+    /// <param name="readLinkTargets">Whether to read symbolic-link targets.</param>
+    /// <param name="sparseFiles">Receives the paths of regular files with fewer blocks allocated than their size (candidates for holes).</param>
+    internal IEnumerable<UnixFileInfo> EnumerateDirectory(string path, bool readLinkTargets, ICollection<string>? sparseFiles = null)
     {
         ResolvedPath<HostNode> r = PathResolver.ResolveExisting(this, path, followFinal: true);
         HostNode dir = r.Node!;
@@ -87,10 +90,10 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         }
 
         string prefix = r.Path == "/" ? "/" : r.Path + "/";
-        return Enumerate(dir, prefix, readLinkTargets);
+        return Enumerate(dir, prefix, readLinkTargets, sparseFiles);
     }
 
-    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets)
+    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles)
     {
         foreach (string name in HostNative.ReadDirectory(dir.HostPath))
         {
@@ -98,6 +101,11 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
             string host = dir.HostPath + "/" + name;
             if (HostNative.TryLStat(host, out HostStat st))
             {
+                if (sparseFiles is not null && st.Type == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
+                {
+                    sparseFiles.Add(prefix + name);
+                }
+
                 yield return Describe(prefix + name, new HostNode(host, st), readLinkTargets);
             }
         }
@@ -129,11 +137,15 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     }
 
     /// <summary>
-    /// The xattrs of an entry whose path came from <see cref="EnumerateDirectory(string, bool)"/> (every component a real
+    /// The xattrs of an entry whose path came from <see cref="EnumerateDirectory(string, bool, ICollection{string}?)"/> (every component a real
     /// directory): no resolution, so no final symbolic link is read (which would touch its atime).
     /// </summary>
     internal IReadOnlyDictionary<string, byte[]> GetXattrsOfListedEntry(string path) =>
         HostNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
+
+    /// <summary>The data ranges of a listed regular file (see <see cref="HostNative.GetDataRanges"/>); null when unknown.</summary>
+    internal List<(long Offset, long Length)>? GetDataRangesOfListedEntry(string path, long size) =>
+        HostNative.GetDataRanges(RootDirectory + path, size);
 
     /// <inheritdoc />
     public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();

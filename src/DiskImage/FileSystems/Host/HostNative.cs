@@ -49,6 +49,7 @@ internal static partial class HostNative
             Mode: BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
             Inode: BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
             Size: BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
+            Blocks: BinaryPrimitives.ReadInt64LittleEndian(s[48..]),
             AccessTime: Time(s[64..]),
             BirthTime: (mask & StatxBirthTime) != 0 ? Time(s[80..]) : null,
             ChangeTime: Time(s[96..]),
@@ -294,6 +295,56 @@ internal static partial class HostNative
         }
     }
 
+    /// <summary>
+    /// The data ranges (offset, length) of a file by <c>SEEK_DATA</c>/<c>SEEK_HOLE</c>, up to <paramref name="size"/>;
+    /// null when the host file system cannot tell (then the whole file counts as data).
+    /// </summary>
+    public static List<(long Offset, long Length)>? GetDataRanges(string path, long size)
+    {
+        using SafeFileHandle file = OpenNoAtime(path, directory: false);
+        int fd = (int)file.DangerousGetHandle();
+        var ranges = new List<(long Offset, long Length)>();
+        long pos = 0;
+        while (pos < size)
+        {
+            long data = LSeek(fd, pos, SeekData);
+            if (data < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == ENxio)
+                {
+                    break;
+                }
+
+                return null;
+            }
+
+            if (data >= size)
+            {
+                break;
+            }
+
+            long hole = LSeek(fd, data, SeekHole);
+            if (hole < 0)
+            {
+                return null;
+            }
+
+            hole = Math.Min(hole, size);
+            ranges.Add((data, hole - data));
+            pos = hole;
+        }
+
+        return ranges;
+    }
+
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int ENxio = 6;
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(int fd, long offset, int whence);
+
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags);
 
@@ -318,7 +369,7 @@ internal static partial class HostNative
 
 /// <summary>The fields of <c>struct statx</c> a host file system reports.</summary>
 internal readonly record struct HostStat(
-    uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size,
+    uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size, long Blocks,
     UnixTime AccessTime, UnixTime? BirthTime, UnixTime ChangeTime, UnixTime ModificationTime,
     uint RDevMajor, uint RDevMinor, uint DevMajor, uint DevMinor)
 {

@@ -154,6 +154,41 @@ public sealed class Ext4BuildTests
     }
 
     [SkippableFact]
+    public void Build_SparseHostFile_KeepsHolesAndContent()
+    {
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string src = Path.Combine(temp.Path, "src");
+        Directory.CreateDirectory(src);
+        byte[] a = new byte[5000];
+        byte[] b = new byte[3000];
+        new Random(77).NextBytes(a);
+        new Random(78).NextBytes(b);
+        using (var s = new FileStream(Path.Combine(src, "sparse"), FileMode.CreateNew))
+        {
+            s.Write(a);
+            s.Position = 40L << 20;
+            s.Write(b);
+            s.SetLength(64L << 20);
+        }
+
+        string img = BuildImage(src, temp.File("fs.img"), Options(Ext4FormatProfile.Debian12, 4096));
+        AssertFsckClean(img);
+        string stat = Oracle.Run("debugfs", ["-R", "stat /sparse", img]).StandardOutput;
+        int at = stat.IndexOf("Blockcount: ", StringComparison.Ordinal);
+        long sectors = long.Parse(stat[(at + 12)..].Split('\n')[0].Trim(), CultureInfo.InvariantCulture);
+        Assert.True(sectors <= 4 * 8, "expected 4 data blocks (holes kept):\n" + stat);
+        Assert.True(new FileInfo(img).Length < 16L << 20, "the computed size counted the holes");
+        using var device = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(device);
+        byte[] all = ConformanceTree.ReadAll(fs, "/sparse");
+        Assert.Equal(64L << 20, all.LongLength);
+        Assert.True(all.AsSpan(0, 5000).SequenceEqual(a) && all.AsSpan(40 << 20, 3000).SequenceEqual(b));
+        Assert.Equal(-1, all.AsSpan(5000, (40 << 20) - 5000).IndexOfAnyExcept((byte)0));
+        Assert.Equal(-1, all.AsSpan((40 << 20) + 3000).IndexOfAnyExcept((byte)0));
+    }
+
+    [SkippableFact]
     public void Build_InMemorySource_ConformanceTreeReadsBack()
     {
         Oracle.Require("e2fsck");
