@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using DiskImage.FileSystems.Host;
 using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
@@ -40,8 +41,10 @@ internal sealed class Ext4Builder
     }
 
     /// <summary>Walks the source: every entry's metadata and xattrs, hard links resolved, inode numbers assigned.</summary>
-    public void Scan()
+    /// <param name="sizingOnly">Whether only sizes are needed: host symlinks are then not read (which would touch their atime).</param>
+    public void Scan(bool sizingOnly = false)
     {
+        var host = _source as HostDirectoryFileSystem;
         UnixFileInfo rootInfo = _source.GetEntry("/");
         if (rootInfo.Type != UnixFileType.Directory)
         {
@@ -57,12 +60,13 @@ internal sealed class Ext4Builder
         var pending = new Stack<Item>();
         pending.Push(root);
         var entries = new List<UnixFileInfo>();
+        var sparse = new HashSet<string>(StringComparer.Ordinal);
         var names = new List<byte[]>();
         while (pending.Count > 0)
         {
             Item dir = pending.Pop();
             entries.Clear();
-            entries.AddRange(_source.EnumerateDirectory(dir.Path));
+            entries.AddRange(host is not null && OperatingSystem.IsLinux() ? host.EnumerateDirectory(dir.Path, readLinkTargets: !sizingOnly, sparse) : _source.EnumerateDirectory(dir.Path));
             entries.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
             var subdirs = new List<Item>();
             foreach (UnixFileInfo e in entries)
@@ -82,7 +86,7 @@ internal sealed class Ext4Builder
                 else
                 {
                     item = new Item(e, e.Path) { Links = 1 };
-                    item.Xattrs = PrepareXattrs(_source.GetXattrs(e.Path), e.Path);
+                    item.Xattrs = PrepareXattrs(host is not null && OperatingSystem.IsLinux() ? host.GetXattrsOfListedEntry(e.Path) : _source.GetXattrs(e.Path), e.Path);
                     if (e.Type == UnixFileType.Directory && dir == root && e.Name == "lost+found")
                     {
                         item.Ino = LostAndFoundInode;
@@ -109,6 +113,11 @@ internal sealed class Ext4Builder
                             }
 
                             _dataBytes += e.Size;
+                            if (host is not null && OperatingSystem.IsLinux() && sparse.Contains(e.Path))
+                            {
+                                item.DataRanges = host.GetDataRangesOfListedEntry(e.Path, e.Size);
+                            }
+
                             if (e.LinkCount > 1)
                             {
                                 hardLinks[e.Inode] = item;
@@ -116,7 +125,7 @@ internal sealed class Ext4Builder
 
                             break;
                         case UnixFileType.SymbolicLink:
-                            item.Target = Encoding.UTF8.GetBytes(e.LinkTarget ?? string.Empty);
+                            item.Target = e.LinkTarget is { } target ? Encoding.UTF8.GetBytes(target) : new byte[Math.Clamp(e.Size, 0, 1 << 16)];
                             if (item.Target.Length == 0)
                             {
                                 throw new NotSupportedException($"'{e.Path}': a symbolic link with an empty target.");
@@ -268,6 +277,9 @@ internal sealed class Ext4Builder
     {
         public List<(long Start, long Count)> Runs { get; } = [];
 
+        /// <summary>The logical block of each run (runs of sparse files leave holes between them).</summary>
+        public List<long> Logical { get; } = [];
+
         public long[] TreeBlocks { get; set; } = [];
 
         public SharedXattrBlock? XattrBlock { get; set; }
@@ -308,6 +320,9 @@ internal sealed class Ext4Builder
                     p.DirectoryBlocks = item.Synthetic ? engine.LostAndFoundBlocks : CountDirectoryBlocks(item, bs, engine.MetadataChecksum);
                     blocks = p.DirectoryBlocks;
                     break;
+                case UnixFileType.RegularFile when item.DataRanges is not null:
+                    PlaceSparse(engine, item, p, bs);
+                    break;
                 case UnixFileType.RegularFile:
                     blocks = (item.Info.Size + bs - 1) / bs;
                     break;
@@ -321,10 +336,13 @@ internal sealed class Ext4Builder
                     break;
             }
 
+            long logical = 0;
             while (blocks > 0)
             {
                 (long s, long c) = engine.AllocateRun(Math.Min(blocks, MaxExtentLength));
                 p.Runs.Add((s, c));
+                p.Logical.Add(logical);
+                logical += c;
                 blocks -= c;
             }
 
@@ -363,6 +381,59 @@ internal sealed class Ext4Builder
         }
 
         return plan;
+    }
+
+    /// <summary>Allocates only the blocks a sparse file has data in (block-aligned, merged), keeping its holes.</summary>
+    private static void PlaceSparse(Ext4Formatter engine, Item item, Placement p, int bs)
+    {
+        long fileBlocks = (item.Info.Size + bs - 1) / bs;
+        long end = -1;
+        long first = 0;
+        void Flush()
+        {
+            long logical = first;
+            while (logical < end)
+            {
+                (long s, long c) = engine.AllocateRun(Math.Min(end - logical, MaxExtentLength));
+                p.Runs.Add((s, c));
+                p.Logical.Add(logical);
+                logical += c;
+            }
+        }
+
+        foreach ((long offset, long length) in item.DataRanges!)
+        {
+            long lb = offset / bs;
+            long le = Math.Min((offset + length + bs - 1) / bs, fileBlocks);
+            if (le <= lb)
+            {
+                continue;
+            }
+
+            if (end >= 0 && lb <= end)
+            {
+                end = Math.Max(end, le);
+                continue;
+            }
+
+            if (end >= 0)
+            {
+                Flush();
+            }
+
+            first = lb;
+            end = le;
+        }
+
+        if (end >= 0)
+        {
+            Flush();
+        }
+
+        if (fileBlocks > uint.MaxValue)
+        {
+            throw new NotSupportedException($"'{item.Path}' is larger than ext4 extents address.");
+        }
     }
 
     /// <summary>Index and leaf blocks an extent tree over <paramref name="extents"/> needs beyond the four in-inode entries.</summary>
@@ -562,21 +633,35 @@ internal sealed class Ext4Builder
             return;
         }
 
-        long remaining = item.Info.Size;
+        long size = item.Info.Size;
         using Stream s = _source.OpenFile(item.Path, FileMode.Open, FileAccess.Read);
-        foreach ((long start, long count) in p.Runs)
+        long position = 0;
+        for (int r = 0; r < p.Runs.Count; r++)
         {
+            (long start, long count) = p.Runs[r];
+            long offset = p.Logical[r] * bs;
+            if (offset != position)
+            {
+                s.Seek(offset, SeekOrigin.Begin);
+                position = offset;
+            }
+
             long done = 0;
             while (done < count)
             {
                 int n = (int)Math.Min(count - done, writer.MaxBlocks);
                 Span<byte> span = writer.Reserve(start + done, n);
-                int want = (int)Math.Min(remaining, span.Length);
+                int want = (int)Math.Clamp(size - position, 0, span.Length);
                 int got = want > 0 ? s.ReadAtLeast(span[..want], want, throwOnEndOfStream: false) : 0;
 
                 // A file that shrank since the scan reads as zeros up to its scanned size.
                 span[got..].Clear();
-                remaining -= want;
+                position += want;
+                if (got < want)
+                {
+                    s.Seek(position, SeekOrigin.Begin);
+                }
+
                 done += n;
             }
         }
@@ -614,11 +699,9 @@ internal sealed class Ext4Builder
 
         // Level 0 entries are the extents; each level above indexes the one below until four remain for the inode.
         var level = new List<(uint Logical, long Start, long Count)>(p.Runs.Count);
-        uint logical = 0;
-        foreach ((long start, long count) in p.Runs)
+        for (int r = 0; r < p.Runs.Count; r++)
         {
-            level.Add((logical, start, count));
-            logical += (uint)count;
+            level.Add(((uint)p.Logical[r], p.Runs[r].Start, p.Runs[r].Count));
         }
 
         int depth = 0;
@@ -962,6 +1045,9 @@ internal sealed class Ext4Builder
         public int Subdirectories { get; set; }
 
         public byte[] Target { get; set; } = [];
+
+        /// <summary>Where a sparse regular file has data (byte offset, length); null when all of it counts.</summary>
+        public List<(long Offset, long Length)>? DataRanges { get; set; }
 
         public XattrSet? Xattrs { get; set; }
 

@@ -54,7 +54,7 @@ public sealed partial class Ext4FileSystem
     {
         ArgumentNullException.ThrowIfNull(source);
         var builder = new Ext4Builder(source, options ?? new Ext4BuildOptions());
-        builder.Scan();
+        builder.Scan(sizingOnly: true);
         return builder.ComputeSize();
     }
 }

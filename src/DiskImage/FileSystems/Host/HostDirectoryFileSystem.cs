@@ -12,7 +12,8 @@ namespace DiskImage.FileSystems.Host;
 /// Symbolic links are resolved inside the tree, as the <see cref="IFileSystem"/> contract says (an absolute
 /// target starts at <see cref="RootDirectory"/>), so nothing outside the directory is reached through a link.
 /// Mount points below the root are crossed (their inode numbers may then collide with the root device's).
-/// Names that are not valid UTF-8 are decoded lossily by the host layer.
+/// Names that are not valid UTF-8 are decoded lossily. Directories and files are opened with <c>O_NOATIME</c> when
+/// permitted (owner or root), so reading the tree leaves its access times as they were.
 /// </remarks>
 [SupportedOSPlatform("linux")]
 public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirectoryFileSystem.HostNode>
@@ -69,7 +70,17 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     }
 
     /// <inheritdoc />
-    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => EnumerateDirectory(path, readLinkTargets: true);
+
+    /// <summary>
+    /// Lists a directory; without <paramref name="readLinkTargets"/> symbolic links come without
+    /// <see cref="UnixFileInfo.LinkTarget"/> (their <see cref="UnixFileInfo.Size"/> is the target length), because
+    /// <c>readlink</c> updates a link's access time and a sizing pass must not change what the build pass reads.
+    /// </summary>
+    /// <param name="path">The directory.</param>
+    /// <param name="readLinkTargets">Whether to read symbolic-link targets.</param>
+    /// <param name="sparseFiles">Receives the paths of regular files with fewer blocks allocated than their size (candidates for holes).</param>
+    internal IEnumerable<UnixFileInfo> EnumerateDirectory(string path, bool readLinkTargets, ICollection<string>? sparseFiles = null)
     {
         ResolvedPath<HostNode> r = PathResolver.ResolveExisting(this, path, followFinal: true);
         HostNode dir = r.Node!;
@@ -79,17 +90,23 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         }
 
         string prefix = r.Path == "/" ? "/" : r.Path + "/";
-        return Enumerate(dir, prefix);
+        return Enumerate(dir, prefix, readLinkTargets, sparseFiles);
     }
 
-    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix)
+    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles)
     {
-        foreach (string host in Directory.EnumerateFileSystemEntries(dir.HostPath))
+        foreach (string name in HostNative.ReadDirectory(dir.HostPath))
         {
             // An entry removed while listing is skipped.
+            string host = dir.HostPath + "/" + name;
             if (HostNative.TryLStat(host, out HostStat st))
             {
-                yield return Describe(prefix + System.IO.Path.GetFileName(host), new HostNode(host, st));
+                if (sparseFiles is not null && st.Type == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
+                {
+                    sparseFiles.Add(prefix + name);
+                }
+
+                yield return Describe(prefix + name, new HostNode(host, st), readLinkTargets);
             }
         }
     }
@@ -109,7 +126,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
             throw new IOException($"'{path}' is not a regular file ({node.Stat.Type}).");
         }
 
-        return new FileStream(node.HostPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        return new FileStream(HostNative.OpenNoAtime(node.HostPath, directory: false), FileAccess.Read, 1);
     }
 
     /// <inheritdoc />
@@ -118,6 +135,17 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         HostNode node = PathResolver.ResolveExisting(this, path, followFinal: false).Node!;
         return HostNative.ListXattrs(node.HostPath);
     }
+
+    /// <summary>
+    /// The xattrs of an entry whose path came from <see cref="EnumerateDirectory(string, bool, ICollection{string}?)"/> (every component a real
+    /// directory): no resolution, so no final symbolic link is read (which would touch its atime).
+    /// </summary>
+    internal IReadOnlyDictionary<string, byte[]> GetXattrsOfListedEntry(string path) =>
+        HostNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
+
+    /// <summary>The data ranges of a listed regular file (see <see cref="HostNative.GetDataRanges"/>); null when unknown.</summary>
+    internal List<(long Offset, long Length)>? GetDataRangesOfListedEntry(string path, long size) =>
+        HostNative.GetDataRanges(RootDirectory + path, size);
 
     /// <inheritdoc />
     public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
@@ -188,7 +216,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     string? IPathWalker<HostNode>.GetSymbolicLinkTarget(HostNode node) =>
         node.Stat.Type == UnixFileType.SymbolicLink ? HostNative.ReadLink(node.HostPath) : null;
 
-    private static UnixFileInfo Describe(string path, HostNode node)
+    private static UnixFileInfo Describe(string path, HostNode node, bool readLinkTarget = true)
     {
         HostStat s = node.Stat;
         bool isDevice = s.Type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice;
@@ -208,7 +236,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
             CreationTime = s.BirthTime,
             DeviceMajor = isDevice ? (int)s.RDevMajor : 0,
             DeviceMinor = isDevice ? (int)s.RDevMinor : 0,
-            LinkTarget = s.Type == UnixFileType.SymbolicLink ? HostNative.ReadLink(node.HostPath) : null,
+            LinkTarget = s.Type == UnixFileType.SymbolicLink && readLinkTarget ? HostNative.ReadLink(node.HostPath) : null,
         };
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace DiskImage.FileSystems.Host;
 
@@ -48,6 +49,7 @@ internal static partial class HostNative
             Mode: BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
             Inode: BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
             Size: BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
+            Blocks: BinaryPrimitives.ReadInt64LittleEndian(s[48..]),
             AccessTime: Time(s[64..]),
             BirthTime: (mask & StatxBirthTime) != 0 ? Time(s[80..]) : null,
             ChangeTime: Time(s[96..]),
@@ -205,6 +207,150 @@ internal static partial class HostNative
         }
     }
 
+    private const int ORdOnly = 0;
+    private const int ODirectory = 0x10000;
+    private const int ONoAtime = 0x40000;
+    private const int OCloExec = 0x80000;
+    private const int EPerm = 1;
+
+    /// <summary>
+    /// Opens for reading without updating the access time (<c>O_NOATIME</c>, allowed to the owner and root; without
+    /// it otherwise), so that reading a tree twice (size, then build) sees the same times.
+    /// </summary>
+    public static SafeFileHandle OpenNoAtime(string path, bool directory)
+    {
+        int flags = ORdOnly | OCloExec | (directory ? ODirectory : 0);
+        int fd = Open(path, flags | ONoAtime);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == EPerm)
+        {
+            fd = Open(path, flags);
+        }
+
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw errno is ENoEnt or ENotDir
+                ? new FileNotFoundException($"open('{path}') failed: {Marshal.GetPInvokeErrorMessage(errno)}.", path)
+                : Error("open", path, errno);
+        }
+
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>The names in a directory (without "." and ".."), read with <c>getdents64</c>.</summary>
+    public static unsafe List<string> ReadDirectory(string path)
+    {
+        var names = new List<string>();
+        using SafeFileHandle dir = OpenNoAtime(path, directory: true);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (true)
+            {
+                nint n;
+                fixed (byte* p = buffer)
+                {
+                    n = GetDents64((int)dir.DangerousGetHandle(), p, (nuint)buffer.Length);
+                }
+
+                if (n < 0)
+                {
+                    throw Error("getdents64", path, Marshal.GetLastPInvokeError());
+                }
+
+                if (n == 0)
+                {
+                    return names;
+                }
+
+                int off = 0;
+                while (off + 19 < n)
+                {
+                    // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name (NUL-terminated).
+                    int reclen = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(off + 16));
+                    if (reclen < 20 || off + reclen > n)
+                    {
+                        throw new IOException($"getdents64('{path}') returned a malformed record.");
+                    }
+
+                    ReadOnlySpan<byte> name = buffer.AsSpan(off + 19, reclen - 19);
+                    int nul = name.IndexOf((byte)0);
+                    if (nul >= 0)
+                    {
+                        name = name[..nul];
+                    }
+
+                    if (!(name.Length == 1 && name[0] == '.') && !(name.Length == 2 && name[0] == '.' && name[1] == '.'))
+                    {
+                        names.Add(Encoding.UTF8.GetString(name));
+                    }
+
+                    off += reclen;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// The data ranges (offset, length) of a file by <c>SEEK_DATA</c>/<c>SEEK_HOLE</c>, up to <paramref name="size"/>;
+    /// null when the host file system cannot tell (then the whole file counts as data).
+    /// </summary>
+    public static List<(long Offset, long Length)>? GetDataRanges(string path, long size)
+    {
+        using SafeFileHandle file = OpenNoAtime(path, directory: false);
+        int fd = (int)file.DangerousGetHandle();
+        var ranges = new List<(long Offset, long Length)>();
+        long pos = 0;
+        while (pos < size)
+        {
+            long data = LSeek(fd, pos, SeekData);
+            if (data < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == ENxio)
+                {
+                    break;
+                }
+
+                return null;
+            }
+
+            if (data >= size)
+            {
+                break;
+            }
+
+            long hole = LSeek(fd, data, SeekHole);
+            if (hole < 0)
+            {
+                return null;
+            }
+
+            hole = Math.Min(hole, size);
+            ranges.Add((data, hole - data));
+            pos = hole;
+        }
+
+        return ranges;
+    }
+
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int ENxio = 6;
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    private static unsafe partial nint GetDents64(int fd, byte* buffer, nuint count);
+
     private static IOException Error(string call, string path, int errno) =>
         new($"{call}('{path}') failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).", errno);
 
@@ -223,7 +369,7 @@ internal static partial class HostNative
 
 /// <summary>The fields of <c>struct statx</c> a host file system reports.</summary>
 internal readonly record struct HostStat(
-    uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size,
+    uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size, long Blocks,
     UnixTime AccessTime, UnixTime? BirthTime, UnixTime ChangeTime, UnixTime ModificationTime,
     uint RDevMajor, uint RDevMinor, uint DevMajor, uint DevMinor)
 {
