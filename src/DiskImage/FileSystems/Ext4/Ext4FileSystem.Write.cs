@@ -148,15 +148,10 @@ public sealed partial class Ext4FileSystem
     /// <summary>Throws when a regular file cannot grow to <paramref name="size"/> bytes.</summary>
     internal void CheckFileSize(Ext4Inode inode, long size)
     {
-        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : 12;
-        if (size > maxBlocks * _sb.BlockSize && (size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
+        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMapCapacity;
+        if ((size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
         {
-            if (!inode.HasExtents)
-            {
-                FormatError.Unsupported($"Growing a block-mapped (ext2/ext3) file beyond {maxBlocks * _sb.BlockSize} bytes is not supported yet.");
-            }
-
-            throw new IOException($"The file would exceed the largest size ext4 supports ({maxBlocks * _sb.BlockSize} bytes).");
+            throw new IOException($"The file would exceed the largest size this file system supports ({maxBlocks * _sb.BlockSize} bytes).");
         }
     }
 

@@ -201,16 +201,14 @@ public sealed class Ext4WriteCoreTests : IDisposable
     public void Namespace_CreateRenameDeleteMany_E2fsckCleanAndDebugfsAgrees(string name, string[] options)
     {
         string image = options.Length == 0 ? FormatImage(name, 48L << 20) : MakeImage(name, 48 * 1024, options);
-        bool extents;
         using (Ext4FileSystem fs = OpenWritable(image))
         {
-            extents = (fs.IncompatibleFeatures & Ext4IncompatibleFeatures.Extents) != 0;
             fs.CreateDirectory("/d");
             fs.CreateDirectory("/d/sub", 0x1C0);
             for (int i = 0; i < 400; i++)
             {
                 using Stream s = fs.OpenFile($"/d/file-{i:D4}", FileMode.CreateNew, FileAccess.Write);
-                s.Write(Pattern(i * 37 % (extents ? 20000 : 12 * fs.BlockSize), i));
+                s.Write(Pattern(i * 37 % 60000, i));
             }
 
             for (int i = 0; i < 30; i++)
@@ -270,6 +268,50 @@ public sealed class Ext4WriteCoreTests : IDisposable
             Assert.False(fs.Exists("/d/file-0003"));
             Assert.True(fs.Exists("/d/file-0398"));
         }
+    }
+
+    [SkippableTheory]
+    [InlineData("ext2", "4096")]
+    [InlineData("ext3", "1024")]
+    public void BlockMap_GrowSparseTruncateDelete_E2fsckClean(string type, string blockSize)
+    {
+        string image = MakeImage(type, 96 * 1024, ["-t", type, "-b", blockSize], ("f", 3000));
+        int bs = int.Parse(blockSize, System.Globalization.CultureInfo.InvariantCulture);
+
+        // Direct, single, double indirect (and with 1 KiB blocks far into the double-indirect range).
+        long[] offsets = [0, 10L * bs, 12L * bs, 300L * bs, 1500L * bs, 70_000L * bs];
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            foreach (long o in offsets)
+            {
+                s.Position = o;
+                s.Write(Pattern(bs + 100, (int)(o / bs)));
+            }
+        }
+
+        AssertClean(image);
+        byte[] all = Dump(image, "/f");
+        Assert.Equal(offsets[^1] + bs + 100, all.Length);
+        foreach (long o in offsets)
+        {
+            Assert.Equal(Pattern(bs + 100, (int)(o / bs)), all.AsSpan((int)o, bs + 100).ToArray());
+        }
+
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            s.SetLength((300L * bs) + 10);
+        }
+
+        AssertClean(image);
+        Assert.Equal((300L * bs) + 10, Dump(image, "/f").Length);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.Delete("/f");
+        }
+
+        AssertClean(image);
     }
 
     private string FormatImage(string name, long size)
