@@ -179,6 +179,11 @@ public sealed partial class Ext4FileSystem
         }
 
         _openCounts.Remove(inode.Number);
+        if (_dirtyInodes.Remove(inode))
+        {
+            WriteInodeNow(inode);
+        }
+
         if (_pendingRelease.Remove(inode.Number))
         {
             ReleaseInode(inode);
@@ -561,16 +566,18 @@ public sealed partial class Ext4FileSystem
         {
             if (_writable)
             {
+                // Streams still open are abandoned: their inodes are written, unlinked ones are released.
+                _openCounts.Clear();
                 foreach (uint number in _pendingRelease)
                 {
                     if (_inodeCache.TryGetValue(number, out Ext4Inode? inode))
                     {
+                        _dirtyInodes.Remove(inode);
                         ReleaseInode(inode);
                     }
                 }
 
                 _pendingRelease.Clear();
-                _openCounts.Clear();
                 FlushMetadata();
                 _device.Flush();
             }
