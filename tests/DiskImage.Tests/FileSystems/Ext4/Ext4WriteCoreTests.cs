@@ -192,6 +192,13 @@ public sealed class Ext4WriteCoreTests : IDisposable
             data.Add("ext3", ["-t", "ext3"]);
             data.Add("ext2", ["-t", "ext2"]);
             data.Add("format", []);
+            data.Add("rhel7", ["-t", "ext4", "-O", "^metadata_csum,^64bit,uninit_bg"]);
+            data.Add("inline-data", ["-t", "ext4", "-O", "inline_data"]);
+            data.Add("csum-seed", ["-t", "ext4", "-O", "metadata_csum_seed"]);
+            data.Add("orphan-file", ["-t", "ext4", "-O", "orphan_file"]);
+            data.Add("sparse-super2", ["-t", "ext4", "-O", "sparse_super2"]);
+            data.Add("meta-bg", ["-t", "ext4", "-O", "meta_bg,^resize_inode"]);
+            data.Add("itable-zeroed", ["-t", "ext4", "-E", "lazy_itable_init=0"]);
             return data;
         }
     }
@@ -201,16 +208,14 @@ public sealed class Ext4WriteCoreTests : IDisposable
     public void Namespace_CreateRenameDeleteMany_E2fsckCleanAndDebugfsAgrees(string name, string[] options)
     {
         string image = options.Length == 0 ? FormatImage(name, 48L << 20) : MakeImage(name, 48 * 1024, options);
-        bool extents;
         using (Ext4FileSystem fs = OpenWritable(image))
         {
-            extents = (fs.IncompatibleFeatures & Ext4IncompatibleFeatures.Extents) != 0;
             fs.CreateDirectory("/d");
             fs.CreateDirectory("/d/sub", 0x1C0);
             for (int i = 0; i < 400; i++)
             {
                 using Stream s = fs.OpenFile($"/d/file-{i:D4}", FileMode.CreateNew, FileAccess.Write);
-                s.Write(Pattern(i * 37 % (extents ? 20000 : 12 * fs.BlockSize), i));
+                s.Write(Pattern(i * 37 % 60000, i));
             }
 
             for (int i = 0; i < 30; i++)
@@ -269,6 +274,84 @@ public sealed class Ext4WriteCoreTests : IDisposable
             Assert.Equal(3, fs.GetEntry("/d").LinkCount);
             Assert.False(fs.Exists("/d/file-0003"));
             Assert.True(fs.Exists("/d/file-0398"));
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("ext2", "4096")]
+    [InlineData("ext3", "1024")]
+    public void BlockMap_GrowSparseTruncateDelete_E2fsckClean(string type, string blockSize)
+    {
+        string image = MakeImage(type, 96 * 1024, ["-t", type, "-b", blockSize], ("f", 3000));
+        int bs = int.Parse(blockSize, System.Globalization.CultureInfo.InvariantCulture);
+
+        // Direct, single, double indirect (and with 1 KiB blocks far into the double-indirect range).
+        long[] offsets = [0, 10L * bs, 12L * bs, 300L * bs, 1500L * bs, 70_000L * bs];
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            foreach (long o in offsets)
+            {
+                s.Position = o;
+                s.Write(Pattern(bs + 100, (int)(o / bs)));
+            }
+        }
+
+        AssertClean(image);
+        byte[] all = Dump(image, "/f");
+        Assert.Equal(offsets[^1] + bs + 100, all.Length);
+        foreach (long o in offsets)
+        {
+            Assert.Equal(Pattern(bs + 100, (int)(o / bs)), all.AsSpan((int)o, bs + 100).ToArray());
+        }
+
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            s.SetLength((300L * bs) + 10);
+        }
+
+        AssertClean(image);
+        Assert.Equal((300L * bs) + 10, Dump(image, "/f").Length);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.Delete("/f");
+        }
+
+        AssertClean(image);
+    }
+
+    [SkippableFact]
+    public void OpenFile_IntoUnwrittenExtentAndPast2GiB_E2fsckCleanLargeFileSet()
+    {
+        string image = MakeImage("unwritten", 64 * 1024, ["-t", "ext4", "-O", "^large_file"], ("f", 3));
+        Oracle.RunOk("debugfs", "-w", "-R", "fallocate /f 0 40", image);
+        AssertClean(image);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite);
+            s.Position = (5L * fs.BlockSize) + 10;
+            s.Write(Pattern(100, 5));
+            s.Position = 3L << 30;
+            s.Write([42]);
+        }
+
+        AssertClean(image);
+        string features = Oracle.RunOk("dumpe2fs", "-h", image).StandardOutput;
+        Assert.Contains("large_file", features, StringComparison.Ordinal);
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image)))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Read);
+            Assert.Equal((3L << 30) + 1, s.Length);
+            byte[] head = new byte[8 * fs.BlockSize];
+            s.ReadExactly(head);
+            Assert.Equal(Pattern(3, 0), head[..3]);
+            Assert.Equal(Pattern(100, 5), head.AsSpan((5 * fs.BlockSize) + 10, 100).ToArray());
+            head.AsSpan(0, 3).Clear();
+            head.AsSpan((5 * fs.BlockSize) + 10, 100).Clear();
+            Assert.True(head.All(b => b == 0), "the rest of the unwritten extent reads as zeros");
+            s.Position = 3L << 30;
+            Assert.Equal(42, s.ReadByte());
         }
     }
 

@@ -333,4 +333,87 @@ public sealed class Ext4XattrWriteTests
 
         AssertMatches(image, model);
     }
+
+    /// <summary>Files with inline data keep their hidden system.data entry in the inode while other attributes come and go.</summary>
+    [SkippableFact]
+    public void SetXattr_InlineDataFile_KeepsDataInInode()
+    {
+        using var temp = new TempDirectory();
+        string src = temp.File("src");
+        Directory.CreateDirectory(src);
+        byte[] content = Encoding.ASCII.GetBytes(new string('z', 100));
+        File.WriteAllBytes(Path.Combine(src, "inline"), content);
+        string image = temp.File("inline.img");
+        Ext4TestImages.Build(src, image, 8192, "-t", "ext4", "-b", "1024", "-O", "inline_data");
+        Assert.Contains("Size of inline data: ", Ext4XattrOracle.Debugfs(image, false, "stat /inline").StandardOutput, StringComparison.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.SetXattr("/inline", "user.a", new byte[40]);
+            fs.SetXattr("/inline", "user.b", new byte[300]);
+            fs.SetXattr("/inline", "security.selinux", "system_u:object_r:etc_t:s0\0"u8.ToArray());
+            Assert.True(fs.RemoveXattr("/inline", "user.a"));
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        Assert.Equal(["security.selinux", "system.data", "user.b"], Ext4XattrOracle.EaNames(image, "/inline"));
+        string dump = temp.File("dump");
+        Ext4XattrOracle.Debugfs(image, false, $"dump /inline {dump}");
+        Assert.Equal(content, File.ReadAllBytes(dump));
+        using Ext4FileSystem check = Ext4FileSystem.Open(FileBlockDevice.Open(image));
+        using Stream s = check.OpenFile("/inline", FileMode.Open, FileAccess.Read);
+        var read = new MemoryStream();
+        s.CopyTo(read);
+        Assert.Equal(content, read.ToArray());
+    }
+
+    /// <summary>Symbolic links (fast and slow), directories and device nodes carry xattrs too; a fast symlink's i_blocks then counts only the xattr block.</summary>
+    [SkippableTheory]
+    [InlineData(128)]
+    [InlineData(256)]
+    public void SetXattr_SymlinksDirectoriesDevices_FsckClean(int inodeSize)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string image = temp.File("l.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, 8L << 20))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { InodeSize = inodeSize, BlockSize = 1024 });
+        }
+
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.CreateSymbolicLink("/fast", "target");
+            fs.CreateSymbolicLink("/slow", "/" + new string('t', 200));
+            fs.CreateDirectory("/dir");
+            fs.CreateDevice("/null", DiskImage.FileSystems.UnixFileType.CharacterDevice, 1, 3);
+            fs.CreateFifo("/fifo");
+            foreach (string p in new[] { "/fast", "/slow", "/dir", "/null", "/fifo", "/" })
+            {
+                var x = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                {
+                    ["security.selinux"] = "system_u:object_r:device_t:s0\0"u8.ToArray(),
+                    ["trusted.big"] = new byte[150],
+                };
+                foreach ((string n, byte[] v) in x)
+                {
+                    fs.SetXattr(p, n, v);
+                }
+
+                model[p] = x;
+            }
+        }
+
+        AssertMatches(image, model);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            Assert.Equal("target", fs.GetEntry("/fast").LinkTarget);
+            fs.Delete("/fast");
+            fs.Delete("/slow");
+            model.Remove("/fast");
+            model.Remove("/slow");
+        }
+
+        AssertMatches(image, model);
+    }
 }
