@@ -180,15 +180,23 @@ public sealed partial class Ext4FileSystem
                 FormatError.Throw("ext4 directory", -1, $"inode {directory.Number}: block 0 does not start with '.' and '..'.");
             }
 
-            BinaryPrimitives.WriteUInt32LittleEndian(block[12..], newParent);
-            if (IsIndexedDirectory(directory))
+            bool indexed = IsIndexedDirectory(directory);
+            if (indexed)
             {
                 ValidateDxNode(directory, block, DxRootCountOffset, CheckDirectorySize(directory), 0);
-                SealDxNode(directory, block, DxRootCountOffset);
             }
             else
             {
                 LeafLimit(directory, block, 0);
+            }
+
+            BinaryPrimitives.WriteUInt32LittleEndian(block[12..], newParent);
+            if (indexed)
+            {
+                SealDxNode(directory, block, DxRootCountOffset);
+            }
+            else
+            {
                 SealLeaf(directory, block);
             }
 
