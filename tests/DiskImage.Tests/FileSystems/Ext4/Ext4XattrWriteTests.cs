@@ -447,4 +447,27 @@ public sealed class Ext4XattrWriteTests
         AssertMatches(image, model);
         Assert.NotEqual(0, Ext4XattrOracle.FileAcl(image, "/a"));
     }
+
+    /// <summary>A file system made without ext_attr gets the feature with its first attribute, as the kernel does.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -O ^ext_attr")]
+    [InlineData("-t ext2 -b 1024 -I 128 -O ^ext_attr")]
+    public void SetXattr_NoExtAttrFeature_SetsFeature(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        Assert.DoesNotContain("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.x"] = "1"u8.ToArray(), ["user.big"] = new byte[400] },
+        };
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.SetXattr("/a", "user.x", "1"u8.ToArray());
+            fs.SetXattr("/a", "user.big", new byte[400]);
+        }
+
+        Assert.Contains("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        AssertMatches(image, model);
+    }
 }
