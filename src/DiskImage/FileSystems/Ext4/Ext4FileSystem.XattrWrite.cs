@@ -215,6 +215,11 @@ public sealed partial class Ext4FileSystem
             throw new InvalidOperationException("ext4 in-inode xattrs overflow (the caller must check the space).");
         }
 
+        if (set.InodeEntries.Count != 0 || set.BlockEntries.Count != 0)
+        {
+            EnsureExtendedAttributeFeature();
+        }
+
         if (set.BlockChanged)
         {
             StoreXattrBlock(inode, set);
@@ -241,7 +246,6 @@ public sealed partial class Ext4FileSystem
             return;
         }
 
-        EnsureExtendedAttributeFeature();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(2 * bs);
         try
         {
@@ -429,11 +433,15 @@ public sealed partial class Ext4FileSystem
         return _sb.FirstDataBlock + (group * _sb.BlocksPerGroup);
     }
 
+    /// <summary>Sets the ext_attr compatible feature (written with the superblock), as the kernel does on the first xattr.</summary>
     private void EnsureExtendedAttributeFeature()
     {
-        if ((_sb.Compatible & Ext4CompatibleFeatures.ExtendedAttributes) == 0)
+        const int CompatOffset = 0x5C;
+        uint compat = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset));
+        if ((compat & (uint)Ext4CompatibleFeatures.ExtendedAttributes) == 0)
         {
-            FormatError.Unsupported("This file system lacks the ext_attr feature; adding an extended attribute block to it is not supported.");
+            BinaryPrimitives.WriteUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset), compat | (uint)Ext4CompatibleFeatures.ExtendedAttributes);
+            _metadataDirty = true;
         }
     }
 
