@@ -156,6 +156,30 @@ public sealed class Ext4CopyInCliTests
         Assert.Equal(File.ReadAllText(Path.Combine(tree, "etc/os-release")), CliHarness.RunOk("cat", qcow2, "/etc/os-release").StandardOutput);
     }
 
+    [SkippableFact]
+    public void CopyIn_Qcow2Overlay_ChangesOnlyTheOverlay()
+    {
+        Oracle.Require("e2fsck");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), file = tmp.File("motd");
+        Directory.CreateDirectory(src);
+        MakeTree(src, specials: false);
+        File.WriteAllText(file, "welcome\n");
+        string baseImage = BuildImage(tmp, src, "qcow2");
+        byte[] baseBytes = File.ReadAllBytes(baseImage);
+        string overlay = tmp.File("overlay.qcow2");
+        CliHarness.RunOk("create", "-q", "-f", "qcow2", "-b", baseImage, "-F", "qcow2", overlay);
+
+        CliHarness.RunOk("copy-in", overlay, file, "/etc");
+        Assert.True(baseBytes.AsSpan().SequenceEqual(File.ReadAllBytes(baseImage)));
+        string raw = tmp.File("overlay.raw");
+        Oracle.RunOk("qemu-img", "convert", "-O", "raw", overlay, raw);
+        E2fsckClean(raw);
+        Assert.Equal("welcome\n", Oracle.RunOk("debugfs", "-R", "cat /etc/motd", raw).StandardOutput);
+        CliResult baseListing = CliHarness.RunOk("ls", baseImage, "/etc");
+        Assert.DoesNotContain("motd", baseListing.StandardOutput, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void CopyIn_BadTargets_ExitCode1()
     {
