@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using DiskImage.FileSystems.Ext4;
 using DiskImage.Formats;
+using DiskImage.Tests.FileSystems.Conformance;
 using DiskImage.Tests.FileSystems.Ext4;
 using DiskImage.Tests.Oracles;
 using static DiskImage.Tests.Archives.CpioTestSupport;
@@ -168,6 +169,48 @@ public sealed class Ext4CopyInCliTests
         Assert.Equal("welcome\n", Oracle.RunOk("debugfs", "-R", "cat /etc/motd", raw).StandardOutput);
         CliResult baseListing = CliHarness.RunOk("ls", baseImage, "/etc");
         Assert.DoesNotContain("motd", baseListing.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [SkippableTheory]
+    [Trait("Category", "KernelMount")]
+    [InlineData("debian12")]
+    [InlineData("rhel7")]
+    public void CopyIn_TreeIntoOurMkfs_KernelMountsReadOnlyAndReadsItBack(string profile)
+    {
+        Skip.IfNot(HostFiles.IsRoot, "Mounting needs root.");
+        Skip.If(Oracle.Find("losetup") is null || Oracle.Run("losetup", "-f").ExitCode != 0, "No free loop device.");
+        using var tmp = new TempDirectory();
+        string src = tmp.File("src"), image = tmp.File("fs.img"), mnt = tmp.File("mnt");
+        Directory.CreateDirectory(src);
+        Directory.CreateDirectory(mnt);
+        MakeTree(src);
+        CliHarness.RunOk("mkfs", "--size", "64M", "-T", profile, "ext4", image);
+        CliHarness.RunOk("copy-in", image, src, "/");
+        CliHarness.RunOk("make-fs", "-T", profile, src, tmp.File("made.img"));
+
+        foreach ((string img, string inside) in new[] { (image, "src"), (tmp.File("made.img"), "") })
+        {
+            ToolResult mount = Oracle.Run("mount", "-o", "loop,ro,noload", "-t", "ext4", img, mnt);
+            Skip.If(mount.ExitCode != 0, "The kernel refused the loop mount here: " + mount);
+            try
+            {
+                // Types, modes, content (read by the kernel), link targets, hard-link groups, device numbers, mtimes.
+                AssertSameTree(src, inside.Length == 0 ? WithoutLostFound(tmp, mnt) : Path.Combine(mnt, inside), withTimes: true);
+            }
+            finally
+            {
+                Oracle.Run("umount", mnt);
+            }
+        }
+    }
+
+    // A copy of the mounted tree without lost+found, for comparing a whole file system with its source.
+    private static string WithoutLostFound(TempDirectory tmp, string mounted)
+    {
+        string copy = tmp.File("mounted-copy");
+        Oracle.RunOk("cp", "-a", mounted, copy);
+        Directory.Delete(Path.Combine(copy, "lost+found"));
+        return copy;
     }
 
     [Fact]
