@@ -121,9 +121,9 @@ internal static class LsCommand
             listing.Add((child, child.Path));
             if (child.IsDirectory)
             {
-                if (!seen.Add(child.Inode) || depth > 2048)
+                if (!seen.Add(child.Inode) || depth > 512)
                 {
-                    throw new CliException($"{child.Path}: directory cycle in the file system");
+                    throw new CliException($"{child.Path}: directory cycle, or directories nested more than 512 levels deep");
                 }
 
                 CollectRecursive(fs, child.Path, listing, seen, depth + 1);

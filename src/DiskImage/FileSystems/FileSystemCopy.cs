@@ -17,12 +17,13 @@ namespace DiskImage.FileSystems;
 /// or contains '/' or NUL is refused with <see cref="InvalidDataException"/>, no symbolic link that
 /// exists under the destination is ever followed (it is replaced), and new files are created
 /// exclusively. A directory that appears twice in the source (a hard-linked directory or a cycle
-/// in a corrupt file system) is an <see cref="InvalidDataException"/>.</para>
+/// in a corrupt file system), or directories nested more than 512 levels deep, are an
+/// <see cref="InvalidDataException"/>.</para>
 /// </remarks>
 public static class FileSystemCopy
 {
     private const int BufferSize = 256 * 1024;
-    private const int MaxDepth = 2048;
+    private const int MaxDepth = 512; // Well past real trees; keeps the recursion far from the stack limit.
 
     /// <summary>Copies the entry at <paramref name="sourcePath"/> (recursively for a directory) into the host directory <paramref name="hostDirectory"/>.</summary>
     /// <param name="source">The file system to read.</param>
