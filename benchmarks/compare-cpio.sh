@@ -10,8 +10,8 @@
 # device numbers, content); and every run of ours must give byte-identical output.
 #
 # Tree: $1, else the debootstrap fixture (benchmarks/debootstrap-fixture.sh; builds it once, as
-# root). Environment: RUNS (default 5), DISKIMAGE_LEVEL, DISKIMAGE_ZSTD_WORKERS and
-# DISKIMAGE_GZIP_WORKERS (passed to our side), BENCH_NICE=0 (as root, both sides otherwise run
+# root). Environment: RUNS (default 5), OURS (cli, the default, or bench; see below),
+# DISKIMAGE_LEVEL, DISKIMAGE_ZSTD_WORKERS and DISKIMAGE_GZIP_WORKERS (OURS=bench only), BENCH_NICE=0 (as root, both sides otherwise run
 # under nice -n -20 in a scheduler autogroup of their own at -20, so other load disturbs them less).
 # Usage: benchmarks/compare-cpio.sh [tree]
 set -euo pipefail
@@ -29,8 +29,28 @@ for tool in cpio zstd gzip sha256sum bc; do
 done
 
 out="$(mktemp -d)"; trap 'rm -rf "$out"' EXIT
-dotnet build -c Release "$here/DiskImage.Benchmarks" -v q -nologo >/dev/null
-bench="$here/DiskImage.Benchmarks/bin/Release/net10.0/DiskImage.Benchmarks"
+# Our side: the diskimage CLI (`mkinitramfs --reproducible`), published as native AOT when the
+# toolchain allows it, else framework-dependent; OURS=bench uses the benchmark project's
+# pack-initramfs command instead (JIT; honours the DISKIMAGE_* variables above).
+OURS=${OURS:-cli}
+case "$OURS" in
+  cli)
+    if dotnet publish "$here/../src/DiskImage.Cli/DiskImage.Cli.csproj" -c Release -o "$out/cli" >"$out/publish.log" 2>&1 &&
+       file -L "$out/cli/diskimage" 2>/dev/null | grep -q ELF; then
+      ours_kind="diskimage CLI, native AOT"
+    else
+      rm -rf "$out/cli"
+      dotnet publish "$here/../src/DiskImage.Cli/DiskImage.Cli.csproj" -c Release -p:PublishAot=false -o "$out/cli" >"$out/publish.log" 2>&1 ||
+        { cat "$out/publish.log" >&2; die "dotnet publish failed"; }
+      ours_kind="diskimage CLI, framework-dependent"
+    fi
+    ours=("$out/cli/diskimage" mkinitramfs "$tree" --reproducible --compress) ;;
+  bench)
+    dotnet build -c Release "$here/DiskImage.Benchmarks" -v q -nologo >/dev/null
+    ours_kind="benchmark pack-initramfs, JIT"
+    ours=("$here/DiskImage.Benchmarks/bin/Release/net10.0/DiskImage.Benchmarks" pack-initramfs "$tree") ;;
+  *) die "OURS must be cli or bench" ;;
+esac
 
 prio=(); prio_note="normal priority"
 if [ "$(id -u)" = 0 ] && [ "${BENCH_NICE:-1}" = 1 ]; then
@@ -44,6 +64,7 @@ fi
 
 files=$(find "$tree" | wc -l); bytes=$(du -sb "$tree" | cut -f1)
 echo "tree: $tree ($files entries, $((bytes / 1048576)) MiB); $(nproc) CPUs; RUNS=$RUNS; $prio_note"
+echo "ours: $ours_kind"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm the page cache so both sides read from memory.
 find "$tree" -type f -print0 | xargs -0 cat > /dev/null 2>&1 || true
@@ -76,7 +97,7 @@ rows=()
 for c in zstd gzip; do
   if [ $c = zstd ]; then comp="zstd -3 -q -T1"; dec="zstd -dc"; else comp="gzip -6 -n"; dec="gzip -dc"; fi
   pipe_cmd=(sh -c "cd '$tree' && find . | sort | cpio -o -H newc --quiet | $comp > '$out/pipe.$c'")
-  ours_cmd=("$bench" pack-initramfs "$tree" "$out/ours.$c" "$c")
+  if [ "$OURS" = cli ]; then ours_cmd=("${ours[@]}" "$c" -o "$out/ours.$c"); else ours_cmd=("${ours[@]}" "$out/ours.$c" "$c"); fi
   "${pipe_cmd[@]}"; "${ours_cmd[@]}" >/dev/null   # untimed warm-up of both sides
   : > "$out/pipe.$c.times"; : > "$out/ours.$c.times"
   ref=$(sha256sum < "$out/ours.$c")
