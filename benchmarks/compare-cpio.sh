@@ -127,9 +127,11 @@ for c in zstd gzip; do
   ps=$(stat -c %s "$out/pipe.$c"); os=$(stat -c %s "$out/ours.$c")
   rb=$(echo "$ob / $pb" | bc -l); rm=$(echo "$om / $pm" | bc -l)
   verdict=$(echo "$rm <= ${target[$c]}" | bc -l)
+  pairs=$(paste -d' ' "$out/ours.$c.times" "$out/pipe.$c.times" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $3 }')
   rows+=("$(printf '%-4s | pipeline best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ours best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ratio best %.2f, median %.2f (target <= %s: %s) | size %.3f' \
     "$c" "$pb" "$pm" "$pc" "$ps" "$ob" "$om" "$oc" "$os" "$rb" "$rm" "${target[$c]}" \
     "$([ "$verdict" = 1 ] && echo met || echo missed)" "$(echo "$os / $ps" | bc -l)")")
+  rows+=("     ratio of each run (ours / the pipeline run before it): $pairs")
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "judged: zstd -t / gzip -t pass; cpio -it lists equal; GNU cpio extracts ours to the input tree; ours identical over all runs"
