@@ -84,11 +84,13 @@ best() { sort -g "$1" | head -1 | cut -d' ' -f"$2"; }
 median() { sort -g "$1" | awk -v f="$2" '{ v[NR] = $f } END { print v[int((NR + 1) / 2)] }'; }
 # The paths a cpio archive lists, without GNU cpio's "./" prefix and the root ".".
 listing() { cpio -it --quiet < "$1" | sed -e 's#^\./##' | grep -vx '\.' | sort; }
-# type, mode, owner, size (not for directories), link target, link count, device numbers; and content.
+# type, mode, owner, size (not for directories), link target, link count, device numbers; and
+# content. Owners and device nodes only as root: GNU cpio restores them only then.
+if [ "$(id -u)" = 0 ]; then owner='%U\t%G'; devices=(-false); else owner='-\t-'; devices=(-type b -o -type c); fi
 manifest() {
-  (cd "$1" && find . -mindepth 1 -printf '%P\t%y\t%m\t%U\t%G\t%s\t%l\t%n\n' |
+  (cd "$1" && find . -mindepth 1 -not \( "${devices[@]}" \) -printf "%P\t%y\t%m\t$owner\t%s\t%l\t%n\n" |
     awk -F'\t' -v OFS='\t' '$2 == "d" { $6 = "-" } { print }' | sort)
-  (cd "$1" && find . -mindepth 1 \( -type b -o -type c \) -exec stat -c '%n %F %t:%T' {} + | sort)
+  [ "$(id -u)" != 0 ] || (cd "$1" && find . -mindepth 1 \( -type b -o -type c \) -exec stat -c '%n %F %t:%T' {} + | sort)
   (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
 }
 
