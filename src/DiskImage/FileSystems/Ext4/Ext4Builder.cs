@@ -87,7 +87,8 @@ internal sealed class Ext4Builder
                 {
                     item = new Item(e, e.Path) { Links = 1 };
                     item.Xattrs = PrepareXattrs(host is not null && OperatingSystem.IsLinux() ? host.GetXattrsOfListedEntry(e.Path) : _source.GetXattrs(e.Path), e.Path);
-                    if (e.Type == UnixFileType.Directory && dir == root && e.Name == "lost+found")
+                    // The root's lost+found (of whatever type) takes inode 11, which e2fsck expects in use.
+                    if (dir == root && e.Name == "lost+found")
                     {
                         item.Ino = LostAndFoundInode;
                         lostAndFound = item;

@@ -297,6 +297,47 @@ public sealed class Ext4BuildTests
         }
     }
 
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Build_SourceHasLostAndFound_KeptAsInode11(bool asDirectory)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        var mem = new InMemoryFileSystem();
+        ConformanceTree.Populate(mem);
+        if (asDirectory)
+        {
+            mem.CreateDirectory("/lost+found", 0x1C0);
+            ConformanceTree.Write(mem, "/lost+found/#1234", "orphan"u8.ToArray());
+        }
+        else
+        {
+            ConformanceTree.Write(mem, "/lost+found", "not a directory"u8.ToArray());
+        }
+
+        Ext4BuildOptions options = Options(Ext4FormatProfile.Rhel7, 1024);
+        string img = temp.File("fs.img");
+        using (var device = FileBlockDevice.Create(img, Ext4FileSystem.ComputeBuildSize(mem, options)))
+        {
+            Ext4FileSystem.Build(device, mem, options);
+        }
+
+        AssertFsckClean(img);
+        using var dev = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(dev);
+        Assert.Equal(11, fs.GetEntry("/lost+found").Inode);
+        Assert.Single(fs.EnumerateDirectory("/"), e => e.Name == "lost+found");
+        if (asDirectory)
+        {
+            Assert.Equal("orphan"u8.ToArray(), ConformanceTree.ReadAll(fs, "/lost+found/#1234"));
+        }
+        else
+        {
+            Assert.Equal("not a directory"u8.ToArray(), ConformanceTree.ReadAll(fs, "/lost+found"));
+        }
+    }
+
     [Fact]
     public void Build_DeviceTooSmall_ThrowsIOException()
     {
