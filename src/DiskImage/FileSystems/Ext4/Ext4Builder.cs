@@ -21,6 +21,7 @@ internal sealed class Ext4Builder
     private const int InodeXattrOffset = 0x80 + 32;
     private const uint XattrMagic = 0xEA020000;
     private const int WriteBufferBytes = 4 << 20;
+    private const int MaxDepth = 2048;
 
     private readonly IFileSystem _source;
     private readonly Ext4BuildOptions _options;
@@ -102,6 +103,13 @@ internal sealed class Ext4Builder
                     switch (e.Type)
                     {
                         case UnixFileType.Directory:
+                            // A source whose directories form a cycle (a corrupt image) would never end.
+                            if (dir.Depth >= MaxDepth)
+                            {
+                                throw new InvalidDataException($"'{e.Path}': the source tree is more than {MaxDepth} directories deep (a directory cycle?).");
+                            }
+
+                            item.Depth = dir.Depth + 1;
                             item.Children = [];
                             item.Parent = dir.Ino;
                             dir.Subdirectories++;
@@ -1044,6 +1052,8 @@ internal sealed class Ext4Builder
         public uint Parent { get; set; } = RootInode;
 
         public int Subdirectories { get; set; }
+
+        public int Depth { get; set; }
 
         public byte[] Target { get; set; } = [];
 

@@ -210,13 +210,15 @@ public sealed class Ext4BuildTests
         AssertSameTree(mem, fs, "/");
     }
 
-    [SkippableFact]
-    public void Build_DebootstrapTree_E2fsckCleanAndTreeIdentical()
+    [SkippableTheory]
+    [InlineData(Ext4FormatProfile.Debian12, null)]
+    [InlineData(Ext4FormatProfile.Rhel7, 4096)]
+    public void Build_DebootstrapTree_E2fsckCleanAndTreeIdentical(Ext4FormatProfile profile, int? blockSize)
     {
         Oracle.Require("e2fsck");
         string tree = Fixtures.RequireDebootstrapTree();
         using var temp = new TempDirectory();
-        string img = BuildImage(tree, temp.File("debian.img"), Options(Ext4FormatProfile.Debian12, null, extraPercent: 5));
+        string img = BuildImage(tree, temp.File("debian.img"), Options(profile, blockSize, extraPercent: 5));
         AssertFsckClean(img);
         using var device = FileBlockDevice.Open(img);
         using Ext4FileSystem fs = Ext4FileSystem.Open(device);
@@ -394,6 +396,13 @@ public sealed class Ext4BuildTests
     }
 
     [Fact]
+    public void Build_SourceWithDirectoryCycle_ThrowsInvalidData()
+    {
+        using var device = new MemoryBlockDevice(8 << 20);
+        Assert.Throws<InvalidDataException>(() => Ext4FileSystem.Build(device, new CyclicFileSystem(), Options(Ext4FormatProfile.Debian12, 1024)));
+    }
+
+    [Fact]
     public void Build_ReadOnlyDevice_ThrowsNotSupported()
     {
         using var device = new MemoryBlockDevice(new byte[8 << 20], writable: false);
@@ -439,5 +448,63 @@ public sealed class Ext4BuildTests
                 AssertSameTree(expected, actual, w.Path);
             }
         }
+    }
+
+    /// <summary>A hostile source: every directory contains itself as "loop" (what a corrupt image with a directory cycle shows).</summary>
+    private sealed class CyclicFileSystem : IFileSystem
+    {
+        private static readonly UnixTime T = new(1_700_000_000, 0);
+
+        public bool IsReadOnly => true;
+
+        public UnixFileInfo GetEntry(string path) => Dir(path);
+
+        public bool Exists(string path) => true;
+
+        public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => [Dir(path == "/" ? "/loop" : path + "/loop")];
+
+        public Stream OpenFile(string path, FileMode mode, FileAccess access) => throw new IOException();
+
+        public void CreateDirectory(string path, int mode = 0x1ED) => throw new NotSupportedException();
+
+        public void CreateSymbolicLink(string path, string target) => throw new NotSupportedException();
+
+        public void CreateHardLink(string path, string existingPath) => throw new NotSupportedException();
+
+        public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => throw new NotSupportedException();
+
+        public void CreateFifo(string path, int mode = 0x1A4) => throw new NotSupportedException();
+
+        public void CreateSocket(string path, int mode = 0x1ED) => throw new NotSupportedException();
+
+        public void Delete(string path) => throw new NotSupportedException();
+
+        public void Rename(string sourcePath, string destinationPath) => throw new NotSupportedException();
+
+        public void SetMode(string path, int mode) => throw new NotSupportedException();
+
+        public void SetOwner(string path, uint userId, uint groupId) => throw new NotSupportedException();
+
+        public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw new NotSupportedException();
+
+        public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => new Dictionary<string, byte[]>();
+
+        public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw new NotSupportedException();
+
+        public bool RemoveXattr(string path, string name) => throw new NotSupportedException();
+
+        public void Flush()
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private static UnixFileInfo Dir(string path) => new()
+        {
+            Path = path, Type = UnixFileType.Directory, Mode = 0x1ED, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2,
+            Inode = 2, AccessTime = T, ModificationTime = T, ChangeTime = T,
+        };
     }
 }
