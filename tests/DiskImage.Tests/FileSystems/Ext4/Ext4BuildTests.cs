@@ -340,6 +340,49 @@ public sealed class Ext4BuildTests
         }
     }
 
+    [SkippableFact]
+    public void Build_IdenticalBlockXattrs_ShareOneRefcountedBlock()
+    {
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        var mem = new InMemoryFileSystem();
+        byte[] big = new byte[600];
+        new Random(5).NextBytes(big);
+        for (int i = 0; i < 3; i++)
+        {
+            ConformanceTree.Write(mem, $"/f{i}", [(byte)i]);
+            mem.SetXattr($"/f{i}", "security.big", big);
+            mem.SetXattr($"/f{i}", "user.small", "s"u8);
+        }
+
+        ConformanceTree.Write(mem, "/other", [9]);
+        mem.SetXattr("/other", "security.big", big.AsSpan(0, 500));
+        Ext4BuildOptions options = Options(Ext4FormatProfile.Debian12, 1024);
+        string img = temp.File("fs.img");
+        using (var device = FileBlockDevice.Create(img, Ext4FileSystem.ComputeBuildSize(mem, options)))
+        {
+            Ext4FileSystem.Build(device, mem, options);
+        }
+
+        AssertFsckClean(img);
+        var acl = new List<string>();
+        foreach (string f in new[] { "/f0", "/f1", "/f2", "/other" })
+        {
+            string stat = Oracle.Run("debugfs", ["-R", $"stat {f}", img]).StandardOutput;
+            int at = stat.IndexOf("File ACL: ", StringComparison.Ordinal);
+            Assert.True(at >= 0, stat);
+            acl.Add(stat[(at + 10)..].Split(' ', '\n')[0]);
+            Assert.Contains("security.big (", stat, StringComparison.Ordinal);
+        }
+
+        Assert.True(acl[0] == acl[1] && acl[1] == acl[2] && acl[0] != "0", string.Join(",", acl));
+        Assert.NotEqual(acl[0], acl[3]);
+        using var dev = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(dev);
+        Assert.Equal(big, fs.GetXattrs("/f2")["security.big"]);
+        Assert.Equal("s"u8.ToArray(), fs.GetXattrs("/f1")["user.small"]);
+    }
+
     [Fact]
     public void Build_DeviceTooSmall_ThrowsIOException()
     {
