@@ -189,6 +189,37 @@ public sealed class Ext4BuildTests
     }
 
     [SkippableFact]
+    public void Build_SparseFileOver4GiB_SizeHighAndFarExtentsRead()
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string src = Path.Combine(temp.Path, "src");
+        Directory.CreateDirectory(src);
+        byte[] tail = new byte[10_000];
+        new Random(91).NextBytes(tail);
+        long at = (5L << 30) + 123;
+        using (var s = new FileStream(Path.Combine(src, "huge"), FileMode.CreateNew))
+        {
+            s.Position = at;
+            s.Write(tail);
+            s.SetLength(6L << 30);
+        }
+
+        string img = BuildImage(src, temp.File("fs.img"), Options(Ext4FormatProfile.Rhel7, 4096));
+        AssertFsckClean(img);
+        using var device = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(device);
+        Assert.Equal(6L << 30, fs.GetEntry("/huge").Size);
+        using Stream r = fs.OpenFile("/huge", FileMode.Open, FileAccess.Read);
+        r.Position = at - 5;
+        byte[] got = new byte[tail.Length + 10];
+        r.ReadExactly(got);
+        Assert.Equal(new byte[5], got[..5]);
+        Assert.True(got.AsSpan(5, tail.Length).SequenceEqual(tail));
+        Assert.Equal(new byte[5], got[^5..]);
+    }
+
+    [SkippableFact]
     public void Build_InMemorySource_ConformanceTreeReadsBack()
     {
         Oracle.Require("e2fsck");
