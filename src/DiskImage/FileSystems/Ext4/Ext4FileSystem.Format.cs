@@ -40,7 +40,8 @@ internal sealed class Ext4Formatter
     private const ushort BgBlockUninit = 0x2;
     private const ushort BgInodeZeroed = 0x4;
 
-    private readonly BlockDevice _device;
+    private readonly BlockDevice? _device;
+    private readonly long _size;
     private readonly Ext4FormatOptions _o;
     private readonly int _bs;
     private readonly int _inodeSize;
@@ -50,7 +51,11 @@ internal sealed class Ext4Formatter
     private readonly int _descSize;
     private readonly uint _firstData;
     private readonly long _bpg;
-    private readonly List<(long Start, long Count)> _ranges = [];
+    private readonly List<(long Start, long Count)> _tables = [];
+    private readonly List<(long Start, long Count)> _skip = [];
+    private readonly List<(long Start, long Count)> _data = [];
+    private readonly List<(long Start, long Count)> _journalExtents = [];
+    private readonly byte[] _uuidBytes = new byte[16];
     private long _blocks;
     private uint _groups;
     private uint _ipg;
@@ -61,12 +66,29 @@ internal sealed class Ext4Formatter
     private long[] _inodeBitmap = [];
     private long[] _inodeTable = [];
     private uint _checksumSeed;
+    private int _skipIndex;
+    private uint[] _inodesUsed = [];
+    private uint[] _dirsUsed = [];
+    private byte[]? _itBuffer;
+    private uint _itGroup;
+    private int _itHigh;
+    private long _journalBlocks;
+    private long _journalLeaf;
+    private long _seconds;
+    private uint _nanos;
+    private Guid _hashSeed;
 
     public Ext4Formatter(BlockDevice device, Ext4FormatOptions options)
+        : this(device, device.Length, options)
+    {
+    }
+
+    /// <summary>A formatter for a file system of <paramref name="size"/> bytes; without a device only the layout can be planned.</summary>
+    public Ext4Formatter(BlockDevice? device, long size, Ext4FormatOptions options)
     {
         _device = device;
+        _size = size;
         _o = options;
-        long size = device.Length;
         _bs = options.BlockSize ?? (size < 512L << 20 ? 1024 : 4096);
         _bytesPerInode = options.BytesPerInode ?? size switch
         {
@@ -109,70 +131,324 @@ internal sealed class Ext4Formatter
         _bpg = _bs * 8L;
     }
 
-    private bool HasExtra => _inodeSize > 128;
+    /// <summary>Whether inodes have the extra part (nanoseconds, crtime, in-inode xattrs).</summary>
+    public bool HasExtra => _inodeSize > 128;
+
+    /// <summary>Block size in bytes.</summary>
+    public int BlockSize => _bs;
+
+    /// <summary>Inode size in bytes.</summary>
+    public int InodeSize => _inodeSize;
+
+    /// <summary>Whether the profile has metadata_csum (directory, extent and xattr checksum tails).</summary>
+    public bool MetadataChecksum => _metadataCsum;
+
+    /// <summary>The crc32c seed of the file system (from the UUID).</summary>
+    public uint ChecksumSeed => _checksumSeed;
+
+    /// <summary>Total number of inodes.</summary>
+    public uint InodeCount => _ipg * _groups;
+
+    /// <summary>Number of blocks in the file system.</summary>
+    public long BlockCount => _blocks;
+
+    /// <summary>The mkfs time (seconds since 1970).</summary>
+    public long Seconds => _seconds;
+
+    /// <summary>Blocks <c>lost+found</c> gets when the formatter creates it (16 KiB, 2 to 12 blocks, like mke2fs).</summary>
+    public int LostAndFoundBlocks => Math.Min(12, Math.Max(2, 16384 / _bs));
 
     public void Run()
     {
+        Layout();
+        long rootBlock = AllocateRun(1).Start;
+        List<(long Start, long Count)> lpf = AllocateExtents(LostAndFoundBlocks, 4);
+        AllocateJournal();
+        MarkInodeUsed(FirstInode, directory: true);
+        BeginWriting();
+
+        byte[] raw = new byte[_inodeSize];
+        UnixTime now = new(_seconds, (int)_nanos);
+        InitInode(raw, 0x41ED, 0, 0, 3, _bs, now, now, now, now);
+        SetExtents(raw, [(rootBlock, 1)], 0);
+        SetBlockCount(raw, 1);
+        StoreInode(RootInode, raw);
+
+        Array.Clear(raw);
+        InitInode(raw, 0x41C0, 0, 0, 2, (long)LostAndFoundBlocks * _bs, now, now, now, now);
+        SetExtents(raw, lpf, 0);
+        SetBlockCount(raw, LostAndFoundBlocks);
+        StoreInode(FirstInode, raw);
+
+        byte[] block = new byte[_bs];
+        int tail = _metadataCsum ? 12 : 0;
+        int off = WriteDirEntry(block, 0, RootInode, 12, ".");
+        off = WriteDirEntry(block, off, RootInode, 12, "..");
+        WriteDirEntry(block, off, FirstInode, _bs - tail - off, "lost+found");
+        SealDirBlock(RootInode, block);
+        _device!.Write(rootBlock * _bs, block);
+        WriteEmptyLostAndFound(lpf, RootInode);
+        Finish();
+    }
+
+    /// <summary>Computes the geometry, places every group's tables and checks the journal size; writes nothing.</summary>
+    /// <exception cref="ArgumentException">The size is too small for the metadata, or an option is out of range.</exception>
+    public void Layout()
+    {
         ComputeGeometry();
-        long journalBlocks = _o.JournalBlocks ?? DefaultJournalBlocks(_blocks);
-        if (journalBlocks < 0 || (journalBlocks > 0 && journalBlocks < 1024))
+        _journalBlocks = _o.JournalBlocks ?? DefaultJournalBlocks(_blocks);
+        if (_journalBlocks < 0 || (_journalBlocks > 0 && _journalBlocks < 1024))
         {
             throw new ArgumentException("JournalBlocks must be 0 or at least 1024.", nameof(_o));
         }
 
-        // Group tables: flex_bg packs the bitmaps and inode tables of 16 groups into the first group of each
-        // flex group. The data of the initial inodes follows the tables of flex group 0; allocation only moves
-        // forward, so the ranges stay sorted.
-        _blockBitmap = new long[_groups];
-        _inodeBitmap = new long[_groups];
-        _inodeTable = new long[_groups];
-        AllocateFlexGroup(0);
-        long rootBlock = Allocate(1);
-        int lpfBlocks = Math.Min(12, Math.Max(2, 16384 / _bs));
-        long lpfStart = Allocate(lpfBlocks);
-        var journalExtents = new List<(long Start, long Count)>();
-        long remaining = journalBlocks;
-        while (remaining > 0)
-        {
-            (long s, long c) = AllocateUpTo(Math.Min(remaining, 32768));
-            journalExtents.Add((s, c));
-            remaining -= c;
-        }
-
-        for (uint f = FlexGroupSize; f < _groups; f += FlexGroupSize)
-        {
-            AllocateFlexGroup(f);
-        }
-
-        // More than four extents do not fit in the inode: one leaf block under an index root (depth 1).
-        long journalLeaf = 0;
-        if (journalExtents.Count > 4)
-        {
-            if (journalExtents.Count > (_bs - 12) / 12)
-            {
-                throw new NotSupportedException($"A journal of {journalBlocks} blocks needs {journalExtents.Count} extents, more than one extent leaf block holds. Set a smaller JournalBlocks.");
-            }
-
-            journalLeaf = Allocate(1);
-        }
-
         DateTimeOffset ts = _o.Timestamp ?? DateTimeOffset.UtcNow;
-        long seconds = ts.ToUnixTimeSeconds();
-        if (seconds is < 0 or > uint.MaxValue)
+        _seconds = ts.ToUnixTimeSeconds();
+        if (_seconds is < 0 or > uint.MaxValue)
         {
             throw new ArgumentException("Timestamp must lie between 1970 and 2106 (the superblock's 32-bit time fields).", nameof(_o));
         }
-        uint nanos = (uint)((ts.UtcTicks % TimeSpan.TicksPerSecond) * 100);
-        Guid uuid = _o.Uuid ?? Guid.NewGuid();
-        Guid hashSeed = _o.HashSeed ?? Guid.NewGuid();
-        byte[] uuidBytes = new byte[16];
-        uuid.TryWriteBytes(uuidBytes, bigEndian: true, out _);
-        _checksumSeed = Ext4Checksum.Crc32C(~0u, uuidBytes);
 
-        // Bitmaps and per-group counts.
+        _nanos = (uint)((ts.UtcTicks % TimeSpan.TicksPerSecond) * 100);
+        Guid uuid = _o.Uuid ?? Guid.NewGuid();
+        _hashSeed = _o.HashSeed ?? Guid.NewGuid();
+        uuid.TryWriteBytes(_uuidBytes, bigEndian: true, out _);
+        _checksumSeed = Ext4Checksum.Crc32C(~0u, _uuidBytes);
+
+        // Group tables: flex_bg packs the bitmaps and inode tables of 16 groups into the first group of each
+        // flex group, after its backup region. Data goes everywhere else.
+        _blockBitmap = new long[_groups];
+        _inodeBitmap = new long[_groups];
+        _inodeTable = new long[_groups];
+        _inodesUsed = new uint[_groups];
+        _dirsUsed = new uint[_groups];
+        _inodesUsed[0] = FirstInode;
+        _dirsUsed[0] = 1; // the root; inode 11 (lost+found) is counted by whoever fills it
+        for (uint f = 0; f < _groups; f += FlexGroupSize)
+        {
+            PlaceFlexGroup(f);
+        }
+
+        for (uint g = 0; g < _groups; g++)
+        {
+            if (HasBackup(g))
+            {
+                _skip.Add((GroupStart(g), 1 + _gdtBlocks));
+            }
+        }
+
+        _skip.AddRange(_tables);
+        _skip.Sort((a, b) => a.Start.CompareTo(b.Start));
+        _cursor = _firstData;
+    }
+
+    /// <summary>Allocates the journal's blocks (at the cursor, in extents of at most 32768 blocks) and its extent leaf when it needs one.</summary>
+    public void AllocateJournal()
+    {
+        long remaining = _journalBlocks;
+        while (remaining > 0)
+        {
+            (long s, long c) = AllocateRun(Math.Min(remaining, 32768));
+            if (_journalExtents.Count > 0 && _journalExtents[^1].Start + _journalExtents[^1].Count == s && _journalExtents[^1].Count + c <= 32768)
+            {
+                _journalExtents[^1] = (_journalExtents[^1].Start, _journalExtents[^1].Count + c);
+            }
+            else
+            {
+                _journalExtents.Add((s, c));
+            }
+
+            remaining -= c;
+        }
+
+        // More than four extents do not fit in the inode: one leaf block under an index root (depth 1).
+        if (_journalExtents.Count > 4)
+        {
+            if (_journalExtents.Count > (_bs - 12) / 12)
+            {
+                throw new NotSupportedException($"A journal of {_journalBlocks} blocks needs {_journalExtents.Count} extents, more than one extent leaf block holds. Set a smaller JournalBlocks.");
+            }
+
+            _journalLeaf = AllocateRun(1).Start;
+        }
+    }
+
+    /// <summary>
+    /// Allocates up to <paramref name="max"/> contiguous free blocks at the cursor (the cursor only moves forward),
+    /// stopping before the next group table or backup region.
+    /// </summary>
+    /// <exception cref="Ext4NoSpaceException">No block is left.</exception>
+    public (long Start, long Count) AllocateRun(long max)
+    {
+        while (true)
+        {
+            if (_cursor >= _blocks)
+            {
+                throw new Ext4NoSpaceException();
+            }
+
+            while (_skipIndex < _skip.Count && _skip[_skipIndex].Start + _skip[_skipIndex].Count <= _cursor)
+            {
+                _skipIndex++;
+            }
+
+            if (_skipIndex < _skip.Count && _skip[_skipIndex].Start <= _cursor)
+            {
+                _cursor = _skip[_skipIndex].Start + _skip[_skipIndex].Count;
+                continue;
+            }
+
+            long limit = _skipIndex < _skip.Count ? Math.Min(_skip[_skipIndex].Start, _blocks) : _blocks;
+            long count = Math.Min(max, limit - _cursor);
+            long start = _cursor;
+            if (_data.Count > 0 && _data[^1].Start + _data[^1].Count == start)
+            {
+                _data[^1] = (_data[^1].Start, _data[^1].Count + count);
+            }
+            else
+            {
+                _data.Add((start, count));
+            }
+
+            _cursor += count;
+            return (start, count);
+        }
+    }
+
+    /// <summary>Allocates <paramref name="count"/> blocks in at most <paramref name="maxExtents"/> runs.</summary>
+    public List<(long Start, long Count)> AllocateExtents(long count, int maxExtents)
+    {
+        var list = new List<(long Start, long Count)>();
+        while (count > 0)
+        {
+            if (list.Count == maxExtents)
+            {
+                throw new Ext4NoSpaceException();
+            }
+
+            (long s, long c) = AllocateRun(count);
+            list.Add((s, c));
+            count -= c;
+        }
+
+        return list;
+    }
+
+    /// <summary>Marks inode <paramref name="ino"/> in use (inodes are handed out in ascending order from 12).</summary>
+    /// <exception cref="Ext4NoSpaceException">The number exceeds the inode count.</exception>
+    public void MarkInodeUsed(uint ino, bool directory)
+    {
+        if (ino == 0 || ino > InodeCount)
+        {
+            throw new Ext4NoSpaceException();
+        }
+
+        uint g = (ino - 1) / _ipg;
+        uint index = (ino - 1) % _ipg;
+        _inodesUsed[g] = Math.Max(_inodesUsed[g], index + 1);
+
+        // The root is counted from the start.
+        if (directory && ino != RootInode)
+        {
+            _dirsUsed[g]++;
+        }
+    }
+
+    /// <summary>Zeroes the inode tables; called once before the first <see cref="StoreInode"/>.</summary>
+    public void BeginWriting()
+    {
+        for (uint g = 0; g < _groups; g++)
+        {
+            _device!.WriteZeroes(_inodeTable[g] * _bs, _itb * _bs);
+        }
+    }
+
+    /// <summary>Seals the inode checksum and stores the inode (buffered per group; ascending order is cheapest).</summary>
+    public void StoreInode(uint ino, Span<byte> raw)
+    {
+        SealInode(ino, raw);
+        uint g = (ino - 1) / _ipg;
+        int index = (int)((ino - 1) % _ipg);
+        if (_itBuffer is null || g != _itGroup)
+        {
+            if (_itBuffer is not null && g < _itGroup)
+            {
+                // An inode of a group already flushed: write it alone.
+                _device!.Write((_inodeTable[g] * _bs) + ((long)index * _inodeSize), raw);
+                return;
+            }
+
+            FlushInodes();
+            _itBuffer = new byte[(long)_ipg * _inodeSize];
+            _itGroup = g;
+            _itHigh = 0;
+        }
+
+        raw.CopyTo(_itBuffer.AsSpan(index * _inodeSize, _inodeSize));
+        _itHigh = Math.Max(_itHigh, index + 1);
+    }
+
+    private void FlushInodes()
+    {
+        if (_itBuffer is null || _itHigh == 0)
+        {
+            return;
+        }
+
+        int bytes = (int)Math.Min((((long)_itHigh * _inodeSize) + _bs - 1) / _bs * _bs, _itBuffer.Length);
+        _device!.Write(_inodeTable[_itGroup] * _bs, _itBuffer.AsSpan(0, bytes));
+        _itHigh = 0;
+    }
+
+    /// <summary>
+    /// Writes the reserved inodes, the journal, bitmaps, descriptors and superblocks (backups first, the primary
+    /// last) from what was allocated and marked; the caller has stored inodes 2 and 11 and all of its own.
+    /// </summary>
+    public void Finish()
+    {
+        // Reserved inodes: times only, as mke2fs writes them; the journal inode.
+        byte[] raw = new byte[_inodeSize];
+        for (uint ino = 1; ino < FirstInode; ino++)
+        {
+            if (ino == RootInode)
+            {
+                continue;
+            }
+
+            Array.Clear(raw);
+            if (ino == JournalInode && _journalBlocks > 0)
+            {
+                UnixTime now = new(_seconds, (int)_nanos);
+                InitInode(raw, 0x8180, 0, 0, 1, _journalBlocks * _bs, now, now, now, now);
+                SetExtents(raw, _journalExtents, _journalLeaf);
+                SetBlockCount(raw, _journalBlocks + (_journalLeaf != 0 ? 1 : 0));
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(0x08), (uint)_seconds);
+                BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(0x0C), (uint)_seconds);
+                BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(0x10), (uint)_seconds);
+            }
+
+            StoreInode(ino, raw);
+        }
+
+        FlushInodes();
+        _itBuffer = null;
+
+        // Every used range in block order: group tables and allocations (backup regions are added per group).
+        var ranges = new List<(long Start, long Count)>(_tables.Count + _data.Count);
+        int ti = 0;
+        int di = 0;
+        while (ti < _tables.Count || di < _data.Count)
+        {
+            ranges.Add(di >= _data.Count || (ti < _tables.Count && _tables[ti].Start < _data[di].Start) ? _tables[ti++] : _data[di++]);
+        }
+
         byte[] descriptors = new byte[_gdtBlocks * _bs];
         byte[] bitmap = new byte[_bs];
         long freeBlocksTotal = 0;
+        long freeInodesTotal = 0;
         int rangeIndex = 0;
         for (uint g = 0; g < _groups; g++)
         {
@@ -187,15 +463,15 @@ internal sealed class Ext4Formatter
             }
 
             bool anyRange = false;
-            while (rangeIndex < _ranges.Count && _ranges[rangeIndex].Start + _ranges[rangeIndex].Count <= gs)
+            while (rangeIndex < ranges.Count && ranges[rangeIndex].Start + ranges[rangeIndex].Count <= gs)
             {
                 rangeIndex++;
             }
 
-            for (int r = rangeIndex; r < _ranges.Count && _ranges[r].Start < ge; r++)
+            for (int r = rangeIndex; r < ranges.Count && ranges[r].Start < ge; r++)
             {
-                long s = Math.Max(_ranges[r].Start, gs);
-                long e = Math.Min(_ranges[r].Start + _ranges[r].Count, ge);
+                long s = Math.Max(ranges[r].Start, gs);
+                long e = Math.Min(ranges[r].Start + ranges[r].Count, ge);
                 if (e > s)
                 {
                     SetBits(bitmap, s - gs, e - s);
@@ -211,15 +487,12 @@ internal sealed class Ext4Formatter
 
             long freeBlocks = ge - gs - used;
             freeBlocksTotal += freeBlocks;
-            _device.Write(_blockBitmap[g] * _bs, bitmap);
+            _device!.Write(_blockBitmap[g] * _bs, bitmap);
             uint blockBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_bpg / 8)));
 
             Array.Clear(bitmap);
-            if (g == 0)
-            {
-                SetBits(bitmap, 0, FirstInode);
-            }
-
+            uint inodesUsed = _inodesUsed[g];
+            SetBits(bitmap, 0, inodesUsed);
             SetBits(bitmap, _ipg, (_bs * 8L) - _ipg);
             _device.Write(_inodeBitmap[g] * _bs, bitmap);
             uint inodeBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_ipg / 8)));
@@ -227,21 +500,26 @@ internal sealed class Ext4Formatter
             ushort flags = BgInodeZeroed;
             if (g != 0)
             {
-                flags |= BgInodeUninit;
+                if (inodesUsed == 0)
+                {
+                    flags |= BgInodeUninit;
+                }
+
                 if (!anyRange && g != _groups - 1)
                 {
                     flags |= BgBlockUninit;
                 }
             }
 
-            uint freeInodes = g == 0 ? _ipg - FirstInode : _ipg;
+            uint freeInodes = _ipg - inodesUsed;
+            freeInodesTotal += freeInodes;
             Span<byte> d = descriptors.AsSpan((int)(g * _descSize), _descSize);
             WriteSplit(d, 0x00, 0x20, (ulong)_blockBitmap[g]);
             WriteSplit(d, 0x04, 0x24, (ulong)_inodeBitmap[g]);
             WriteSplit(d, 0x08, 0x28, (ulong)_inodeTable[g]);
             WriteSplit16(d, 0x0C, 0x2C, (uint)freeBlocks);
             WriteSplit16(d, 0x0E, 0x2E, freeInodes);
-            WriteSplit16(d, 0x10, 0x30, g == 0 ? 2u : 0u);
+            WriteSplit16(d, 0x10, 0x30, _dirsUsed[g]);
             BinaryPrimitives.WriteUInt16LittleEndian(d[0x12..], flags);
             if (_metadataCsum)
             {
@@ -250,87 +528,30 @@ internal sealed class Ext4Formatter
             }
 
             WriteSplit16(d, 0x1C, 0x32, freeInodes);
-            _device.WriteZeroes(_inodeTable[g] * _bs, _itb * _bs);
         }
 
         // Superblock.
         byte[] sb = new byte[Ext4SuperBlock.Size];
-        BuildSuperblock(sb, uuidBytes, hashSeed, seconds, freeBlocksTotal, journalBlocks, journalExtents, journalLeaf);
+        BuildSuperblock(sb, freeBlocksTotal, freeInodesTotal);
         byte[] groupZeroSuper = (byte[])sb.Clone();
         SealSuperblock(groupZeroSuper, 0);
-        Ext4SuperBlock parsed = Ext4SuperBlock.Parse(groupZeroSuper, _device.Length, new Ext4OpenOptions());
+        Ext4SuperBlock parsed = Ext4SuperBlock.Parse(groupZeroSuper, _device!.Length, new Ext4OpenOptions());
         for (uint g = 0; g < _groups; g++)
         {
             Span<byte> d = descriptors.AsSpan((int)(g * _descSize), _descSize);
             BinaryPrimitives.WriteUInt16LittleEndian(d[0x1E..], Ext4FileSystem.DescriptorChecksum(parsed, g, d));
         }
 
-        // Inodes of group 0 (1..11) and the initial directories and journal.
-        int inodeBlocks = (int)(((FirstInode * _inodeSize) + _bs - 1) / _bs);
-        byte[] table = new byte[inodeBlocks * _bs];
-        for (uint ino = 1; ino <= FirstInode; ino++)
-        {
-            Span<byte> raw = table.AsSpan((int)((ino - 1) * _inodeSize), _inodeSize);
-            switch (ino)
-            {
-                case RootInode:
-                    WriteInode(raw, 0x41ED, 3, _bs, [(rootBlock, 1)], seconds, nanos);
-                    break;
-                case FirstInode:
-                    WriteInode(raw, 0x41C0, 2, (long)lpfBlocks * _bs, [(lpfStart, lpfBlocks)], seconds, nanos);
-                    break;
-                case JournalInode when journalBlocks > 0:
-                    WriteInode(raw, 0x8180, 1, journalBlocks * _bs, journalExtents, seconds, nanos, journalLeaf);
-                    break;
-                default:
-                    // Reserved inodes: times only, as mke2fs writes them.
-                    BinaryPrimitives.WriteUInt32LittleEndian(raw[0x08..], (uint)seconds);
-                    BinaryPrimitives.WriteUInt32LittleEndian(raw[0x0C..], (uint)seconds);
-                    BinaryPrimitives.WriteUInt32LittleEndian(raw[0x10..], (uint)seconds);
-                    break;
-            }
-
-            SealInode(ino, raw);
-        }
-
-        _device.Write(_inodeTable[0] * _bs, table);
-
         byte[] block = new byte[_bs];
-        int tail = _metadataCsum ? 12 : 0;
-        int off = WriteDirEntry(block, 0, RootInode, 12, ".");
-        off = WriteDirEntry(block, off, RootInode, 12, "..");
-        WriteDirEntry(block, off, FirstInode, _bs - tail - off, "lost+found");
-        SealDirBlock(RootInode, block);
-        _device.Write(rootBlock * _bs, block);
-
-        Array.Clear(block);
-        off = WriteDirEntry(block, 0, FirstInode, 12, ".");
-        WriteDirEntry(block, off, RootInode, _bs - tail - off, "..");
-        SealDirBlock(FirstInode, block);
-        _device.Write(lpfStart * _bs, block);
-        Array.Clear(block);
-        BinaryPrimitives.WriteUInt16LittleEndian(block.AsSpan(4), (ushort)(_bs - tail));
-        SealDirBlock(FirstInode, block);
-        for (int i = 1; i < lpfBlocks; i++)
+        if (_journalBlocks > 0)
         {
-            _device.Write((lpfStart + i) * _bs, block);
-        }
-
-        if (journalBlocks > 0)
-        {
-            WriteJournal(journalExtents, uuidBytes, journalBlocks);
-            if (journalLeaf != 0)
+            WriteJournal();
+            if (_journalLeaf != 0)
             {
-                Array.Clear(block);
                 int max = (_bs - 12) / 12;
-                WriteExtents(block, journalExtents, max);
-                if (_metadataCsum)
-                {
-                    int tailOffset = 12 + (max * 12);
-                    BinaryPrimitives.WriteUInt32LittleEndian(block.AsSpan(tailOffset), Ext4Checksum.Crc32C(InodeSeed(JournalInode), block.AsSpan(0, tailOffset)));
-                }
-
-                _device.Write(journalLeaf * _bs, block);
+                WriteExtents(block, _journalExtents, max);
+                SealExtentBlock(JournalInode, block);
+                _device.Write(_journalLeaf * _bs, block);
             }
         }
 
@@ -352,29 +573,103 @@ internal sealed class Ext4Formatter
         _device.Flush();
     }
 
-    private void AllocateFlexGroup(uint f)
+    /// <summary>Writes the blocks of an empty <c>lost+found</c> ("." and ".." in the first, empty entries after).</summary>
+    public void WriteEmptyLostAndFound(List<(long Start, long Count)> extents, uint parent)
+    {
+        byte[] block = new byte[_bs];
+        int tail = _metadataCsum ? 12 : 0;
+        int off = WriteDirEntry(block, 0, FirstInode, 12, ".");
+        WriteDirEntry(block, off, parent, _bs - tail - off, "..");
+        SealDirBlock(FirstInode, block);
+        bool first = true;
+        foreach ((long start, long count) in extents)
+        {
+            for (long i = 0; i < count; i++)
+            {
+                _device!.Write((start + i) * _bs, block);
+                if (first)
+                {
+                    first = false;
+                    Array.Clear(block);
+                    BinaryPrimitives.WriteUInt16LittleEndian(block.AsSpan(4), (ushort)(_bs - tail));
+                    SealDirBlock(FirstInode, block);
+                }
+            }
+        }
+    }
+
+    private void PlaceFlexGroup(uint f)
     {
         uint n = Math.Min(FlexGroupSize, _groups - f);
         _cursor = Math.Max(_cursor, GroupStart(f));
         for (uint i = 0; i < n; i++)
         {
-            _blockBitmap[f + i] = Allocate(1);
+            _blockBitmap[f + i] = PlaceTable(1);
         }
 
         for (uint i = 0; i < n; i++)
         {
-            _inodeBitmap[f + i] = Allocate(1);
+            _inodeBitmap[f + i] = PlaceTable(1);
         }
 
         for (uint i = 0; i < n; i++)
         {
-            _inodeTable[f + i] = Allocate(_itb);
+            _inodeTable[f + i] = PlaceTable(_itb);
+        }
+    }
+
+    /// <summary>Places <paramref name="count"/> contiguous table blocks at the table cursor, past any backup region.</summary>
+    private long PlaceTable(long count)
+    {
+        while (true)
+        {
+            uint g = (uint)((_cursor - _firstData) / _bpg);
+            long gs = GroupStart(g);
+            if (HasBackup(g) && _cursor < gs + 1 + _gdtBlocks)
+            {
+                _cursor = gs + 1 + _gdtBlocks;
+                continue;
+            }
+
+            long end = _cursor + count;
+            bool moved = false;
+            for (uint h = g + 1; h < _groups && GroupStart(h) < end; h++)
+            {
+                if (HasBackup(h))
+                {
+                    _cursor = GroupStart(h);
+                    moved = true;
+                    break;
+                }
+            }
+
+            if (moved)
+            {
+                continue;
+            }
+
+            if (end > _blocks)
+            {
+                throw new ArgumentException($"The size ({_size} bytes) is too small for the file-system metadata.");
+            }
+
+            if (_tables.Count > 0 && _tables[^1].Start + _tables[^1].Count == _cursor)
+            {
+                _tables[^1] = (_tables[^1].Start, _tables[^1].Count + count);
+            }
+            else
+            {
+                _tables.Add((_cursor, count));
+            }
+
+            _cursor = end;
+            return end - count;
         }
     }
 
     private void ComputeGeometry()
     {
-        long blocks = _device.Length / _bs;
+        long blocks = _size / _bs;
         if (!_is64 && blocks > uint.MaxValue)
         {
             blocks = uint.MaxValue;
@@ -382,7 +677,7 @@ internal sealed class Ext4Formatter
 
         if (blocks < 64 + _firstData)
         {
-            throw new ArgumentException($"The device is too small for an ext4 file system ({_device.Length} bytes).");
+            throw new ArgumentException($"The device is too small for an ext4 file system ({_size} bytes).");
         }
 
         int inodesPerBlock = _bs / _inodeSize;
@@ -440,101 +735,6 @@ internal sealed class Ext4Formatter
         return p == value;
     }
 
-    /// <summary>Moves the cursor past a backup superblock/descriptor region it stands in.</summary>
-    private void SkipBackup()
-    {
-        while (true)
-        {
-            if (_cursor < _firstData)
-            {
-                _cursor = _firstData;
-            }
-
-            uint g = (uint)((_cursor - _firstData) / _bpg);
-            long gs = GroupStart(g);
-            if (HasBackup(g) && _cursor < gs + 1 + _gdtBlocks)
-            {
-                _cursor = gs + 1 + _gdtBlocks;
-                continue;
-            }
-
-            return;
-        }
-    }
-
-    /// <summary>Allocates <paramref name="count"/> contiguous blocks that hold no backup region.</summary>
-    private long Allocate(long count)
-    {
-        while (true)
-        {
-            SkipBackup();
-            long end = _cursor + count;
-            uint g = (uint)((_cursor - _firstData) / _bpg);
-            bool moved = false;
-            for (uint h = g + 1; h < _groups && GroupStart(h) < end; h++)
-            {
-                if (HasBackup(h))
-                {
-                    _cursor = GroupStart(h);
-                    moved = true;
-                    break;
-                }
-            }
-
-            if (moved)
-            {
-                continue;
-            }
-
-            if (end > _blocks)
-            {
-                throw new ArgumentException($"The device ({_device.Length} bytes) is too small for the file-system metadata.");
-            }
-
-            AddRange(_cursor, count);
-            _cursor = end;
-            return end - count;
-        }
-    }
-
-    /// <summary>Allocates up to <paramref name="max"/> contiguous blocks, stopping before the next backup region.</summary>
-    private (long Start, long Count) AllocateUpTo(long max)
-    {
-        SkipBackup();
-        long end = Math.Min(_cursor + max, _blocks);
-        uint g = (uint)((_cursor - _firstData) / _bpg);
-        for (uint h = g + 1; h < _groups && GroupStart(h) < end; h++)
-        {
-            if (HasBackup(h))
-            {
-                end = GroupStart(h);
-                break;
-            }
-        }
-
-        if (end <= _cursor)
-        {
-            throw new ArgumentException($"The device ({_device.Length} bytes) is too small for the journal.");
-        }
-
-        long start = _cursor;
-        AddRange(start, end - start);
-        _cursor = end;
-        return (start, end - start);
-    }
-
-    private void AddRange(long start, long count)
-    {
-        if (_ranges.Count > 0 && _ranges[^1].Start + _ranges[^1].Count == start)
-        {
-            _ranges[^1] = (_ranges[^1].Start, _ranges[^1].Count + count);
-        }
-        else
-        {
-            _ranges.Add((start, count));
-        }
-    }
-
     private static long DefaultJournalBlocks(long blocks) => blocks switch
     {
         < 2048 => 0,
@@ -590,8 +790,14 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private void BuildSuperblock(byte[] sb, byte[] uuidBytes, Guid hashSeed, long seconds, long freeBlocks, long journalBlocks, List<(long Start, long Count)> journalExtents, long journalLeaf)
+    private void BuildSuperblock(byte[] sb, long freeBlocks, long freeInodes)
     {
+        byte[] uuidBytes = _uuidBytes;
+        Guid hashSeed = _hashSeed;
+        long seconds = _seconds;
+        long journalBlocks = _journalBlocks;
+        List<(long Start, long Count)> journalExtents = _journalExtents;
+        long journalLeaf = _journalLeaf;
         Span<byte> s = sb;
         long reserved = _blocks * _o.ReservedBlocksPercent / 100;
         uint inodes = _ipg * _groups;
@@ -600,7 +806,7 @@ internal sealed class Ext4Formatter
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x04..], (uint)_blocks);
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x08..], (uint)reserved);
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x0C..], (uint)freeBlocks);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[0x10..], inodes - FirstInode);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[0x10..], (uint)freeInodes);
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x14..], _firstData);
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x18..], (uint)log);
         BinaryPrimitives.WriteUInt32LittleEndian(s[0x1C..], (uint)log);
@@ -729,22 +935,59 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private void WriteInode(Span<byte> raw, ushort mode, ushort links, long size, List<(long Start, long Count)> extents, long seconds, uint nanos, long leafBlock = 0)
+    /// <summary>Fills the common inode fields (the caller sets <c>i_block</c>, flags and the block count).</summary>
+    public void InitInode(Span<byte> raw, ushort mode, uint uid, uint gid, ushort links, long size, UnixTime atime, UnixTime ctime, UnixTime mtime, UnixTime crtime)
     {
-        long blocks = leafBlock != 0 ? 1 : 0;
-        foreach ((long _, long c) in extents)
+        BinaryPrimitives.WriteUInt16LittleEndian(raw, mode);
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x02..], (ushort)uid);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x04..], (uint)size);
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x18..], (ushort)gid);
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x1A..], links);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x6C..], (uint)(size >> 32));
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x78..], (ushort)(uid >> 16));
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x7A..], (ushort)(gid >> 16));
+        SetTime(raw, 0x08, 0x8C, atime);
+        SetTime(raw, 0x0C, 0x84, ctime);
+        SetTime(raw, 0x10, 0x88, mtime);
+        if (HasExtra)
         {
-            blocks += c;
+            BinaryPrimitives.WriteUInt16LittleEndian(raw[0x80..], 32);
+            SetTime(raw, 0x90, 0x94, crtime);
+        }
+    }
+
+    /// <summary>
+    /// Stores a time as ext4 does: 32 signed bits of seconds plus, with large inodes, 2 epoch bits and 30 bits of
+    /// nanoseconds (1901–2446). Times outside the range are clamped; 128-byte inodes keep whole seconds in 1901–2038.
+    /// </summary>
+    private void SetTime(Span<byte> raw, int secondsOffset, int extraOffset, UnixTime t)
+    {
+        long seconds = t.Seconds;
+        if (HasExtra)
+        {
+            seconds = Math.Clamp(seconds, int.MinValue, (3L << 32) + int.MaxValue);
+            uint extra = ((uint)((seconds - (int)seconds) >> 32) & 3) | ((uint)t.Nanoseconds << 2);
+            BinaryPrimitives.WriteUInt32LittleEndian(raw[extraOffset..], extra);
+        }
+        else
+        {
+            seconds = Math.Clamp(seconds, int.MinValue, int.MaxValue);
         }
 
-        BinaryPrimitives.WriteUInt16LittleEndian(raw, mode);
-        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x04..], (uint)size);
-        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x08..], (uint)seconds);
-        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x0C..], (uint)seconds);
-        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x10..], (uint)seconds);
-        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x1A..], links);
-        long sectors = blocks * (_bs / 512);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw[secondsOffset..], (uint)seconds);
+    }
+
+    /// <summary>Sets <c>i_blocks</c> (512-byte units) from a count of file-system blocks.</summary>
+    public void SetBlockCount(Span<byte> raw, long fsBlocks)
+    {
+        long sectors = fsBlocks * (_bs / 512);
         BinaryPrimitives.WriteUInt32LittleEndian(raw[0x1C..], (uint)sectors);
+        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x74..], (ushort)(sectors >> 32));
+    }
+
+    /// <summary>Sets <c>EXTENTS_FL</c> and an in-inode extent root: up to four extents, or an index to one leaf block.</summary>
+    private static void SetExtents(Span<byte> raw, List<(long Start, long Count)> extents, long leafBlock)
+    {
         BinaryPrimitives.WriteUInt32LittleEndian(raw[0x20..], Ext4Inode.ExtentsFlag);
         if (leafBlock != 0)
         {
@@ -754,24 +997,23 @@ internal sealed class Ext4Formatter
         {
             WriteExtents(raw.Slice(0x28, 60), extents, 4);
         }
-
-        BinaryPrimitives.WriteUInt32LittleEndian(raw[0x6C..], (uint)(size >> 32));
-        BinaryPrimitives.WriteUInt16LittleEndian(raw[0x74..], (ushort)(sectors >> 32));
-        if (HasExtra)
-        {
-            uint extra = (uint)((seconds - (int)seconds) >> 32) & 3 | (nanos << 2);
-            BinaryPrimitives.WriteUInt16LittleEndian(raw[0x80..], 32);
-            BinaryPrimitives.WriteUInt32LittleEndian(raw[0x84..], extra);
-            BinaryPrimitives.WriteUInt32LittleEndian(raw[0x88..], extra);
-            BinaryPrimitives.WriteUInt32LittleEndian(raw[0x8C..], extra);
-            BinaryPrimitives.WriteUInt32LittleEndian(raw[0x90..], (uint)seconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(raw[0x94..], extra);
-        }
     }
 
-    private uint InodeSeed(uint ino) => Ext4Checksum.InodeSeed(_checksumSeed, ino, 0);
+    /// <summary>Writes the checksum tail of an extent-tree block (after <c>eh_max</c> entries).</summary>
+    public void SealExtentBlock(uint ino, Span<byte> block)
+    {
+        if (!_metadataCsum)
+        {
+            return;
+        }
 
-    private void SealInode(uint ino, Span<byte> raw)
+        int tailOffset = 12 + (BinaryPrimitives.ReadUInt16LittleEndian(block[4..]) * 12);
+        BinaryPrimitives.WriteUInt32LittleEndian(block[tailOffset..], Ext4Checksum.Crc32C(InodeSeed(ino), block[..tailOffset]));
+    }
+
+    public uint InodeSeed(uint ino) => Ext4Checksum.InodeSeed(_checksumSeed, ino, 0);
+
+    public void SealInode(uint ino, Span<byte> raw)
     {
         if (!_metadataCsum)
         {
@@ -787,7 +1029,7 @@ internal sealed class Ext4Formatter
         }
     }
 
-    private static int WriteDirEntry(byte[] block, int off, uint ino, int recLen, string name)
+    public static int WriteDirEntry(byte[] block, int off, uint ino, int recLen, string name)
     {
         Span<byte> e = block.AsSpan(off);
         BinaryPrimitives.WriteUInt32LittleEndian(e, ino);
@@ -798,25 +1040,29 @@ internal sealed class Ext4Formatter
         return off + recLen;
     }
 
-    private void SealDirBlock(uint ino, byte[] block)
+    /// <summary>Writes the checksum tail (the last 12 bytes) of a directory leaf block when metadata_csum is on.</summary>
+    public void SealDirBlock(uint ino, Span<byte> block)
     {
         if (!_metadataCsum)
         {
             return;
         }
 
-        Span<byte> t = block.AsSpan(_bs - 12);
+        Span<byte> t = block[(_bs - 12)..];
         t.Clear();
         BinaryPrimitives.WriteUInt16LittleEndian(t[4..], 12);
         t[7] = 0xDE;
-        BinaryPrimitives.WriteUInt32LittleEndian(t[8..], Ext4Checksum.Crc32C(InodeSeed(ino), block.AsSpan(0, _bs - 12)));
+        BinaryPrimitives.WriteUInt32LittleEndian(t[8..], Ext4Checksum.Crc32C(InodeSeed(ino), block[..(_bs - 12)]));
     }
 
-    private void WriteJournal(List<(long Start, long Count)> extents, byte[] uuidBytes, long journalBlocks)
+    private void WriteJournal()
     {
+        List<(long Start, long Count)> extents = _journalExtents;
+        byte[] uuidBytes = _uuidBytes;
+        long journalBlocks = _journalBlocks;
         foreach ((long start, long count) in extents)
         {
-            _device.WriteZeroes(start * _bs, count * _bs);
+            _device!.WriteZeroes(start * _bs, count * _bs);
         }
 
         byte[] j = new byte[_bs];
@@ -829,6 +1075,15 @@ internal sealed class Ext4Formatter
         BinaryPrimitives.WriteUInt32BigEndian(s[0x18..], 1); // sequence
         uuidBytes.CopyTo(s[0x30..]);
         BinaryPrimitives.WriteUInt32BigEndian(s[0x40..], 1); // nr_users
-        _device.Write(extents[0].Start * _bs, j);
+        _device!.Write(extents[0].Start * _bs, j);
+    }
+}
+
+/// <summary>The planned contents do not fit in the file system being laid out.</summary>
+internal sealed class Ext4NoSpaceException : Exception
+{
+    public Ext4NoSpaceException()
+        : base("The file system is full.")
+    {
     }
 }

@@ -1,0 +1,250 @@
+using System.Runtime.Versioning;
+
+namespace DiskImage.FileSystems.Host;
+
+/// <summary>
+/// A read-only <see cref="IFileSystem"/> over a directory of the host (Linux): every entry as <c>lstat</c>
+/// reports it (type, mode, owner, nanosecond times, size, link count, inode, device numbers, link target)
+/// and its extended attributes (<c>llistxattr</c>/<c>lgetxattr</c>). The source for
+/// <see cref="Ext4.Ext4FileSystem.Build(IO.BlockDevice, IFileSystem, Ext4.Ext4BuildOptions?)"/>.
+/// </summary>
+/// <remarks>
+/// Symbolic links are resolved inside the tree, as the <see cref="IFileSystem"/> contract says (an absolute
+/// target starts at <see cref="RootDirectory"/>), so nothing outside the directory is reached through a link.
+/// Mount points below the root are crossed (their inode numbers may then collide with the root device's).
+/// Names that are not valid UTF-8 are decoded lossily. Directories and files are opened with <c>O_NOATIME</c> when
+/// permitted (owner or root), so reading the tree leaves its access times as they were.
+/// </remarks>
+[SupportedOSPlatform("linux")]
+public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirectoryFileSystem.HostNode>
+{
+    private readonly HostNode _root;
+
+    /// <summary>Opens the tree under <paramref name="rootDirectory"/> (a symbolic link to a directory is followed).</summary>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not running on Linux.</exception>
+    public HostDirectoryFileSystem(string rootDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
+        if (!HostNative.IsSupported)
+        {
+            throw new PlatformNotSupportedException("HostDirectoryFileSystem needs Linux (statx, llistxattr).");
+        }
+
+        string full = System.IO.Path.GetFullPath(rootDirectory);
+        if (!HostNative.TryLStat(System.IO.Path.Combine(full, "."), out HostStat st) || st.Type != UnixFileType.Directory)
+        {
+            throw new DirectoryNotFoundException($"Directory '{rootDirectory}' does not exist.");
+        }
+
+        RootDirectory = System.IO.Path.TrimEndingDirectorySeparator(full);
+        _root = new HostNode(RootDirectory, st);
+    }
+
+    /// <summary>The host directory this file system shows (full path).</summary>
+    public string RootDirectory { get; }
+
+    /// <inheritdoc />
+    public bool IsReadOnly => true;
+
+    HostNode IPathWalker<HostNode>.Root => _root;
+
+    /// <inheritdoc />
+    public UnixFileInfo GetEntry(string path)
+    {
+        ResolvedPath<HostNode> r = PathResolver.ResolveExisting(this, path, followFinal: false);
+        return Describe(r.Path, r.Node!);
+    }
+
+    /// <inheritdoc />
+    public bool Exists(string path)
+    {
+        try
+        {
+            return PathResolver.Resolve(this, path, followFinal: false).Node is not null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => EnumerateDirectory(path, readLinkTargets: true);
+
+    /// <summary>
+    /// Lists a directory; without <paramref name="readLinkTargets"/> symbolic links come without
+    /// <see cref="UnixFileInfo.LinkTarget"/> (their <see cref="UnixFileInfo.Size"/> is the target length), because
+    /// <c>readlink</c> updates a link's access time and a sizing pass must not change what the build pass reads.
+    /// </summary>
+    /// <param name="path">The directory.</param>
+    /// <param name="readLinkTargets">Whether to read symbolic-link targets.</param>
+    /// <param name="sparseFiles">Receives the paths of regular files with fewer blocks allocated than their size (candidates for holes).</param>
+    internal IEnumerable<UnixFileInfo> EnumerateDirectory(string path, bool readLinkTargets, ICollection<string>? sparseFiles = null)
+    {
+        ResolvedPath<HostNode> r = PathResolver.ResolveExisting(this, path, followFinal: true);
+        HostNode dir = r.Node!;
+        if (dir.Stat.Type != UnixFileType.Directory)
+        {
+            throw new IOException($"'{path}' is not a directory.");
+        }
+
+        string prefix = r.Path == "/" ? "/" : r.Path + "/";
+        return Enumerate(dir, prefix, readLinkTargets, sparseFiles);
+    }
+
+    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles)
+    {
+        foreach (string name in HostNative.ReadDirectory(dir.HostPath))
+        {
+            // An entry removed while listing is skipped.
+            string host = dir.HostPath + "/" + name;
+            if (HostNative.TryLStat(host, out HostStat st))
+            {
+                if (sparseFiles is not null && st.Type == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
+                {
+                    sparseFiles.Add(prefix + name);
+                }
+
+                yield return Describe(prefix + name, new HostNode(host, st), readLinkTargets);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    {
+        PathResolver.ValidateOpen(mode, access, readOnly: true);
+        HostNode node = PathResolver.ResolveExisting(this, path, followFinal: true).Node!;
+        if (node.Stat.Type == UnixFileType.Directory)
+        {
+            throw new UnauthorizedAccessException($"'{path}' is a directory.");
+        }
+
+        if (node.Stat.Type != UnixFileType.RegularFile)
+        {
+            throw new IOException($"'{path}' is not a regular file ({node.Stat.Type}).");
+        }
+
+        return new FileStream(HostNative.OpenNoAtime(node.HostPath, directory: false), FileAccess.Read, 1);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
+    {
+        HostNode node = PathResolver.ResolveExisting(this, path, followFinal: false).Node!;
+        return HostNative.ListXattrs(node.HostPath);
+    }
+
+    /// <summary>
+    /// The xattrs of an entry whose path came from <see cref="EnumerateDirectory(string, bool, ICollection{string}?)"/> (every component a real
+    /// directory): no resolution, so no final symbolic link is read (which would touch its atime).
+    /// </summary>
+    internal IReadOnlyDictionary<string, byte[]> GetXattrsOfListedEntry(string path) =>
+        HostNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
+
+    /// <summary>The data ranges of a listed regular file (see <see cref="HostNative.GetDataRanges"/>); null when unknown.</summary>
+    internal List<(long Offset, long Length)>? GetDataRangesOfListedEntry(string path, long size) =>
+        HostNative.GetDataRanges(RootDirectory + path, size);
+
+    /// <inheritdoc />
+    public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSymbolicLink(string path, string target) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateHardLink(string path, string existingPath) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateFifo(string path, int mode = 0x1A4) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSocket(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Delete(string path) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Rename(string sourcePath, string destinationPath) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetMode(string path, int mode) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetOwner(string path, uint userId, uint groupId) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => PathResolver.ThrowReadOnly();
+
+    /// <inheritdoc />
+    public bool RemoveXattr(string path, string name)
+    {
+        PathResolver.ThrowReadOnly();
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Flush()
+    {
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+    }
+
+    HostNode? IPathWalker<HostNode>.Lookup(HostNode directory, string name)
+    {
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        string host = directory.HostPath + "/" + name;
+        return HostNative.TryLStat(host, out HostStat st) ? new HostNode(host, st) : null;
+    }
+
+    bool IPathWalker<HostNode>.IsDirectory(HostNode node) => node.Stat.Type == UnixFileType.Directory;
+
+    string? IPathWalker<HostNode>.GetSymbolicLinkTarget(HostNode node) =>
+        node.Stat.Type == UnixFileType.SymbolicLink ? HostNative.ReadLink(node.HostPath) : null;
+
+    private static UnixFileInfo Describe(string path, HostNode node, bool readLinkTarget = true)
+    {
+        HostStat s = node.Stat;
+        bool isDevice = s.Type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice;
+        return new UnixFileInfo
+        {
+            Path = path,
+            Type = s.Type,
+            Mode = s.Mode & 0xFFF,
+            UserId = s.Uid,
+            GroupId = s.Gid,
+            Size = s.Size,
+            LinkCount = (int)Math.Min(s.NLink, int.MaxValue),
+            Inode = (long)s.Inode,
+            AccessTime = s.AccessTime,
+            ModificationTime = s.ModificationTime,
+            ChangeTime = s.ChangeTime,
+            CreationTime = s.BirthTime,
+            DeviceMajor = isDevice ? (int)s.RDevMajor : 0,
+            DeviceMinor = isDevice ? (int)s.RDevMinor : 0,
+            LinkTarget = s.Type == UnixFileType.SymbolicLink && readLinkTarget ? HostNative.ReadLink(node.HostPath) : null,
+        };
+    }
+
+    /// <summary>One host entry: its host path and what <c>lstat</c> said.</summary>
+    internal sealed class HostNode(string hostPath, HostStat stat)
+    {
+        public string HostPath { get; } = hostPath;
+
+        public HostStat Stat { get; } = stat;
+    }
+}
