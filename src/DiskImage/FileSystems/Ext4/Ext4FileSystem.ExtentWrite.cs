@@ -755,7 +755,17 @@ public sealed partial class Ext4FileSystem
         return block;
     }
 
-    /// <summary>Maps or allocates one block of a block-mapped file (direct blocks only; files on ext2/ext3).</summary>
+    /// <summary>The number of file blocks a block map (12 direct, single, double and triple indirect) can address.</summary>
+    private long BlockMapCapacity
+    {
+        get
+        {
+            long p = _sb.BlockSize / 4;
+            return Math.Min(12 + p + (p * p) + (p * p * p), MaxLogicalBlocks - 1);
+        }
+    }
+
+    /// <summary>Maps or allocates one block of a block-mapped (ext2/ext3) file, allocating indirect blocks on the way.</summary>
     private long MapOrAllocateBlockMap(Ext4Inode inode, long logical, out int count)
     {
         count = 1;
@@ -765,16 +775,77 @@ public sealed partial class Ext4FileSystem
             return existing;
         }
 
-        if (logical >= 12)
+        if (logical >= BlockMapCapacity)
         {
-            FormatError.Unsupported($"Inode {inode.Number}: growing a block-mapped (ext2/ext3) file beyond 12 blocks is not supported yet.");
+            throw new IOException($"Inode {inode.Number}: file block {logical} is beyond what a block map can address.");
         }
 
-        long goal = logical > 0 ? BlockMapLookup(inode, logical - 1) + 1 : GroupFirstBlock((inode.Number - 1) / _sb.InodesPerGroup);
-        long block = AllocateBlocks(goal, 1, out _);
-        BinaryPrimitives.WriteUInt32LittleEndian(inode.BlockAreaWritable[((int)logical * 4)..], (uint)block);
-        inode.AddBlocks(1, _sb.BlockSize);
+        long previous = logical > 0 ? BlockMapLookup(inode, logical - 1) : -1;
+        long goal = previous >= 0 ? previous + 1 : GroupFirstBlock((inode.Number - 1) / _sb.InodesPerGroup);
+        Span<byte> area = inode.BlockAreaWritable;
+        long data;
+        if (logical < 12)
+        {
+            data = AllocateBlocks(goal, 1, out _);
+            BinaryPrimitives.WriteUInt32LittleEndian(area[((int)logical * 4)..], (uint)data);
+            inode.AddBlocks(1, _sb.BlockSize);
+            WriteInode(inode);
+            return data;
+        }
+
+        int perBlock = _sb.BlockSize / 4;
+        long rel = logical - 12;
+        long span = perBlock;
+        int level = 1;
+        while (rel >= span)
+        {
+            rel -= span;
+            span *= perBlock;
+            level++;
+        }
+
+        int slot = (11 + level) * 4;
+        long block = BinaryPrimitives.ReadUInt32LittleEndian(area[slot..]);
+        long added = 0;
+        if (block == 0)
+        {
+            block = AllocateZeroedBlock(goal);
+            goal = block + 1;
+            BinaryPrimitives.WriteUInt32LittleEndian(area[slot..], (uint)block);
+            added++;
+        }
+
+        byte[] buffer = new byte[_sb.BlockSize];
+        long childSpan = span / perBlock;
+        for (int l = level; l >= 1; l--)
+        {
+            CheckMapped(inode, block);
+            _device.ReadExactly(block * _sb.BlockSize, buffer);
+            int index = (int)(rel / childSpan);
+            rel %= childSpan;
+            long child = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(index * 4));
+            if (child == 0)
+            {
+                child = l == 1 ? AllocateBlocks(goal, 1, out _) : AllocateZeroedBlock(goal);
+                goal = child + 1;
+                BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(index * 4), (uint)child);
+                WriteFsBlock(block, buffer);
+                added++;
+            }
+
+            block = child;
+            childSpan = Math.Max(1, childSpan / perBlock);
+        }
+
+        inode.AddBlocks(added, _sb.BlockSize);
         WriteInode(inode);
+        return block;
+    }
+
+    private long AllocateZeroedBlock(long goal)
+    {
+        long block = AllocateBlocks(goal, 1, out _);
+        _device.WriteZeroes(block * _sb.BlockSize, _sb.BlockSize);
         return block;
     }
 
