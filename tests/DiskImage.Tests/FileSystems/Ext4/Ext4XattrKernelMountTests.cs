@@ -119,4 +119,81 @@ public sealed class Ext4XattrKernelMountTests
             Oracle.Run("umount", [mnt], TimeSpan.FromMinutes(1));
         }
     }
+
+    /// <summary>
+    /// The kernel writes xattrs (sharing identical blocks through its block cache), then we change, remove and delete;
+    /// e2fsck and a second kernel mount judge.
+    /// </summary>
+    [SkippableTheory]
+    [Trait("Category", "KernelMount")]
+    [InlineData("-t ext4 -b 1024 -I 128")]
+    [InlineData("-t ext4 -b 4096")]
+    public void SetXattr_OnKernelWrittenSharedBlocks_KernelAndFsckAgree(string options)
+    {
+        if (Unavailable.Value is { } reason)
+        {
+            throw new SkipException("Kernel mount test skipped: " + reason);
+        }
+
+        using var temp = new TempDirectory();
+        string image = Ext4XattrOracle.Mkfs(temp, "kw", 8192, [.. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        string mnt = temp.File("mnt");
+        Directory.CreateDirectory(mnt);
+        byte[] big = [.. Enumerable.Range(0, 700).Select(i => (byte)(i * 3))];
+        string[] paths = ["/a", "/b", "/c", "/d/e"];
+        ToolResult m = Oracle.Run("mount", ["-t", "ext4", "-o", "loop", image, mnt], TimeSpan.FromMinutes(1));
+        Assert.True(m.ExitCode == 0, m.ToString());
+        try
+        {
+            foreach (string p in paths)
+            {
+                HostFiles.SetXattr(mnt + p, "user.shared", big);
+                HostFiles.SetXattr(mnt + p, "security.selinux", "system_u:object_r:etc_t:s0\0"u8.ToArray());
+            }
+        }
+        finally
+        {
+            Oracle.Run("umount", [mnt], TimeSpan.FromMinutes(1));
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        long shared = Ext4XattrOracle.FileAcl(image, "/a");
+        Assert.NotEqual(0, shared);
+        Assert.All(paths, p => Assert.Equal(shared, Ext4XattrOracle.FileAcl(image, p)));
+
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image, writable: true), new Ext4OpenOptions { Writable = true }))
+        {
+            fs.SetXattr("/b", "user.shared", "mine"u8.ToArray());
+            Assert.True(fs.RemoveXattr("/c", "user.shared"));
+            fs.SetXattr("/d/e", "user.more", "m"u8.ToArray());
+            fs.Delete("/a");
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        var expected = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/b"] = new(StringComparer.Ordinal) { ["user.shared"] = "mine"u8.ToArray(), ["security.selinux"] = "system_u:object_r:etc_t:s0\0"u8.ToArray() },
+            ["/c"] = new(StringComparer.Ordinal) { ["security.selinux"] = "system_u:object_r:etc_t:s0\0"u8.ToArray() },
+            ["/d/e"] = new(StringComparer.Ordinal) { ["user.shared"] = big, ["user.more"] = "m"u8.ToArray(), ["security.selinux"] = "system_u:object_r:etc_t:s0\0"u8.ToArray() },
+        };
+        m = Oracle.Run("mount", ["-t", "ext4", "-o", "ro,loop", image, mnt], TimeSpan.FromMinutes(1));
+        Assert.True(m.ExitCode == 0, m.ToString());
+        try
+        {
+            Assert.False(File.Exists(mnt + "/a"));
+            foreach ((string path, Dictionary<string, byte[]> x) in expected)
+            {
+                Dictionary<string, byte[]> seen = HostFiles.GetXattrs(mnt + path);
+                Assert.Equal(x.Keys.Order(StringComparer.Ordinal), seen.Keys.Order(StringComparer.Ordinal));
+                foreach ((string name, byte[] value) in x)
+                {
+                    Assert.True(value.AsSpan().SequenceEqual(seen[name]), $"{path} {name} as the kernel reads it");
+                }
+            }
+        }
+        finally
+        {
+            Oracle.Run("umount", [mnt], TimeSpan.FromMinutes(1));
+        }
+    }
 }
