@@ -15,6 +15,7 @@ internal static class CpioPackCommand
             Build = { Reproducible = true },
             CompressionLevel = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_LEVEL"), out int level) ? level : null,
             ZstdWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_ZSTD_WORKERS"), out int w) ? w : null,
+            GzipWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_GZIP_WORKERS"), out int g) ? g : null,
         });
         Console.WriteLine($"{sw.Elapsed.TotalSeconds:F3}");
         return 0;

@@ -127,4 +127,34 @@ public sealed class CpioReproducibilityTests
         Assert.Equal(one, Build(3));
         Assert.Equal(one, Build(8));
     }
+
+    [Fact]
+    public void Write_GzipWorkerCounts_ByteIdentical()
+    {
+        var rng = new Random(98);
+        var tree = new InMemoryTreeSource();
+        for (int i = 0; i < 30; i++)
+        {
+            byte[] d = new byte[rng.Next(0, 300_000)];
+            for (int j = 0; j < d.Length; j++)
+            {
+                d[j] = (byte)(rng.Next(8) + (j % 13));
+            }
+
+            tree.AddFile($"f{i}", d);
+        }
+
+        byte[] Build(int workers)
+        {
+            using var ms = new MemoryStream();
+            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Gzip, GzipWorkers = workers, Build = { Reproducible = true } });
+            return ms.ToArray();
+        }
+
+        byte[] inline = Build(0);
+        Assert.True(inline.Length > 0);
+        Assert.Equal(inline, Build(1));
+        Assert.Equal(inline, Build(2));
+        Assert.Equal(inline, Build(8));
+    }
 }

@@ -5,7 +5,36 @@ namespace DiskImage.Archives.Cpio;
 /// <summary>CRC-32 (IEEE 802.3, reflected 0xEDB88320) as gzip uses it; slicing-by-8.</summary>
 internal static class Crc32
 {
+    private const uint Polynomial = 0xEDB88320;
+    private const uint One = 0x80000000; // the polynomial 1 in reflected bit order (bit 31 is x^0)
     private static readonly uint[] Table = BuildTable();
+
+    /// <summary>
+    /// The CRC of A followed by B from <paramref name="crcA"/>, <paramref name="crcB"/> and B's length:
+    /// CRC(A‖B) = CRC(A)·x^(8·|B|) mod P ⊕ CRC(B) (the pre- and post-inversions cancel out).
+    /// </summary>
+    public static uint Combine(uint crcA, uint crcB, long lengthB)
+    {
+        if (lengthB <= 0)
+        {
+            return lengthB == 0 ? crcA : throw new ArgumentOutOfRangeException(nameof(lengthB));
+        }
+
+        // x^(8·n) mod P by square-and-multiply over the bits of n, starting from x^8.
+        uint power = One >> 8;
+        uint shift = One;
+        for (ulong n = (ulong)lengthB; n != 0; n >>= 1)
+        {
+            if ((n & 1) != 0)
+            {
+                shift = MultiplyModP(shift, power);
+            }
+
+            power = MultiplyModP(power, power);
+        }
+
+        return MultiplyModP(shift, crcA) ^ crcB;
+    }
 
     public static uint Append(uint crc, ReadOnlySpan<byte> data)
     {
@@ -26,6 +55,23 @@ internal static class Crc32
         }
 
         return ~crc;
+    }
+
+    /// <summary>a·b mod P, both in reflected bit order.</summary>
+    private static uint MultiplyModP(uint a, uint b)
+    {
+        uint product = 0;
+        for (uint bit = One; bit != 0; bit >>= 1)
+        {
+            if ((a & bit) != 0)
+            {
+                product ^= b;
+            }
+
+            b = (b & 1) != 0 ? (b >> 1) ^ Polynomial : b >> 1;
+        }
+
+        return product;
     }
 
     private static uint[] BuildTable()

@@ -59,7 +59,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
             if (type == CpioEntryType.RegularFile)
             {
                 item.Length = st.Size;
-                item.OpenData = () => new FileStream(host, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+                item.OpenData = () => HostFileReadStream.Open(host);
                 if (st.NLink > 1)
                 {
                     item.HardLinkKey = (st.DevMajor, st.DevMinor, st.Inode);
@@ -90,7 +90,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
             Length = info.Length,
             ModificationTimeSeconds = info.LastWriteTimeUtc.ToUnixTime(),
             Mode = OperatingSystem.IsWindows() ? (UnixFileMode)0x1A4 : File.GetUnixFileMode(host),
-            OpenData = () => new FileStream(host, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan),
+            OpenData = () => HostFileReadStream.Open(host),
         };
     }
 }

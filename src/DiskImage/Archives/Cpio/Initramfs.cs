@@ -89,14 +89,7 @@ public static class Initramfs
             case InitramfsCompression.None:
                 return sink;
             case InitramfsCompression.Gzip:
-                return new GzipMemberWriteStream(sink, level switch
-                {
-                    null => System.IO.Compression.CompressionLevel.Optimal,
-                    <= 0 => System.IO.Compression.CompressionLevel.NoCompression,
-                    <= 3 => System.IO.Compression.CompressionLevel.Fastest,
-                    <= 7 => System.IO.Compression.CompressionLevel.Optimal,
-                    _ => System.IO.Compression.CompressionLevel.SmallestSize,
-                });
+                return new ParallelGzipWriteStream(sink, Math.Clamp(level ?? 6, 0, 9), Math.Min(options.GzipWorkers ?? Environment.ProcessorCount, 64));
             case InitramfsCompression.Zstd:
             {
                 int zlevel = Math.Clamp(level ?? 3, 1, 19);

@@ -7,7 +7,7 @@ public sealed class InitramfsWriteOptions
     public InitramfsCompression Compression { get; set; } = InitramfsCompression.Zstd;
 
     /// <summary>
-    /// Compression level; null for the default: zstd 3, gzip 6 (BCL Optimal; 1 = Fastest, 9 = SmallestSize),
+    /// Compression level; null for the default: zstd 3, gzip 6 (zlib levels 0–9),
     /// bzip2 9 (the only block size written), lzma with a 1 MiB dictionary, lz4 1 (fast; 3–12 = HC).
     /// zstd levels are capped so the window stays within the kernel's 8 MiB.
     /// </summary>
@@ -19,6 +19,25 @@ public sealed class InitramfsWriteOptions
     /// machines; 0 compresses on the calling thread, which gives different (also deterministic) bytes.
     /// </summary>
     public int? ZstdWorkers
+    {
+        get;
+        set
+        {
+            if (value is < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value));
+            }
+
+            field = value;
+        }
+    }
+
+    /// <summary>
+    /// gzip worker threads; null (default) uses one per processor. The data is deflated in 1 MiB chunks
+    /// joined into one gzip member, with chunk boundaries fixed by offset, so every count (0 = on the
+    /// calling thread) gives the same bytes.
+    /// </summary>
+    public int? GzipWorkers
     {
         get;
         set

@@ -21,6 +21,7 @@ internal sealed class Ext4Builder
     private const int InodeXattrOffset = 0x80 + 32;
     private const uint XattrMagic = 0xEA020000;
     private const int WriteBufferBytes = 4 << 20;
+    private const int MaxDepth = 2048;
 
     private readonly IFileSystem _source;
     private readonly Ext4BuildOptions _options;
@@ -87,7 +88,8 @@ internal sealed class Ext4Builder
                 {
                     item = new Item(e, e.Path) { Links = 1 };
                     item.Xattrs = PrepareXattrs(host is not null && OperatingSystem.IsLinux() ? host.GetXattrsOfListedEntry(e.Path) : _source.GetXattrs(e.Path), e.Path);
-                    if (e.Type == UnixFileType.Directory && dir == root && e.Name == "lost+found")
+                    // The root's lost+found (of whatever type) takes inode 11, which e2fsck expects in use.
+                    if (dir == root && e.Name == "lost+found")
                     {
                         item.Ino = LostAndFoundInode;
                         lostAndFound = item;
@@ -101,6 +103,13 @@ internal sealed class Ext4Builder
                     switch (e.Type)
                     {
                         case UnixFileType.Directory:
+                            // A source whose directories form a cycle (a corrupt image) would never end.
+                            if (dir.Depth >= MaxDepth)
+                            {
+                                throw new InvalidDataException($"'{e.Path}': the source tree is more than {MaxDepth} directories deep (a directory cycle?).");
+                            }
+
+                            item.Depth = dir.Depth + 1;
                             item.Children = [];
                             item.Parent = dir.Ino;
                             dir.Subdirectories++;
@@ -1043,6 +1052,8 @@ internal sealed class Ext4Builder
         public uint Parent { get; set; } = RootInode;
 
         public int Subdirectories { get; set; }
+
+        public int Depth { get; set; }
 
         public byte[] Target { get; set; } = [];
 

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using DiskImage.FileSystems.Host;
 using DiskImage.IO;
 
@@ -36,9 +35,16 @@ public sealed partial class Ext4FileSystem
 
     /// <summary>Builds from a host directory (through <see cref="HostDirectoryFileSystem"/>); see <see cref="Build(BlockDevice, IFileSystem, Ext4BuildOptions?)"/>.</summary>
     /// <exception cref="DirectoryNotFoundException"><paramref name="sourceDirectory"/> does not exist.</exception>
-    [SupportedOSPlatform("linux")]
+    /// <exception cref="PlatformNotSupportedException">Not running on Linux (reading host metadata needs statx and llistxattr).</exception>
     public static void Build(BlockDevice device, string sourceDirectory, Ext4BuildOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentException.ThrowIfNullOrEmpty(sourceDirectory);
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("Building from a host directory needs Linux (statx, llistxattr).");
+        }
+
         using var source = new HostDirectoryFileSystem(sourceDirectory);
         Build(device, source, options);
     }

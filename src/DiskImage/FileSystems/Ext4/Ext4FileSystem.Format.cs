@@ -164,6 +164,7 @@ internal sealed class Ext4Formatter
         long rootBlock = AllocateRun(1).Start;
         List<(long Start, long Count)> lpf = AllocateExtents(LostAndFoundBlocks, 4);
         AllocateJournal();
+        MarkInodeUsed(FirstInode, directory: true);
         BeginWriting();
 
         byte[] raw = new byte[_inodeSize];
@@ -222,7 +223,7 @@ internal sealed class Ext4Formatter
         _inodesUsed = new uint[_groups];
         _dirsUsed = new uint[_groups];
         _inodesUsed[0] = FirstInode;
-        _dirsUsed[0] = 2;
+        _dirsUsed[0] = 1; // the root; inode 11 (lost+found) is counted by whoever fills it
         for (uint f = 0; f < _groups; f += FlexGroupSize)
         {
             PlaceFlexGroup(f);
@@ -346,8 +347,8 @@ internal sealed class Ext4Formatter
         uint index = (ino - 1) % _ipg;
         _inodesUsed[g] = Math.Max(_inodesUsed[g], index + 1);
 
-        // The root and lost+found are counted from the start.
-        if (directory && ino != RootInode && ino != FirstInode)
+        // The root is counted from the start.
+        if (directory && ino != RootInode)
         {
             _dirsUsed[g]++;
         }

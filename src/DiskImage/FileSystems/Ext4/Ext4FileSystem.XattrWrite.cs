@@ -19,6 +19,7 @@ public sealed partial class Ext4FileSystem
     /// <summary>Attribute blocks seen or written, by block hash: candidates for sharing identical blocks.</summary>
     private readonly Dictionary<uint, List<long>> _xattrBlockCache = [];
     private int _xattrBlockCacheCount;
+
     /// <summary>Creates or replaces the attribute <paramref name="name"/> (full name with prefix) and writes the inode.</summary>
     /// <exception cref="ArgumentException">Invalid name, a value over 64 KiB, or a POSIX ACL that is not valid.</exception>
     /// <exception cref="IOException">The attributes do not fit the inode and one block.</exception>

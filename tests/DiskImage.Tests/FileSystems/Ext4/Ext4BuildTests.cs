@@ -189,6 +189,37 @@ public sealed class Ext4BuildTests
     }
 
     [SkippableFact]
+    public void Build_SparseFileOver4GiB_SizeHighAndFarExtentsRead()
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string src = Path.Combine(temp.Path, "src");
+        Directory.CreateDirectory(src);
+        byte[] tail = new byte[10_000];
+        new Random(91).NextBytes(tail);
+        long at = (5L << 30) + 123;
+        using (var s = new FileStream(Path.Combine(src, "huge"), FileMode.CreateNew))
+        {
+            s.Position = at;
+            s.Write(tail);
+            s.SetLength(6L << 30);
+        }
+
+        string img = BuildImage(src, temp.File("fs.img"), Options(Ext4FormatProfile.Rhel7, 4096));
+        AssertFsckClean(img);
+        using var device = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(device);
+        Assert.Equal(6L << 30, fs.GetEntry("/huge").Size);
+        using Stream r = fs.OpenFile("/huge", FileMode.Open, FileAccess.Read);
+        r.Position = at - 5;
+        byte[] got = new byte[tail.Length + 10];
+        r.ReadExactly(got);
+        Assert.Equal(new byte[5], got[..5]);
+        Assert.True(got.AsSpan(5, tail.Length).SequenceEqual(tail));
+        Assert.Equal(new byte[5], got[^5..]);
+    }
+
+    [SkippableFact]
     public void Build_InMemorySource_ConformanceTreeReadsBack()
     {
         Oracle.Require("e2fsck");
@@ -210,13 +241,15 @@ public sealed class Ext4BuildTests
         AssertSameTree(mem, fs, "/");
     }
 
-    [SkippableFact]
-    public void Build_DebootstrapTree_E2fsckCleanAndTreeIdentical()
+    [SkippableTheory]
+    [InlineData(Ext4FormatProfile.Debian12, null)]
+    [InlineData(Ext4FormatProfile.Rhel7, 4096)]
+    public void Build_DebootstrapTree_E2fsckCleanAndTreeIdentical(Ext4FormatProfile profile, int? blockSize)
     {
         Oracle.Require("e2fsck");
         string tree = Fixtures.RequireDebootstrapTree();
         using var temp = new TempDirectory();
-        string img = BuildImage(tree, temp.File("debian.img"), Options(Ext4FormatProfile.Debian12, null, extraPercent: 5));
+        string img = BuildImage(tree, temp.File("debian.img"), Options(profile, blockSize, extraPercent: 5));
         AssertFsckClean(img);
         using var device = FileBlockDevice.Open(img);
         using Ext4FileSystem fs = Ext4FileSystem.Open(device);
@@ -297,6 +330,90 @@ public sealed class Ext4BuildTests
         }
     }
 
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Build_SourceHasLostAndFound_KeptAsInode11(bool asDirectory)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        var mem = new InMemoryFileSystem();
+        ConformanceTree.Populate(mem);
+        if (asDirectory)
+        {
+            mem.CreateDirectory("/lost+found", 0x1C0);
+            ConformanceTree.Write(mem, "/lost+found/#1234", "orphan"u8.ToArray());
+        }
+        else
+        {
+            ConformanceTree.Write(mem, "/lost+found", "not a directory"u8.ToArray());
+        }
+
+        Ext4BuildOptions options = Options(Ext4FormatProfile.Rhel7, 1024);
+        string img = temp.File("fs.img");
+        using (var device = FileBlockDevice.Create(img, Ext4FileSystem.ComputeBuildSize(mem, options)))
+        {
+            Ext4FileSystem.Build(device, mem, options);
+        }
+
+        AssertFsckClean(img);
+        using var dev = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(dev);
+        Assert.Equal(11, fs.GetEntry("/lost+found").Inode);
+        Assert.Single(fs.EnumerateDirectory("/"), e => e.Name == "lost+found");
+        if (asDirectory)
+        {
+            Assert.Equal("orphan"u8.ToArray(), ConformanceTree.ReadAll(fs, "/lost+found/#1234"));
+        }
+        else
+        {
+            Assert.Equal("not a directory"u8.ToArray(), ConformanceTree.ReadAll(fs, "/lost+found"));
+        }
+    }
+
+    [SkippableFact]
+    public void Build_IdenticalBlockXattrs_ShareOneRefcountedBlock()
+    {
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        var mem = new InMemoryFileSystem();
+        byte[] big = new byte[600];
+        new Random(5).NextBytes(big);
+        for (int i = 0; i < 3; i++)
+        {
+            ConformanceTree.Write(mem, $"/f{i}", [(byte)i]);
+            mem.SetXattr($"/f{i}", "security.big", big);
+            mem.SetXattr($"/f{i}", "user.small", "s"u8);
+        }
+
+        ConformanceTree.Write(mem, "/other", [9]);
+        mem.SetXattr("/other", "security.big", big.AsSpan(0, 500));
+        Ext4BuildOptions options = Options(Ext4FormatProfile.Debian12, 1024);
+        string img = temp.File("fs.img");
+        using (var device = FileBlockDevice.Create(img, Ext4FileSystem.ComputeBuildSize(mem, options)))
+        {
+            Ext4FileSystem.Build(device, mem, options);
+        }
+
+        AssertFsckClean(img);
+        var acl = new List<string>();
+        foreach (string f in new[] { "/f0", "/f1", "/f2", "/other" })
+        {
+            string stat = Oracle.Run("debugfs", ["-R", $"stat {f}", img]).StandardOutput;
+            int at = stat.IndexOf("File ACL: ", StringComparison.Ordinal);
+            Assert.True(at >= 0, stat);
+            acl.Add(stat[(at + 10)..].Split(' ', '\n')[0]);
+            Assert.Contains("security.big (", stat, StringComparison.Ordinal);
+        }
+
+        Assert.True(acl[0] == acl[1] && acl[1] == acl[2] && acl[0] != "0", string.Join(",", acl));
+        Assert.NotEqual(acl[0], acl[3]);
+        using var dev = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(dev);
+        Assert.Equal(big, fs.GetXattrs("/f2")["security.big"]);
+        Assert.Equal("s"u8.ToArray(), fs.GetXattrs("/f1")["user.small"]);
+    }
+
     [Fact]
     public void Build_DeviceTooSmall_ThrowsIOException()
     {
@@ -353,6 +470,13 @@ public sealed class Ext4BuildTests
     }
 
     [Fact]
+    public void Build_SourceWithDirectoryCycle_ThrowsInvalidData()
+    {
+        using var device = new MemoryBlockDevice(8 << 20);
+        Assert.Throws<InvalidDataException>(() => Ext4FileSystem.Build(device, new CyclicFileSystem(), Options(Ext4FormatProfile.Debian12, 1024)));
+    }
+
+    [Fact]
     public void Build_ReadOnlyDevice_ThrowsNotSupported()
     {
         using var device = new MemoryBlockDevice(new byte[8 << 20], writable: false);
@@ -398,5 +522,63 @@ public sealed class Ext4BuildTests
                 AssertSameTree(expected, actual, w.Path);
             }
         }
+    }
+
+    /// <summary>A hostile source: every directory contains itself as "loop" (what a corrupt image with a directory cycle shows).</summary>
+    private sealed class CyclicFileSystem : IFileSystem
+    {
+        private static readonly UnixTime T = new(1_700_000_000, 0);
+
+        public bool IsReadOnly => true;
+
+        public UnixFileInfo GetEntry(string path) => Dir(path);
+
+        public bool Exists(string path) => true;
+
+        public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => [Dir(path == "/" ? "/loop" : path + "/loop")];
+
+        public Stream OpenFile(string path, FileMode mode, FileAccess access) => throw new IOException();
+
+        public void CreateDirectory(string path, int mode = 0x1ED) => throw new NotSupportedException();
+
+        public void CreateSymbolicLink(string path, string target) => throw new NotSupportedException();
+
+        public void CreateHardLink(string path, string existingPath) => throw new NotSupportedException();
+
+        public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => throw new NotSupportedException();
+
+        public void CreateFifo(string path, int mode = 0x1A4) => throw new NotSupportedException();
+
+        public void CreateSocket(string path, int mode = 0x1ED) => throw new NotSupportedException();
+
+        public void Delete(string path) => throw new NotSupportedException();
+
+        public void Rename(string sourcePath, string destinationPath) => throw new NotSupportedException();
+
+        public void SetMode(string path, int mode) => throw new NotSupportedException();
+
+        public void SetOwner(string path, uint userId, uint groupId) => throw new NotSupportedException();
+
+        public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw new NotSupportedException();
+
+        public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => new Dictionary<string, byte[]>();
+
+        public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw new NotSupportedException();
+
+        public bool RemoveXattr(string path, string name) => throw new NotSupportedException();
+
+        public void Flush()
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private static UnixFileInfo Dir(string path) => new()
+        {
+            Path = path, Type = UnixFileType.Directory, Mode = 0x1ED, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2,
+            Inode = 2, AccessTime = T, ModificationTime = T, ChangeTime = T,
+        };
     }
 }

@@ -470,4 +470,44 @@ public sealed class Ext4XattrWriteTests
         Assert.Contains("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
         AssertMatches(image, model);
     }
+
+    /// <summary>Xattrs set and removed while the file is open for writing: the stream's later inode write keeps them and i_blocks stays exact.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -I 128")]
+    [InlineData("-t ext4 -b 4096")]
+    public void SetXattr_FileOpenForWriting_BothSurvive(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        byte[] data = new byte[50_000];
+        new Random(5).NextBytes(data);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using (Stream s = fs.OpenFile("/a", FileMode.Open, FileAccess.Write))
+            {
+                s.Write(data, 0, 20_000);
+                fs.SetXattr("/a", "user.during", new byte[500]);
+                fs.SetXattr("/a", "user.gone", "g"u8.ToArray());
+                s.Write(data, 20_000, 30_000);
+                Assert.True(fs.RemoveXattr("/a", "user.gone"));
+            }
+
+            using (Stream s = fs.OpenFile("/b", FileMode.Open, FileAccess.Write))
+            {
+                fs.SetXattr("/b", "user.x", new byte[500]);
+                s.SetLength(0);
+                s.Write(data);
+                fs.RemoveXattr("/b", "user.x");
+            }
+        }
+
+        AssertMatches(image, new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.during"] = new byte[500] },
+            ["/b"] = new(StringComparer.Ordinal),
+        });
+        string dump = temp.File("dump");
+        Ext4XattrOracle.Debugfs(image, false, $"dump /a {dump}");
+        Assert.Equal(data, File.ReadAllBytes(dump));
+    }
 }
