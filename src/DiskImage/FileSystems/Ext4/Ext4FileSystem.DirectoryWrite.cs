@@ -322,6 +322,13 @@ public sealed partial class Ext4FileSystem
             {
                 FormatError.Throw(S, -1, $"inode {directory.Number}: block {logical} has no checksum tail.");
             }
+
+            // Re-sealing a damaged block would hide the damage: check it first.
+            if (_options.VerifyChecksums &&
+                Ext4Checksum.Crc32C(InodeSeed(directory.Number, directory.Generation), block[..limit]) != BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]))
+            {
+                FormatError.Throw(S, -1, $"inode {directory.Number}: block {logical} checksum mismatch.");
+            }
         }
 
         int offset = 0;
@@ -668,9 +675,14 @@ public sealed partial class Ext4FileSystem
     private int EffectiveHashVersion(Ext4Inode directory, int rootVersion)
     {
         int version = rootVersion <= Ext4DirectoryHash.Tea && _dxUnsignedHash ? rootVersion + 3 : rootVersion;
+        if (version == 6)
+        {
+            FormatError.Unsupported($"Directory inode {directory.Number} uses the SipHash name hash (casefold), which is not supported for writing.");
+        }
+
         if (version > Ext4DirectoryHash.TeaUnsigned)
         {
-            FormatError.Unsupported($"Directory inode {directory.Number} uses hash version {rootVersion}, which is not supported.");
+            FormatError.Throw("ext4 htree", -1, $"directory inode {directory.Number}: unknown hash version {rootVersion}.");
         }
 
         return version;
