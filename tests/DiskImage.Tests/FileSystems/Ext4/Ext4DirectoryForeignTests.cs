@@ -264,6 +264,52 @@ public sealed partial class Ext4DirectoryForeignTests(ITestOutputHelper output)
         }
     }
 
+    [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(600)]
+    public void Delete_NamesThatAreNotUtf8_FoundByTheirLossyNameAndFsckClean(int others)
+    {
+        Oracle.Require("mke2fs");
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string src = temp.File("src");
+        Directory.CreateDirectory(Path.Combine(src, "d"));
+        foreach (string n in Names(others, others))
+        {
+            File.WriteAllBytes(Path.Combine(src, "d", n), []);
+        }
+
+        string image = temp.File("fs.img");
+        ToolResult mk = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-d", src, image, "16M"], TimeSpan.FromMinutes(2));
+        Assert.True(mk.ExitCode == 0, mk.ToString());
+        if (others > 0)
+        {
+            ToolResult index = Oracle.Run("e2fsck", ["-fyD", image], TimeSpan.FromMinutes(2));
+            Assert.True(index.ExitCode is 0 or 1, index.ToString());
+        }
+
+        // Latin-1 names (0xE9, 0xFF 0xFE) made by debugfs: the listing shows them with U+FFFD.
+        string commands = temp.File("cmds");
+        File.WriteAllBytes(commands, [.. "cd /d\nmknod caf"u8, 0xE9, .. " p\nmknod x"u8, 0xFF, 0xFE, .. "y p\n"u8]);
+        Oracle.RunOk("debugfs", "-w", "-f", commands, image);
+        using (FileBlockDevice device = FileBlockDevice.Open(image, writable: true))
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
+        {
+            Assert.True(fs.Exists("/d/caf\uFFFD"));
+            fs.Delete("/d/caf\uFFFD");
+            fs.Delete("/d/x\uFFFD\uFFFDy");
+            Assert.False(fs.Exists("/d/caf\uFFFD"));
+        }
+
+        ToolResult fsck = Oracle.Run("e2fsck", ["-fn", image], TimeSpan.FromMinutes(2));
+        Assert.True(fsck.ExitCode == 0, fsck.ToString());
+        ToolResult ls = Oracle.Run("debugfs", ["-R", "ls -p /d", image], TimeSpan.FromMinutes(1));
+        Assert.DoesNotContain("/caf\uFFFD/", ls.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("/x\uFFFD\uFFFDy/", ls.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(others + 2, ls.StandardOutput.Split('\n').Count(l => l.StartsWith('/') && !l.StartsWith("/0/", StringComparison.Ordinal)));
+    }
+
     internal static void AssertDebugfsListing(string image, Dictionary<string, uint> model, string directory = "/d")
     {
         ToolResult r = Oracle.Run("debugfs", ["-R", "ls -p " + directory, image], TimeSpan.FromMinutes(5));
