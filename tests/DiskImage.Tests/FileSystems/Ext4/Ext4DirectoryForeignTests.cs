@@ -201,9 +201,118 @@ public sealed partial class Ext4DirectoryForeignTests(ITestOutputHelper output)
         Assert.Throws<NotSupportedException>(() => fs.Delete("/d/a"));
     }
 
-    internal static void AssertDebugfsListing(string image, Dictionary<string, uint> model)
+    [SkippableFact]
+    public void AddRemove_DebootstrapTreeIndexedByE2fsck_FsckCleanAndListingsMatch()
     {
-        ToolResult r = Oracle.Run("debugfs", ["-R", "ls -p /d", image], TimeSpan.FromMinutes(5));
+        string tree = Fixtures.RequireDebootstrapTree();
+        Oracle.Require("mke2fs");
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string image = temp.File("debian.img");
+        ToolResult mk = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-d", tree, image, "512M"], TimeSpan.FromMinutes(5));
+        Assert.True(mk.ExitCode == 0, mk.ToString());
+        ToolResult index = Oracle.Run("e2fsck", ["-fyD", image], TimeSpan.FromMinutes(5));
+        Assert.True(index.ExitCode is 0 or 1, index.ToString());
+        Assert.Contains("Root node dump", Oracle.Run("debugfs", ["-R", "htree_dump /usr/bin", image], TimeSpan.FromMinutes(1)).StandardOutput, StringComparison.Ordinal);
+
+        var rng = new Random(2026);
+        var models = new Dictionary<string, Dictionary<string, uint>>(StringComparer.Ordinal);
+        using (FileBlockDevice device = FileBlockDevice.Open(image, writable: true))
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
+        {
+            foreach ((string dir, int add) in new[] { ("/etc", 3000), ("/usr/bin", 1000), ("/usr/share/doc", 300) })
+            {
+                var model = new Dictionary<string, uint>(StringComparer.Ordinal);
+                foreach (UnixFileInfo e in fs.EnumerateDirectory(dir))
+                {
+                    model.Add(e.Path[(dir.Length + 1)..], (uint)e.Inode);
+                }
+
+                foreach (string n in Names(rng.Next(), add * 2).Where(n => !model.ContainsKey(n)).Take(add))
+                {
+                    using (Stream s = fs.OpenFile(dir + "/" + n, FileMode.CreateNew, FileAccess.Write))
+                    {
+                        s.Write(Encoding.UTF8.GetBytes(n));
+                    }
+
+                    model.Add(n, (uint)fs.GetEntry(dir + "/" + n).Inode);
+                }
+
+                foreach (string n in model.Keys.OrderBy(_ => rng.Next()).Take(add / 3).ToList())
+                {
+                    UnixFileInfo e = fs.GetEntry(dir + "/" + n);
+                    if (e.Type == UnixFileType.Directory)
+                    {
+                        continue;
+                    }
+
+                    fs.Delete(dir + "/" + n);
+                    model.Remove(n);
+                }
+
+                models[dir] = model;
+            }
+        }
+
+        ToolResult fsck = Oracle.Run("e2fsck", ["-fn", image], TimeSpan.FromMinutes(5));
+        Assert.True(fsck.ExitCode == 0, fsck.ToString());
+        foreach ((string dir, Dictionary<string, uint> model) in models)
+        {
+            AssertDebugfsListing(image, model, dir);
+            Assert.Contains("Root node dump", Oracle.Run("debugfs", ["-R", "htree_dump " + dir, image], TimeSpan.FromMinutes(1)).StandardOutput, StringComparison.Ordinal);
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData(0)]
+    [InlineData(600)]
+    public void Delete_NamesThatAreNotUtf8_FoundByTheirLossyNameAndFsckClean(int others)
+    {
+        Oracle.Require("mke2fs");
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string src = temp.File("src");
+        Directory.CreateDirectory(Path.Combine(src, "d"));
+        foreach (string n in Names(others, others))
+        {
+            File.WriteAllBytes(Path.Combine(src, "d", n), []);
+        }
+
+        string image = temp.File("fs.img");
+        ToolResult mk = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-d", src, image, "16M"], TimeSpan.FromMinutes(2));
+        Assert.True(mk.ExitCode == 0, mk.ToString());
+        if (others > 0)
+        {
+            ToolResult index = Oracle.Run("e2fsck", ["-fyD", image], TimeSpan.FromMinutes(2));
+            Assert.True(index.ExitCode is 0 or 1, index.ToString());
+        }
+
+        // Latin-1 names (0xE9, 0xFF 0xFE) made by debugfs: the listing shows them with U+FFFD.
+        string commands = temp.File("cmds");
+        File.WriteAllBytes(commands, [.. "cd /d\nmknod caf"u8, 0xE9, .. " p\nmknod x"u8, 0xFF, 0xFE, .. "y p\n"u8]);
+        Oracle.RunOk("debugfs", "-w", "-f", commands, image);
+        using (FileBlockDevice device = FileBlockDevice.Open(image, writable: true))
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
+        {
+            Assert.True(fs.Exists("/d/caf\uFFFD"));
+            fs.Delete("/d/caf\uFFFD");
+            fs.Delete("/d/x\uFFFD\uFFFDy");
+            Assert.False(fs.Exists("/d/caf\uFFFD"));
+        }
+
+        ToolResult fsck = Oracle.Run("e2fsck", ["-fn", image], TimeSpan.FromMinutes(2));
+        Assert.True(fsck.ExitCode == 0, fsck.ToString());
+        ToolResult ls = Oracle.Run("debugfs", ["-R", "ls -p /d", image], TimeSpan.FromMinutes(1));
+        Assert.DoesNotContain("/caf\uFFFD/", ls.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("/x\uFFFD\uFFFDy/", ls.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(others + 2, ls.StandardOutput.Split('\n').Count(l => l.StartsWith('/') && !l.StartsWith("/0/", StringComparison.Ordinal)));
+    }
+
+    internal static void AssertDebugfsListing(string image, Dictionary<string, uint> model, string directory = "/d")
+    {
+        ToolResult r = Oracle.Run("debugfs", ["-R", "ls -p " + directory, image], TimeSpan.FromMinutes(5));
         Assert.True(r.ExitCode == 0, r.ToString());
         var seen = new Dictionary<string, uint>(StringComparer.Ordinal);
         foreach (string line in r.StandardOutput.Split('\n'))
