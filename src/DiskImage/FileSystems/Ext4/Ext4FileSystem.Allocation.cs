@@ -480,7 +480,8 @@ public sealed partial class Ext4FileSystem
         uint ipg = _sb.InodesPerGroup;
         uint groups = _sb.GroupCount;
         uint parentGroup = parentDirectory >= 1 && parentDirectory <= _sb.InodesCount ? (parentDirectory - 1) / ipg : 0;
-        uint start = type == UnixFileType.Directory ? PickDirectoryGroup(parentGroup) : parentGroup;
+        // Like the kernel's Orlov allocator, only top-level directories are spread over the groups.
+        uint start = type == UnixFileType.Directory && parentDirectory == RootInode ? PickDirectoryGroup(parentGroup) : parentGroup;
         for (uint i = 0; i < groups; i++)
         {
             uint g = (start + i) % groups;

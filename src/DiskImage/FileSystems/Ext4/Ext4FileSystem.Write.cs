@@ -240,11 +240,12 @@ public sealed partial class Ext4FileSystem
             }
         }
 
-        if ((access & FileAccess.Write) == 0)
+        if ((access & FileAccess.Write) == 0 && inode.HasInlineData)
         {
             return OpenContent(inode);
         }
 
+        // Every stream maps blocks live, and an unlinked file's blocks are kept until its last stream closes.
         _openCounts[inode.Number] = _openCounts.GetValueOrDefault(inode.Number) + 1;
         return new Ext4WritableFileStream(this, inode, access, mode == FileMode.Append);
     }

@@ -19,6 +19,7 @@ public sealed partial class Ext4FileSystem
     /// <summary>Attribute blocks seen or written, by block hash: candidates for sharing identical blocks.</summary>
     private readonly Dictionary<uint, List<long>> _xattrBlockCache = [];
     private int _xattrBlockCacheCount;
+
     /// <summary>Creates or replaces the attribute <paramref name="name"/> (full name with prefix) and writes the inode.</summary>
     /// <exception cref="ArgumentException">Invalid name, a value over 64 KiB, or a POSIX ACL that is not valid.</exception>
     /// <exception cref="IOException">The attributes do not fit the inode and one block.</exception>
@@ -215,6 +216,11 @@ public sealed partial class Ext4FileSystem
             throw new InvalidOperationException("ext4 in-inode xattrs overflow (the caller must check the space).");
         }
 
+        if (set.InodeEntries.Count != 0 || set.BlockEntries.Count != 0)
+        {
+            EnsureExtendedAttributeFeature();
+        }
+
         if (set.BlockChanged)
         {
             StoreXattrBlock(inode, set);
@@ -241,7 +247,6 @@ public sealed partial class Ext4FileSystem
             return;
         }
 
-        EnsureExtendedAttributeFeature();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(2 * bs);
         try
         {
@@ -429,11 +434,15 @@ public sealed partial class Ext4FileSystem
         return _sb.FirstDataBlock + (group * _sb.BlocksPerGroup);
     }
 
+    /// <summary>Sets the ext_attr compatible feature (written with the superblock), as the kernel does on the first xattr.</summary>
     private void EnsureExtendedAttributeFeature()
     {
-        if ((_sb.Compatible & Ext4CompatibleFeatures.ExtendedAttributes) == 0)
+        const int CompatOffset = 0x5C;
+        uint compat = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset));
+        if ((compat & (uint)Ext4CompatibleFeatures.ExtendedAttributes) == 0)
         {
-            FormatError.Unsupported("This file system lacks the ext_attr feature; adding an extended attribute block to it is not supported.");
+            BinaryPrimitives.WriteUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset), compat | (uint)Ext4CompatibleFeatures.ExtendedAttributes);
+            _metadataDirty = true;
         }
     }
 

@@ -10,7 +10,7 @@ internal sealed class Ext4XattrEntry(byte index, byte[] name, byte[] value)
 
     public byte[] Name { get; } = name;
 
-    public byte[] Value { get; set; } = value;
+    public byte[] Value { get; } = value;
 
     /// <summary>Bytes the entry and its padded value take in an attribute area.</summary>
     public int Footprint => Ext4XattrLayout.EntrySize(Name.Length) + Ext4XattrLayout.ValueSize(Value.Length);

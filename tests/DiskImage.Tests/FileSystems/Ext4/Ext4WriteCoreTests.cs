@@ -192,6 +192,13 @@ public sealed class Ext4WriteCoreTests : IDisposable
             data.Add("ext3", ["-t", "ext3"]);
             data.Add("ext2", ["-t", "ext2"]);
             data.Add("format", []);
+            data.Add("rhel7", ["-t", "ext4", "-O", "^metadata_csum,^64bit,uninit_bg"]);
+            data.Add("inline-data", ["-t", "ext4", "-O", "inline_data"]);
+            data.Add("csum-seed", ["-t", "ext4", "-O", "metadata_csum_seed"]);
+            data.Add("orphan-file", ["-t", "ext4", "-O", "orphan_file"]);
+            data.Add("sparse-super2", ["-t", "ext4", "-O", "sparse_super2"]);
+            data.Add("meta-bg", ["-t", "ext4", "-O", "meta_bg,^resize_inode"]);
+            data.Add("itable-zeroed", ["-t", "ext4", "-E", "lazy_itable_init=0"]);
             return data;
         }
     }
@@ -312,6 +319,40 @@ public sealed class Ext4WriteCoreTests : IDisposable
         }
 
         AssertClean(image);
+    }
+
+    [SkippableFact]
+    public void OpenFile_IntoUnwrittenExtentAndPast2GiB_E2fsckCleanLargeFileSet()
+    {
+        string image = MakeImage("unwritten", 64 * 1024, ["-t", "ext4", "-O", "^large_file"], ("f", 3));
+        Oracle.RunOk("debugfs", "-w", "-R", "fallocate /f 0 40", image);
+        AssertClean(image);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite);
+            s.Position = (5L * fs.BlockSize) + 10;
+            s.Write(Pattern(100, 5));
+            s.Position = 3L << 30;
+            s.Write([42]);
+        }
+
+        AssertClean(image);
+        string features = Oracle.RunOk("dumpe2fs", "-h", image).StandardOutput;
+        Assert.Contains("large_file", features, StringComparison.Ordinal);
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image)))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Read);
+            Assert.Equal((3L << 30) + 1, s.Length);
+            byte[] head = new byte[8 * fs.BlockSize];
+            s.ReadExactly(head);
+            Assert.Equal(Pattern(3, 0), head[..3]);
+            Assert.Equal(Pattern(100, 5), head.AsSpan((5 * fs.BlockSize) + 10, 100).ToArray());
+            head.AsSpan(0, 3).Clear();
+            head.AsSpan((5 * fs.BlockSize) + 10, 100).Clear();
+            Assert.True(head.All(b => b == 0), "the rest of the unwritten extent reads as zeros");
+            s.Position = 3L << 30;
+            Assert.Equal(42, s.ReadByte());
+        }
     }
 
     private string FormatImage(string name, long size)

@@ -416,4 +416,98 @@ public sealed class Ext4XattrWriteTests
 
         AssertMatches(image, model);
     }
+
+    /// <summary>
+    /// Neither the inode (92 bytes) nor the 1 KiB block has room for the new value, but moving a small block entry and
+    /// the new one into the inode and a larger in-inode entry into the block makes everything fit.
+    /// </summary>
+    [SkippableFact]
+    public void SetXattr_FitsOnlyAfterRepacking_MovesEntriesBetweenInodeAndBlock()
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, "-t ext4 -b 1024 -I 256");
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal) { ["/a"] = [] };
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            void Set(string name, int length)
+            {
+                byte[] v = new byte[length];
+                new Random(length).NextBytes(v);
+                fs.SetXattr("/a", name, v);
+                model["/a"][name] = v;
+            }
+
+            Set("user.a", 68);    // fills the inode: 4 + 20 + 68 = 92
+            Set("user.t", 4);     // → block
+            Set("user.b", 908);   // → block: 4 + 24 + 928 = 956 of 992
+            Set("user.a", 40);    // stays in the inode: 4 + 60 = 64 of 92
+            Set("user.n", 20);    // 40 more: neither 104 > 92 nor 996 > 992; repacked: inode t, n; block a, b
+        }
+
+        AssertMatches(image, model);
+        Assert.NotEqual(0, Ext4XattrOracle.FileAcl(image, "/a"));
+    }
+
+    /// <summary>A file system made without ext_attr gets the feature with its first attribute, as the kernel does.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -O ^ext_attr")]
+    [InlineData("-t ext2 -b 1024 -I 128 -O ^ext_attr")]
+    public void SetXattr_NoExtAttrFeature_SetsFeature(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        Assert.DoesNotContain("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.x"] = "1"u8.ToArray(), ["user.big"] = new byte[400] },
+        };
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.SetXattr("/a", "user.x", "1"u8.ToArray());
+            fs.SetXattr("/a", "user.big", new byte[400]);
+        }
+
+        Assert.Contains("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        AssertMatches(image, model);
+    }
+
+    /// <summary>Xattrs set and removed while the file is open for writing: the stream's later inode write keeps them and i_blocks stays exact.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -I 128")]
+    [InlineData("-t ext4 -b 4096")]
+    public void SetXattr_FileOpenForWriting_BothSurvive(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        byte[] data = new byte[50_000];
+        new Random(5).NextBytes(data);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using (Stream s = fs.OpenFile("/a", FileMode.Open, FileAccess.Write))
+            {
+                s.Write(data, 0, 20_000);
+                fs.SetXattr("/a", "user.during", new byte[500]);
+                fs.SetXattr("/a", "user.gone", "g"u8.ToArray());
+                s.Write(data, 20_000, 30_000);
+                Assert.True(fs.RemoveXattr("/a", "user.gone"));
+            }
+
+            using (Stream s = fs.OpenFile("/b", FileMode.Open, FileAccess.Write))
+            {
+                fs.SetXattr("/b", "user.x", new byte[500]);
+                s.SetLength(0);
+                s.Write(data);
+                fs.RemoveXattr("/b", "user.x");
+            }
+        }
+
+        AssertMatches(image, new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.during"] = new byte[500] },
+            ["/b"] = new(StringComparer.Ordinal),
+        });
+        string dump = temp.File("dump");
+        Ext4XattrOracle.Debugfs(image, false, $"dump /a {dump}");
+        Assert.Equal(data, File.ReadAllBytes(dump));
+    }
 }
