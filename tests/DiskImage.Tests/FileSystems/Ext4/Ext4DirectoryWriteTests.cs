@@ -21,7 +21,7 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
     private static readonly Guid FixedHashSeed = new("31223344-5566-7788-99aa-bbccddeeff00");
 
     /// <summary>Image kinds: mke2fs with Debian 12 defaults and variations, and our Format.</summary>
-    public static TheoryData<string> Kinds => ["mkfs-4k", "mkfs-4k-nocsum", "mkfs-1k", "mkfs-1k-nocsum", "mkfs-ext2-1k", "format-debian12", "format-rhel7-1k"];
+    public static TheoryData<string> Kinds => ["mkfs-4k", "mkfs-4k-nocsum", "mkfs-1k", "mkfs-1k-nocsum", "mkfs-1k-nodirindex", "mkfs-ext2-1k", "format-debian12", "format-rhel7-1k"];
 
     /// <summary>Makes an empty image of <paramref name="kind"/> with a file /t to hard-link and an empty directory /d.</summary>
     private static string MakeImage(TempDirectory temp, string kind, long sizeMiB)
@@ -36,6 +36,9 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
             case "mkfs-1k-nocsum": Mkfs(image, size, "-t", "ext4", "-b", "1024", "-O", "^metadata_csum"); break;
             case "mkfs-1k-largedir": Mkfs(image, size, "-t", "ext4", "-b", "1024", "-O", "large_dir"); break;
             case "mkfs-ext2-1k": Mkfs(image, size, "-t", "ext2", "-b", "1024"); break;
+            case "mkfs-1k-nodirindex": Mkfs(image, size, "-t", "ext4", "-b", "1024", "-O", "^dir_index"); break;
+            case "mkfs-64k": Mkfs(image, size, "-t", "ext4", "-b", "65536"); break;
+            case "mkfs-64k-nocsum": Mkfs(image, size, "-t", "ext4", "-b", "65536", "-O", "^metadata_csum"); break;
             case "mkfs-4k-unsigned":
                 Mkfs(image, size, "-t", "ext4", "-b", "4096");
                 Oracle.RunOk("debugfs", "-w", "-R", "ssv flags 2", image);
@@ -232,7 +235,7 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
         Change(image, fs => AddAll(fs, names, model, 9));
         AssertFsckClean(image);
         AssertListing(image, model);
-        Assert.Equal(0, IndexLevels(image));
+        Assert.Equal(kind.Contains("nodirindex", StringComparison.Ordinal) ? -1 : 0, IndexLevels(image));
 
         // Remove a random half.
         List<string> removed = [.. names.OrderBy(_ => rng.Next()).Take(names.Count / 2)];
@@ -381,6 +384,33 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
             Assert.Equal(1, IndexLevels(image));
         }
 
+        AssertListing(image, model);
+    }
+
+    [SkippableTheory]
+    [InlineData("mkfs-64k")]
+    [InlineData("mkfs-64k-nocsum")]
+    public void AddRemove_64KiBBlocks_RecordLengthsEncodedAndFsckClean(string kind)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, kind, 1024);
+        var model = new Dictionary<string, uint>(StringComparer.Ordinal);
+        var rng = new Random(64);
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        List<string> names = RandomNames(rng, 4000, taken);
+        Change(image, fs =>
+        {
+            AddAll(fs, names, model, 0);
+            foreach (string name in names.Take(2000))
+            {
+                fs.Delete("/d/" + name);
+                model.Remove(name);
+            }
+        });
+        AssertFsckClean(image);
+        Assert.Equal(0, IndexLevels(image));
         AssertListing(image, model);
     }
 
