@@ -10,7 +10,11 @@ public sealed partial class Ext4FileSystem
     private const int MaxCachedDirectories = 256;
     private readonly Dictionary<uint, Dictionary<string, uint>> _directoryCache = [];
 
-    /// <summary>Returns name → inode for a directory (without "." and ".."); cached, since the file system is read-only.</summary>
+    /// <summary>
+    /// Returns name → inode for a directory (without "." and ".."). Listings are cached (up to 256
+    /// directories); the directory writer updates a cached listing in place with every entry it adds or
+    /// removes, and drops it (<see cref="InvalidateDirectory"/>) when a change fails half-way.
+    /// </summary>
     internal Dictionary<string, uint> GetDirectory(Ext4Node directory)
     {
         Ext4Inode inode = directory.Inode;
