@@ -2,7 +2,9 @@
 # The main job on a built-in input, needing only the .NET SDK (no qemu-img):
 # makes a 64 MiB sparse raw disk with a known pattern, converts it to qcow2 (plain, deflate- and
 # zstd-compressed), shows info/map, checks the qcow2 files, compares each with the raw original and
-# converts one back to raw.
+# converts one back to raw. Then the file-system half: builds an ext4 file system in a qcow2 from a
+# small generated tree (like virt-make-fs), lists and reads it, copies a file in and the tree back out
+# (like virt-copy-in/out) and compares with the source, and packs the tree as a zstd initramfs.
 # Usage: scripts/demo.sh [DIR]   (DIR: where the images go; default a new temporary directory)
 # DISKIMAGE may name a prebuilt diskimage executable; by default the CLI is built from source.
 set -euo pipefail
@@ -24,7 +26,7 @@ fi
 run() { printf '\n$ diskimage %s\n' "$*"; di "$@"; }
 
 cd "$dir"
-rm -f demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw
+rm -rf demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw tree rootfs.qcow2 out initrd.img
 
 # A sparse raw disk: compressible text, a high-entropy block, numbers, and a write that straddles
 # cluster boundaries at an odd offset; everything else is a hole.
@@ -49,6 +51,32 @@ done
 run convert -f qcow2 -O raw demo-zstd.qcow2 roundtrip.raw
 run compare -f raw -F raw demo.raw roundtrip.raw
 
+# The file-system half: a small tree with a nested directory, a symlink, a hard link and a sparse file.
+mkdir -p tree/etc/demo tree/usr/bin tree/var/log
+echo demo-host >tree/etc/hostname
+seq 1 20000 >tree/etc/demo/numbers.txt
+printf '#!/bin/sh\necho hello from the demo image\n' >tree/usr/bin/hello && chmod 755 tree/usr/bin/hello
+ln -s ../../usr/bin/hello tree/etc/demo/hello-link
+ln tree/etc/hostname tree/etc/hostname.hardlink
+truncate -s 8M tree/var/log/sparse.log && echo "the end" >>tree/var/log/sparse.log
+echo "tree: $dir/tree"
+
+run make-fs --format qcow2 --size +16M --label demo tree rootfs.qcow2
+run check rootfs.qcow2
+run ls -l rootfs.qcow2 /etc /etc/demo
+run cat rootfs.qcow2 /etc/hostname
+echo "motd written by copy-in" >motd
+run copy-in rootfs.qcow2 motd /etc
+run cat rootfs.qcow2 /etc/motd
+mkdir out
+run copy-out rootfs.qcow2 /etc /usr /var out
+cp motd tree/etc/motd
+diff -r --no-dereference tree out || { echo "copy-out differs from the source tree" >&2; exit 1; }
+echo "copy-out equals the source tree (plus the injected /etc/motd)"
+rm tree/etc/motd
+run mkinitramfs tree -o initrd.img --compress zstd --reproducible
+run lsinitramfs -l initrd.img
+
 printf '\nfiles (allocated KiB, name):\n'
-du -k demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw
+du -k demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw rootfs.qcow2 initrd.img
 echo "demo ok: $dir"
