@@ -7,7 +7,7 @@ namespace DiskImage.Benchmarks;
 /// <summary>
 /// Read throughput of a 64 MiB file written by the incremental ext4 writer (512 MiB image in memory, Debian 12
 /// profile, 4 KiB blocks), in 1 MiB calls: through a read-only open (the reader's stream) and through a writable
-/// open (the writer's read/write stream).
+/// open (the writer's read/write stream); the file has a few extents in the inode or, fragmented, 1,024 extents.
 /// </summary>
 [MemoryDiagnoser]
 public class Ext4ReadBenchmarks
@@ -17,11 +17,15 @@ public class Ext4ReadBenchmarks
     private MemoryBlockDevice? _device;
     private Ext4FileSystem? _fs;
 
+    /// <summary>Whether the file has 1,024 extents (an extent tree of depth 1) instead of a few kept in the inode.</summary>
+    [ParamsAllValues]
+    public bool Fragmented { get; set; }
+
     /// <summary>Writes the file once and opens the image read-only.</summary>
     [GlobalSetup(Target = nameof(ReadFile64MiB))]
     public void SetupReadOnly()
     {
-        _image = Ext4WriteBenchData.ImageWithLargeFile();
+        _image = Ext4WriteBenchData.ImageWithLargeFile(Fragmented);
         _buffer = new byte[Ext4WriteBenchData.ChunkSize];
         _device = new MemoryBlockDevice(_image, writable: false);
         _fs = Ext4FileSystem.Open(_device);
@@ -31,7 +35,7 @@ public class Ext4ReadBenchmarks
     [GlobalSetup(Target = nameof(ReadFileWritableOpen64MiB))]
     public void SetupWritable()
     {
-        _image = Ext4WriteBenchData.ImageWithLargeFile();
+        _image = Ext4WriteBenchData.ImageWithLargeFile(Fragmented);
         _buffer = new byte[Ext4WriteBenchData.ChunkSize];
         _device = new MemoryBlockDevice(_image);
         _fs = Ext4WriteBenchData.OpenWritable(_device);

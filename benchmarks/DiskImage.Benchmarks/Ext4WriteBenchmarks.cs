@@ -42,8 +42,13 @@ internal static class Ext4WriteBenchData
         return image;
     }
 
-    /// <summary>A formatted image holding <see cref="LargeFilePath"/> (text-like data) written through the writer.</summary>
-    public static byte[] ImageWithLargeFile()
+    /// <summary>
+    /// A formatted image holding <see cref="LargeFilePath"/> (text-like data) written through the writer: in
+    /// <see cref="ChunkSize"/> calls (a few extents, all in the inode), or, when <paramref name="fragmented"/>,
+    /// in 64 KiB calls alternating with a second file of the same size, so that it has 1,024 extents (an extent
+    /// tree of depth 1).
+    /// </summary>
+    public static byte[] ImageWithLargeFile(bool fragmented = false)
     {
         byte[] image = FormatImage();
         byte[] chunk = TextChunk();
@@ -51,9 +56,22 @@ internal static class Ext4WriteBenchData
         using (Ext4FileSystem fs = OpenWritable(device))
         {
             using Stream s = fs.OpenFile(LargeFilePath, FileMode.CreateNew, FileAccess.Write);
-            for (int i = 0; i < LargeFileSize / ChunkSize; i++)
+            if (fragmented)
             {
-                s.Write(chunk);
+                const int Piece = 64 * 1024;
+                using Stream other = fs.OpenFile("/interleaved.bin", FileMode.CreateNew, FileAccess.Write);
+                for (int i = 0; i < LargeFileSize / Piece; i++)
+                {
+                    s.Write(chunk, 0, Piece);
+                    other.Write(chunk, 0, Piece);
+                }
+            }
+            else
+            {
+                for (int i = 0; i < LargeFileSize / ChunkSize; i++)
+                {
+                    s.Write(chunk);
+                }
             }
         }
 
@@ -84,22 +102,19 @@ public class Ext4WriteBenchmarks
 {
     private const int Directories = 100;
     private const int SmallFiles = 10_000;
-    private const int Overwrites = 1024;
 
     private byte[] _template = null!;
     private byte[] _work = null!;
     private byte[] _chunk = null!;
     private MemoryBlockDevice? _device;
     private Ext4FileSystem? _fs;
-    private Stream? _stream;
-    private long[] _overwriteOffsets = null!;
     private string[] _directoryPaths = null!;
     private string[] _smallFilePaths = null!;
     private int[] _smallFileSizes = null!;
     private InMemoryFileSystem _tree = null!;
 
     /// <summary>Formats the template image, once per benchmark.</summary>
-    [GlobalSetup(Targets = [nameof(SequentialWrite64MiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [GlobalSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
     public void SetupFresh()
     {
         _template = Ext4WriteBenchData.FormatImage();
@@ -140,7 +155,7 @@ public class Ext4WriteBenchmarks
     }
 
     /// <summary>A fresh copy of the formatted image, opened writable, for every iteration.</summary>
-    [IterationSetup(Targets = [nameof(SequentialWrite64MiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [IterationSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
     public void IterationSetupFresh()
     {
         Buffer.BlockCopy(_template, 0, _work, 0, _template.Length);
@@ -149,40 +164,11 @@ public class Ext4WriteBenchmarks
     }
 
     /// <summary>Closes the iteration's file system.</summary>
-    [IterationCleanup(Targets = [nameof(SequentialWrite64MiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [IterationCleanup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
     public void IterationCleanupFresh()
     {
         _fs?.Dispose();
         _device?.Dispose();
-        _fs = null;
-        _device = null;
-    }
-
-    /// <summary>Sets up an image holding a 64 MiB file and opens that file for read/write, once per benchmark.</summary>
-    [GlobalSetup(Target = nameof(RandomOverwrite4KiB))]
-    public void SetupOverwrite()
-    {
-        _work = Ext4WriteBenchData.ImageWithLargeFile();
-        _chunk = Ext4WriteBenchData.TextChunk();
-        _device = new MemoryBlockDevice(_work);
-        _fs = Ext4WriteBenchData.OpenWritable(_device);
-        _stream = _fs.OpenFile(Ext4WriteBenchData.LargeFilePath, FileMode.Open, FileAccess.ReadWrite);
-        var rng = new Random(BenchmarkData.Seed);
-        _overwriteOffsets = new long[Overwrites];
-        for (int i = 0; i < Overwrites; i++)
-        {
-            _overwriteOffsets[i] = (long)rng.Next(Ext4WriteBenchData.LargeFileSize / 4096) * 4096;
-        }
-    }
-
-    /// <summary>Closes the file system of <see cref="RandomOverwrite4KiB"/>.</summary>
-    [GlobalCleanup(Target = nameof(RandomOverwrite4KiB))]
-    public void CleanupOverwrite()
-    {
-        _stream?.Dispose();
-        _fs?.Dispose();
-        _device?.Dispose();
-        _stream = null;
         _fs = null;
         _device = null;
     }
@@ -204,23 +190,22 @@ public class Ext4WriteBenchmarks
         return Ext4WriteBenchData.LargeFileSize;
     }
 
-    /// <summary>
-    /// One 4 KiB block-aligned overwrite at a random offset inside an existing 64 MiB file (mean per write; no
-    /// allocation in the file system, but the inode's times are written with every call).
-    /// </summary>
-    [Benchmark(OperationsPerInvoke = Overwrites)]
-    public long RandomOverwrite4KiB()
+    /// <summary>One new 64 MiB file written in 4 KiB calls (one block each), then the file system flushed.</summary>
+    [Benchmark]
+    public long SequentialWrite64MiBIn4KiB()
     {
-        Stream s = _stream!;
-        ReadOnlySpan<byte> block = _chunk.AsSpan(0, 4096);
-        long[] offsets = _overwriteOffsets;
-        for (int i = 0; i < offsets.Length; i++)
+        Ext4FileSystem fs = _fs!;
+        using (Stream s = fs.OpenFile("/seq.bin", FileMode.CreateNew, FileAccess.Write))
         {
-            s.Position = offsets[i];
-            s.Write(block);
+            ReadOnlySpan<byte> block = _chunk.AsSpan(0, 4096);
+            for (int i = 0; i < Ext4WriteBenchData.LargeFileSize / 4096; i++)
+            {
+                s.Write(block);
+            }
         }
 
-        return s.Position;
+        fs.Flush();
+        return Ext4WriteBenchData.LargeFileSize;
     }
 
     /// <summary>
