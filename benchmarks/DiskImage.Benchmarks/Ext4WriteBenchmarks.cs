@@ -111,10 +111,11 @@ public class Ext4WriteBenchmarks
     private string[] _directoryPaths = null!;
     private string[] _smallFilePaths = null!;
     private int[] _smallFileSizes = null!;
+    private string[] _flatFilePaths = null!;
     private InMemoryFileSystem _tree = null!;
 
     /// <summary>Formats the template image, once per benchmark.</summary>
-    [GlobalSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [GlobalSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CreateSmallFilesInOneDirectory), nameof(CopyTree)])]
     public void SetupFresh()
     {
         _template = Ext4WriteBenchData.FormatImage();
@@ -136,6 +137,12 @@ public class Ext4WriteBenchmarks
             _smallFileSizes[i] = rng.Next(1024, 8192 + 1);
         }
 
+        _flatFilePaths = new string[SmallFiles];
+        for (int i = 0; i < SmallFiles; i++)
+        {
+            _flatFilePaths[i] = $"/flat/file{i:D5}.txt";
+        }
+
         // The same tree as Ext4BuildBenchmarks: 2,000 text-like files of 0-64 KiB in 50 directories (about 64 MiB).
         _tree = new InMemoryFileSystem();
         _tree.CreateDirectory("/tree");
@@ -155,7 +162,7 @@ public class Ext4WriteBenchmarks
     }
 
     /// <summary>A fresh copy of the formatted image, opened writable, for every iteration.</summary>
-    [IterationSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [IterationSetup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CreateSmallFilesInOneDirectory), nameof(CopyTree)])]
     public void IterationSetupFresh()
     {
         Buffer.BlockCopy(_template, 0, _work, 0, _template.Length);
@@ -164,7 +171,7 @@ public class Ext4WriteBenchmarks
     }
 
     /// <summary>Closes the iteration's file system.</summary>
-    [IterationCleanup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CopyTree)])]
+    [IterationCleanup(Targets = [nameof(SequentialWrite64MiB), nameof(SequentialWrite64MiBIn4KiB), nameof(CreateSmallFiles), nameof(CreateSmallFilesInOneDirectory), nameof(CopyTree)])]
     public void IterationCleanupFresh()
     {
         _fs?.Dispose();
@@ -209,8 +216,9 @@ public class Ext4WriteBenchmarks
     }
 
     /// <summary>
-    /// 100 directories and 10,000 new files of 1–8 KiB spread over them (allocation of inodes and blocks,
-    /// directory insertion growing to htree directories), then the file system flushed. Mean per file.
+    /// 100 directories and 10,000 new files of 1–8 KiB spread over them (allocation of inodes and blocks, directory
+    /// insertion; 100 entries fit in one 4 KiB directory block, so these stay linear), then the file system
+    /// flushed. Mean per file.
     /// </summary>
     [Benchmark(OperationsPerInvoke = SmallFiles)]
     public long CreateSmallFiles()
@@ -226,6 +234,28 @@ public class Ext4WriteBenchmarks
         {
             int size = _smallFileSizes[i];
             using Stream s = fs.OpenFile(_smallFilePaths[i], FileMode.CreateNew, FileAccess.Write);
+            s.Write(_chunk.AsSpan(i & 0xFFFF, size));
+            total += size;
+        }
+
+        fs.Flush();
+        return total;
+    }
+
+    /// <summary>
+    /// The same 10,000 files of 1–8 KiB in one new directory (about 60 leaf blocks: the directory becomes an htree
+    /// and its leaves split as it grows), then the file system flushed. Mean per file.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = SmallFiles)]
+    public long CreateSmallFilesInOneDirectory()
+    {
+        Ext4FileSystem fs = _fs!;
+        fs.CreateDirectory("/flat");
+        long total = 0;
+        for (int i = 0; i < _flatFilePaths.Length; i++)
+        {
+            int size = _smallFileSizes[i];
+            using Stream s = fs.OpenFile(_flatFilePaths[i], FileMode.CreateNew, FileAccess.Write);
             s.Write(_chunk.AsSpan(i & 0xFFFF, size));
             total += size;
         }
