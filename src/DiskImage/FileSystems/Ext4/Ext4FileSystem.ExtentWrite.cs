@@ -335,7 +335,7 @@ public sealed partial class Ext4FileSystem
         long physical = AllocateBlocks(goal, (int)want, out int got);
         try
         {
-            InsertExtent(inode, logical, physical, got);
+            InsertExtent(inode, logical, physical, got, path);
         }
         catch
         {
@@ -350,12 +350,14 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Inserts a new extent (its blocks just allocated) into the tree, merging with a neighbour when contiguous.</summary>
-    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length)
+    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length, List<ExtentLevel>? knownPath)
     {
         bool restructured = false;
         while (true)
         {
-            List<ExtentLevel> path = FindExtentPath(inode, logical);
+            // The caller's path is still valid on the first pass: allocating blocks does not change the tree.
+            List<ExtentLevel> path = knownPath ?? FindExtentPath(inode, logical);
+            knownPath = null;
             ExtentLevel leafLevel = path[^1];
             Span<byte> leaf = LevelNode(inode, leafLevel);
             int i = leafLevel.Index;
