@@ -323,7 +323,7 @@ public sealed partial class Ext4FileSystem
     {
         if (block <= 0 || block + ((data.Length - 1) / _sb.BlockSize) >= _sb.BlocksCount)
         {
-            throw new InvalidOperationException($"Refusing to write block {block}, outside the data area of the file system.");
+            FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
         }
 
         _device.Write(block * _sb.BlockSize, data);

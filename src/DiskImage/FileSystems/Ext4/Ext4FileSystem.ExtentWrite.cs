@@ -62,6 +62,18 @@ public sealed partial class Ext4FileSystem
         BinaryPrimitives.WriteUInt16LittleEndian(e[10..], 0);
     }
 
+    /// <summary>A leaf entry, checked to lie inside the file system.</summary>
+    private (long Logical, long Physical, int Length, bool Unwritten) CheckedLeafExtent(Ext4Inode inode, ReadOnlySpan<byte> node, int i)
+    {
+        (long l, long p, int len, bool unwritten) = LeafExtent(node, i);
+        if (len == 0 || p < _sb.FirstDataBlock || p > _sb.BlocksCount - len)
+        {
+            FormatError.Throw("ext4 extent tree", -1, $"inode {inode.Number}: extent ({l}, {p}, {len}) lies outside the file system.");
+        }
+
+        return (l, p, len, unwritten);
+    }
+
     private static (long Logical, long Physical, int Length, bool Unwritten) LeafExtent(ReadOnlySpan<byte> node, int i)
     {
         ReadOnlySpan<byte> e = node.Slice(12 + (i * 12), 12);
@@ -227,7 +239,7 @@ public sealed partial class Ext4FileSystem
         int i = leafLevel.Index;
         if (i >= 0)
         {
-            (long l, long p, int len, bool unwritten) = LeafExtent(leaf, i);
+            (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
             if (logical < l + len)
             {
                 count = Math.Min(maxCount, l + len - logical);
@@ -292,7 +304,7 @@ public sealed partial class Ext4FileSystem
         long goal;
         if (i >= 0)
         {
-            (long l, long p, int len, bool unwritten) = LeafExtent(leaf, i);
+            (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
             if (logical < l + len)
             {
                 if (unwritten)
@@ -323,7 +335,7 @@ public sealed partial class Ext4FileSystem
         long physical = AllocateBlocks(goal, (int)want, out int got);
         try
         {
-            InsertExtent(inode, logical, physical, got);
+            InsertExtent(inode, logical, physical, got, path);
         }
         catch
         {
@@ -338,12 +350,14 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Inserts a new extent (its blocks just allocated) into the tree, merging with a neighbour when contiguous.</summary>
-    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length)
+    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length, List<ExtentLevel>? knownPath)
     {
         bool restructured = false;
         while (true)
         {
-            List<ExtentLevel> path = FindExtentPath(inode, logical);
+            // The caller's path is still valid on the first pass: allocating blocks does not change the tree.
+            List<ExtentLevel> path = knownPath ?? FindExtentPath(inode, logical);
+            knownPath = null;
             ExtentLevel leafLevel = path[^1];
             Span<byte> leaf = LevelNode(inode, leafLevel);
             int i = leafLevel.Index;
@@ -582,7 +596,7 @@ public sealed partial class Ext4FileSystem
         {
             while (entries > 0)
             {
-                (long l, long p, int len, bool unwritten) = LeafExtent(node, entries - 1);
+                (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, node, entries - 1);
                 if (l >= newBlocks)
                 {
                     FreeBlocks(p, len);

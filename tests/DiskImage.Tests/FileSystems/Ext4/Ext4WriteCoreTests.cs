@@ -369,6 +369,28 @@ public sealed class Ext4WriteCoreTests : IDisposable
         return image;
     }
 
+    [SkippableFact]
+    public void OpenFile_WriteThroughCorruptExtent_ThrowsInvalidData()
+    {
+        string image = MakeImage("hostile", 8 * 1024, ["-t", "ext4", "-O", "^metadata_csum"], ("f", 5000));
+        string imap = Oracle.RunOk("debugfs", "-R", "imap /f", image).StandardOutput;
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(imap, @"located at block (\d+), offset 0x([0-9a-f]+)");
+        Assert.True(m.Success, imap);
+        long offset = (long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * 1024) +
+            Convert.ToInt64(m.Groups[2].Value, 16);
+        using (FileStream raw = File.Open(image, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // i_block: extent header (12 bytes), then the first extent; its ee_start_lo (at +8) points far outside.
+            raw.Position = offset + 0x28 + 12 + 8;
+            raw.Write([0xF0, 0xFF, 0xFF, 0x7F]);
+        }
+
+        using Ext4FileSystem fs = OpenWritable(image);
+        using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite);
+        Assert.Throws<InvalidDataException>(() => s.Write(new byte[100]));
+        Assert.Throws<InvalidDataException>(() => s.SetLength(0));
+    }
+
     private string MakeImage(string name, long sizeKiB, string[] options, params (string Name, int Size)[] files)
     {
         Oracle.Require("mke2fs");
