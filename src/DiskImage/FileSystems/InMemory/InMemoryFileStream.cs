@@ -127,7 +127,12 @@ internal sealed class InMemoryFileStream : Stream
             throw new IOException("The in-memory file system holds files up to 2 GiB.");
         }
 
-        Resize(end);
+        if (end > _node.Length)
+        {
+            // Only growth resizes: Resize also clears what lies past a shorter length.
+            Resize(end);
+        }
+
         buffer.CopyTo(_node.Data.AsSpan((int)_position));
         _position = end;
         if (end > _node.Length)

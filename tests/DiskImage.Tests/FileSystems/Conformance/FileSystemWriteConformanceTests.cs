@@ -64,6 +64,22 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
     }
 
     [Fact]
+    public void OpenFile_OverwriteInside_KeepsTheRest()
+    {
+        using IFileSystem fs = CreateEmpty();
+        ConformanceTree.Write(fs, "/f", [1, 2, 3, 4, 5]);
+        using (Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite))
+        {
+            s.Write([9]);
+            s.Seek(2, SeekOrigin.Begin);
+            s.Write([8, 7]);
+            Assert.Equal(5, s.Length);
+        }
+
+        Assert.Equal(new byte[] { 9, 2, 8, 7, 5 }, ConformanceTree.ReadAll(fs, "/f"));
+    }
+
+    [Fact]
     public void OpenFile_Append_WritesAtEnd()
     {
         using IFileSystem fs = CreateEmpty();
