@@ -18,7 +18,7 @@ public static class Ext4TreeComparer
     /// </summary>
     public static int AssertMatches(string sourceRoot, IFileSystem fs, HostTreeExpectations? expectations, bool compareXattrs = true)
     {
-        ToolResult r = Oracle.Run("find", [sourceRoot, "-mindepth", "1", "-printf", "%P\t%y\t%U\t%G\t%n\t%m\n"], TimeSpan.FromMinutes(1));
+        ToolResult r = Oracle.Run("find", ["-H", sourceRoot, "-mindepth", "1", "-printf", "%P\t%y\t%U\t%G\t%n\t%m\n"], TimeSpan.FromMinutes(1));
         Assert.Equal(0, r.ExitCode);
         var expected = new Dictionary<string, string[]>(StringComparer.Ordinal);
         foreach (string line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
