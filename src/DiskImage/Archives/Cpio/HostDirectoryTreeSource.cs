@@ -44,7 +44,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
 
     private static CpioTreeItem Describe(string host, string path)
     {
-        if (UnixNative.TryLStat(host, out UnixStat st))
+        if (UnixNative.IsSupported && UnixNative.TryLStat(host, out UnixStat st))
         {
             var type = (CpioEntryType)st.Type;
             var item = new CpioTreeItem(path, type)
@@ -52,7 +52,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
                 Mode = (UnixFileMode)(st.Mode & 0xFFF),
                 Uid = st.Uid,
                 Gid = st.Gid,
-                ModificationTimeSeconds = st.MTimeSeconds,
+                ModificationTimeSeconds = st.ModificationTime.Seconds,
                 RDevMajor = st.RDevMajor,
                 RDevMinor = st.RDevMinor,
             };

@@ -18,8 +18,7 @@ internal sealed class Ext4Builder
     private const uint RootInode = 2;
     private const uint LostAndFoundInode = 11;
     private const int MaxExtentLength = 32768;
-    private const int InodeXattrOffset = 0x80 + 32;
-    private const uint XattrMagic = 0xEA020000;
+    private const int InodeExtraSize = 32;
     private const int WriteBufferBytes = 4 << 20;
     private const int MaxDepth = 2048;
 
@@ -605,8 +604,7 @@ internal sealed class Ext4Builder
                     BinaryPrimitives.WriteUInt32LittleEndian(b[4..], (uint)sx.References);
                     if (engine.MetadataChecksum)
                     {
-                        uint c = Ext4Checksum.Crc32C(Ext4Checksum.Crc32C(engine.ChecksumSeed, (uint)sx.Block), (uint)(sx.Block >> 32));
-                        BinaryPrimitives.WriteUInt32LittleEndian(b[0x10..], Ext4Checksum.Crc32C(c, b));
+                        Ext4XattrLayout.SetBlockChecksum(b, sx.Block, engine.ChecksumSeed);
                     }
                 }
             }
@@ -811,10 +809,14 @@ internal sealed class Ext4Builder
         engine.SetBlockCount(raw, blocks);
         if (item.Xattrs is { } x && engine.HasExtra)
         {
-            x.WriteInodeArea(raw.AsSpan(InodeXattrOffset));
+            x.WriteInodeArea(raw.AsSpan(0x80 + InodeExtraSize));
         }
     }
 
+    /// <summary>
+    /// Converts the source's xattrs to their on-disk entries in block order. A name ext4 cannot store gives
+    /// <see cref="NotSupportedException"/>; a POSIX ACL value that is not a valid ACL gives <see cref="ArgumentException"/>.
+    /// </summary>
     private static XattrSet? PrepareXattrs(IReadOnlyDictionary<string, byte[]> xattrs, string path)
     {
         if (xattrs.Count == 0)
@@ -822,105 +824,45 @@ internal sealed class Ext4Builder
             return null;
         }
 
-        var list = new List<XattrEntry>(xattrs.Count);
+        var list = new List<Ext4XattrEntry>(xattrs.Count);
         foreach ((string name, byte[] value) in xattrs)
         {
-            (byte index, string suffix) = name switch
+            byte index;
+            byte[] suffix;
+            try
             {
-                "system.posix_acl_access" => ((byte)2, string.Empty),
-                "system.posix_acl_default" => ((byte)3, string.Empty),
-                "system.richacl" => ((byte)8, string.Empty),
-                "system.data" => throw new NotSupportedException($"'{path}': the xattr system.data is reserved for inline data."),
-                _ when name.StartsWith("user.", StringComparison.Ordinal) => ((byte)1, name[5..]),
-                _ when name.StartsWith("trusted.", StringComparison.Ordinal) => ((byte)4, name[8..]),
-                _ when name.StartsWith("security.", StringComparison.Ordinal) => ((byte)6, name[9..]),
-                _ when name.StartsWith("system.", StringComparison.Ordinal) => ((byte)7, name[7..]),
-                _ => throw new NotSupportedException($"'{path}': the xattr '{name}' has a namespace ext4 cannot store."),
-            };
-            byte[] n = Encoding.UTF8.GetBytes(suffix);
-            if (n.Length > 255)
+                (index, suffix) = Ext4XattrLayout.ParseName(name);
+            }
+            catch (ArgumentException e)
             {
-                throw new NotSupportedException($"'{path}': the xattr name '{name}' is longer than 255 bytes.");
+                throw new NotSupportedException($"'{path}': ext4 cannot store the xattr '{name}': {e.Message}", e);
             }
 
-            byte[] v = index is 2 or 3 ? AclToDisk(value, path) : value;
-            list.Add(new XattrEntry(index, n, v, EntryHash(n, v)));
+            byte[] stored = value;
+            if (index is Ext4XattrLayout.PosixAclAccessIndex or Ext4XattrLayout.PosixAclDefaultIndex)
+            {
+                try
+                {
+                    stored = Ext4PosixAcl.ToDisk(value);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException($"'{path}': the xattr '{name}' of the source: {e.Message}", "source", e);
+                }
+            }
+
+            list.Add(new Ext4XattrEntry(index, suffix, stored));
         }
 
-        list.Sort(static (a, b) =>
-        {
-            int c = a.Index.CompareTo(b.Index);
-            if (c == 0)
-            {
-                c = a.Name.Length.CompareTo(b.Name.Length);
-            }
-
-            return c != 0 ? c : a.Name.AsSpan().SequenceCompareTo(b.Name);
-        });
+        list.Sort(Ext4XattrLayout.CompareBlockOrder);
         return new XattrSet(list);
     }
 
-    /// <summary>The standard POSIX ACL xattr (version 2, 8-byte entries) in ext4's compact form (version 1).</summary>
-    private static byte[] AclToDisk(byte[] value, string path)
-    {
-        if (value.Length < 4 || (value.Length - 4) % 8 != 0 || BinaryPrimitives.ReadUInt32LittleEndian(value) != 2)
-        {
-            throw new InvalidDataException($"'{path}': malformed POSIX ACL xattr.");
-        }
-
-        var result = new List<byte>(value.Length);
-        result.AddRange([1, 0, 0, 0]);
-        for (int off = 4; off < value.Length; off += 8)
-        {
-            ushort tag = BinaryPrimitives.ReadUInt16LittleEndian(value.AsSpan(off));
-            result.AddRange(value.AsSpan(off, 4));
-            if (tag is 0x02 or 0x08)
-            {
-                result.AddRange(value.AsSpan(off + 4, 4));
-            }
-            else if (tag is not (0x01 or 0x04 or 0x10 or 0x20))
-            {
-                throw new InvalidDataException($"'{path}': unknown POSIX ACL tag 0x{tag:X}.");
-            }
-        }
-
-        return [.. result];
-    }
-
-    private static uint EntryHash(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
-    {
-        uint h = 0;
-        foreach (byte c in name)
-        {
-            h = (h << 5) ^ (h >> 27) ^ c;
-        }
-
-        for (int i = 0; i < value.Length; i += 4)
-        {
-            uint w = 0;
-            for (int k = 0; k < 4 && i + k < value.Length; k++)
-            {
-                w |= (uint)value[i + k] << (8 * k);
-            }
-
-            h = (h << 16) ^ (h >> 16) ^ w;
-        }
-
-        return h;
-    }
-
-    private sealed record XattrEntry(byte Index, byte[] Name, byte[] Value, uint Hash)
-    {
-        public int EntrySize => (16 + Name.Length + 3) & ~3;
-
-        public int ValueSize => (Value.Length + 3) & ~3;
-    }
-
     /// <summary>An inode's xattrs, split between the in-inode area and one block (as the kernel does: in-inode first).</summary>
-    private sealed class XattrSet(List<XattrEntry> entries)
+    private sealed class XattrSet(List<Ext4XattrEntry> entries)
     {
-        private List<XattrEntry>? _inInode;
-        private List<XattrEntry>? _inBlock;
+        private List<Ext4XattrEntry>? _inInode;
+        private List<Ext4XattrEntry>? _inBlock;
         private int _inodeSize;
 
         private void Split(int inodeSize)
@@ -933,15 +875,14 @@ internal sealed class Ext4Builder
             _inodeSize = inodeSize;
             _inInode = [];
             _inBlock = [];
-            int space = inodeSize > 128 ? inodeSize - InodeXattrOffset - 4 : 0;
-            int used = 4; // terminator
-            foreach (XattrEntry e in entries)
+            int space = Ext4XattrLayout.InodeCapacity(inodeSize, InodeExtraSize);
+            int used = 4; // end marker
+            foreach (Ext4XattrEntry e in entries)
             {
-                int need = e.EntrySize + e.ValueSize;
-                if (used + need <= space)
+                if (used + e.Footprint <= space)
                 {
                     _inInode.Add(e);
-                    used += need;
+                    used += e.Footprint;
                 }
                 else
                 {
@@ -959,80 +900,24 @@ internal sealed class Ext4Builder
                 return null;
             }
 
-            int need = 32 + 4;
-            foreach (XattrEntry e in _inBlock)
-            {
-                need += e.EntrySize + e.ValueSize;
-            }
-
-            if (need > bs)
+            int need = Ext4XattrLayout.BlockHeaderSize + Ext4XattrLayout.Required(_inBlock);
+            if (need > Ext4XattrLayout.BlockHeaderSize + Ext4XattrLayout.BlockCapacity(bs))
             {
                 throw new NotSupportedException($"'{path}': its extended attributes need {need} bytes, more than one {bs}-byte block (ea_inode is not supported).");
             }
 
             byte[] b = new byte[bs];
-            BinaryPrimitives.WriteUInt32LittleEndian(b, XattrMagic);
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), 1);
-            int entryOff = 32;
-            int valueEnd = bs;
-            uint blockHash = 0;
-            bool zero = false;
-            foreach (XattrEntry e in _inBlock)
-            {
-                int valueOff = 0;
-                if (e.Value.Length > 0)
-                {
-                    valueEnd -= e.ValueSize;
-                    valueOff = valueEnd;
-                    e.Value.CopyTo(b, valueOff);
-                }
-
-                WriteEntry(b.AsSpan(entryOff), e, valueOff);
-                entryOff += e.EntrySize;
-                zero |= e.Hash == 0;
-                blockHash = (blockHash << 16) ^ (blockHash >> 16) ^ e.Hash;
-            }
-
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(12), zero ? 0 : blockHash);
+            Ext4XattrLayout.WriteBlock(b, _inBlock, 0);
             return b;
         }
 
-        /// <summary>Writes the in-inode area (magic, entries, values from its end) at <c>0x80 + i_extra_isize</c>.</summary>
-        public void WriteInodeArea(Span<byte> area)
+        /// <summary>Writes the in-inode area (magic, entries, values from its end); <paramref name="tail"/> starts at <c>0x80 + i_extra_isize</c>.</summary>
+        public void WriteInodeArea(Span<byte> tail)
         {
-            if (_inInode is null || _inInode.Count == 0)
+            if (_inInode is { Count: > 0 })
             {
-                return;
+                Ext4XattrLayout.WriteInodeArea(tail, _inInode);
             }
-
-            BinaryPrimitives.WriteUInt32LittleEndian(area, XattrMagic);
-            Span<byte> region = area[4..];
-            int entryOff = 0;
-            int valueEnd = region.Length;
-            foreach (XattrEntry e in _inInode)
-            {
-                int valueOff = 0;
-                if (e.Value.Length > 0)
-                {
-                    valueEnd -= e.ValueSize;
-                    valueOff = valueEnd;
-                    e.Value.CopyTo(region[valueOff..]);
-                }
-
-                WriteEntry(region[entryOff..], e, valueOff);
-                entryOff += e.EntrySize;
-            }
-        }
-
-        private static void WriteEntry(Span<byte> d, XattrEntry e, int valueOff)
-        {
-            d[0] = (byte)e.Name.Length;
-            d[1] = e.Index;
-            BinaryPrimitives.WriteUInt16LittleEndian(d[2..], (ushort)valueOff);
-            BinaryPrimitives.WriteUInt32LittleEndian(d[4..], 0);
-            BinaryPrimitives.WriteUInt32LittleEndian(d[8..], (uint)e.Value.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(d[12..], e.Hash);
-            e.Name.CopyTo(d[16..]);
         }
     }
 

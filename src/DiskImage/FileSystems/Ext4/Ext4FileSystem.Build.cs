@@ -15,10 +15,11 @@ public sealed partial class Ext4FileSystem
     /// <param name="source">The tree to copy; its root directory's mode, owner, times and xattrs go to the new root.</param>
     /// <param name="options">Format options and size margins; null for the defaults.</param>
     /// <exception cref="IOException">The tree does not fit on the device, or reading the source failed.</exception>
-    /// <exception cref="ArgumentException">An option is out of range, or the device is too small for an empty file system.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, the device is too small for an empty file system,
+    /// or a <c>system.posix_acl_access</c>/<c>_default</c> xattr of the source is not a valid POSIX ACL.</exception>
     /// <exception cref="NotSupportedException">The device is not writable, or the tree has something ext4 cannot hold
     /// (a name over 255 bytes, a symlink target longer than a block, an entry's xattrs larger than one block, an
-    /// unknown xattr namespace).</exception>
+    /// xattr name ext4 cannot store: unknown namespace, suffix over 255 bytes, the reserved <c>system.data</c>).</exception>
     public static void Build(BlockDevice device, IFileSystem source, Ext4BuildOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -54,7 +55,7 @@ public sealed partial class Ext4FileSystem
     /// fill with <paramref name="source"/> under the given format options, plus <see cref="Ext4BuildOptions.ExtraPercent"/>
     /// and <see cref="Ext4BuildOptions.ExtraBytes"/>, rounded up to the block size. Reads the tree's metadata, not its content.
     /// </summary>
-    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, or a POSIX ACL xattr of the source is not a valid ACL.</exception>
     /// <exception cref="NotSupportedException">The tree has something ext4 cannot hold (see <see cref="Build(BlockDevice, IFileSystem, Ext4BuildOptions?)"/>).</exception>
     public static long ComputeBuildSize(IFileSystem source, Ext4BuildOptions? options = null)
     {

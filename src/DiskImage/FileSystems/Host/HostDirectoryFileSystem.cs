@@ -26,13 +26,13 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     public HostDirectoryFileSystem(string rootDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
-        if (!HostNative.IsSupported)
+        if (!UnixNative.IsSupported)
         {
             throw new PlatformNotSupportedException("HostDirectoryFileSystem needs Linux (statx, llistxattr).");
         }
 
         string full = System.IO.Path.GetFullPath(rootDirectory);
-        if (!HostNative.TryLStat(System.IO.Path.Combine(full, "."), out HostStat st) || st.Type != UnixFileType.Directory)
+        if (!UnixNative.TryLStat(System.IO.Path.Combine(full, "."), out UnixStat st) || st.FileType != UnixFileType.Directory)
         {
             throw new DirectoryNotFoundException($"Directory '{rootDirectory}' does not exist.");
         }
@@ -84,7 +84,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     {
         ResolvedPath<HostNode> r = PathResolver.ResolveExisting(this, path, followFinal: true);
         HostNode dir = r.Node!;
-        if (dir.Stat.Type != UnixFileType.Directory)
+        if (dir.Stat.FileType != UnixFileType.Directory)
         {
             throw new IOException($"'{path}' is not a directory.");
         }
@@ -95,13 +95,13 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
 
     private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles)
     {
-        foreach (string name in HostNative.ReadDirectory(dir.HostPath))
+        foreach (string name in UnixNative.ReadDirectory(dir.HostPath))
         {
             // An entry removed while listing is skipped.
             string host = dir.HostPath + "/" + name;
-            if (HostNative.TryLStat(host, out HostStat st))
+            if (UnixNative.TryLStat(host, out UnixStat st))
             {
-                if (sparseFiles is not null && st.Type == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
+                if (sparseFiles is not null && st.FileType == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
                 {
                     sparseFiles.Add(prefix + name);
                 }
@@ -116,24 +116,24 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     {
         PathResolver.ValidateOpen(mode, access, readOnly: true);
         HostNode node = PathResolver.ResolveExisting(this, path, followFinal: true).Node!;
-        if (node.Stat.Type == UnixFileType.Directory)
+        if (node.Stat.FileType == UnixFileType.Directory)
         {
             throw new UnauthorizedAccessException($"'{path}' is a directory.");
         }
 
-        if (node.Stat.Type != UnixFileType.RegularFile)
+        if (node.Stat.FileType != UnixFileType.RegularFile)
         {
-            throw new IOException($"'{path}' is not a regular file ({node.Stat.Type}).");
+            throw new IOException($"'{path}' is not a regular file ({node.Stat.FileType}).");
         }
 
-        return new FileStream(HostNative.OpenNoAtime(node.HostPath, directory: false), FileAccess.Read, 1);
+        return new FileStream(UnixNative.OpenNoAtime(node.HostPath, directory: false), FileAccess.Read, 1);
     }
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
         HostNode node = PathResolver.ResolveExisting(this, path, followFinal: false).Node!;
-        return HostNative.ListXattrs(node.HostPath);
+        return UnixNative.ListXattrs(node.HostPath);
     }
 
     /// <summary>
@@ -141,11 +141,11 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     /// directory): no resolution, so no final symbolic link is read (which would touch its atime).
     /// </summary>
     internal IReadOnlyDictionary<string, byte[]> GetXattrsOfListedEntry(string path) =>
-        HostNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
+        UnixNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
 
-    /// <summary>The data ranges of a listed regular file (see <see cref="HostNative.GetDataRanges"/>); null when unknown.</summary>
+    /// <summary>The data ranges of a listed regular file (see <see cref="UnixNative.GetDataRanges"/>); null when unknown.</summary>
     internal List<(long Offset, long Length)>? GetDataRangesOfListedEntry(string path, long size) =>
-        HostNative.GetDataRanges(RootDirectory + path, size);
+        UnixNative.GetDataRanges(RootDirectory + path, size);
 
     /// <inheritdoc />
     public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
@@ -208,22 +208,22 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         }
 
         string host = directory.HostPath + "/" + name;
-        return HostNative.TryLStat(host, out HostStat st) ? new HostNode(host, st) : null;
+        return UnixNative.TryLStat(host, out UnixStat st) ? new HostNode(host, st) : null;
     }
 
-    bool IPathWalker<HostNode>.IsDirectory(HostNode node) => node.Stat.Type == UnixFileType.Directory;
+    bool IPathWalker<HostNode>.IsDirectory(HostNode node) => node.Stat.FileType == UnixFileType.Directory;
 
     string? IPathWalker<HostNode>.GetSymbolicLinkTarget(HostNode node) =>
-        node.Stat.Type == UnixFileType.SymbolicLink ? HostNative.ReadLink(node.HostPath) : null;
+        node.Stat.FileType == UnixFileType.SymbolicLink ? UnixNative.ReadLink(node.HostPath) : null;
 
     private static UnixFileInfo Describe(string path, HostNode node, bool readLinkTarget = true)
     {
-        HostStat s = node.Stat;
-        bool isDevice = s.Type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice;
+        UnixStat s = node.Stat;
+        bool isDevice = s.FileType is UnixFileType.CharacterDevice or UnixFileType.BlockDevice;
         return new UnixFileInfo
         {
             Path = path,
-            Type = s.Type,
+            Type = s.FileType,
             Mode = s.Mode & 0xFFF,
             UserId = s.Uid,
             GroupId = s.Gid,
@@ -236,15 +236,15 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
             CreationTime = s.BirthTime,
             DeviceMajor = isDevice ? (int)s.RDevMajor : 0,
             DeviceMinor = isDevice ? (int)s.RDevMinor : 0,
-            LinkTarget = s.Type == UnixFileType.SymbolicLink && readLinkTarget ? HostNative.ReadLink(node.HostPath) : null,
+            LinkTarget = s.FileType == UnixFileType.SymbolicLink && readLinkTarget ? UnixNative.ReadLink(node.HostPath) : null,
         };
     }
 
     /// <summary>One host entry: its host path and what <c>lstat</c> said.</summary>
-    internal sealed class HostNode(string hostPath, HostStat stat)
+    internal sealed class HostNode(string hostPath, UnixStat stat)
     {
         public string HostPath { get; } = hostPath;
 
-        public HostStat Stat { get; } = stat;
+        public UnixStat Stat { get; } = stat;
     }
 }

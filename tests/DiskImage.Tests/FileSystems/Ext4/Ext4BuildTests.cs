@@ -469,6 +469,32 @@ public sealed class Ext4BuildTests
         Assert.Throws<NotSupportedException>(() => Ext4FileSystem.Build(device, mem, Options(Ext4FormatProfile.Debian12, 1024)));
     }
 
+    [Theory]
+    [InlineData(new byte[] { 2, 0, 0, 0, 1, 0, 6, 0, 0xFF, 0xFF, 0xFF, 0xFF })] // owner only: no group/other entries
+    [InlineData(new byte[] { 2, 0, 0, 0, 4, 0, 6, 0, 0xFF, 0xFF, 0xFF, 0xFF, 1, 0, 6, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x20, 0, 4, 0, 0xFF, 0xFF, 0xFF, 0xFF })] // out of order
+    [InlineData(new byte[] { 2, 0, 0, 0, 1, 0, 0x16, 0, 0xFF, 0xFF, 0xFF, 0xFF, 4, 0, 6, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x20, 0, 4, 0, 0xFF, 0xFF, 0xFF, 0xFF })] // permission bits beyond rwx
+    [InlineData(new byte[] { 2, 0, 0, 0, 1, 0, 6, 0, 5, 0, 0, 0, 4, 0, 6, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x20, 0, 4, 0, 0xFF, 0xFF, 0xFF, 0xFF })] // id on the owner entry
+    [InlineData(new byte[] { 2, 0, 0, 0, 1, 0, 6, 0 })] // truncated
+    public void Build_InvalidPosixAcl_ThrowsArgument(byte[] acl)
+    {
+        var mem = new InMemoryFileSystem();
+        ConformanceTree.Populate(mem);
+        mem.SetXattr("/hello.txt", "system.posix_acl_access", acl);
+        using var device = new MemoryBlockDevice(8 << 20);
+        ArgumentException e = Assert.Throws<ArgumentException>(() => Ext4FileSystem.Build(device, mem, Options(Ext4FormatProfile.Debian12, 1024)));
+        Assert.Contains("/hello.txt", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Build_InlineDataXattrName_ThrowsNotSupported()
+    {
+        var mem = new InMemoryFileSystem();
+        ConformanceTree.Populate(mem);
+        mem.SetXattr("/hello.txt", "system.data", "x"u8);
+        using var device = new MemoryBlockDevice(8 << 20);
+        Assert.Throws<NotSupportedException>(() => Ext4FileSystem.Build(device, mem, Options(Ext4FormatProfile.Debian12, 1024)));
+    }
+
     [Fact]
     public void Build_SourceWithDirectoryCycle_ThrowsInvalidData()
     {

@@ -2,13 +2,19 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using DiskImage.FileSystems;
 using Microsoft.Win32.SafeHandles;
 
-namespace DiskImage.FileSystems.Host;
+namespace DiskImage.Interop;
 
-/// <summary>The Linux calls behind <see cref="HostDirectoryFileSystem"/>: <c>statx</c> (all times with nanoseconds),
-/// <c>llistxattr</c>/<c>lgetxattr</c> and <c>readlink</c>, none of which follow a final symbolic link.</summary>
-internal static partial class HostNative
+/// <summary>
+/// The Linux calls the BCL does not expose, for reading host trees and recreating them: <c>statx</c> (ids, inode,
+/// device numbers, all times with nanoseconds), <c>llistxattr</c>/<c>lgetxattr</c>, <c>readlink</c> (none of which
+/// follow a final symbolic link), <c>getdents64</c>, <c>open</c> with <c>O_NOATIME</c>, <c>lseek</c> with
+/// <c>SEEK_DATA</c>/<c>SEEK_HOLE</c>, and <c>link</c>, <c>mknod</c>, <c>lchown</c>. Source-generated
+/// (<c>LibraryImport</c>), so trimming- and AOT-safe.
+/// </summary>
+internal static partial class UnixNative
 {
     private const int AtFdCwd = -100;
     private const int AtSymlinkNoFollow = 0x100;
@@ -25,11 +31,21 @@ internal static partial class HostNative
 
     /// <summary>lstat with nanosecond times; false when the entry does not exist (or a component is not a directory).</summary>
     /// <exception cref="IOException">Any other failure.</exception>
-    public static unsafe bool TryLStat(string path, out HostStat stat)
+    public static unsafe bool TryLStat(string path, out UnixStat stat)
     {
         stat = default;
         byte* buffer = stackalloc byte[256];
-        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats | StatxBirthTime, buffer) != 0)
+        int rc;
+        try
+        {
+            rc = Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats | StatxBirthTime, buffer);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new PlatformNotSupportedException("The C library has no statx (glibc 2.28 or later is needed).", e);
+        }
+
+        if (rc != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             if (errno is ENoEnt or ENotDir)
@@ -42,7 +58,7 @@ internal static partial class HostNative
 
         var s = new ReadOnlySpan<byte>(buffer, 256);
         uint mask = BinaryPrimitives.ReadUInt32LittleEndian(s);
-        stat = new HostStat(
+        stat = new UnixStat(
             NLink: BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
             Uid: BinaryPrimitives.ReadUInt32LittleEndian(s[20..]),
             Gid: BinaryPrimitives.ReadUInt32LittleEndian(s[24..]),
@@ -365,13 +381,47 @@ internal static partial class HostNative
 
     [LibraryImport("libc", EntryPoint = "lgetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial nint LGetXattr(string path, string name, byte* value, nint size);
+
+    /// <summary><c>link(2)</c>; false when it fails or the platform has no such call.</summary>
+    public static bool TryLink(string existing, string newPath) => IsSupported && Link(existing, newPath) == 0;
+
+    /// <summary><c>mknod(2)</c> with the device number in glibc's 64-bit <c>dev_t</c> encoding; false when it fails.</summary>
+    public static bool TryMknod(string path, uint mode, uint major, uint minor)
+    {
+        if (!IsSupported)
+        {
+            return false;
+        }
+
+        ulong dev = ((ulong)(major & 0xFFFFF000) << 32) | ((ulong)(major & 0xFFF) << 8) | ((ulong)(minor & 0xFFFFFF00) << 12) | (minor & 0xFF);
+        return Mknod(path, mode, dev) == 0;
+    }
+
+    /// <summary><c>lchown(2)</c> (does not follow a final symbolic link); false when it fails.</summary>
+    public static bool TryLChown(string path, uint uid, uint gid) => IsSupported && LChown(path, uid, gid) == 0;
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string existing, string newPath);
+
+    [LibraryImport("libc", EntryPoint = "mknod", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Mknod(string path, uint mode, ulong dev);
+
+    [LibraryImport("libc", EntryPoint = "lchown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int LChown(string path, uint uid, uint gid);
 }
 
-/// <summary>The fields of <c>struct statx</c> a host file system reports.</summary>
-internal readonly record struct HostStat(
+/// <summary>The fields of <c>struct statx</c> (basic stats and birth time) for one entry, not following a final symbolic link.</summary>
+internal readonly record struct UnixStat(
     uint NLink, uint Uid, uint Gid, ushort Mode, ulong Inode, long Size, long Blocks,
     UnixTime AccessTime, UnixTime? BirthTime, UnixTime ChangeTime, UnixTime ModificationTime,
     uint RDevMajor, uint RDevMinor, uint DevMajor, uint DevMinor)
 {
-    public UnixFileType Type => (UnixFileType)(Mode & 0xF000);
+    /// <summary>The file-type bits of the mode (<c>S_IFMT</c>).</summary>
+    public int Type => Mode & 0xF000;
+
+    /// <summary>The entry's type.</summary>
+    public UnixFileType FileType => (UnixFileType)(Mode & 0xF000);
+
+    /// <summary>The whole seconds of the modification time.</summary>
+    public long MTimeSeconds => ModificationTime.Seconds;
 }
