@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using DiskImage.Archives.Cpio;
+using DiskImage.Interop;
 
 namespace DiskImage.FileSystems;
 

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Runtime.Versioning;
 using System.Text;
 using DiskImage.Archives.Cpio;
+using DiskImage.Interop;
 
 namespace DiskImage.Tests.Archives;
 

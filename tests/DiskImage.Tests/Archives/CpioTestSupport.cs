@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using DiskImage.Archives.Cpio;
+using DiskImage.Interop;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.Archives;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text;
 using DiskImage.Archives.Cpio;
+using DiskImage.Interop;
 using DiskImage.Tests.Oracles;
 using static DiskImage.Tests.Archives.CpioTestSupport;
 

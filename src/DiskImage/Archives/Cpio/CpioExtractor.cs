@@ -1,4 +1,5 @@
 using System.Buffers;
+using DiskImage.Interop;
 
 namespace DiskImage.Archives.Cpio;
 

@@ -1,3 +1,5 @@
+using DiskImage.Interop;
+
 namespace DiskImage.Archives.Cpio;
 
 /// <summary>

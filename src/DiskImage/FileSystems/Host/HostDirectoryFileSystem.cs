@@ -1,4 +1,5 @@
 using System.Runtime.Versioning;
+using DiskImage.Interop;
 
 namespace DiskImage.FileSystems.Host;
 

@@ -1,4 +1,5 @@
 using DiskImage.FileSystems;
+using DiskImage.Interop;
 
 namespace DiskImage.Tests.FileSystems.Host;
 
