@@ -6,78 +6,93 @@ namespace DiskImage.FileSystems.Ext4;
 /// <summary>Extended attributes: the in-inode area after <c>i_extra_isize</c> and the external block at <c>i_file_acl</c>.</summary>
 public sealed partial class Ext4FileSystem
 {
-    private const uint XattrMagic = 0xEA020000;
+    private const string BlockStructure = "ext4 xattr block";
+
+    /// <summary>The metadata_csum seed xattr block checksums start from (for tests).</summary>
+    internal uint XattrChecksumSeed => _sb.ChecksumSeed;
 
     /// <summary>All attributes of an inode, in-inode ones first.</summary>
     internal List<Ext4Xattr> ReadXattrs(Ext4Inode inode)
     {
-        List<Ext4Xattr> list = ReadInodeXattrs(inode);
+        var raw = new List<Ext4XattrEntry>();
+        ParseInodeXattrs(inode, raw);
         if (inode.FileAcl != 0)
         {
-            ReadBlockXattrs(inode, list);
+            byte[] block = new byte[_sb.BlockSize];
+            ReadXattrBlock(inode, block, forWrite: false);
+            ParseXattrEntries(inode, block.AsSpan(Ext4XattrLayout.BlockHeaderSize), Ext4XattrLayout.BlockHeaderSize, block, raw, BlockStructure);
+        }
+
+        return ToXattrs(raw);
+    }
+
+    internal List<Ext4Xattr> ReadInodeXattrs(Ext4Inode inode)
+    {
+        var raw = new List<Ext4XattrEntry>();
+        ParseInodeXattrs(inode, raw);
+        return ToXattrs(raw);
+    }
+
+    private static List<Ext4Xattr> ToXattrs(List<Ext4XattrEntry> raw)
+    {
+        var list = new List<Ext4Xattr>(raw.Count);
+        foreach (Ext4XattrEntry e in raw)
+        {
+            list.Add(new Ext4Xattr(e.Index, Encoding.UTF8.GetString(e.Name), e.Value));
         }
 
         return list;
     }
 
-    internal List<Ext4Xattr> ReadInodeXattrs(Ext4Inode inode)
+    /// <summary>Parses the in-inode area (after <c>i_extra_isize</c>) when it starts with the magic.</summary>
+    private static void ParseInodeXattrs(Ext4Inode inode, List<Ext4XattrEntry> list)
     {
-        var list = new List<Ext4Xattr>();
         int start = 128 + inode.ExtraSize;
         if (inode.Raw.Length <= 128 || start + 4 > inode.Raw.Length)
         {
-            return list;
+            return;
         }
 
         ReadOnlySpan<byte> raw = inode.Raw;
-        if (BinaryPrimitives.ReadUInt32LittleEndian(raw[start..]) != XattrMagic)
+        if (BinaryPrimitives.ReadUInt32LittleEndian(raw[start..]) != Ext4XattrLayout.Magic)
         {
-            return list;
+            return;
         }
 
         // Value offsets are relative to the first entry.
         ReadOnlySpan<byte> region = raw[(start + 4)..];
         ParseXattrEntries(inode, region, 0, region, list, "ext4 in-inode xattrs");
-        return list;
     }
 
-    private void ReadBlockXattrs(Ext4Inode inode, List<Ext4Xattr> list)
+    /// <summary>
+    /// Reads and validates the attribute block of an inode: block number in range, magic, <c>h_blocks</c> = 1,
+    /// the checksum (metadata_csum, when verified) and, for writing, a non-zero reference count.
+    /// </summary>
+    private void ReadXattrBlock(Ext4Inode inode, Span<byte> block, bool forWrite)
     {
-        const string S = "ext4 xattr block";
-        long block = inode.FileAcl;
+        long number = inode.FileAcl;
         int bs = _sb.BlockSize;
-        if (block < _sb.FirstDataBlock || block >= _sb.BlocksCount)
+        if (number < _sb.FirstDataBlock || number >= _sb.BlocksCount)
         {
-            FormatError.Throw(S, -1, $"inode {inode.Number}: xattr block {block} lies outside the file system.");
+            FormatError.Throw(BlockStructure, -1, $"inode {inode.Number}: xattr block {number} lies outside the file system.");
         }
 
-        byte[] buffer = new byte[bs];
-        _device.ReadExactly(block * bs, buffer);
-        ReadOnlySpan<byte> b = buffer;
-        if (BinaryPrimitives.ReadUInt32LittleEndian(b) != XattrMagic || BinaryPrimitives.ReadUInt32LittleEndian(b[8..]) != 1)
+        _device.ReadExactly(number * bs, block);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(block) != Ext4XattrLayout.Magic ||
+            BinaryPrimitives.ReadUInt32LittleEndian(block[8..]) != 1 ||
+            (forWrite && BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) == 0))
         {
-            FormatError.Throw(S, block * bs, $"inode {inode.Number}: bad xattr block header.");
+            FormatError.Throw(BlockStructure, number * bs, $"inode {inode.Number}: bad xattr block header.");
         }
 
-        if (_sb.HasMetadataChecksum && _options.VerifyChecksums)
+        if (_sb.HasMetadataChecksum && _options.VerifyChecksums &&
+            Ext4XattrLayout.BlockChecksum(block, number, _sb.ChecksumSeed) != BinaryPrimitives.ReadUInt32LittleEndian(block[0x10..]))
         {
-            Span<byte> le = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(le, block);
-            uint c = Ext4Checksum.Crc32C(_sb.ChecksumSeed, le);
-            c = Ext4Checksum.Crc32C(c, b[..0x10]);
-            c = Ext4Checksum.Crc32CZeros(c, 4);
-            c = Ext4Checksum.Crc32C(c, b[0x14..]);
-            if (c != BinaryPrimitives.ReadUInt32LittleEndian(b[0x10..]))
-            {
-                FormatError.Throw(S, block * bs, $"inode {inode.Number}: checksum mismatch.");
-            }
+            FormatError.Throw(BlockStructure, number * bs, $"inode {inode.Number}: checksum mismatch.");
         }
-
-        // Entries start after the 32-byte header; value offsets are relative to the block start.
-        ParseXattrEntries(inode, b[32..], 32, b, list, S);
     }
 
-    private static void ParseXattrEntries(Ext4Inode inode, ReadOnlySpan<byte> entries, int entriesOffsetInValues, ReadOnlySpan<byte> values, List<Ext4Xattr> list, string structure)
+    private static void ParseXattrEntries(Ext4Inode inode, ReadOnlySpan<byte> entries, int entriesOffsetInValues, ReadOnlySpan<byte> values, List<Ext4XattrEntry> list, string structure)
     {
         // First find the terminating zero word: values must lie after it (as the kernel checks).
         int off = 0;
@@ -119,18 +134,18 @@ public sealed partial class Ext4FileSystem
             int valueOffs = BinaryPrimitives.ReadUInt16LittleEndian(entries[(off + 2)..]);
             uint valueInum = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 4)..]);
             uint valueSize = BinaryPrimitives.ReadUInt32LittleEndian(entries[(off + 8)..]);
-            string name = Encoding.UTF8.GetString(entries.Slice(off + 16, nameLen));
+            byte[] name = entries.Slice(off + 16, nameLen).ToArray();
             if (valueInum != 0)
             {
-                FormatError.Unsupported($"Inode {inode.Number}: the value of xattr '{name}' is stored in inode {valueInum} (ea_inode), which is not supported yet.");
+                FormatError.Unsupported($"Inode {inode.Number}: the value of xattr '{Encoding.UTF8.GetString(name)}' is stored in inode {valueInum} (ea_inode), which is not supported yet.");
             }
 
             if (valueSize != 0 && (valueSize > (uint)values.Length || valueOffs < valuesStart || valueOffs > values.Length - (int)valueSize))
             {
-                FormatError.Throw(structure, -1, $"inode {inode.Number}: value of '{name}' (offset {valueOffs}, size {valueSize}) lies outside the attribute area.");
+                FormatError.Throw(structure, -1, $"inode {inode.Number}: value of '{Encoding.UTF8.GetString(name)}' (offset {valueOffs}, size {valueSize}) lies outside the attribute area.");
             }
 
-            list.Add(new Ext4Xattr(index, name, valueSize == 0 ? [] : values.Slice(valueOffs, (int)valueSize).ToArray()));
+            list.Add(new Ext4XattrEntry((byte)index, name, valueSize == 0 ? [] : values.Slice(valueOffs, (int)valueSize).ToArray()));
             off += (16 + nameLen + 3) & ~3;
         }
     }

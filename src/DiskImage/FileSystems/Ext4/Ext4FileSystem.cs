@@ -29,13 +29,18 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     private readonly Ext4Node _root;
     private bool _disposed;
 
-    private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors)
+    private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors, byte[] sbRaw)
     {
         _device = device;
         _leaveOpen = leaveOpen;
         _options = options;
         _sb = sb;
         _descriptors = descriptors;
+        if (options.Writable)
+        {
+            InitializeWritableState(sbRaw);
+        }
+
         Ext4Inode root = ReadInode(RootInode);
         if (root.Type != UnixFileType.Directory)
         {
@@ -46,7 +51,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     }
 
     /// <inheritdoc />
-    public bool IsReadOnly => true;
+    public bool IsReadOnly => !_writable;
 
     /// <summary>Block size in bytes.</summary>
     public int BlockSize => _sb.BlockSize;
@@ -98,8 +103,32 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         byte[] sbBytes = new byte[Ext4SuperBlock.Size];
         device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
         Ext4SuperBlock sb = Ext4SuperBlock.Parse(sbBytes, device.Length, options);
+        if (options.Writable)
+        {
+            CheckWritable(device, sbBytes, sb);
+        }
+
         byte[] descriptors = ReadDescriptors(device, sb, options);
-        return new Ext4FileSystem(device, leaveOpen, options, sb, descriptors);
+        var fs = new Ext4FileSystem(device, leaveOpen, options, sb, descriptors, sbBytes);
+        if (options.Writable)
+        {
+            try
+            {
+                fs.CheckJournalClean();
+            }
+            catch
+            {
+                fs._writable = false;
+                if (!leaveOpen)
+                {
+                    device.Dispose();
+                }
+
+                throw;
+            }
+        }
+
+        return fs;
     }
 
     private static byte[] ReadDescriptors(BlockDevice device, Ext4SuperBlock sb, Ext4OpenOptions options)
@@ -119,21 +148,9 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         }
 
         byte[] table = new byte[descBlocks * bs];
-        bool metaBg = (sb.Incompatible & Ext4IncompatibleFeatures.MetaBlockGroups) != 0;
         for (long i = 0; i < descBlocks; i++)
         {
-            long block;
-            if (!metaBg || i < sb.FirstMetaBlockGroup)
-            {
-                // The table follows the block holding the superblock (byte 1024): block 2 with 1 KiB blocks, else 1.
-                block = (Ext4SuperBlock.Offset / bs) + 1 + i;
-            }
-            else
-            {
-                uint group = (uint)(i * perBlock);
-                block = sb.FirstDataBlock + ((long)group * sb.BlocksPerGroup) + (sb.GroupHasSuperblock(group) ? 1 : 0);
-            }
-
+            long block = DescriptorBlockNumber(sb, i);
             if (block >= sb.BlocksCount)
             {
                 FormatError.Throw("ext4 group descriptors", -1, $"descriptor block {block} lies outside the file system.");
@@ -171,6 +188,20 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         return table;
     }
 
+    /// <summary>The block holding descriptor-table block <paramref name="index"/> (primary copy; meta_bg aware).</summary>
+    private static long DescriptorBlockNumber(Ext4SuperBlock sb, long index)
+    {
+        bool metaBg = (sb.Incompatible & Ext4IncompatibleFeatures.MetaBlockGroups) != 0;
+        if (!metaBg || index < sb.FirstMetaBlockGroup)
+        {
+            // The table follows the block holding the superblock (byte 1024): block 2 with 1 KiB blocks, else 1.
+            return (Ext4SuperBlock.Offset / sb.BlockSize) + 1 + index;
+        }
+
+        uint group = (uint)(index * (sb.BlockSize / sb.DescriptorSize));
+        return sb.FirstDataBlock + ((long)group * sb.BlocksPerGroup) + (sb.GroupHasSuperblock(group) ? 1 : 0);
+    }
+
     internal static ushort DescriptorChecksum(Ext4SuperBlock sb, uint group, ReadOnlySpan<byte> d)
     {
         Span<byte> le = stackalloc byte[4];
@@ -197,6 +228,11 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         if (number == 0 || number > _sb.InodesCount)
         {
             FormatError.Throw(S, -1, $"inode number {number} is out of range.");
+        }
+
+        if (_writable && _inodeCache.TryGetValue(number, out Ext4Inode? cachedInode))
+        {
+            return cachedInode;
         }
 
         uint group = (number - 1) / _sb.InodesPerGroup;
@@ -268,6 +304,11 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw(S, offset, $"inode {number} has a negative size.");
         }
 
+        if (_writable)
+        {
+            _inodeCache[number] = inode;
+        }
+
         return inode;
     }
 
@@ -318,26 +359,6 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     }
 
     /// <inheritdoc />
-    public Stream OpenFile(string path, FileMode mode, FileAccess access)
-    {
-        ThrowIfDisposed();
-        PathResolver.ValidateOpen(mode, access, readOnly: true);
-        ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: true);
-        Ext4Inode inode = r.Node!.Inode;
-        if (inode.Type == UnixFileType.Directory)
-        {
-            throw new UnauthorizedAccessException($"'{path}' is a directory.");
-        }
-
-        if (inode.Type != UnixFileType.RegularFile)
-        {
-            throw new IOException($"'{path}' is not a regular file ({inode.Type}).");
-        }
-
-        return OpenContent(inode);
-    }
-
-    /// <inheritdoc />
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
         Ext4Inode inode = Existing(path, followFinal: false).Node!.Inode;
@@ -352,65 +373,6 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         }
 
         return result;
-    }
-
-    /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void CreateSymbolicLink(string path, string target) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void CreateHardLink(string path, string existingPath) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void Delete(string path) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void Rename(string sourcePath, string destinationPath) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void SetMode(string path, int mode) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void SetOwner(string path, uint userId, uint groupId) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => PathResolver.ThrowReadOnly();
-
-    /// <inheritdoc />
-    public bool RemoveXattr(string path, string name)
-    {
-        PathResolver.ThrowReadOnly();
-        return false;
-    }
-
-    /// <inheritdoc />
-    public void Flush() => ThrowIfDisposed();
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        if (!_disposed)
-        {
-            _disposed = true;
-            if (!_leaveOpen)
-            {
-                _device.Dispose();
-            }
-        }
     }
 
     Ext4Node? IPathWalker<Ext4Node>.Lookup(Ext4Node directory, string name)
@@ -431,6 +393,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     private ResolvedPath<Ext4Node> Existing(string path, bool followFinal)
     {
         ThrowIfDisposed();
+        TrimInodeCache();
         return PathResolver.ResolveExisting(this, path, followFinal);
     }
 

@@ -13,7 +13,24 @@ public sealed class Ext4OpenOptions
     /// <summary>
     /// Whether a file system whose journal needs recovery (a snapshot of a running system) may be read
     /// as it is, without replaying the journal; recent changes may then be missing. Default: false
-    /// (<see cref="NotSupportedException"/>).
+    /// (<see cref="NotSupportedException"/>). Never allowed together with <see cref="Writable"/>.
     /// </summary>
     public bool AllowJournalRecoveryNeeded { get; set; }
+
+    /// <summary>
+    /// Whether the file system is opened for writing. Default: false. Opening for writing is refused with
+    /// <see cref="NotSupportedException"/> when the device is read-only, the journal needs recovery or
+    /// holds transactions, the file system is not clean or has errors, orphan inodes are pending, or a
+    /// feature is set that the writer does not maintain (bigalloc, encrypt, casefold, verity, quota,
+    /// project, mmp, shared_blocks, the read-only feature, or unknown read-only-compatible bits).
+    /// Changes are written through to the device; counters, bitmaps and descriptors on
+    /// <see cref="Ext4FileSystem.Flush"/> and <see cref="Ext4FileSystem.Dispose"/>.
+    /// </summary>
+    public bool Writable { get; set; }
+
+    /// <summary>
+    /// The clock for the timestamps of changes (inode times, <c>s_wtime</c>); null for the current time.
+    /// A fixed clock makes written images reproducible.
+    /// </summary>
+    public Func<UnixTime>? Clock { get; set; }
 }

@@ -1,0 +1,754 @@
+using System.Buffers.Binary;
+using System.Text;
+using DiskImage.IO;
+
+namespace DiskImage.FileSystems.Ext4;
+
+/// <summary>The <see cref="IFileSystem"/> changes of a writable ext4 file system, and the checks made before writing.</summary>
+public sealed partial class Ext4FileSystem
+{
+    /// <summary>Largest link count of a non-directory (and of a directory without dir_nlink).</summary>
+    private const int LinkMax = 65000;
+
+    private const Ext4ReadOnlyCompatibleFeatures WritableReadOnlyCompatible =
+        Ext4ReadOnlyCompatibleFeatures.SparseSuper | Ext4ReadOnlyCompatibleFeatures.LargeFile | Ext4ReadOnlyCompatibleFeatures.HugeFile |
+        Ext4ReadOnlyCompatibleFeatures.GroupDescriptorChecksum | Ext4ReadOnlyCompatibleFeatures.DirNLink |
+        Ext4ReadOnlyCompatibleFeatures.ExtraInodeSize | Ext4ReadOnlyCompatibleFeatures.MetadataChecksum;
+
+    /// <summary>Refuses to open for writing what this writer cannot keep consistent.</summary>
+    private static void CheckWritable(BlockDevice device, ReadOnlySpan<byte> sb, Ext4SuperBlock parsed)
+    {
+        const string Prefix = "The ext4 file system cannot be opened for writing: ";
+        if (!device.CanWrite)
+        {
+            FormatError.Unsupported(Prefix + "the device is read-only.");
+        }
+
+        if ((parsed.Incompatible & Ext4IncompatibleFeatures.Recover) != 0)
+        {
+            FormatError.Unsupported(Prefix + "the journal needs recovery (the file system was not cleanly unmounted); replay it first (e2fsck).");
+        }
+
+        ushort state = BinaryPrimitives.ReadUInt16LittleEndian(sb[0x3A..]);
+        if ((state & 0x1) == 0)
+        {
+            FormatError.Unsupported(Prefix + "it was not cleanly unmounted; check it first (e2fsck).");
+        }
+
+        if ((state & 0x2) != 0)
+        {
+            FormatError.Unsupported(Prefix + "it has errors recorded; check it first (e2fsck).");
+        }
+
+        Ext4ReadOnlyCompatibleFeatures ro = parsed.ReadOnlyCompatible;
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.BigAlloc) != 0)
+        {
+            FormatError.Unsupported(Prefix + "bigalloc is not supported for writing.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.Verity) != 0)
+        {
+            FormatError.Unsupported(Prefix + "verity is not supported for writing.");
+        }
+
+        if ((ro & (Ext4ReadOnlyCompatibleFeatures.Quota | Ext4ReadOnlyCompatibleFeatures.Project)) != 0)
+        {
+            FormatError.Unsupported(Prefix + "quota and project quota files are not maintained by this writer.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.ReadOnly) != 0)
+        {
+            FormatError.Unsupported(Prefix + "it carries the read-only feature flag.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0 || BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE8..]) != 0)
+        {
+            FormatError.Unsupported(Prefix + "orphan inodes are pending; check it first (e2fsck).");
+        }
+
+        if ((ro & ~WritableReadOnlyCompatible & ~Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0)
+        {
+            FormatError.Unsupported(Prefix + $"unsupported read-only-compatible feature flags 0x{(uint)(ro & ~WritableReadOnlyCompatible):X}.");
+        }
+
+        Ext4IncompatibleFeatures incompat = parsed.Incompatible;
+        if ((incompat & Ext4IncompatibleFeatures.MultipleMountProtection) != 0)
+        {
+            FormatError.Unsupported(Prefix + "multiple-mount protection (mmp) is not supported for writing.");
+        }
+
+        if ((incompat & (Ext4IncompatibleFeatures.Encrypt | Ext4IncompatibleFeatures.CaseFold)) != 0)
+        {
+            FormatError.Unsupported(Prefix + "encrypt and casefold are not supported for writing.");
+        }
+
+        if ((parsed.Compatible & Ext4CompatibleFeatures.HasJournal) != 0 && BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE0..]) == 0)
+        {
+            FormatError.Unsupported(Prefix + "the journal is on an external device.");
+        }
+    }
+
+    /// <summary>Refuses a journal that still holds transactions (s_start ≠ 0).</summary>
+    private void CheckJournalClean()
+    {
+        if ((_sb.Compatible & Ext4CompatibleFeatures.HasJournal) == 0)
+        {
+            return;
+        }
+
+        uint journalInode = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(0xE0));
+        Ext4Inode journal = ReadInode(journalInode);
+        long first = MapLogicalBlock(journal, 0);
+        if (first < 0)
+        {
+            FormatError.Throw("ext4 journal", -1, "the journal's first block is not mapped.");
+        }
+
+        Span<byte> header = stackalloc byte[0x20];
+        _device.ReadExactly(first * _sb.BlockSize, header);
+        if (BinaryPrimitives.ReadUInt32BigEndian(header) != 0xC03B3998)
+        {
+            FormatError.Throw("ext4 journal", first * _sb.BlockSize, "bad journal superblock magic.");
+        }
+
+        if (BinaryPrimitives.ReadUInt32BigEndian(header[0x1C..]) != 0)
+        {
+            FormatError.Unsupported("The ext4 file system cannot be opened for writing: the journal holds transactions that need replaying (e2fsck).");
+        }
+    }
+
+    /// <summary>Drops cached inodes when the cache grows large, keeping those of open streams and the root.</summary>
+    private void TrimInodeCache()
+    {
+        if (_inodeCache.Count <= InodeCacheLimit)
+        {
+            return;
+        }
+
+        var keep = new List<Ext4Inode>();
+        foreach (uint number in _openCounts.Keys)
+        {
+            if (_inodeCache.TryGetValue(number, out Ext4Inode? inode))
+            {
+                keep.Add(inode);
+            }
+        }
+
+        _inodeCache.Clear();
+        _inodeCache[_root.Inode.Number] = _root.Inode;
+        foreach (Ext4Inode inode in keep)
+        {
+            _inodeCache[inode.Number] = inode;
+        }
+    }
+
+    /// <summary>Reads bytes at a device offset (for streams).</summary>
+    internal void ReadBytes(long offset, Span<byte> buffer) => _device.ReadExactly(offset, buffer);
+
+    /// <summary>Throws when a regular file cannot grow to <paramref name="size"/> bytes.</summary>
+    internal void CheckFileSize(Ext4Inode inode, long size)
+    {
+        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : 12;
+        if (size > maxBlocks * _sb.BlockSize && (size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
+        {
+            if (!inode.HasExtents)
+            {
+                FormatError.Unsupported($"Growing a block-mapped (ext2/ext3) file beyond {maxBlocks * _sb.BlockSize} bytes is not supported yet.");
+            }
+
+            throw new IOException($"The file would exceed the largest size ext4 supports ({maxBlocks * _sb.BlockSize} bytes).");
+        }
+    }
+
+    /// <summary>Records a larger size (sets large_file when a file reaches 2 GiB).</summary>
+    internal void NoteFileSize(Ext4Inode inode)
+    {
+        if (inode.Size > int.MaxValue)
+        {
+            SetReadOnlyCompatibleFeature(Ext4ReadOnlyCompatibleFeatures.LargeFile);
+        }
+    }
+
+    /// <summary>Called when a writable stream closes: releases an inode unlinked while it was open.</summary>
+    internal void CloseStream(Ext4Inode inode)
+    {
+        if (_disposed || !_openCounts.TryGetValue(inode.Number, out int n))
+        {
+            return;
+        }
+
+        if (n > 1)
+        {
+            _openCounts[inode.Number] = n - 1;
+            return;
+        }
+
+        _openCounts.Remove(inode.Number);
+        if (_pendingRelease.Remove(inode.Number))
+        {
+            ReleaseInode(inode);
+        }
+    }
+
+    /// <inheritdoc />
+    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    {
+        ThrowIfDisposed();
+        TrimInodeCache();
+        PathResolver.ValidateOpen(mode, access, IsReadOnly);
+        if (IsReadOnly)
+        {
+            ResolvedPath<Ext4Node> existing = PathResolver.ResolveExisting(this, path, followFinal: true);
+            Ext4Inode found = existing.Node!.Inode;
+            CheckRegularFile(found, path);
+            return OpenContent(found);
+        }
+
+        ResolvedPath<Ext4Node> r = PathResolver.Resolve(this, path, followFinal: true);
+        Ext4Inode inode;
+        if (r.Node is null)
+        {
+            if (mode is FileMode.Open or FileMode.Truncate)
+            {
+                throw new FileNotFoundException($"Could not find file '{path}'.", path);
+            }
+
+            FileSystemPath.ValidateNewName(r.Name, path);
+            inode = CreateInode(r, UnixFileType.RegularFile, 0x1A4, null);
+        }
+        else
+        {
+            if (mode == FileMode.CreateNew)
+            {
+                throw new IOException($"The file '{path}' already exists.");
+            }
+
+            inode = r.Node.Inode;
+            CheckRegularFile(inode, path);
+            if ((access & FileAccess.Write) != 0 && inode.HasInlineData)
+            {
+                FormatError.Unsupported($"'{path}' keeps its data inline in the inode; writing inline data is not supported.");
+            }
+
+            if (mode is FileMode.Create or FileMode.Truncate && inode.Size != 0)
+            {
+                TruncateBlocks(inode, 0);
+                UnixTime now = Now();
+                inode.SetModificationTime(now);
+                inode.SetChangeTime(now);
+                WriteInode(inode);
+            }
+        }
+
+        if ((access & FileAccess.Write) == 0)
+        {
+            return OpenContent(inode);
+        }
+
+        _openCounts[inode.Number] = _openCounts.GetValueOrDefault(inode.Number) + 1;
+        return new Ext4WritableFileStream(this, inode, access, mode == FileMode.Append);
+    }
+
+    private static void CheckRegularFile(Ext4Inode inode, string path)
+    {
+        if (inode.Type == UnixFileType.Directory)
+        {
+            throw new UnauthorizedAccessException($"'{path}' is a directory.");
+        }
+
+        if (inode.Type != UnixFileType.RegularFile)
+        {
+            throw new IOException($"'{path}' is not a regular file ({inode.Type}).");
+        }
+    }
+
+    /// <inheritdoc />
+    public void CreateDirectory(string path, int mode = 0x1ED)
+    {
+        ResolvedPath<Ext4Node> r = NewEntry(path);
+        Ext4Inode parent = r.Parent.Inode;
+        CheckCanAddSubdirectory(parent, path);
+        CreateInode(r, UnixFileType.Directory, mode, null);
+    }
+
+    /// <inheritdoc />
+    public void CreateSymbolicLink(string path, string target)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(target);
+        byte[] bytes = Encoding.UTF8.GetBytes(target);
+        if (bytes.Length > 4095)
+        {
+            throw new PathTooLongException("A symbolic link target is limited to 4095 bytes.");
+        }
+
+        if (bytes.Length > _sb.BlockSize - 1)
+        {
+            throw new PathTooLongException($"A symbolic link target is limited to {_sb.BlockSize - 1} bytes on this file system.");
+        }
+
+        CreateInode(NewEntry(path), UnixFileType.SymbolicLink, 0x1FF, inode =>
+        {
+            inode.Size = bytes.Length;
+            if (bytes.Length < 60)
+            {
+                inode.Flags &= ~Ext4Inode.ExtentsFlag;
+                inode.BlockAreaWritable.Clear();
+                bytes.CopyTo(inode.BlockAreaWritable);
+                return;
+            }
+
+            if (HasExtentsFeature)
+            {
+                inode.Flags |= Ext4Inode.ExtentsFlag;
+                InitializeExtentRoot(inode);
+            }
+
+            byte[] block = new byte[_sb.BlockSize];
+            bytes.CopyTo(block, 0);
+            long physical = MapOrAllocateBlock(inode, 0);
+            WriteFsBlock(physical, block);
+        });
+    }
+
+    /// <inheritdoc />
+    public void CreateHardLink(string path, string existingPath)
+    {
+        ThrowIfNotWritable();
+        Ext4Inode existing = PathResolver.ResolveExisting(this, existingPath, followFinal: false).Node!.Inode;
+        if (existing.Type == UnixFileType.Directory)
+        {
+            throw new IOException($"'{existingPath}' is a directory; directories cannot be hard-linked.");
+        }
+
+        ResolvedPath<Ext4Node> r = NewEntry(path);
+        if (existing.LinksCount >= LinkMax)
+        {
+            throw new IOException($"'{existingPath}' has too many links.");
+        }
+
+        Ext4Inode parent = r.Parent.Inode;
+        AddDirectoryEntry(parent, r.Name, existing.Number, existing.Type);
+        existing.LinksCount++;
+        UnixTime now = Now();
+        existing.SetChangeTime(now);
+        WriteInode(existing);
+        TouchDirectory(parent, now);
+    }
+
+    /// <inheritdoc />
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
+    {
+        if (type is not (UnixFileType.CharacterDevice or UnixFileType.BlockDevice))
+        {
+            throw new ArgumentException("The type must be CharacterDevice or BlockDevice.", nameof(type));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(major);
+        ArgumentOutOfRangeException.ThrowIfNegative(minor);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(major, 0xFFF);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minor, 0xFFFFF);
+        CreateInode(NewEntry(path), type, mode, inode => inode.SetDevice(major, minor));
+    }
+
+    /// <inheritdoc />
+    public void CreateFifo(string path, int mode = 0x1A4) => CreateInode(NewEntry(path), UnixFileType.Fifo, mode, null);
+
+    /// <inheritdoc />
+    public void CreateSocket(string path, int mode = 0x1ED) => CreateInode(NewEntry(path), UnixFileType.Socket, mode, null);
+
+    /// <inheritdoc />
+    public void Delete(string path)
+    {
+        ThrowIfNotWritable();
+        ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: false);
+        if (r.IsRoot)
+        {
+            throw new IOException("The root directory cannot be deleted.");
+        }
+
+        Ext4Inode node = r.Node!.Inode;
+        Ext4Inode parent = r.Parent.Inode;
+        bool isDir = node.Type == UnixFileType.Directory;
+        if (isDir && !IsDirectoryEmpty(node))
+        {
+            throw new IOException($"The directory '{path}' is not empty.");
+        }
+
+        if (!RemoveDirectoryEntry(parent, r.Name))
+        {
+            FormatError.Throw("ext4 directory", -1, $"directory inode {parent.Number}: the entry '{r.Name}' vanished.");
+        }
+
+        UnixTime now = Now();
+        if (isDir)
+        {
+            DecrementDirectoryLinks(parent);
+        }
+
+        TouchDirectory(parent, now);
+        Unlink(node, now);
+    }
+
+    /// <inheritdoc />
+    public void Rename(string sourcePath, string destinationPath)
+    {
+        ThrowIfNotWritable();
+        ResolvedPath<Ext4Node> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
+        ResolvedPath<Ext4Node> dst = PathResolver.Resolve(this, destinationPath, followFinal: false);
+        if (src.IsRoot || dst.IsRoot)
+        {
+            throw new IOException("The root directory cannot be renamed or replaced.");
+        }
+
+        FileSystemPath.ValidateNewName(dst.Name, destinationPath);
+        Ext4Inode node = src.Node!.Inode;
+        if (dst.Node is not null && dst.Node.Inode.Number == node.Number)
+        {
+            return;
+        }
+
+        bool isDir = node.Type == UnixFileType.Directory;
+        if (isDir && dst.Path.StartsWith(src.Path + "/", StringComparison.Ordinal))
+        {
+            throw new IOException($"Cannot move '{sourcePath}' into itself.");
+        }
+
+        Ext4Inode srcParent = src.Parent.Inode;
+        Ext4Inode dstParent = dst.Parent.Inode;
+        bool moves = srcParent.Number != dstParent.Number;
+        Ext4Inode? replaced = dst.Node?.Inode;
+        if (replaced is not null)
+        {
+            bool replacedDir = replaced.Type == UnixFileType.Directory;
+            if (isDir != replacedDir)
+            {
+                throw new IOException(isDir ? $"'{destinationPath}' is not a directory." : $"'{destinationPath}' is a directory.");
+            }
+
+            if (replacedDir && !IsDirectoryEmpty(replaced))
+            {
+                throw new IOException($"The directory '{destinationPath}' is not empty.");
+            }
+        }
+        else if (isDir && moves)
+        {
+            CheckCanAddSubdirectory(dstParent, destinationPath);
+        }
+
+        UnixTime now = Now();
+        if (replaced is not null)
+        {
+            if (!RemoveDirectoryEntry(dstParent, dst.Name))
+            {
+                FormatError.Throw("ext4 directory", -1, $"directory inode {dstParent.Number}: the entry '{dst.Name}' vanished.");
+            }
+
+            if (replaced.Type == UnixFileType.Directory)
+            {
+                DecrementDirectoryLinks(dstParent);
+            }
+        }
+
+        AddDirectoryEntry(dstParent, dst.Name, node.Number, node.Type);
+        if (!RemoveDirectoryEntry(srcParent, src.Name))
+        {
+            FormatError.Throw("ext4 directory", -1, $"directory inode {srcParent.Number}: the entry '{src.Name}' vanished.");
+        }
+
+        if (isDir && moves)
+        {
+            SetParentEntry(node, dstParent.Number);
+            DecrementDirectoryLinks(srcParent);
+            IncrementDirectoryLinks(dstParent);
+        }
+
+        node.SetChangeTime(now);
+        WriteInode(node);
+        TouchDirectory(srcParent, now);
+        if (moves)
+        {
+            TouchDirectory(dstParent, now);
+        }
+
+        if (replaced is not null)
+        {
+            Unlink(replaced, now);
+        }
+    }
+
+    /// <inheritdoc />
+    public void SetMode(string path, int mode)
+    {
+        Ext4Inode inode = Changeable(path);
+        inode.Mode = (ushort)((inode.Mode & 0xF000) | (mode & 0xFFF));
+        inode.SetChangeTime(Now());
+        WriteInode(inode);
+    }
+
+    /// <inheritdoc />
+    public void SetOwner(string path, uint userId, uint groupId)
+    {
+        Ext4Inode inode = Changeable(path);
+        inode.UserId = userId;
+        inode.GroupId = groupId;
+        inode.SetChangeTime(Now());
+        WriteInode(inode);
+    }
+
+    /// <inheritdoc />
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime)
+    {
+        Ext4Inode inode = Changeable(path);
+        if (accessTime is { } a)
+        {
+            inode.SetAccessTime(a);
+        }
+
+        if (modificationTime is { } m)
+        {
+            inode.SetModificationTime(m);
+        }
+
+        inode.SetChangeTime(Now());
+        WriteInode(inode);
+    }
+
+    /// <inheritdoc />
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
+    {
+        XattrName.Validate(name);
+        if (value.Length > 65536)
+        {
+            throw new ArgumentException("An extended attribute value is limited to 64 KiB.", nameof(value));
+        }
+
+        Ext4Inode inode = Changeable(path);
+        inode.SetChangeTime(Now());
+        SetXattrCore(inode, name, value);
+        WriteInode(inode);
+    }
+
+    /// <inheritdoc />
+    public bool RemoveXattr(string path, string name)
+    {
+        XattrName.Validate(name);
+        Ext4Inode inode = Changeable(path);
+        if (!RemoveXattrCore(inode, name))
+        {
+            return false;
+        }
+
+        inode.SetChangeTime(Now());
+        WriteInode(inode);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Flush()
+    {
+        ThrowIfDisposed();
+        if (_writable)
+        {
+            FlushMetadata();
+            _device.Flush();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_writable)
+            {
+                foreach (uint number in _pendingRelease)
+                {
+                    if (_inodeCache.TryGetValue(number, out Ext4Inode? inode))
+                    {
+                        ReleaseInode(inode);
+                    }
+                }
+
+                _pendingRelease.Clear();
+                _openCounts.Clear();
+                FlushMetadata();
+                _device.Flush();
+            }
+        }
+        finally
+        {
+            _disposed = true;
+            if (!_leaveOpen)
+            {
+                _device.Dispose();
+            }
+        }
+    }
+
+    private void ThrowIfNotWritable()
+    {
+        ThrowIfDisposed();
+        TrimInodeCache();
+        if (!_writable)
+        {
+            PathResolver.ThrowReadOnly();
+        }
+    }
+
+    private Ext4Inode Changeable(string path)
+    {
+        ThrowIfNotWritable();
+        return PathResolver.ResolveExisting(this, path, followFinal: false).Node!.Inode;
+    }
+
+    private ResolvedPath<Ext4Node> NewEntry(string path)
+    {
+        ThrowIfNotWritable();
+        ResolvedPath<Ext4Node> r = PathResolver.Resolve(this, path, followFinal: false);
+        if (r.Node is not null)
+        {
+            throw new IOException($"'{path}' already exists.");
+        }
+
+        FileSystemPath.ValidateNewName(r.Name, path);
+        return r;
+    }
+
+    /// <summary>Allocates, initialises and links a new inode of <paramref name="type"/> under the resolved parent.</summary>
+    private Ext4Inode CreateInode(ResolvedPath<Ext4Node> r, UnixFileType type, int mode, Action<Ext4Inode>? fill)
+    {
+        Ext4Inode parent = r.Parent.Inode;
+        Ext4Inode inode = AllocateInode(parent.Number, type, mode & 0xFFF);
+        try
+        {
+            if (type == UnixFileType.Directory)
+            {
+                inode.LinksCount = 2;
+                InitializeDirectory(inode, parent.Number);
+            }
+            else
+            {
+                inode.LinksCount = 1;
+                fill?.Invoke(inode);
+            }
+
+            WriteInode(inode);
+            AddDirectoryEntry(parent, r.Name, inode.Number, type);
+        }
+        catch
+        {
+            // Undo: the inode never became reachable.
+            inode.LinksCount = 0;
+            ReleaseInode(inode);
+            throw;
+        }
+
+        UnixTime now = Now();
+        if (type == UnixFileType.Directory)
+        {
+            IncrementDirectoryLinks(parent);
+        }
+
+        TouchDirectory(parent, now);
+        return inode;
+    }
+
+    private void TouchDirectory(Ext4Inode directory, UnixTime now)
+    {
+        directory.SetModificationTime(now);
+        directory.SetChangeTime(now);
+        WriteInode(directory);
+    }
+
+    /// <summary>Throws when <paramref name="parent"/> cannot take one more subdirectory link.</summary>
+    private void CheckCanAddSubdirectory(Ext4Inode parent, string path)
+    {
+        if (parent.LinksCount >= LinkMax && !(HasReadOnlyCompatibleFeature(Ext4ReadOnlyCompatibleFeatures.DirNLink) && (parent.Flags & Ext4Inode.IndexFlag) != 0))
+        {
+            throw new IOException($"Too many subdirectories in the parent of '{path}'.");
+        }
+    }
+
+    /// <summary>A new subdirectory: one more link, or 1 ("many") once the count passes the limit (dir_nlink).</summary>
+    private void IncrementDirectoryLinks(Ext4Inode directory)
+    {
+        int links = directory.LinksCount;
+        if (links == 1)
+        {
+            return;
+        }
+
+        if (links + 1 >= LinkMax)
+        {
+            SetReadOnlyCompatibleFeature(Ext4ReadOnlyCompatibleFeatures.DirNLink);
+            directory.LinksCount = 1;
+        }
+        else
+        {
+            directory.LinksCount = (ushort)(links + 1);
+        }
+
+        WriteInode(directory);
+    }
+
+    /// <summary>A removed subdirectory: one link less, unless the count is "many" (1) or already at its floor of 2.</summary>
+    private void DecrementDirectoryLinks(Ext4Inode directory)
+    {
+        if (directory.LinksCount > 2)
+        {
+            directory.LinksCount--;
+            WriteInode(directory);
+        }
+    }
+
+    /// <summary>Drops one name of <paramref name="node"/>; the last one releases it (later, when a stream still has it open).</summary>
+    private void Unlink(Ext4Inode node, UnixTime now)
+    {
+        if (node.Type == UnixFileType.Directory)
+        {
+            node.LinksCount = 0;
+            InvalidateDirectory(node.Number);
+        }
+        else if (node.LinksCount > 0)
+        {
+            node.LinksCount--;
+        }
+
+        node.SetChangeTime(now);
+        if (node.LinksCount > 0)
+        {
+            WriteInode(node);
+            return;
+        }
+
+        if (_openCounts.ContainsKey(node.Number))
+        {
+            WriteInode(node);
+            _pendingRelease.Add(node.Number);
+            return;
+        }
+
+        ReleaseInode(node);
+    }
+
+    /// <summary>Frees an unlinked inode: its blocks, its xattr block, and the inode itself.</summary>
+    private void ReleaseInode(Ext4Inode inode)
+    {
+        if (HasDataBlocks(inode))
+        {
+            TruncateBlocks(inode, 0);
+        }
+
+        if (inode.FileAcl != 0)
+        {
+            ReleaseXattrs(inode);
+        }
+
+        FreeInode(inode);
+    }
+}
