@@ -1,17 +1,337 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>Extended attributes: setting and removing them in the in-inode area and the external block.</summary>
+/// <summary>
+/// Extended attributes: setting and removing them in the in-inode area and the external block. Like the
+/// kernel, a value goes into the inode when it fits there and into the block otherwise; when neither has
+/// room, every movable attribute is repacked (smallest into the inode first). A block shared by several
+/// inodes (<c>h_refcount</c> &gt; 1) is copied on write.
+/// </summary>
 public sealed partial class Ext4FileSystem
 {
     /// <summary>Creates or replaces the attribute <paramref name="name"/> (full name with prefix) and writes the inode.</summary>
-    internal void SetXattrCore(Ext4Inode inode, string name, ReadOnlySpan<byte> value) =>
-        throw new NotImplementedException("ext4 xattr writing is not implemented yet.");
+    /// <exception cref="ArgumentException">Invalid name, a value over 64 KiB, or a POSIX ACL that is not valid.</exception>
+    /// <exception cref="IOException">The attributes do not fit the inode and one block.</exception>
+    internal void SetXattrCore(Ext4Inode inode, string name, ReadOnlySpan<byte> value)
+    {
+        (byte index, byte[] suffix) = Ext4XattrLayout.ParseName(name);
+        if (value.Length > Ext4XattrLayout.MaxValueLength)
+        {
+            throw new ArgumentException($"An extended attribute value is limited to {Ext4XattrLayout.MaxValueLength / 1024} KiB.", nameof(value));
+        }
 
-    /// <summary>Removes the attribute <paramref name="name"/>; returns false when it did not exist.</summary>
-    internal bool RemoveXattrCore(Ext4Inode inode, string name) =>
-        throw new NotImplementedException("ext4 xattr writing is not implemented yet.");
+        byte[] stored = index is Ext4XattrLayout.PosixAclAccessIndex or Ext4XattrLayout.PosixAclDefaultIndex
+            ? Ext4PosixAcl.ToDisk(value)
+            : value.ToArray();
 
-    /// <summary>Releases the external attribute block of an inode being deleted (drops its reference, frees it at zero).</summary>
-    internal void ReleaseXattrs(Ext4Inode inode) =>
-        throw new NotImplementedException("ext4 xattr writing is not implemented yet.");
+        XattrSet set = LoadXattrSet(inode);
+        int inInode = set.InodeEntries.FindIndex(e => e.Is(index, suffix));
+        int inBlock = set.BlockEntries.FindIndex(e => e.Is(index, suffix));
+        if ((inInode >= 0 && set.InodeEntries[inInode].Value.AsSpan().SequenceEqual(stored)) ||
+            (inBlock >= 0 && set.BlockEntries[inBlock].Value.AsSpan().SequenceEqual(stored)))
+        {
+            return;
+        }
+
+        var entry = new Ext4XattrEntry(index, suffix, stored);
+        if (inBlock >= 0)
+        {
+            set.BlockEntries.RemoveAt(inBlock);
+            set.BlockChanged = true;
+        }
+
+        // In the inode first (replacing in place keeps the order), then in the block.
+        if (inInode >= 0)
+        {
+            set.InodeEntries[inInode] = entry;
+        }
+        else
+        {
+            set.InodeEntries.Add(entry);
+        }
+
+        if (!Fits(set.InodeEntries, set.InodeCapacity))
+        {
+            set.InodeEntries.Remove(entry);
+            InsertSorted(set.BlockEntries, entry);
+            set.BlockChanged = true;
+            if (!Fits(set.BlockEntries, set.BlockCapacity) && !Repack(set))
+            {
+                throw new IOException($"No space for the extended attribute '{name}' ({value.Length} bytes): the attributes of inode {inode.Number} must fit in the inode and one {_sb.BlockSize}-byte block.");
+            }
+        }
+
+        StoreXattrSet(inode, set);
+    }
+
+    /// <summary>Removes the attribute <paramref name="name"/> and writes the inode; returns false when it did not exist.</summary>
+    /// <exception cref="ArgumentException">Invalid name.</exception>
+    internal bool RemoveXattrCore(Ext4Inode inode, string name)
+    {
+        (byte index, byte[] suffix) = Ext4XattrLayout.ParseName(name);
+        XattrSet set = LoadXattrSet(inode);
+        int inInode = set.InodeEntries.FindIndex(e => e.Is(index, suffix));
+        if (inInode >= 0)
+        {
+            set.InodeEntries.RemoveAt(inInode);
+        }
+        else
+        {
+            int inBlock = set.BlockEntries.FindIndex(e => e.Is(index, suffix));
+            if (inBlock < 0)
+            {
+                return false;
+            }
+
+            set.BlockEntries.RemoveAt(inBlock);
+            set.BlockChanged = true;
+        }
+
+        StoreXattrSet(inode, set);
+        return true;
+    }
+
+    /// <summary>
+    /// Releases the external attribute block of an inode being deleted: decrements its reference count (freeing
+    /// it at zero), clears <c>i_file_acl</c>, uncharges the block from <c>i_blocks</c> and writes the inode.
+    /// </summary>
+    internal void ReleaseXattrs(Ext4Inode inode)
+    {
+        if (inode.FileAcl == 0)
+        {
+            return;
+        }
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(_sb.BlockSize);
+        try
+        {
+            Span<byte> block = buffer.AsSpan(0, _sb.BlockSize);
+            ReadXattrBlock(inode, block, forWrite: true);
+            DropXattrBlockReference(inode, block);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        WriteInode(inode);
+    }
+
+    private static bool Fits(List<Ext4XattrEntry> entries, int capacity) =>
+        entries.Count == 0 || Ext4XattrLayout.Required(entries) <= capacity;
+
+    private static void InsertSorted(List<Ext4XattrEntry> entries, Ext4XattrEntry entry)
+    {
+        int i = 0;
+        while (i < entries.Count && Ext4XattrLayout.CompareBlockOrder(entries[i], entry) < 0)
+        {
+            i++;
+        }
+
+        entries.Insert(i, entry);
+    }
+
+    /// <summary>
+    /// Redistributes every attribute but inline data: smallest first into the inode, the rest into the block.
+    /// Returns false (leaving the lists unusable) when they still do not fit.
+    /// </summary>
+    private static bool Repack(XattrSet set)
+    {
+        var movable = new List<Ext4XattrEntry>(set.InodeEntries.Count + set.BlockEntries.Count);
+        var pinned = new List<Ext4XattrEntry>();
+        foreach (Ext4XattrEntry e in set.InodeEntries)
+        {
+            (e.IsInlineData ? pinned : movable).Add(e);
+        }
+
+        movable.AddRange(set.BlockEntries);
+        movable.Sort((a, b) => a.Footprint != b.Footprint ? a.Footprint.CompareTo(b.Footprint) : Ext4XattrLayout.CompareBlockOrder(a, b));
+        set.InodeEntries.Clear();
+        set.InodeEntries.AddRange(pinned);
+        set.BlockEntries.Clear();
+        int used = Ext4XattrLayout.Required(set.InodeEntries);
+        foreach (Ext4XattrEntry e in movable)
+        {
+            if (used + e.Footprint <= set.InodeCapacity)
+            {
+                set.InodeEntries.Add(e);
+                used += e.Footprint;
+            }
+            else
+            {
+                set.BlockEntries.Add(e);
+            }
+        }
+
+        set.BlockEntries.Sort(Ext4XattrLayout.CompareBlockOrder);
+        set.BlockChanged = true;
+        return Fits(set.BlockEntries, set.BlockCapacity);
+    }
+
+    /// <summary>Reads both attribute areas of an inode into lists (block entries in their on-disk, sorted order).</summary>
+    private XattrSet LoadXattrSet(Ext4Inode inode)
+    {
+        var set = new XattrSet
+        {
+            InodeCapacity = Ext4XattrLayout.InodeCapacity(inode.Raw.Length, inode.ExtraSize),
+            BlockCapacity = Ext4XattrLayout.BlockCapacity(_sb.BlockSize),
+        };
+
+        ParseInodeXattrs(inode, set.InodeEntries);
+
+        if (inode.FileAcl != 0)
+        {
+            byte[] block = new byte[_sb.BlockSize];
+            ReadXattrBlock(inode, block, forWrite: true);
+            ParseXattrEntries(inode, block.AsSpan(Ext4XattrLayout.BlockHeaderSize), Ext4XattrLayout.BlockHeaderSize, block, set.BlockEntries, BlockStructure);
+            set.Block = block;
+        }
+
+        return set;
+    }
+
+    /// <summary>Writes the in-inode area, the block (in place, copied when shared, allocated or released) and the inode.</summary>
+    private void StoreXattrSet(Ext4Inode inode, XattrSet set)
+    {
+        if (set.InodeEntries.Count != 0 && !Fits(set.InodeEntries, set.InodeCapacity))
+        {
+            throw new InvalidOperationException("ext4 in-inode xattrs overflow (the caller must check the space).");
+        }
+
+        if (set.BlockChanged)
+        {
+            StoreXattrBlock(inode, set);
+        }
+
+        if (set.InodeCapacity > 0)
+        {
+            Ext4XattrLayout.WriteInodeArea(inode.Raw.AsSpan(128 + inode.ExtraSize), set.InodeEntries);
+        }
+
+        WriteInode(inode);
+    }
+
+    private void StoreXattrBlock(Ext4Inode inode, XattrSet set)
+    {
+        int bs = _sb.BlockSize;
+        if (set.BlockEntries.Count == 0)
+        {
+            if (set.Block is not null)
+            {
+                DropXattrBlockReference(inode, set.Block);
+            }
+
+            return;
+        }
+
+        EnsureExtendedAttributeFeature();
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
+        try
+        {
+            Span<byte> data = buffer.AsSpan(0, bs);
+            Ext4XattrLayout.WriteBlock(data, set.BlockEntries, 1);
+            long target;
+            if (set.Block is not null && BinaryPrimitives.ReadUInt32LittleEndian(set.Block.AsSpan(4)) == 1)
+            {
+                // Ours alone: rewrite in place.
+                target = inode.FileAcl;
+            }
+            else
+            {
+                long goal = set.Block is not null ? inode.FileAcl : XattrBlockGoal(inode);
+                target = AllocateBlocks(goal, 1, out int allocated);
+                if (allocated != 1)
+                {
+                    throw new IOException("No free block for the extended attribute block.");
+                }
+
+                if (set.Block is not null)
+                {
+                    // Copy on write: the shared block loses one reference; our i_blocks charge moves to the copy.
+                    DecrementXattrBlock(inode.FileAcl, set.Block);
+                }
+                else
+                {
+                    inode.AddBlocks(1, bs);
+                }
+
+                inode.FileAcl = target;
+            }
+
+            if (_sb.HasMetadataChecksum)
+            {
+                Ext4XattrLayout.SetBlockChecksum(data, target, _sb.ChecksumSeed);
+            }
+
+            WriteFsBlock(target, data);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The inode drops its reference to its attribute block (freed at zero) and no longer charges it.</summary>
+    private void DropXattrBlockReference(Ext4Inode inode, Span<byte> block)
+    {
+        long number = inode.FileAcl;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) <= 1)
+        {
+            FreeBlocks(number, 1);
+        }
+        else
+        {
+            DecrementXattrBlock(number, block);
+        }
+
+        inode.FileAcl = 0;
+        inode.AddBlocks(-1, _sb.BlockSize);
+    }
+
+    /// <summary>Writes <paramref name="block"/> back with its reference count one lower (at least 1) and a fresh checksum.</summary>
+    private void DecrementXattrBlock(long number, Span<byte> block)
+    {
+        uint refs = BinaryPrimitives.ReadUInt32LittleEndian(block[4..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(block[4..], refs - 1);
+        if (_sb.HasMetadataChecksum)
+        {
+            Ext4XattrLayout.SetBlockChecksum(block, number, _sb.ChecksumSeed);
+        }
+
+        WriteFsBlock(number, block);
+    }
+
+    /// <summary>Where to look for a new attribute block: the start of the inode's block group.</summary>
+    private long XattrBlockGoal(Ext4Inode inode)
+    {
+        long group = (inode.Number - 1) / _sb.InodesPerGroup;
+        return _sb.FirstDataBlock + (group * _sb.BlocksPerGroup);
+    }
+
+    private void EnsureExtendedAttributeFeature()
+    {
+        if ((_sb.Compatible & Ext4CompatibleFeatures.ExtendedAttributes) == 0)
+        {
+            FormatError.Unsupported("This file system lacks the ext_attr feature; adding an extended attribute block to it is not supported.");
+        }
+    }
+
+    /// <summary>The attributes of one inode while they are being changed.</summary>
+    private sealed class XattrSet
+    {
+        public List<Ext4XattrEntry> InodeEntries { get; } = [];
+
+        public List<Ext4XattrEntry> BlockEntries { get; } = [];
+
+        /// <summary>The current attribute block (null when the inode has none).</summary>
+        public byte[]? Block { get; set; }
+
+        public bool BlockChanged { get; set; }
+
+        public int InodeCapacity { get; init; }
+
+        public int BlockCapacity { get; init; }
+    }
 }
