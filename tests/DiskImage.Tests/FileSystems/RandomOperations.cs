@@ -307,6 +307,7 @@ public sealed class RandomOperationRunner
     private readonly RandomOperationOptions _options;
     private readonly InMemoryFileSystem _model;
     private readonly List<string> _log = [];
+    private readonly List<RandomOperation> _operations = [];
     private int _nameCounter;
     private int _bulkBudget;
 
@@ -323,6 +324,9 @@ public sealed class RandomOperationRunner
 
     /// <summary>The operations applied so far, with their outcome (for failure messages).</summary>
     public IReadOnlyList<string> Log => _log;
+
+    /// <summary>The operations generated so far (to replay or minimize a failing sequence).</summary>
+    public IReadOnlyList<RandomOperation> Operations => _operations;
 
     /// <summary>Log text for an assertion message.</summary>
     public string Describe() => $"seed {Seed}, {_log.Count} operations:\n  " + string.Join("\n  ", _log);
@@ -355,6 +359,7 @@ public sealed class RandomOperationRunner
     {
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         RandomOperation op = Next();
+        _operations.Add(op);
         long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
         Exception? modelError = null, targetError = null;
         object? modelResult = null, targetResult = null;
@@ -393,6 +398,43 @@ public sealed class RandomOperationRunner
         {
             Assert.Fail($"Operation {op} returned {targetResult} on the file system under test but {modelResult} on the model.\n{Describe()}");
         }
+    }
+
+    /// <summary>
+    /// Applies a fixed list of operations to both file systems (no generation); returns the index of the first
+    /// operation whose outcome differs (exception type or result), or -1.
+    /// </summary>
+    public static int Replay(IReadOnlyList<RandomOperation> operations, IFileSystem target, InMemoryFileSystem model)
+    {
+        for (int i = 0; i < operations.Count; i++)
+        {
+            object? a = null, b = null;
+            Exception? ea = null, eb = null;
+            try
+            {
+                a = operations[i].Apply(model);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException or NotSupportedException)
+            {
+                ea = e;
+            }
+
+            try
+            {
+                b = operations[i].Apply(target);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                eb = e;
+            }
+
+            if (ea?.GetType() != eb?.GetType() || !Equals(a, b))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     private static string Name(Exception? e) => e is null ? "nothing" : e.GetType().FullName!;

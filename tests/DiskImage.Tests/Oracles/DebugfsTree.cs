@@ -236,11 +236,14 @@ public static partial class DebugfsTree
             yield return (
                 long.Parse(line.AsSpan(1, p1 - 1), CultureInfo.InvariantCulture),
                 Convert.ToInt32(line[(p1 + 1)..p2], 8),
-                uint.Parse(line.AsSpan(p2 + 1, p3 - p2 - 1), CultureInfo.InvariantCulture),
-                uint.Parse(line.AsSpan(p3 + 1, p4 - p3 - 1), CultureInfo.InvariantCulture),
+                Id(line.AsSpan(p2 + 1, p3 - p2 - 1)),
+                Id(line.AsSpan(p3 + 1, p4 - p3 - 1)),
                 line[(p4 + 1)..beforeSize]);
         }
     }
+
+    /// <summary>debugfs prints 32-bit ids with %d: ids over 2^31 come out negative.</summary>
+    private static uint Id(ReadOnlySpan<char> text) => unchecked((uint)long.Parse(text, CultureInfo.InvariantCulture));
 
     private static void ApplyStat(string stat, List<RandomTreeSnapshot.Entry> entries, long ino)
     {
@@ -269,8 +272,8 @@ public static partial class DebugfsTree
         foreach (RandomTreeSnapshot.Entry e in entries)
         {
             e.Mode = mode & 0xFFF;
-            e.UserId = uint.Parse(owner.Groups[1].Value, CultureInfo.InvariantCulture);
-            e.GroupId = uint.Parse(owner.Groups[2].Value, CultureInfo.InvariantCulture);
+            e.UserId = Id(owner.Groups[1].Value);
+            e.GroupId = Id(owner.Groups[2].Value);
             e.Size = size;
             e.LinkCount = int.Parse(links.Groups[1].Value, CultureInfo.InvariantCulture);
             e.ModificationTime = new UnixTime(seconds, ns);
@@ -358,7 +361,7 @@ public static partial class DebugfsTree
     [GeneratedRegex(@"Type: ([a-zA-Z ]+?)\s+Mode:\s+([0-7]+)")]
     private static partial Regex StatType();
 
-    [GeneratedRegex(@"User:\s+(\d+)\s+Group:\s+(\d+)(?:\s+Project:\s+\d+)?\s+Size:\s+(\d+)")]
+    [GeneratedRegex(@"User:\s+(-?\d+)\s+Group:\s+(-?\d+)(?:\s+Project:\s+\d+)?\s+Size:\s+(\d+)")]
     private static partial Regex StatOwner();
 
     [GeneratedRegex(@"Links:\s+(\d+)")]

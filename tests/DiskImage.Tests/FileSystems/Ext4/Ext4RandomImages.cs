@@ -49,6 +49,9 @@ public sealed class Ext4RandomImageKind
     /// <summary>Whether inodes have extra fields (nanosecond times, epoch bits): inode size &gt; 128.</summary>
     public bool LargeInodes { get; init; } = true;
 
+    /// <summary>Largest file or directory the writer can make without extents (null: no limit).</summary>
+    public int? MaxBlockMappedBytes { get; init; }
+
     public static Ext4RandomImageKind MkfsDefaults { get; } = new() { Name = "mkfs.ext4 defaults", SeedBase = 1000, MkfsOptions = ["-t", "ext4", "-T", "default"] };
 
     public static Ext4RandomImageKind MkfsNoCsumNo64 { get; } = new() { Name = "mkfs.ext4 -O ^metadata_csum,^64bit", SeedBase = 2000, MkfsOptions = ["-t", "ext4", "-T", "default", "-O", "^metadata_csum,^64bit"] };
@@ -57,7 +60,12 @@ public sealed class Ext4RandomImageKind
 
     public static Ext4RandomImageKind MkfsInode128 { get; } = new() { Name = "mkfs.ext4 -I 128", SeedBase = 4000, MkfsOptions = ["-t", "ext4", "-T", "default", "-I", "128"], LargeInodes = false };
 
-    public static Ext4RandomImageKind MkfsExt3 { get; } = new() { Name = "mkfs -t ext3", SeedBase = 5000, MkfsOptions = ["-t", "ext3", "-T", "default"] };
+    /// <summary>
+    /// ext3 (block-mapped files and directories). The writer does not yet grow a block-mapped file past its 12
+    /// direct blocks (NotSupportedException), so on this kind files stay within 48 KiB and no bulk operation fills
+    /// a directory past 12 blocks; raise <see cref="MaxBlockMappedBytes"/> when indirect blocks are written.
+    /// </summary>
+    public static Ext4RandomImageKind MkfsExt3 { get; } = new() { Name = "mkfs -t ext3", SeedBase = 5000, MkfsOptions = ["-t", "ext3", "-T", "default"], MaxBlockMappedBytes = 12 * 4096 };
 
     public static Ext4RandomImageKind FormatDebian12 { get; } = new()
     {
@@ -84,6 +92,8 @@ public sealed class Ext4RandomImageKind
         MaxSeconds = LargeInodes ? (1L << 34) - (1L << 31) - 1 : int.MaxValue,
         XattrBlockBudget = BlockSize - 64,
         BulkEntries = BlockSize >= 4096 ? 600 : 300,
+        MaxFileSize = MaxBlockMappedBytes ?? (3 << 20),
+        LargeDirectories = MaxBlockMappedBytes is null,
     };
 
     /// <summary>The empty template image of this kind (made once per test process).</summary>
