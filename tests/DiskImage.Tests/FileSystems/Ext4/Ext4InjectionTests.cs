@@ -12,8 +12,8 @@ namespace DiskImage.Tests.FileSystems.Ext4;
 /// <summary>
 /// Injection into real images (issue acceptance 3). Images are built by e2fsprogs: <c>mkfs.ext4 -d</c> from the
 /// debootstrap tree (1 KiB blocks, so that /etc spans several blocks, then <c>e2fsck -fyD</c> indexes it: a htree
-/// directory; and 4 KiB blocks where /etc stays one linear block) and from a host directory of 50,000 empty files
-/// (indexed by <c>e2fsck -fyD</c>, a two-level htree). One file is written into each through the writable
+/// directory; and 4 KiB blocks where /etc stays one linear block) and a directory of 50,000 empty files whose
+/// htree <c>e2fsck -fyD</c> rebuilt. One file is written into each through the writable
 /// <see cref="Ext4FileSystem"/>; then e2fsck -fn must be clean, debugfs must list the new file and every old
 /// entry (still hash-indexed), and the kernel (loop mount and/or qemu boot) must read the new file back.
 /// </summary>
@@ -129,22 +129,36 @@ internal static class Injection
         return image;
     }
 
+    /// <summary>
+    /// An image whose /big holds <paramref name="count"/> empty files in an htree laid out by e2fsprogs.
+    /// mke2fs -d links every name with a linear scan of the directory (minutes for 50,000 names), so the names are
+    /// created through our writer on a mkfs.ext4 image, judged by e2fsck -fn, and then <c>e2fsck -fyD</c> rebuilds
+    /// the directory and its index from scratch: the injection target is e2fsprogs' own htree.
+    /// </summary>
     public static string BuildLargeDirectoryImage(TempDirectory tmp, int count)
     {
         Oracle.Require("mke2fs");
-        string src = tmp.File("large-src");
-        string big = Path.Combine(src, "big");
-        Directory.CreateDirectory(big);
-        for (int i = 0; i < count; i++)
+        string image = tmp.File("large.img");
+        ToolResult mk = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-T", "default", "-N", (count + 1000).ToString(CultureInfo.InvariantCulture), image, "131072k"], TimeSpan.FromMinutes(2));
+        Assert.True(mk.ExitCode == 0, mk.ToString());
+        using (FileBlockDevice device = FileBlockDevice.Open(image, writable: true))
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
         {
-            File.Create(Path.Combine(big, $"entry-{i:D6}-of-a-large-directory")).Dispose();
+            fs.CreateDirectory("/big");
+            for (int i = 0; i < count; i++)
+            {
+                fs.OpenFile($"/big/entry-{i:D6}-of-a-large-directory", FileMode.CreateNew, FileAccess.Write).Dispose();
+            }
         }
 
-        string image = tmp.File("large.img");
-        Mkfs(src, image, 128 << 10, "-t", "ext4", "-T", "default", "-N", (count + 1000).ToString(CultureInfo.InvariantCulture));
-        Directory.Delete(src, recursive: true);
+        if (E2fsck(image) is { } fsck)
+        {
+            Assert.Fail($"after creating {count} names in /big: {fsck}");
+        }
+
         IndexDirectories(image);
         Assert.True(IsIndexed(image, "/big"), "e2fsck -fyD did not index /big");
+        Assert.Equal(count, DebugfsNames(image, "/big").Count);
         return image;
     }
 
