@@ -129,7 +129,7 @@ public sealed class RandomOperation
                     // and written back so the model keeps POSIX semantics (pinned by
                     // RandomOperationsTests.InMemoryWrite_InsideFile_KeepsBytesAfterTheWrite).
                     byte[]? tail = null;
-                    if (fs is InMemoryFileSystem && Offset + Length < s.Length)
+                    if (fs is InMemoryFileSystem && Length > 0 && Offset + Length < s.Length)
                     {
                         tail = new byte[s.Length - (Offset + Length)];
                         s.Seek(Offset + Length, SeekOrigin.Begin);
