@@ -42,6 +42,9 @@ public sealed class RandomTreeSnapshot
 {
     public Dictionary<string, Entry> Entries { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Content hashes by inode while a snapshot is taken (hard links are hashed once).</summary>
+    private readonly Dictionary<long, string> _hashes = [];
+
     /// <summary>One path of the tree.</summary>
     public sealed class Entry
     {
@@ -130,8 +133,14 @@ public sealed class RandomTreeSnapshot
 
         if (e.Type == UnixFileType.RegularFile)
         {
-            using Stream s = fs.OpenFile(e.Path, FileMode.Open, FileAccess.Read);
-            entry.ContentHash = Convert.ToHexString(SHA256.HashData(s));
+            if (e.LinkCount <= 1 || !_hashes.TryGetValue(e.Inode, out string? hash))
+            {
+                using Stream s = fs.OpenFile(e.Path, FileMode.Open, FileAccess.Read);
+                hash = Convert.ToHexString(SHA256.HashData(s));
+                _hashes[e.Inode] = hash;
+            }
+
+            entry.ContentHash = hash;
         }
 
         Entries.Add(e.Path, entry);

@@ -96,6 +96,7 @@ public static class Ext4KernelMount
         ToolResult r = Oracle.Run("find", [root, "-exec", "stat", "--printf", Format, "{}", "+"], TimeSpan.FromMinutes(5));
         Assert.True(r.ExitCode == 0, r.ToString());
         var snap = new RandomTreeSnapshot();
+        var hashes = new Dictionary<long, string>();
         foreach (string record in r.StandardOutput.Split('\0', StringSplitOptions.RemoveEmptyEntries))
         {
             if (record == "\n")
@@ -123,11 +124,13 @@ public static class Ext4KernelMount
             switch (e.Type)
             {
                 case UnixFileType.RegularFile:
-                    using (FileStream s = File.OpenRead(host))
+                    if (!hashes.TryGetValue(e.Inode, out string? hash))
                     {
-                        e.ContentHash = Convert.ToHexString(SHA256.HashData(s));
+                        using FileStream s = File.OpenRead(host);
+                        hashes[e.Inode] = hash = Convert.ToHexString(SHA256.HashData(s));
                     }
 
+                    e.ContentHash = hash;
                     break;
                 case UnixFileType.SymbolicLink:
                     e.LinkTarget = new FileInfo(host).LinkTarget;

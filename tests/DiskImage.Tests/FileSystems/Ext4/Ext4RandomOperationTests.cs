@@ -12,7 +12,7 @@ namespace DiskImage.Tests.FileSystems.Ext4;
 /// each of seven image kinds (315 sequences); one test class per kind so that kinds run in parallel.
 /// </summary>
 [SupportedOSPlatform("linux")]
-public abstract class Ext4RandomOperationTests
+public abstract class Ext4RandomOperationTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public const int SeedsPerKind = 45;
 
@@ -34,41 +34,55 @@ public abstract class Ext4RandomOperationTests
     public void RandomSequence_E2fsckCleanAndDebugfsTreeEqualsModel(int seed)
     {
         using Ext4RandomRun run = Ext4RandomRun.Execute(Kind, Kind.SeedBase + seed);
-        run.AssertJudgesAgree();
+        try
+        {
+            run.AssertJudgesAgree();
+        }
+        finally
+        {
+            output.WriteLine(run.Timings.ToString());
+        }
     }
 }
 
-public sealed class Ext4RandomOperationTests_MkfsDefaults : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_MkfsDefaults(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsDefaults;
 }
 
-public sealed class Ext4RandomOperationTests_MkfsNoMetadataCsumNo64Bit : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_MkfsNoMetadataCsumNo64Bit(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsNoCsumNo64;
 }
 
-public sealed class Ext4RandomOperationTests_Mkfs1KiBBlocks : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_Mkfs1KiBBlocks(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.Mkfs1K;
 }
 
-public sealed class Ext4RandomOperationTests_Mkfs128ByteInodes : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_Mkfs128ByteInodes(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsInode128;
 }
 
-public sealed class Ext4RandomOperationTests_MkfsExt3 : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_MkfsExt3(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsExt3;
 }
 
-public sealed class Ext4RandomOperationTests_FormatDebian12 : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_FormatDebian12(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.FormatDebian12;
 }
 
-public sealed class Ext4RandomOperationTests_FormatRhel7 : Ext4RandomOperationTests
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_FormatRhel7(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.FormatRhel7;
 }
