@@ -22,7 +22,7 @@ public static class Ext4KernelMountQemu
     private static readonly string[] Modules =
     [
         "kernel/lib/crc16.ko", "kernel/crypto/crc32c_generic.ko", "kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
-        "kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+        "kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
         "kernel/drivers/virtio/virtio_pci_modern_dev.ko", "kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/block/virtio_blk.ko",
     ];
 
@@ -83,7 +83,7 @@ public static class Ext4KernelMountQemu
                 Length = new FileInfo(full).Length,
                 OpenData = () => File.OpenRead(full),
             });
-            load.Append(CultureInfo.InvariantCulture, $"insmod /lib/modules/{name} 2>/dev/null\n");
+            load.Append(CultureInfo.InvariantCulture, $"insmod /lib/modules/{name} 2>&1 | grep -v 'File exists' | sed 's/^/I|{name}|/'\n");
         }
 
         var mounts = new StringBuilder();
@@ -103,7 +103,7 @@ public static class Ext4KernelMountQemu
             load +
             mounts +
             script.Replace("\r", string.Empty, StringComparison.Ordinal) + "\n" +
-            "dmesg | grep -i -E 'ext4|jbd2' | sed 's/^/K|/'\n" +
+            "dmesg | grep -i -E 'ext4|jbd2|virtio|vd[a-z]|module' | sed 's/^/K|/'\n" +
             $"echo {DoneMarker}\n" +
             "sleep 1\n" +
             "poweroff -f\n";
