@@ -17,6 +17,7 @@ public sealed partial class Ext4FileSystem
     private readonly Dictionary<uint, Ext4Inode> _inodeCache = [];
     private readonly Dictionary<uint, int> _openCounts = [];
     private readonly HashSet<uint> _pendingRelease = [];
+    private readonly HashSet<Ext4Inode> _dirtyInodes = [];
     private byte[] _sbRaw = [];
     private bool _writable;
     private byte[]?[] _blockBitmaps = [];
@@ -322,7 +323,7 @@ public sealed partial class Ext4FileSystem
     {
         if (block <= 0 || block + ((data.Length - 1) / _sb.BlockSize) >= _sb.BlocksCount)
         {
-            throw new InvalidOperationException($"Refusing to write block {block}, outside the data area of the file system.");
+            FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
         }
 
         _device.Write(block * _sb.BlockSize, data);
@@ -437,6 +438,19 @@ public sealed partial class Ext4FileSystem
     internal void WriteInode(Ext4Inode inode)
     {
         EnsureWritable();
+
+        // Inodes of files open for writing are written when the last stream closes or on Flush.
+        if (_openCounts.ContainsKey(inode.Number))
+        {
+            _dirtyInodes.Add(inode);
+            return;
+        }
+
+        WriteInodeNow(inode);
+    }
+
+    private void WriteInodeNow(Ext4Inode inode)
+    {
         byte[] raw = inode.Raw;
         if (_sb.HasMetadataChecksum)
         {
@@ -466,7 +480,8 @@ public sealed partial class Ext4FileSystem
         uint ipg = _sb.InodesPerGroup;
         uint groups = _sb.GroupCount;
         uint parentGroup = parentDirectory >= 1 && parentDirectory <= _sb.InodesCount ? (parentDirectory - 1) / ipg : 0;
-        uint start = type == UnixFileType.Directory ? PickDirectoryGroup(parentGroup) : parentGroup;
+        // Like the kernel's Orlov allocator, only top-level directories are spread over the groups.
+        uint start = type == UnixFileType.Directory && parentDirectory == RootInode ? PickDirectoryGroup(parentGroup) : parentGroup;
         for (uint i = 0; i < groups; i++)
         {
             uint g = (start + i) % groups;
@@ -633,7 +648,18 @@ public sealed partial class Ext4FileSystem
     /// <summary>Writes dirty bitmaps (with their checksums), descriptors and the superblock.</summary>
     private void FlushMetadata()
     {
-        if (!_writable || !_metadataDirty)
+        if (!_writable)
+        {
+            return;
+        }
+
+        foreach (Ext4Inode inode in _dirtyInodes)
+        {
+            WriteInodeNow(inode);
+        }
+
+        _dirtyInodes.Clear();
+        if (!_metadataDirty)
         {
             return;
         }

@@ -109,6 +109,11 @@ public sealed partial class Ext4FileSystem
         try
         {
             removed = IsIndexedDirectory(directory) ? RemoveIndexed(directory, nameBytes) : RemoveLinear(directory, nameBytes);
+            if (!removed && name.Contains('\uFFFD', StringComparison.Ordinal))
+            {
+                // The listing shows names that are not valid UTF-8 decoded lossily; find such a name by what it decodes to.
+                removed = RemoveByDecodedName(directory, name);
+            }
         }
         catch
         {
@@ -118,7 +123,7 @@ public sealed partial class Ext4FileSystem
 
         if (removed && _directoryCache.TryGetValue(directory.Number, out Dictionary<string, uint>? cached))
         {
-            cached.Remove(Encoding.UTF8.GetString(nameBytes));
+            cached.Remove(name);
         }
 
         return removed;
@@ -180,15 +185,23 @@ public sealed partial class Ext4FileSystem
                 FormatError.Throw("ext4 directory", -1, $"inode {directory.Number}: block 0 does not start with '.' and '..'.");
             }
 
-            BinaryPrimitives.WriteUInt32LittleEndian(block[12..], newParent);
-            if (IsIndexedDirectory(directory))
+            bool indexed = IsIndexedDirectory(directory);
+            if (indexed)
             {
                 ValidateDxNode(directory, block, DxRootCountOffset, CheckDirectorySize(directory), 0);
-                SealDxNode(directory, block, DxRootCountOffset);
             }
             else
             {
                 LeafLimit(directory, block, 0);
+            }
+
+            BinaryPrimitives.WriteUInt32LittleEndian(block[12..], newParent);
+            if (indexed)
+            {
+                SealDxNode(directory, block, DxRootCountOffset);
+            }
+            else
+            {
                 SealLeaf(directory, block);
             }
 
@@ -313,6 +326,13 @@ public sealed partial class Ext4FileSystem
                 tail[6] != 0 || tail[7] != DirectoryTailFileType)
             {
                 FormatError.Throw(S, -1, $"inode {directory.Number}: block {logical} has no checksum tail.");
+            }
+
+            // Re-sealing a damaged block would hide the damage: check it first.
+            if (_options.VerifyChecksums &&
+                Ext4Checksum.Crc32C(InodeSeed(directory.Number, directory.Generation), block[..limit]) != BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]))
+            {
+                FormatError.Throw(S, -1, $"inode {directory.Number}: block {logical} checksum mismatch.");
             }
         }
 
@@ -604,6 +624,62 @@ public sealed partial class Ext4FileSystem
         return -1;
     }
 
+    /// <summary>
+    /// Removes the first live entry whose name, decoded lossily as UTF-8, equals <paramref name="name"/>: a
+    /// scan of every leaf block (index blocks of an htree skipped).
+    /// </summary>
+    private bool RemoveByDecodedName(Ext4Inode directory, string name)
+    {
+        int bs = _sb.BlockSize;
+        long blocks = CheckDirectorySize(directory);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
+        try
+        {
+            Span<byte> block = buffer.AsSpan(0, bs);
+            HashSet<long>? indexBlocks = null;
+            if (IsIndexedDirectory(directory))
+            {
+                var map = new Ext4FileStream(_device, bs, directory.Size, MapFile(directory));
+                indexBlocks = VerifyHtree(directory, map, blocks, block);
+            }
+
+            for (long b = 0; b < blocks; b++)
+            {
+                if (indexBlocks is not null && indexBlocks.Contains(b))
+                {
+                    continue;
+                }
+
+                long physical = DirectoryBlock(directory, b);
+                ReadFsBlock(physical, block);
+                int limit = LeafLimit(directory, block, b);
+                int previous = -1;
+                int offset = 0;
+                while (offset < limit)
+                {
+                    int recordLength = GetRecordLength(block, offset);
+                    if (BinaryPrimitives.ReadUInt32LittleEndian(block[offset..]) != 0 &&
+                        Encoding.UTF8.GetString(block.Slice(offset + 8, block[offset + 6])) == name)
+                    {
+                        RemoveFromLeaf(block, offset, previous);
+                        SealLeaf(directory, block);
+                        WriteFsBlock(physical, block);
+                        return true;
+                    }
+
+                    previous = offset;
+                    offset += recordLength;
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     private bool RemoveLinear(Ext4Inode directory, byte[] name)
     {
         int bs = _sb.BlockSize;
@@ -660,9 +736,14 @@ public sealed partial class Ext4FileSystem
     private int EffectiveHashVersion(Ext4Inode directory, int rootVersion)
     {
         int version = rootVersion <= Ext4DirectoryHash.Tea && _dxUnsignedHash ? rootVersion + 3 : rootVersion;
+        if (version == 6)
+        {
+            FormatError.Unsupported($"Directory inode {directory.Number} uses the SipHash name hash (casefold), which is not supported for writing.");
+        }
+
         if (version > Ext4DirectoryHash.TeaUnsigned)
         {
-            FormatError.Unsupported($"Directory inode {directory.Number} uses hash version {rootVersion}, which is not supported.");
+            FormatError.Throw("ext4 htree", -1, $"directory inode {directory.Number}: unknown hash version {rootVersion}.");
         }
 
         return version;

@@ -62,6 +62,18 @@ public sealed partial class Ext4FileSystem
         BinaryPrimitives.WriteUInt16LittleEndian(e[10..], 0);
     }
 
+    /// <summary>A leaf entry, checked to lie inside the file system.</summary>
+    private (long Logical, long Physical, int Length, bool Unwritten) CheckedLeafExtent(Ext4Inode inode, ReadOnlySpan<byte> node, int i)
+    {
+        (long l, long p, int len, bool unwritten) = LeafExtent(node, i);
+        if (len == 0 || p < _sb.FirstDataBlock || p > _sb.BlocksCount - len)
+        {
+            FormatError.Throw("ext4 extent tree", -1, $"inode {inode.Number}: extent ({l}, {p}, {len}) lies outside the file system.");
+        }
+
+        return (l, p, len, unwritten);
+    }
+
     private static (long Logical, long Physical, int Length, bool Unwritten) LeafExtent(ReadOnlySpan<byte> node, int i)
     {
         ReadOnlySpan<byte> e = node.Slice(12 + (i * 12), 12);
@@ -227,7 +239,7 @@ public sealed partial class Ext4FileSystem
         int i = leafLevel.Index;
         if (i >= 0)
         {
-            (long l, long p, int len, bool unwritten) = LeafExtent(leaf, i);
+            (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
             if (logical < l + len)
             {
                 count = Math.Min(maxCount, l + len - logical);
@@ -292,7 +304,7 @@ public sealed partial class Ext4FileSystem
         long goal;
         if (i >= 0)
         {
-            (long l, long p, int len, bool unwritten) = LeafExtent(leaf, i);
+            (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
             if (logical < l + len)
             {
                 if (unwritten)
@@ -323,7 +335,7 @@ public sealed partial class Ext4FileSystem
         long physical = AllocateBlocks(goal, (int)want, out int got);
         try
         {
-            InsertExtent(inode, logical, physical, got);
+            InsertExtent(inode, logical, physical, got, path);
         }
         catch
         {
@@ -338,12 +350,14 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Inserts a new extent (its blocks just allocated) into the tree, merging with a neighbour when contiguous.</summary>
-    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length)
+    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length, List<ExtentLevel>? knownPath)
     {
         bool restructured = false;
         while (true)
         {
-            List<ExtentLevel> path = FindExtentPath(inode, logical);
+            // The caller's path is still valid on the first pass: allocating blocks does not change the tree.
+            List<ExtentLevel> path = knownPath ?? FindExtentPath(inode, logical);
+            knownPath = null;
             ExtentLevel leafLevel = path[^1];
             Span<byte> leaf = LevelNode(inode, leafLevel);
             int i = leafLevel.Index;
@@ -582,7 +596,7 @@ public sealed partial class Ext4FileSystem
         {
             while (entries > 0)
             {
-                (long l, long p, int len, bool unwritten) = LeafExtent(node, entries - 1);
+                (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, node, entries - 1);
                 if (l >= newBlocks)
                 {
                     FreeBlocks(p, len);
@@ -755,7 +769,17 @@ public sealed partial class Ext4FileSystem
         return block;
     }
 
-    /// <summary>Maps or allocates one block of a block-mapped file (direct blocks only; files on ext2/ext3).</summary>
+    /// <summary>The number of file blocks a block map (12 direct, single, double and triple indirect) can address.</summary>
+    private long BlockMapCapacity
+    {
+        get
+        {
+            long p = _sb.BlockSize / 4;
+            return Math.Min(12 + p + (p * p) + (p * p * p), MaxLogicalBlocks - 1);
+        }
+    }
+
+    /// <summary>Maps or allocates one block of a block-mapped (ext2/ext3) file, allocating indirect blocks on the way.</summary>
     private long MapOrAllocateBlockMap(Ext4Inode inode, long logical, out int count)
     {
         count = 1;
@@ -765,16 +789,77 @@ public sealed partial class Ext4FileSystem
             return existing;
         }
 
-        if (logical >= 12)
+        if (logical >= BlockMapCapacity)
         {
-            FormatError.Unsupported($"Inode {inode.Number}: growing a block-mapped (ext2/ext3) file beyond 12 blocks is not supported yet.");
+            throw new IOException($"Inode {inode.Number}: file block {logical} is beyond what a block map can address.");
         }
 
-        long goal = logical > 0 ? BlockMapLookup(inode, logical - 1) + 1 : GroupFirstBlock((inode.Number - 1) / _sb.InodesPerGroup);
-        long block = AllocateBlocks(goal, 1, out _);
-        BinaryPrimitives.WriteUInt32LittleEndian(inode.BlockAreaWritable[((int)logical * 4)..], (uint)block);
-        inode.AddBlocks(1, _sb.BlockSize);
+        long previous = logical > 0 ? BlockMapLookup(inode, logical - 1) : -1;
+        long goal = previous >= 0 ? previous + 1 : GroupFirstBlock((inode.Number - 1) / _sb.InodesPerGroup);
+        Span<byte> area = inode.BlockAreaWritable;
+        long data;
+        if (logical < 12)
+        {
+            data = AllocateBlocks(goal, 1, out _);
+            BinaryPrimitives.WriteUInt32LittleEndian(area[((int)logical * 4)..], (uint)data);
+            inode.AddBlocks(1, _sb.BlockSize);
+            WriteInode(inode);
+            return data;
+        }
+
+        int perBlock = _sb.BlockSize / 4;
+        long rel = logical - 12;
+        long span = perBlock;
+        int level = 1;
+        while (rel >= span)
+        {
+            rel -= span;
+            span *= perBlock;
+            level++;
+        }
+
+        int slot = (11 + level) * 4;
+        long block = BinaryPrimitives.ReadUInt32LittleEndian(area[slot..]);
+        long added = 0;
+        if (block == 0)
+        {
+            block = AllocateZeroedBlock(goal);
+            goal = block + 1;
+            BinaryPrimitives.WriteUInt32LittleEndian(area[slot..], (uint)block);
+            added++;
+        }
+
+        byte[] buffer = new byte[_sb.BlockSize];
+        long childSpan = span / perBlock;
+        for (int l = level; l >= 1; l--)
+        {
+            CheckMapped(inode, block);
+            _device.ReadExactly(block * _sb.BlockSize, buffer);
+            int index = (int)(rel / childSpan);
+            rel %= childSpan;
+            long child = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(index * 4));
+            if (child == 0)
+            {
+                child = l == 1 ? AllocateBlocks(goal, 1, out _) : AllocateZeroedBlock(goal);
+                goal = child + 1;
+                BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(index * 4), (uint)child);
+                WriteFsBlock(block, buffer);
+                added++;
+            }
+
+            block = child;
+            childSpan = Math.Max(1, childSpan / perBlock);
+        }
+
+        inode.AddBlocks(added, _sb.BlockSize);
         WriteInode(inode);
+        return block;
+    }
+
+    private long AllocateZeroedBlock(long goal)
+    {
+        long block = AllocateBlocks(goal, 1, out _);
+        _device.WriteZeroes(block * _sb.BlockSize, _sb.BlockSize);
         return block;
     }
 

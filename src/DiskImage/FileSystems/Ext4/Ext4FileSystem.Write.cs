@@ -148,15 +148,10 @@ public sealed partial class Ext4FileSystem
     /// <summary>Throws when a regular file cannot grow to <paramref name="size"/> bytes.</summary>
     internal void CheckFileSize(Ext4Inode inode, long size)
     {
-        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : 12;
-        if (size > maxBlocks * _sb.BlockSize && (size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
+        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMapCapacity;
+        if ((size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
         {
-            if (!inode.HasExtents)
-            {
-                FormatError.Unsupported($"Growing a block-mapped (ext2/ext3) file beyond {maxBlocks * _sb.BlockSize} bytes is not supported yet.");
-            }
-
-            throw new IOException($"The file would exceed the largest size ext4 supports ({maxBlocks * _sb.BlockSize} bytes).");
+            throw new IOException($"The file would exceed the largest size this file system supports ({maxBlocks * _sb.BlockSize} bytes).");
         }
     }
 
@@ -184,6 +179,11 @@ public sealed partial class Ext4FileSystem
         }
 
         _openCounts.Remove(inode.Number);
+        if (_dirtyInodes.Remove(inode))
+        {
+            WriteInodeNow(inode);
+        }
+
         if (_pendingRelease.Remove(inode.Number))
         {
             ReleaseInode(inode);
@@ -240,11 +240,12 @@ public sealed partial class Ext4FileSystem
             }
         }
 
-        if ((access & FileAccess.Write) == 0)
+        if ((access & FileAccess.Write) == 0 && inode.HasInlineData)
         {
             return OpenContent(inode);
         }
 
+        // Every stream maps blocks live, and an unlinked file's blocks are kept until its last stream closes.
         _openCounts[inode.Number] = _openCounts.GetValueOrDefault(inode.Number) + 1;
         return new Ext4WritableFileStream(this, inode, access, mode == FileMode.Append);
     }
@@ -566,16 +567,18 @@ public sealed partial class Ext4FileSystem
         {
             if (_writable)
             {
+                // Streams still open are abandoned: their inodes are written, unlinked ones are released.
+                _openCounts.Clear();
                 foreach (uint number in _pendingRelease)
                 {
                     if (_inodeCache.TryGetValue(number, out Ext4Inode? inode))
                     {
+                        _dirtyInodes.Remove(inode);
                         ReleaseInode(inode);
                     }
                 }
 
                 _pendingRelease.Clear();
-                _openCounts.Clear();
                 FlushMetadata();
                 _device.Flush();
             }

@@ -7,10 +7,19 @@ namespace DiskImage.FileSystems.Ext4;
 /// Extended attributes: setting and removing them in the in-inode area and the external block. Like the
 /// kernel, a value goes into the inode when it fits there and into the block otherwise; when neither has
 /// room, every movable attribute is repacked (smallest into the inode first). A block shared by several
-/// inodes (<c>h_refcount</c> &gt; 1) is copied on write.
+/// inodes (<c>h_refcount</c> &gt; 1) is copied on write; a new block content identical to a block already
+/// seen is shared with it instead (at most 1024 references, as the kernel does).
 /// </summary>
 public sealed partial class Ext4FileSystem
 {
+    /// <summary>The kernel's limit on references to one attribute block (<c>EXT4_XATTR_REFCOUNT_MAX</c>).</summary>
+    private const uint XattrRefCountMax = 1024;
+    private const int XattrBlockCacheLimit = 16384;
+
+    /// <summary>Attribute blocks seen or written, by block hash: candidates for sharing identical blocks.</summary>
+    private readonly Dictionary<uint, List<long>> _xattrBlockCache = [];
+    private int _xattrBlockCacheCount;
+
     /// <summary>Creates or replaces the attribute <paramref name="name"/> (full name with prefix) and writes the inode.</summary>
     /// <exception cref="ArgumentException">Invalid name, a value over 64 KiB, or a POSIX ACL that is not valid.</exception>
     /// <exception cref="IOException">The attributes do not fit the inode and one block.</exception>
@@ -180,6 +189,7 @@ public sealed partial class Ext4FileSystem
         };
 
         ParseInodeXattrs(inode, set.InodeEntries);
+        set.InodeAreaPresent = set.InodeEntries.Count != 0;
 
         if (inode.FileAcl != 0)
         {
@@ -187,6 +197,12 @@ public sealed partial class Ext4FileSystem
             ReadXattrBlock(inode, block, forWrite: true);
             ParseXattrEntries(inode, block.AsSpan(Ext4XattrLayout.BlockHeaderSize), Ext4XattrLayout.BlockHeaderSize, block, set.BlockEntries, BlockStructure);
             set.Block = block;
+            RememberXattrBlock(inode.FileAcl, BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(12)));
+        }
+
+        if (!Fits(set.InodeEntries, set.InodeCapacity) && !Repack(set))
+        {
+            throw new IOException($"The extended attributes of inode {inode.Number} do not fit its writable areas.");
         }
 
         return set;
@@ -200,12 +216,17 @@ public sealed partial class Ext4FileSystem
             throw new InvalidOperationException("ext4 in-inode xattrs overflow (the caller must check the space).");
         }
 
+        if (set.InodeEntries.Count != 0 || set.BlockEntries.Count != 0)
+        {
+            EnsureExtendedAttributeFeature();
+        }
+
         if (set.BlockChanged)
         {
             StoreXattrBlock(inode, set);
         }
 
-        if (set.InodeCapacity > 0)
+        if (set.InodeCapacity > 0 || set.InodeAreaPresent)
         {
             Ext4XattrLayout.WriteInodeArea(inode.Raw.AsSpan(128 + inode.ExtraSize), set.InodeEntries);
         }
@@ -226,22 +247,38 @@ public sealed partial class Ext4FileSystem
             return;
         }
 
-        EnsureExtendedAttributeFeature();
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(2 * bs);
         try
         {
             Span<byte> data = buffer.AsSpan(0, bs);
             Ext4XattrLayout.WriteBlock(data, set.BlockEntries, 1);
+            uint hash = BinaryPrimitives.ReadUInt32LittleEndian(data[12..]);
+            long old = set.Block is null ? 0 : inode.FileAcl;
+
+            // Like the kernel's block cache: an identical block elsewhere is shared instead of written again.
+            long shared = ShareIdenticalXattrBlock(data, hash, old, buffer.AsSpan(bs, bs));
+            if (shared != 0)
+            {
+                if (set.Block is not null)
+                {
+                    DropXattrBlockReference(inode, set.Block);
+                }
+
+                inode.FileAcl = shared;
+                inode.AddBlocks(1, bs);
+                return;
+            }
+
             long target;
             if (set.Block is not null && BinaryPrimitives.ReadUInt32LittleEndian(set.Block.AsSpan(4)) == 1)
             {
                 // Ours alone: rewrite in place.
-                target = inode.FileAcl;
+                target = old;
+                ForgetXattrBlock(old, BinaryPrimitives.ReadUInt32LittleEndian(set.Block.AsSpan(12)));
             }
             else
             {
-                long goal = set.Block is not null ? inode.FileAcl : XattrBlockGoal(inode);
-                target = AllocateBlocks(goal, 1, out int allocated);
+                target = AllocateBlocks(old != 0 ? old : XattrBlockGoal(inode), 1, out int allocated);
                 if (allocated != 1)
                 {
                     throw new IOException("No free block for the extended attribute block.");
@@ -250,7 +287,7 @@ public sealed partial class Ext4FileSystem
                 if (set.Block is not null)
                 {
                     // Copy on write: the shared block loses one reference; our i_blocks charge moves to the copy.
-                    DecrementXattrBlock(inode.FileAcl, set.Block);
+                    DecrementXattrBlock(old, set.Block);
                 }
                 else
                 {
@@ -266,6 +303,7 @@ public sealed partial class Ext4FileSystem
             }
 
             WriteFsBlock(target, data);
+            RememberXattrBlock(target, hash);
         }
         finally
         {
@@ -279,6 +317,7 @@ public sealed partial class Ext4FileSystem
         long number = inode.FileAcl;
         if (BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) <= 1)
         {
+            ForgetXattrBlock(number, BinaryPrimitives.ReadUInt32LittleEndian(block[12..]));
             FreeBlocks(number, 1);
         }
         else
@@ -288,6 +327,91 @@ public sealed partial class Ext4FileSystem
 
         inode.FileAcl = 0;
         inode.AddBlocks(-1, _sb.BlockSize);
+    }
+
+    /// <summary>
+    /// Looks for a known attribute block (other than <paramref name="exclude"/>) with exactly the entries and values of
+    /// <paramref name="data"/>; when one is found with fewer than the kernel's 1024 references, adds a reference to it
+    /// and returns its number, else 0. Candidates are re-read and fully checked, so a stale cache cannot mislead.
+    /// </summary>
+    private long ShareIdenticalXattrBlock(ReadOnlySpan<byte> data, uint hash, long exclude, Span<byte> scratch)
+    {
+        if (hash == 0 || !_xattrBlockCache.TryGetValue(hash, out List<long>? candidates))
+        {
+            return 0;
+        }
+
+        for (int i = candidates.Count - 1; i >= 0; i--)
+        {
+            long candidate = candidates[i];
+            if (candidate == exclude)
+            {
+                continue;
+            }
+
+            ReadFsBlock(candidate, scratch);
+            uint refs = BinaryPrimitives.ReadUInt32LittleEndian(scratch[4..]);
+            bool valid = BinaryPrimitives.ReadUInt32LittleEndian(scratch) == Ext4XattrLayout.Magic &&
+                BinaryPrimitives.ReadUInt32LittleEndian(scratch[8..]) == 1 &&
+                BinaryPrimitives.ReadUInt32LittleEndian(scratch[12..]) == hash &&
+                refs is >= 1 and < XattrRefCountMax &&
+                (!_sb.HasMetadataChecksum || Ext4XattrLayout.BlockChecksum(scratch, candidate, _sb.ChecksumSeed) == BinaryPrimitives.ReadUInt32LittleEndian(scratch[0x10..]));
+            if (!valid || !scratch[0x14..].SequenceEqual(data[0x14..]))
+            {
+                if (!valid && refs < XattrRefCountMax)
+                {
+                    candidates.RemoveAt(i);
+                }
+
+                continue;
+            }
+
+            BinaryPrimitives.WriteUInt32LittleEndian(scratch[4..], refs + 1);
+            if (_sb.HasMetadataChecksum)
+            {
+                Ext4XattrLayout.SetBlockChecksum(scratch, candidate, _sb.ChecksumSeed);
+            }
+
+            WriteFsBlock(candidate, scratch);
+            return candidate;
+        }
+
+        return 0;
+    }
+
+    /// <summary>Records that <paramref name="block"/> holds an attribute block with this hash (bounded; cleared when full).</summary>
+    private void RememberXattrBlock(long block, uint hash)
+    {
+        if (hash == 0)
+        {
+            return;
+        }
+
+        if (_xattrBlockCacheCount >= XattrBlockCacheLimit)
+        {
+            _xattrBlockCache.Clear();
+            _xattrBlockCacheCount = 0;
+        }
+
+        if (!_xattrBlockCache.TryGetValue(hash, out List<long>? list))
+        {
+            list = [];
+            _xattrBlockCache[hash] = list;
+        }
+
+        if (!list.Contains(block))
+        {
+            list.Add(block);
+            _xattrBlockCacheCount++;
+        }
+    }
+
+    private void ForgetXattrBlock(long block, uint hash)
+    {
+        if (_xattrBlockCache.TryGetValue(hash, out List<long>? list) && list.Remove(block))
+        {
+            _xattrBlockCacheCount--;
+        }
     }
 
     /// <summary>Writes <paramref name="block"/> back with its reference count one lower (at least 1) and a fresh checksum.</summary>
@@ -310,11 +434,15 @@ public sealed partial class Ext4FileSystem
         return _sb.FirstDataBlock + (group * _sb.BlocksPerGroup);
     }
 
+    /// <summary>Sets the ext_attr compatible feature (written with the superblock), as the kernel does on the first xattr.</summary>
     private void EnsureExtendedAttributeFeature()
     {
-        if ((_sb.Compatible & Ext4CompatibleFeatures.ExtendedAttributes) == 0)
+        const int CompatOffset = 0x5C;
+        uint compat = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset));
+        if ((compat & (uint)Ext4CompatibleFeatures.ExtendedAttributes) == 0)
         {
-            FormatError.Unsupported("This file system lacks the ext_attr feature; adding an extended attribute block to it is not supported.");
+            BinaryPrimitives.WriteUInt32LittleEndian(_sbRaw.AsSpan(CompatOffset), compat | (uint)Ext4CompatibleFeatures.ExtendedAttributes);
+            _metadataDirty = true;
         }
     }
 
@@ -329,6 +457,9 @@ public sealed partial class Ext4FileSystem
         public byte[]? Block { get; set; }
 
         public bool BlockChanged { get; set; }
+
+        /// <summary>Whether the inode had in-inode entries when loaded (the area is rewritten even without capacity).</summary>
+        public bool InodeAreaPresent { get; set; }
 
         public int InodeCapacity { get; init; }
 

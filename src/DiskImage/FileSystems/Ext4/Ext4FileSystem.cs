@@ -4,8 +4,10 @@ using DiskImage.IO;
 namespace DiskImage.FileSystems.Ext4;
 
 /// <summary>
-/// An ext2, ext3 or ext4 file system on a <see cref="BlockDevice"/>, read in managed code. This
-/// version reads only: every change throws <see cref="NotSupportedException"/>. Every number read
+/// An ext2, ext3 or ext4 file system on a <see cref="BlockDevice"/>, in managed code. Opened read-only by
+/// default (every change throws <see cref="NotSupportedException"/>); with
+/// <see cref="Ext4OpenOptions.Writable"/> every <see cref="IFileSystem"/> change is supported, and
+/// <see cref="Flush"/>/<see cref="Dispose"/> write the bitmaps, descriptors and superblock. Every number read
 /// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
 /// Not thread-safe.
 /// </summary>
@@ -85,12 +87,13 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             BinaryPrimitives.ReadUInt16LittleEndian(magic) == Ext4SuperBlock.Magic;
     }
 
-    /// <summary>Opens the file system on <paramref name="device"/> for reading.</summary>
+    /// <summary>Opens the file system on <paramref name="device"/> for reading, or for writing when <see cref="Ext4OpenOptions.Writable"/> is set.</summary>
     /// <param name="device">The device holding the file system from byte 0.</param>
-    /// <param name="options">Checksum and journal policy; null for the defaults.</param>
+    /// <param name="options">Checksum, journal and write policy; null for the defaults (read-only).</param>
     /// <param name="leaveOpen">Whether disposing the file system leaves <paramref name="device"/> open.</param>
     /// <exception cref="InvalidDataException">The superblock or group descriptors are corrupt.</exception>
-    /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support.</exception>
+    /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support, or
+    /// it cannot be written safely (see <see cref="Ext4OpenOptions.Writable"/>).</exception>
     public static Ext4FileSystem Open(BlockDevice device, Ext4OpenOptions? options = null, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(device);

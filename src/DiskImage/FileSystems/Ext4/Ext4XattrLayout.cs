@@ -10,7 +10,7 @@ internal sealed class Ext4XattrEntry(byte index, byte[] name, byte[] value)
 
     public byte[] Name { get; } = name;
 
-    public byte[] Value { get; set; } = value;
+    public byte[] Value { get; } = value;
 
     /// <summary>Bytes the entry and its padded value take in an attribute area.</summary>
     public int Footprint => Ext4XattrLayout.EntrySize(Name.Length) + Ext4XattrLayout.ValueSize(Value.Length);
@@ -133,11 +133,12 @@ internal static class Ext4XattrLayout
 
     /// <summary>
     /// Bytes available to entries in the in-inode area of an inode (after <c>i_extra_isize</c> and the
-    /// 4-byte magic), 0 when the inode has no such area.
+    /// 4-byte magic), 0 when the inode has no such area. An <c>i_extra_isize</c> of 0 gives none: the kernel
+    /// then assumes 32 and would look for the area elsewhere than e2fsck does.
     /// </summary>
     public static int InodeCapacity(int inodeSize, int extraSize)
     {
-        if (inodeSize <= 128 || (extraSize & 3) != 0)
+        if (inodeSize <= 128 || extraSize == 0 || (extraSize & 3) != 0)
         {
             return 0;
         }

@@ -23,9 +23,6 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
     /// <summary>Image kinds: mke2fs with Debian 12 defaults and variations, and our Format.</summary>
     public static TheoryData<string> Kinds => ["mkfs-4k", "mkfs-4k-nocsum", "mkfs-1k", "mkfs-1k-nocsum", "mkfs-ext2-1k", "format-debian12", "format-rhel7-1k"];
 
-    /// <summary>Image kinds whose directories may grow past 12 blocks (block-mapped ext2 directories may not yet).</summary>
-    public static TheoryData<string> GrowableKinds => ["mkfs-4k", "mkfs-4k-nocsum", "mkfs-1k", "mkfs-1k-nocsum", "format-debian12", "format-rhel7-1k"];
-
     /// <summary>Makes an empty image of <paramref name="kind"/> with a file /t to hard-link and an empty directory /d.</summary>
     private static string MakeImage(TempDirectory temp, string kind, long sizeMiB)
     {
@@ -219,7 +216,7 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [MemberData(nameof(GrowableKinds))]
+    [MemberData(nameof(Kinds))]
     public void AddRemoveReadd_ThousandNames_FsckCleanAndListingsMatch(string kind)
     {
         Oracle.Require("e2fsck");
@@ -312,5 +309,217 @@ public sealed partial class Ext4DirectoryWriteTests(ITestOutputHelper output)
         output.WriteLine($"{count / 2} entries removed, {count / 10} added in {watch.Elapsed.TotalSeconds:F1} s");
         AssertFsckClean(image);
         AssertListing(image, model);
+    }
+
+    /// <summary>Unique names of 250–255 ASCII bytes: three fit in a 1 KiB leaf, so the index grows fast.</summary>
+    private static List<string> LongNames(int seed, int count)
+    {
+        var rng = new Random(seed);
+        var names = new List<string>(count);
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        char[] buffer = new char[255];
+        while (names.Count < count)
+        {
+            int length = rng.Next(250, 256);
+            for (int i = 0; i < length; i++)
+            {
+                buffer[i] = (char)('a' + rng.Next(26));
+            }
+
+            string name = new(buffer, 0, length);
+            if (taken.Add(name))
+            {
+                names.Add(name);
+            }
+        }
+
+        return names;
+    }
+
+    [SkippableTheory]
+    [InlineData("mkfs-1k-largedir", true)]
+    [InlineData("mkfs-1k", false)]
+    public void AddDirectoryEntry_LongNames_ThirdLevelOnlyWithLargedir(string kind, bool largedir)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        const int Seed = 255;
+        output.WriteLine($"seed {Seed}, image {kind}");
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, kind, 128);
+        var model = new Dictionary<string, uint>(StringComparer.Ordinal);
+        List<string> names = LongNames(Seed, 40_000);
+        IOException? full = null;
+        var watch = Stopwatch.StartNew();
+        Change(image, fs =>
+        {
+            foreach (string name in names)
+            {
+                try
+                {
+                    fs.CreateHardLink("/d/" + name, "/t");
+                }
+                catch (IOException e) when (!largedir)
+                {
+                    full = e;
+                    break;
+                }
+
+                model[name] = (uint)fs.GetEntry("/t").Inode;
+            }
+        });
+        output.WriteLine($"{model.Count} entries in {watch.Elapsed.TotalSeconds:F1} s; {full?.Message}");
+        AssertFsckClean(image);
+        if (largedir)
+        {
+            Assert.Equal(2, IndexLevels(image));
+        }
+        else
+        {
+            Assert.NotNull(full);
+            Assert.Contains("index", full.Message, StringComparison.Ordinal);
+            Assert.Equal(1, IndexLevels(image));
+        }
+
+        AssertListing(image, model);
+    }
+
+    [SkippableTheory]
+    [InlineData("mkfs-4k", 2000)]
+    [InlineData("mkfs-1k-nocsum", 2000)]
+    [InlineData("mkfs-1k", 5)]
+    public void Rename_DirectoryToAnotherParent_DotDotFollowsAndFsckClean(string kind, int entries)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, kind, 64);
+        var model = new Dictionary<string, uint>(StringComparer.Ordinal);
+        Change(image, fs =>
+        {
+            fs.CreateDirectory("/d/sub");
+            foreach (string name in RandomNames(new Random(entries), entries))
+            {
+                fs.CreateHardLink("/d/sub/" + name, "/t");
+            }
+
+            fs.CreateDirectory("/e");
+            fs.Rename("/d/sub", "/e/moved");
+            model["moved"] = (uint)fs.GetEntry("/e/moved").Inode;
+        });
+        AssertFsckClean(image);
+        ToolResult r = Oracle.Run("debugfs", ["-R", "ls -p /e/moved", image], TimeSpan.FromMinutes(1));
+        uint e = 0;
+        foreach (string line in Oracle.Run("debugfs", ["-R", "ls -p /", image], TimeSpan.FromMinutes(1)).StandardOutput.Split('\n'))
+        {
+            string[] f = line.Split('/');
+            if (f.Length >= 7 && f[5] == "e")
+            {
+                e = uint.Parse(f[1], CultureInfo.InvariantCulture);
+            }
+        }
+
+        Assert.Contains($"/{e}/040755/0/0/..//", r.StandardOutput, StringComparison.Ordinal);
+    }
+
+    private static Ext4FileSystem FormatInMemory(int blockSize, Ext4FormatProfile profile = Ext4FormatProfile.Debian12)
+    {
+        var device = new MemoryBlockDevice(16 << 20);
+        Ext4FileSystem.Format(device, new Ext4FormatOptions { Profile = profile, BlockSize = blockSize, Uuid = FixedUuid, HashSeed = FixedHashSeed });
+        Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true });
+        fs.CreateDirectory("/d");
+        return fs;
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(".")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData("a\0b")]
+    [InlineData("lone surrogate")]
+    public void AddDirectoryEntry_InvalidName_ThrowsArgumentException(string name)
+    {
+        // Theory data cannot carry a lone surrogate (it is serialized as UTF-8), so it is made here.
+        name = name == "lone surrogate" ? "\ud800x" : name;
+        using Ext4FileSystem fs = FormatInMemory(1024);
+        Ext4Inode d = fs.ReadInode((uint)fs.GetEntry("/d").Inode);
+        Assert.ThrowsAny<ArgumentException>(() => fs.AddDirectoryEntry(d, name, 11, UnixFileType.RegularFile));
+        Assert.True(fs.IsDirectoryEmpty(d));
+    }
+
+    [Fact]
+    public void AddDirectoryEntry_NameOf256Bytes_ThrowsPathTooLong()
+    {
+        using Ext4FileSystem fs = FormatInMemory(1024);
+        Ext4Inode d = fs.ReadInode((uint)fs.GetEntry("/d").Inode);
+        fs.AddDirectoryEntry(d, new string('x', 255), 11, UnixFileType.RegularFile);
+        Assert.Throws<PathTooLongException>(() => fs.AddDirectoryEntry(d, new string('x', 256), 11, UnixFileType.RegularFile));
+        Assert.Throws<PathTooLongException>(() => fs.AddDirectoryEntry(d, new string('\u00e9', 128), 11, UnixFileType.RegularFile));
+        Assert.True(fs.RemoveDirectoryEntry(d, new string('x', 255)));
+        Assert.False(fs.RemoveDirectoryEntry(d, new string('x', 256)));
+    }
+
+    [Theory]
+    [InlineData(1024, 3)]
+    [InlineData(4096, 3)]
+    [InlineData(1024, 3000)]
+    public void AddDirectoryEntry_ExistingName_ThrowsIOExceptionAndKeepsEntry(int blockSize, int count)
+    {
+        using Ext4FileSystem fs = FormatInMemory(blockSize);
+        Ext4Inode d = fs.ReadInode((uint)fs.GetEntry("/d").Inode);
+        List<string> names = RandomNames(new Random(count), count);
+        foreach (string n in names)
+        {
+            fs.AddDirectoryEntry(d, n, 11, UnixFileType.RegularFile);
+        }
+
+        Assert.Throws<IOException>(() => fs.AddDirectoryEntry(d, names[count / 2], 11, UnixFileType.Directory));
+        Assert.False(fs.IsDirectoryEmpty(d));
+        Assert.False(fs.RemoveDirectoryEntry(d, "not there"));
+        foreach (string n in names)
+        {
+            Assert.True(fs.RemoveDirectoryEntry(d, n), n);
+        }
+
+        Assert.True(fs.IsDirectoryEmpty(d));
+        fs.InvalidateDirectory(d.Number);
+        Assert.True(fs.IsDirectoryEmpty(d));
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.AddDirectoryEntry(d, "zero", 0, UnixFileType.RegularFile));
+    }
+
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(2048)]
+    [InlineData(4096)]
+    public void AddRemove_ManyNames_ReaderSeesEveryChangeWithAndWithoutCache(int blockSize)
+    {
+        using Ext4FileSystem fs = FormatInMemory(blockSize);
+        Ext4Inode d = fs.ReadInode((uint)fs.GetEntry("/d").Inode);
+        var rng = new Random(blockSize);
+        List<string> names = RandomNames(rng, 4000);
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < names.Count; i++)
+        {
+            fs.AddDirectoryEntry(d, names[i], 11, UnixFileType.RegularFile);
+            expected.Add(names[i]);
+            if (i % 3 == 2)
+            {
+                string victim = names[rng.Next(i + 1)];
+                Assert.Equal(expected.Remove(victim), fs.RemoveDirectoryEntry(d, victim));
+            }
+
+            if (i % 997 == 0)
+            {
+                // Re-read from disk: the cached listing and the blocks must agree.
+                fs.InvalidateDirectory(d.Number);
+            }
+        }
+
+        var cached = fs.EnumerateDirectory("/d").Select(e => e.Path[3..]).ToHashSet(StringComparer.Ordinal);
+        fs.InvalidateDirectory(d.Number);
+        var reread = fs.EnumerateDirectory("/d").Select(e => e.Path[3..]).ToHashSet(StringComparer.Ordinal);
+        Assert.True(expected.SetEquals(cached));
+        Assert.True(expected.SetEquals(reread));
     }
 }

@@ -183,6 +183,214 @@ public sealed class Ext4WriteCoreTests : IDisposable
         Assert.Throws<NotSupportedException>(() => ro.SetMode("/f", 0));
     }
 
+    /// <summary>Profiles including ext2/ext3 (block-mapped files) for namespace operations.</summary>
+    public static TheoryData<string, string[]> NamespaceProfiles
+    {
+        get
+        {
+            TheoryData<string, string[]> data = Profiles;
+            data.Add("ext3", ["-t", "ext3"]);
+            data.Add("ext2", ["-t", "ext2"]);
+            data.Add("format", []);
+            data.Add("rhel7", ["-t", "ext4", "-O", "^metadata_csum,^64bit,uninit_bg"]);
+            data.Add("inline-data", ["-t", "ext4", "-O", "inline_data"]);
+            data.Add("csum-seed", ["-t", "ext4", "-O", "metadata_csum_seed"]);
+            data.Add("orphan-file", ["-t", "ext4", "-O", "orphan_file"]);
+            data.Add("sparse-super2", ["-t", "ext4", "-O", "sparse_super2"]);
+            data.Add("meta-bg", ["-t", "ext4", "-O", "meta_bg,^resize_inode"]);
+            data.Add("itable-zeroed", ["-t", "ext4", "-E", "lazy_itable_init=0"]);
+            return data;
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(NamespaceProfiles))]
+    public void Namespace_CreateRenameDeleteMany_E2fsckCleanAndDebugfsAgrees(string name, string[] options)
+    {
+        string image = options.Length == 0 ? FormatImage(name, 48L << 20) : MakeImage(name, 48 * 1024, options);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.CreateDirectory("/d");
+            fs.CreateDirectory("/d/sub", 0x1C0);
+            for (int i = 0; i < 400; i++)
+            {
+                using Stream s = fs.OpenFile($"/d/file-{i:D4}", FileMode.CreateNew, FileAccess.Write);
+                s.Write(Pattern(i * 37 % 60000, i));
+            }
+
+            for (int i = 0; i < 30; i++)
+            {
+                fs.CreateDirectory($"/d/sub/dir{i}");
+            }
+
+            fs.CreateSymbolicLink("/fast", "d/file-0001");
+            fs.CreateSymbolicLink("/slow", "/" + new string('x', 200) + "/target");
+            fs.CreateHardLink("/d/hard", "/d/file-0002");
+            fs.CreateDevice("/null", UnixFileType.CharacterDevice, 1, 3);
+            fs.CreateDevice("/big-dev", UnixFileType.BlockDevice, 259, 70000);
+            fs.CreateFifo("/fifo");
+            fs.CreateSocket("/sock");
+            for (int i = 0; i < 400; i += 3)
+            {
+                fs.Delete($"/d/file-{i:D4}");
+            }
+
+            for (int i = 0; i < 30; i += 2)
+            {
+                fs.Delete($"/d/sub/dir{i}");
+            }
+
+            fs.Rename("/d/file-0001", "/renamed");
+            fs.Rename("/d/file-0004", "/d/file-0005");
+            fs.Rename("/d/sub/dir1", "/moved-dir");
+            fs.Rename("/d/sub/dir3", "/d/sub/dir5");
+            fs.Delete("/slow");
+            fs.CreateSymbolicLink("/slow2", new string('y', 300));
+            using (Stream s = fs.OpenFile("/renamed", FileMode.Append, FileAccess.Write))
+            {
+                s.Write(Pattern(5000, 77));
+            }
+        }
+
+        AssertClean(image);
+        string ls = Oracle.RunOk("debugfs", "-R", "ls -l /", image).StandardOutput;
+        Assert.Contains("renamed", ls, StringComparison.Ordinal);
+        Assert.Contains("moved-dir", ls, StringComparison.Ordinal);
+        Assert.DoesNotContain(" slow ", ls, StringComparison.Ordinal);
+        string dev = Oracle.RunOk("debugfs", "-R", "stat /big-dev", image).StandardOutput;
+        Assert.Contains("Device major/minor number: 259:70000", dev, StringComparison.Ordinal);
+        string fast = Oracle.RunOk("debugfs", "-R", "stat /fast", image).StandardOutput;
+        Assert.Contains("Fast link dest: \"d/file-0001\"", fast, StringComparison.Ordinal);
+        byte[] renamed = Dump(image, "/renamed");
+        Assert.Equal(Pattern(37, 1).Concat(Pattern(5000, 77)), renamed);
+        Assert.Equal(Pattern(4 * 37, 4), Dump(image, "/d/file-0005"));
+        string hard = Oracle.RunOk("debugfs", "-R", "stat /d/hard", image).StandardOutput;
+        Assert.Contains("Links: 2", hard, StringComparison.Ordinal);
+
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image)))
+        {
+            Assert.Equal(new string('y', 300), fs.GetEntry("/slow2").LinkTarget);
+            Assert.Equal(2 + 13, fs.GetEntry("/d/sub").LinkCount);
+            Assert.Equal(3, fs.GetEntry("/d").LinkCount);
+            Assert.False(fs.Exists("/d/file-0003"));
+            Assert.True(fs.Exists("/d/file-0398"));
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("ext2", "4096")]
+    [InlineData("ext3", "1024")]
+    public void BlockMap_GrowSparseTruncateDelete_E2fsckClean(string type, string blockSize)
+    {
+        string image = MakeImage(type, 96 * 1024, ["-t", type, "-b", blockSize], ("f", 3000));
+        int bs = int.Parse(blockSize, System.Globalization.CultureInfo.InvariantCulture);
+
+        // Direct, single, double indirect (and with 1 KiB blocks far into the double-indirect range).
+        long[] offsets = [0, 10L * bs, 12L * bs, 300L * bs, 1500L * bs, 70_000L * bs];
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            foreach (long o in offsets)
+            {
+                s.Position = o;
+                s.Write(Pattern(bs + 100, (int)(o / bs)));
+            }
+        }
+
+        AssertClean(image);
+        byte[] all = Dump(image, "/f");
+        Assert.Equal(offsets[^1] + bs + 100, all.Length);
+        foreach (long o in offsets)
+        {
+            Assert.Equal(Pattern(bs + 100, (int)(o / bs)), all.AsSpan((int)o, bs + 100).ToArray());
+        }
+
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Write);
+            s.SetLength((300L * bs) + 10);
+        }
+
+        AssertClean(image);
+        Assert.Equal((300L * bs) + 10, Dump(image, "/f").Length);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.Delete("/f");
+        }
+
+        AssertClean(image);
+    }
+
+    [SkippableFact]
+    public void OpenFile_IntoUnwrittenExtentAndPast2GiB_E2fsckCleanLargeFileSet()
+    {
+        string image = MakeImage("unwritten", 64 * 1024, ["-t", "ext4", "-O", "^large_file"], ("f", 3));
+        Oracle.RunOk("debugfs", "-w", "-R", "fallocate /f 0 40", image);
+        AssertClean(image);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite);
+            s.Position = (5L * fs.BlockSize) + 10;
+            s.Write(Pattern(100, 5));
+            s.Position = 3L << 30;
+            s.Write([42]);
+        }
+
+        AssertClean(image);
+        string features = Oracle.RunOk("dumpe2fs", "-h", image).StandardOutput;
+        Assert.Contains("large_file", features, StringComparison.Ordinal);
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(FileBlockDevice.Open(image)))
+        {
+            using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.Read);
+            Assert.Equal((3L << 30) + 1, s.Length);
+            byte[] head = new byte[8 * fs.BlockSize];
+            s.ReadExactly(head);
+            Assert.Equal(Pattern(3, 0), head[..3]);
+            Assert.Equal(Pattern(100, 5), head.AsSpan((5 * fs.BlockSize) + 10, 100).ToArray());
+            head.AsSpan(0, 3).Clear();
+            head.AsSpan((5 * fs.BlockSize) + 10, 100).Clear();
+            Assert.True(head.All(b => b == 0), "the rest of the unwritten extent reads as zeros");
+            s.Position = 3L << 30;
+            Assert.Equal(42, s.ReadByte());
+        }
+    }
+
+    private string FormatImage(string name, long size)
+    {
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        string image = _temp.File(name + ".img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, size))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { Timestamp = DateTimeOffset.FromUnixTimeSeconds(1_600_000_000) });
+        }
+
+        AssertClean(image);
+        return image;
+    }
+
+    [SkippableFact]
+    public void OpenFile_WriteThroughCorruptExtent_ThrowsInvalidData()
+    {
+        string image = MakeImage("hostile", 8 * 1024, ["-t", "ext4", "-O", "^metadata_csum"], ("f", 5000));
+        string imap = Oracle.RunOk("debugfs", "-R", "imap /f", image).StandardOutput;
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(imap, @"located at block (\d+), offset 0x([0-9a-f]+)");
+        Assert.True(m.Success, imap);
+        long offset = (long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * 1024) +
+            Convert.ToInt64(m.Groups[2].Value, 16);
+        using (FileStream raw = File.Open(image, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // i_block: extent header (12 bytes), then the first extent; its ee_start_lo (at +8) points far outside.
+            raw.Position = offset + 0x28 + 12 + 8;
+            raw.Write([0xF0, 0xFF, 0xFF, 0x7F]);
+        }
+
+        using Ext4FileSystem fs = OpenWritable(image);
+        using Stream s = fs.OpenFile("/f", FileMode.Open, FileAccess.ReadWrite);
+        Assert.Throws<InvalidDataException>(() => s.Write(new byte[100]));
+        Assert.Throws<InvalidDataException>(() => s.SetLength(0));
+    }
+
     private string MakeImage(string name, long sizeKiB, string[] options, params (string Name, int Size)[] files)
     {
         Oracle.Require("mke2fs");

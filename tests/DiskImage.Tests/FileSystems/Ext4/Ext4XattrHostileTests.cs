@@ -203,6 +203,41 @@ public sealed class Ext4XattrHostileTests(Ext4XattrHostileFixture fixture) : ICl
         }
     }
 
+    /// <summary>Writing over a corrupt attribute area refuses before changing anything.</summary>
+    [SkippableTheory]
+    [InlineData("block checksum", 1023, 1, 0x5AL)]
+    [InlineData("block refcount 0", 4, 4, 0L)]
+    [InlineData("block magic", 0, 4, 0x12345678L)]
+    public void SetXattr_CorruptBlock_ThrowsInvalidDataAndLeavesBlock(string what, int offset, int width, long value)
+    {
+        (_, string path) = fixture.Get();
+        long block = Ext4XattrOracle.FileAcl(path, "/b");
+        byte[] img = Corrupt((block * 1024) + offset, width, value);
+        using var temp = new TempDirectory();
+        string file = temp.File("corrupt.img");
+        File.WriteAllBytes(file, img);
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(DiskImage.IO.FileBlockDevice.Open(file, writable: true), new Ext4OpenOptions { Writable = true }))
+        {
+            var ex = Assert.Throws<InvalidDataException>(() => fs.SetXattr("/b", "user.new", "v"u8.ToArray()));
+            Assert.False(string.IsNullOrEmpty(ex.Message), what);
+            Assert.Throws<InvalidDataException>(() => fs.RemoveXattr("/b", "user.big"));
+        }
+
+        byte[] after = File.ReadAllBytes(file);
+        Assert.Equal(img.AsSpan(checked((int)(block * 1024)), 1024).ToArray(), after.AsSpan(checked((int)(block * 1024)), 1024).ToArray());
+    }
+
+    [SkippableFact]
+    public void SetXattr_ValueInSeparateInode_ThrowsNotSupported()
+    {
+        byte[] img = Corrupt(InodeXattrAreaOffset("/a") + 4 + 4, 4, 11);
+        using var temp = new TempDirectory();
+        string file = temp.File("eainode.img");
+        File.WriteAllBytes(file, img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(DiskImage.IO.FileBlockDevice.Open(file, writable: true), new Ext4OpenOptions { Writable = true, VerifyChecksums = false });
+        Assert.Throws<NotSupportedException>(() => fs.SetXattr("/a", "user.new", "v"u8.ToArray()));
+    }
+
     private byte[] Corrupt(long offset, int width, long value)
     {
         byte[] img = (byte[])fixture.Get().Image.Clone();

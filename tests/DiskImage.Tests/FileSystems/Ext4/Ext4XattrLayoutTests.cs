@@ -147,6 +147,7 @@ public sealed class Ext4XattrLayoutTests
         Assert.Equal(0, Ext4XattrLayout.InodeCapacity(128, 0));
         Assert.Equal(256 - 128 - 32 - 4, Ext4XattrLayout.InodeCapacity(256, 32));
         Assert.Equal(0, Ext4XattrLayout.InodeCapacity(256, 30));
+        Assert.Equal(0, Ext4XattrLayout.InodeCapacity(256, 0));
         Assert.Equal(0, Ext4XattrLayout.InodeCapacity(160, 28));
     }
 

@@ -25,13 +25,12 @@ public sealed class Ext4XattrSharedBlockTests
     private static (string Image, long Block) SharedImage(TempDirectory temp, string options)
     {
         string image = Ext4XattrOracle.Mkfs(temp, "s", 8192, [.. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
-        using (Ext4FileSystem fs = OpenWritable(image))
+        // One session per file: a session shares identical blocks it has seen, and here we want three blocks first.
+        foreach (string p in new[] { "/a", "/b", "/c" })
         {
-            foreach (string p in new[] { "/a", "/b", "/c" })
-            {
-                fs.SetXattr(p, "user.shared", SharedValue);
-                fs.SetXattr(p, "trusted.same", "same"u8.ToArray());
-            }
+            using Ext4FileSystem fs = OpenWritable(image);
+            fs.SetXattr(p, "user.shared", SharedValue);
+            fs.SetXattr(p, "trusted.same", "same"u8.ToArray());
         }
 
         long a = Ext4XattrOracle.FileAcl(image, "/a");
@@ -184,5 +183,135 @@ public sealed class Ext4XattrSharedBlockTests
         Assert.Equal(shared, Ext4XattrOracle.FileAcl(image, "/b"));
         Assert.Equal(3u, RefCount(image, shared));
         Assert.Equal("n"u8.ToArray(), Ext4XattrOracle.EaGet(image, "/b", "user.new"));
+    }
+
+    /// <summary>Identical attribute sets written in one session share one block, as the kernel's block cache does.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -I 128")]
+    [InlineData("-t ext4 -b 4096 -I 128 -O ^metadata_csum")]
+    public void SetXattr_IdenticalSetsInOneSession_ShareOneBlock(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = Ext4XattrOracle.Mkfs(temp, "d", 8192, [.. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        string[] paths = ["/a", "/b", "/c", "/d", "/d/e"];
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            foreach (string p in paths)
+            {
+                fs.SetXattr(p, "security.selinux", "system_u:object_r:etc_t:s0\0"u8.ToArray());
+                fs.SetXattr(p, "user.shared", SharedValue);
+            }
+
+            // One of them changes afterwards: it leaves the shared block for a block of its own.
+            fs.SetXattr("/c", "user.shared", "different"u8.ToArray());
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        long block = Ext4XattrOracle.FileAcl(image, "/a");
+        foreach (string p in paths)
+        {
+            Assert.Equal(p == "/c" ? 1u : 4u, RefCount(image, Ext4XattrOracle.FileAcl(image, p)));
+            if (p != "/c")
+            {
+                Assert.Equal(block, Ext4XattrOracle.FileAcl(image, p));
+                Assert.Equal(SharedValue, Ext4XattrOracle.EaGet(image, p, "user.shared"));
+            }
+        }
+
+        Assert.Equal("different"u8.ToArray(), Ext4XattrOracle.EaGet(image, "/c", "user.shared"));
+
+        // Removing everything from all of them frees the shared block with the last reference.
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            foreach (string p in paths)
+            {
+                fs.RemoveXattr(p, "user.shared");
+                fs.RemoveXattr(p, "security.selinux");
+            }
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        Assert.False(BlockInUse(image, block));
+    }
+
+    /// <summary>
+    /// Seeded random sets, removals, deletions and re-creations over few distinct values, so that blocks are shared,
+    /// copied on write and freed often; e2fsck and debugfs judge after every session.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -I 128", 11)]
+    [InlineData("-t ext4 -b 1024 -I 256", 12)]
+    [InlineData("-t ext4 -b 4096 -I 128 -O ^metadata_csum", 13)]
+    public void SetXattr_RandomSharingSequence_MatchesModel(string options, int seed)
+    {
+        using var temp = new TempDirectory();
+        string image = Ext4XattrOracle.Mkfs(temp, "r", 8192, [.. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        string[] paths = [.. Enumerable.Range(0, 8).Select(i => "/f" + i.ToString(CultureInfo.InvariantCulture))];
+        // Few states (two names, two values each), so that identical sets are common.
+        byte[][] values = [SharedValue, new byte[120]];
+        string[] names = ["user.one", "security.selinux"];
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        var rng = new Random(seed);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            foreach (string p in paths)
+            {
+                using (fs.OpenFile(p, FileMode.CreateNew, FileAccess.Write))
+                {
+                }
+
+                model[p] = new(StringComparer.Ordinal);
+            }
+        }
+
+        bool sharedSeen = false;
+        for (int session = 0; session < 4; session++)
+        {
+            using (Ext4FileSystem fs = OpenWritable(image))
+            {
+                for (int op = 0; op < 60; op++)
+                {
+                    string p = paths[rng.Next(paths.Length)];
+                    string context = $"seed {seed}, session {session}, op {op}, {p}";
+                    int kind = rng.Next(20);
+                    if (kind == 0)
+                    {
+                        fs.Delete(p);
+                        using (fs.OpenFile(p, FileMode.CreateNew, FileAccess.Write))
+                        {
+                        }
+
+                        model[p].Clear();
+                    }
+                    else if (kind < 6)
+                    {
+                        string n = names[rng.Next(names.Length)];
+                        Assert.True(fs.RemoveXattr(p, n) == model[p].Remove(n), context);
+                    }
+                    else
+                    {
+                        string n = names[rng.Next(names.Length)];
+                        byte[] v = values[rng.Next(values.Length)];
+                        fs.SetXattr(p, n, v);
+                        model[p][n] = v;
+                    }
+                }
+            }
+
+            Ext4XattrOracle.AssertClean(image);
+            var blocks = new HashSet<long>();
+            foreach (string p in paths)
+            {
+                long acl = Ext4XattrOracle.FileAcl(image, p);
+                sharedSeen |= acl != 0 && !blocks.Add(acl);
+                Assert.Equal(model[p].Keys.Order(StringComparer.Ordinal), Ext4XattrOracle.EaNames(image, p));
+                foreach ((string n, byte[] v) in model[p])
+                {
+                    Assert.True(v.AsSpan().SequenceEqual(Ext4XattrOracle.EaGet(image, p, n)), $"seed {seed}, session {session}: {p} {n}");
+                }
+            }
+        }
+
+        Assert.True(sharedSeen, $"seed {seed}: no block was ever shared");
     }
 }

@@ -266,4 +266,248 @@ public sealed class Ext4XattrWriteTests
             AssertMatches(image, model);
         }
     }
+
+    /// <summary>Our Format (Debian 12 and RHEL 7 profiles, 128- and 256-byte inodes), files created through the contract.</summary>
+    [SkippableTheory]
+    [InlineData(Ext4FormatProfile.Debian12, 256, 1024)]
+    [InlineData(Ext4FormatProfile.Debian12, 128, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel7, 256, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel7, 128, 1024)]
+    public void SetXattr_OnFormattedImageNewFiles_FsckCleanAndReadBack(Ext4FormatProfile profile, int inodeSize, int blockSize)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string image = temp.File("f.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, 16L << 20))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { Profile = profile, InodeSize = inodeSize, BlockSize = blockSize });
+        }
+
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.CreateDirectory("/etc");
+            model["/etc"] = [];
+            for (int i = 0; i < 12; i++)
+            {
+                string path = "/etc/f" + i.ToString(CultureInfo.InvariantCulture);
+                using (Stream s = fs.OpenFile(path, FileMode.CreateNew, FileAccess.Write))
+                {
+                    s.Write("data"u8);
+                }
+
+                var x = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                {
+                    ["security.selinux"] = "system_u:object_r:etc_t:s0\0"u8.ToArray(),
+                    ["user.i"] = Encoding.ASCII.GetBytes(new string('i', i * 23)),
+                };
+                if (i % 3 == 0)
+                {
+                    x["system.posix_acl_access"] = Ext4XattrAclTests.NamedAcl();
+                }
+
+                foreach ((string name, byte[] value) in x)
+                {
+                    fs.SetXattr(path, name, value);
+                }
+
+                model[path] = x;
+            }
+
+            fs.SetXattr("/etc", "system.posix_acl_default", Ext4XattrAclTests.MinimalAcl());
+            model["/etc"]["system.posix_acl_default"] = Ext4XattrAclTests.MinimalAcl();
+        }
+
+        AssertMatches(image, model);
+
+        // Deleting files frees their private xattr blocks: e2fsck would report them as leaked otherwise.
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            for (int i = 0; i < 12; i += 2)
+            {
+                string path = "/etc/f" + i.ToString(CultureInfo.InvariantCulture);
+                fs.Delete(path);
+                model.Remove(path);
+            }
+        }
+
+        AssertMatches(image, model);
+    }
+
+    /// <summary>Files with inline data keep their hidden system.data entry in the inode while other attributes come and go.</summary>
+    [SkippableFact]
+    public void SetXattr_InlineDataFile_KeepsDataInInode()
+    {
+        using var temp = new TempDirectory();
+        string src = temp.File("src");
+        Directory.CreateDirectory(src);
+        byte[] content = Encoding.ASCII.GetBytes(new string('z', 100));
+        File.WriteAllBytes(Path.Combine(src, "inline"), content);
+        string image = temp.File("inline.img");
+        Ext4TestImages.Build(src, image, 8192, "-t", "ext4", "-b", "1024", "-O", "inline_data");
+        Assert.Contains("Size of inline data: ", Ext4XattrOracle.Debugfs(image, false, "stat /inline").StandardOutput, StringComparison.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.SetXattr("/inline", "user.a", new byte[40]);
+            fs.SetXattr("/inline", "user.b", new byte[300]);
+            fs.SetXattr("/inline", "security.selinux", "system_u:object_r:etc_t:s0\0"u8.ToArray());
+            Assert.True(fs.RemoveXattr("/inline", "user.a"));
+        }
+
+        Ext4XattrOracle.AssertClean(image);
+        Assert.Equal(["security.selinux", "system.data", "user.b"], Ext4XattrOracle.EaNames(image, "/inline"));
+        string dump = temp.File("dump");
+        Ext4XattrOracle.Debugfs(image, false, $"dump /inline {dump}");
+        Assert.Equal(content, File.ReadAllBytes(dump));
+        using Ext4FileSystem check = Ext4FileSystem.Open(FileBlockDevice.Open(image));
+        using Stream s = check.OpenFile("/inline", FileMode.Open, FileAccess.Read);
+        var read = new MemoryStream();
+        s.CopyTo(read);
+        Assert.Equal(content, read.ToArray());
+    }
+
+    /// <summary>Symbolic links (fast and slow), directories and device nodes carry xattrs too; a fast symlink's i_blocks then counts only the xattr block.</summary>
+    [SkippableTheory]
+    [InlineData(128)]
+    [InlineData(256)]
+    public void SetXattr_SymlinksDirectoriesDevices_FsckClean(int inodeSize)
+    {
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        string image = temp.File("l.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, 8L << 20))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { InodeSize = inodeSize, BlockSize = 1024 });
+        }
+
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.CreateSymbolicLink("/fast", "target");
+            fs.CreateSymbolicLink("/slow", "/" + new string('t', 200));
+            fs.CreateDirectory("/dir");
+            fs.CreateDevice("/null", DiskImage.FileSystems.UnixFileType.CharacterDevice, 1, 3);
+            fs.CreateFifo("/fifo");
+            foreach (string p in new[] { "/fast", "/slow", "/dir", "/null", "/fifo", "/" })
+            {
+                var x = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                {
+                    ["security.selinux"] = "system_u:object_r:device_t:s0\0"u8.ToArray(),
+                    ["trusted.big"] = new byte[150],
+                };
+                foreach ((string n, byte[] v) in x)
+                {
+                    fs.SetXattr(p, n, v);
+                }
+
+                model[p] = x;
+            }
+        }
+
+        AssertMatches(image, model);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            Assert.Equal("target", fs.GetEntry("/fast").LinkTarget);
+            fs.Delete("/fast");
+            fs.Delete("/slow");
+            model.Remove("/fast");
+            model.Remove("/slow");
+        }
+
+        AssertMatches(image, model);
+    }
+
+    /// <summary>
+    /// Neither the inode (92 bytes) nor the 1 KiB block has room for the new value, but moving a small block entry and
+    /// the new one into the inode and a larger in-inode entry into the block makes everything fit.
+    /// </summary>
+    [SkippableFact]
+    public void SetXattr_FitsOnlyAfterRepacking_MovesEntriesBetweenInodeAndBlock()
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, "-t ext4 -b 1024 -I 256");
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal) { ["/a"] = [] };
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            void Set(string name, int length)
+            {
+                byte[] v = new byte[length];
+                new Random(length).NextBytes(v);
+                fs.SetXattr("/a", name, v);
+                model["/a"][name] = v;
+            }
+
+            Set("user.a", 68);    // fills the inode: 4 + 20 + 68 = 92
+            Set("user.t", 4);     // → block
+            Set("user.b", 908);   // → block: 4 + 24 + 928 = 956 of 992
+            Set("user.a", 40);    // stays in the inode: 4 + 60 = 64 of 92
+            Set("user.n", 20);    // 40 more: neither 104 > 92 nor 996 > 992; repacked: inode t, n; block a, b
+        }
+
+        AssertMatches(image, model);
+        Assert.NotEqual(0, Ext4XattrOracle.FileAcl(image, "/a"));
+    }
+
+    /// <summary>A file system made without ext_attr gets the feature with its first attribute, as the kernel does.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -O ^ext_attr")]
+    [InlineData("-t ext2 -b 1024 -I 128 -O ^ext_attr")]
+    public void SetXattr_NoExtAttrFeature_SetsFeature(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        Assert.DoesNotContain("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        var model = new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.x"] = "1"u8.ToArray(), ["user.big"] = new byte[400] },
+        };
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            fs.SetXattr("/a", "user.x", "1"u8.ToArray());
+            fs.SetXattr("/a", "user.big", new byte[400]);
+        }
+
+        Assert.Contains("ext_attr", Ext4XattrOracle.Debugfs(image, false, "features").StandardOutput, StringComparison.Ordinal);
+        AssertMatches(image, model);
+    }
+
+    /// <summary>Xattrs set and removed while the file is open for writing: the stream's later inode write keeps them and i_blocks stays exact.</summary>
+    [SkippableTheory]
+    [InlineData("-t ext4 -b 1024 -I 128")]
+    [InlineData("-t ext4 -b 4096")]
+    public void SetXattr_FileOpenForWriting_BothSurvive(string options)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, options);
+        byte[] data = new byte[50_000];
+        new Random(5).NextBytes(data);
+        using (Ext4FileSystem fs = OpenWritable(image))
+        {
+            using (Stream s = fs.OpenFile("/a", FileMode.Open, FileAccess.Write))
+            {
+                s.Write(data, 0, 20_000);
+                fs.SetXattr("/a", "user.during", new byte[500]);
+                fs.SetXattr("/a", "user.gone", "g"u8.ToArray());
+                s.Write(data, 20_000, 30_000);
+                Assert.True(fs.RemoveXattr("/a", "user.gone"));
+            }
+
+            using (Stream s = fs.OpenFile("/b", FileMode.Open, FileAccess.Write))
+            {
+                fs.SetXattr("/b", "user.x", new byte[500]);
+                s.SetLength(0);
+                s.Write(data);
+                fs.RemoveXattr("/b", "user.x");
+            }
+        }
+
+        AssertMatches(image, new Dictionary<string, Dictionary<string, byte[]>>(StringComparer.Ordinal)
+        {
+            ["/a"] = new(StringComparer.Ordinal) { ["user.during"] = new byte[500] },
+            ["/b"] = new(StringComparer.Ordinal),
+        });
+        string dump = temp.File("dump");
+        Ext4XattrOracle.Debugfs(image, false, $"dump /a {dump}");
+        Assert.Equal(data, File.ReadAllBytes(dump));
+    }
 }
