@@ -124,24 +124,8 @@ public sealed class RandomOperation
             case RandomOperationKind.Overwrite:
                 using (Stream s = fs.OpenFile(Path, FileMode.Open, FileAccess.ReadWrite))
                 {
-                    // InMemoryFileStream.Write clears the bytes after a write that ends inside the file (its
-                    // Resize treats the write's end as a shrink). Until that is fixed, the model's tail is saved
-                    // and written back so the model keeps POSIX semantics (pinned by
-                    // RandomOperationsTests.InMemoryWrite_InsideFile_KeepsBytesAfterTheWrite).
-                    byte[]? tail = null;
-                    if (fs is InMemoryFileSystem && Length > 0 && Offset + Length < s.Length)
-                    {
-                        tail = new byte[s.Length - (Offset + Length)];
-                        s.Seek(Offset + Length, SeekOrigin.Begin);
-                        s.ReadExactly(tail);
-                    }
-
                     s.Seek(Offset, SeekOrigin.Begin);
                     WriteData(s, Offset, Length, DataSeed);
-                    if (tail is not null)
-                    {
-                        s.Write(tail);
-                    }
                 }
 
                 return null;

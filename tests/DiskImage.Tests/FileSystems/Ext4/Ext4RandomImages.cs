@@ -60,12 +60,8 @@ public sealed class Ext4RandomImageKind
 
     public static Ext4RandomImageKind MkfsInode128 { get; } = new() { Name = "mkfs.ext4 -I 128", SeedBase = 4000, MkfsOptions = ["-t", "ext4", "-T", "default", "-I", "128"], LargeInodes = false };
 
-    /// <summary>
-    /// ext3 (block-mapped files and directories). The writer does not yet grow a block-mapped file past its 12
-    /// direct blocks (NotSupportedException), so on this kind files stay within 48 KiB and no bulk operation fills
-    /// a directory past 12 blocks; raise <see cref="MaxBlockMappedBytes"/> when indirect blocks are written.
-    /// </summary>
-    public static Ext4RandomImageKind MkfsExt3 { get; } = new() { Name = "mkfs -t ext3", SeedBase = 5000, MkfsOptions = ["-t", "ext3", "-T", "default"], MaxBlockMappedBytes = 12 * 4096 };
+    /// <summary>ext3: block-mapped files and directories (direct, single, double and triple indirect blocks).</summary>
+    public static Ext4RandomImageKind MkfsExt3 { get; } = new() { Name = "mkfs -t ext3", SeedBase = 5000, MkfsOptions = ["-t", "ext3", "-T", "default"] };
 
     public static Ext4RandomImageKind FormatDebian12 { get; } = new()
     {
