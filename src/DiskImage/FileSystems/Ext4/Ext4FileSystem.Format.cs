@@ -302,9 +302,10 @@ internal sealed class Ext4Formatter
             _resizeDind = AllocateRun(1).Start;
         }
 
-        if (_orphanFile)
+        if (_orphanFile && _journalBlocks > 0)
         {
-            // Like mke2fs: one block per 4096 file-system blocks, at least 32 and at most 512.
+            // Like mke2fs: one block per 4096 file-system blocks, at least 32 and at most 512. Without a journal
+            // there is no orphan file (e2fsck rejects one).
             _orphanExtents = AllocateExtents(Math.Clamp(_blocks / 4096, 32, 512), 4);
         }
     }
@@ -473,7 +474,7 @@ internal sealed class Ext4Formatter
             StoreInode(ino, raw);
         }
 
-        if (_orphanFile)
+        if (_orphanExtents.Count > 0)
         {
             _orphanIno = NextFreeInode();
             MarkInodeUsed(_orphanIno, directory: false);

@@ -22,7 +22,7 @@ public enum Ext4FormatProfile
 
     /// <summary>
     /// Upstream e2fsprogs 1.47.0 and later (e.g. Debian 13): <see cref="Debian12"/> plus metadata_csum_seed (the checksum
-    /// seed stored in the superblock) and orphan_file (an orphan file in inode 12 when nothing else takes it).
+    /// seed stored in the superblock) and orphan_file (an orphan file, inode 12 after a plain format; only with a journal).
     /// </summary>
     Upstream,
 }

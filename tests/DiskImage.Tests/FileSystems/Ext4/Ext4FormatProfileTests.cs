@@ -1,7 +1,9 @@
 using System.Globalization;
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.InMemory;
 using DiskImage.IO;
+using DiskImage.Tests.FileSystems.Conformance;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.FileSystems.Ext4;
@@ -203,10 +205,74 @@ public sealed class Ext4FormatProfileTests
         }
 
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"format took {watch.Elapsed}");
+        AssertFsckClean(image);
         string theirs = Mke2fs(dir.File("mke2fs.img"), size, profile, null);
         AssertHeadersEqual(image, theirs);
         using FileBlockDevice ro = FileBlockDevice.Open(image);
         using Ext4FileSystem fs = Ext4FileSystem.Open(ro, leaveOpen: true);
         Assert.Equal(UnixFileType.Directory, fs.GetEntry("/lost+found").Type);
+    }
+
+    [SkippableTheory]
+    [InlineData(Ext4FormatProfile.Upstream, 1024)]
+    [InlineData(Ext4FormatProfile.Upstream, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel8, 4096)]
+    [InlineData(Ext4FormatProfile.Rhel9, 2048)]
+    public void Build_Profile_E2fsckCleanAndOrphanFileAfterTree(Ext4FormatProfile profile, int blockSize)
+    {
+        Oracle.Require("e2fsck");
+        var mem = new InMemoryFileSystem();
+        ConformanceTree.Populate(mem);
+        var options = new Ext4BuildOptions { Format = Options(profile, blockSize), ExtraBytes = 16L << 20 };
+        using var dir = new TempDirectory();
+        string image = dir.File("fs.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, Ext4FileSystem.ComputeBuildSize(mem, options)))
+        {
+            Ext4FileSystem.Build(device, mem, options);
+        }
+
+        AssertFsckClean(image);
+        Dictionary<string, string> h = DumpHeader(image);
+        Assert.Contains("resize_inode", h["Filesystem features"], StringComparison.Ordinal);
+        if (profile == Ext4FormatProfile.Upstream)
+        {
+            Assert.Contains("orphan_file", h["Filesystem features"], StringComparison.Ordinal);
+            Assert.Contains("metadata_csum_seed", h["Filesystem features"], StringComparison.Ordinal);
+            long inodes = long.Parse(h["Inode count"], CultureInfo.InvariantCulture) - long.Parse(h["Free inodes"], CultureInfo.InvariantCulture);
+            Assert.Equal(inodes, long.Parse(h["Orphan file inode"], CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            Assert.False(h.ContainsKey("Orphan file inode"));
+        }
+
+        using FileBlockDevice ro = FileBlockDevice.Open(image);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(ro, leaveOpen: true);
+        Assert.Equal(ConformanceTree.HelloContent, ReadAll(fs, "/hello.txt"));
+    }
+
+    [SkippableFact]
+    public void Format_UpstreamWithoutJournal_NoOrphanFileE2fsckClean()
+    {
+        Oracle.Require("e2fsck");
+        using var dir = new TempDirectory();
+        string image = dir.File("fs.img");
+        using (FileBlockDevice device = FileBlockDevice.Create(image, 32L << 20))
+        {
+            Ext4FileSystem.Format(device, new Ext4FormatOptions { Profile = Ext4FormatProfile.Upstream, JournalBlocks = 0, Uuid = FixedUuid, HashSeed = FixedHashSeed, Timestamp = FixedTime });
+        }
+
+        AssertFsckClean(image);
+        Dictionary<string, string> h = DumpHeader(image);
+        Assert.DoesNotContain("orphan_file", h["Filesystem features"], StringComparison.Ordinal);
+        Assert.Contains("metadata_csum_seed", h["Filesystem features"], StringComparison.Ordinal);
+    }
+
+    private static byte[] ReadAll(IFileSystem fs, string path)
+    {
+        using Stream s = fs.OpenFile(path, FileMode.Open, FileAccess.Read);
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return ms.ToArray();
     }
 }
