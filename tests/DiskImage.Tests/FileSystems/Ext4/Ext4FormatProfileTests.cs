@@ -76,6 +76,27 @@ public sealed class Ext4FormatProfileTests
         }
     }
 
+    /// <summary>Mode, flags, size, links and block count of a special inode as debugfs shows them.</summary>
+    private static void AssertSpecialInodeEqual(string ours, string theirs, int ino)
+    {
+        string[] a = SpecialInodeFacts(ours, ino);
+        string[] b = SpecialInodeFacts(theirs, ino);
+        Assert.True(a.AsSpan().SequenceEqual(b), $"inode {ino}: ours [{string.Join(", ", a)}], mke2fs [{string.Join(", ", b)}]");
+    }
+
+    private static string[] SpecialInodeFacts(string image, int ino)
+    {
+        string stat = Oracle.RunOk("debugfs", "-R", $"stat <{ino}>", image).StandardOutput;
+        var facts = new List<string>();
+        foreach (string key in new[] { "Type:", "Mode:", "Flags:", "Size:", "Links:", "Blockcount:" })
+        {
+            int at = stat.IndexOf(key, StringComparison.Ordinal);
+            facts.Add(at < 0 ? key + "?" : key + stat[(at + key.Length)..].TrimStart().Split(' ', '\n')[0]);
+        }
+
+        return [.. facts];
+    }
+
     private static string Mke2fs(string path, long size, Ext4FormatProfile profile, int? blockSize)
     {
         using (FileBlockDevice.Create(path, size))
@@ -132,6 +153,11 @@ public sealed class Ext4FormatProfileTests
         AssertFsckClean(ours);
         string theirs = Mke2fs(dir.File("mke2fs.img"), size, profile, blockSize);
         AssertHeadersEqual(ours, theirs);
+        AssertSpecialInodeEqual(ours, theirs, 7);
+        if (profile == Ext4FormatProfile.Upstream)
+        {
+            AssertSpecialInodeEqual(ours, theirs, 12);
+        }
 
         using FileBlockDevice ro = FileBlockDevice.Open(ours);
         using Ext4FileSystem fs = Ext4FileSystem.Open(ro, leaveOpen: true);
