@@ -277,6 +277,25 @@ public sealed class Ext4FormatProfileTests
         Assert.Equal(ConformanceTree.HelloContent, ReadAll(fs, "/hello.txt"));
     }
 
+    [Theory]
+    [InlineData(Ext4FormatProfile.Upstream, 1024)]
+    [InlineData(Ext4FormatProfile.Rhel9, 4096)]
+    public void Format_SameOptions_ByteIdenticalImages(Ext4FormatProfile profile, int blockSize)
+    {
+        byte[] a = new byte[24 << 20];
+        byte[] b = new byte[24 << 20];
+        Ext4FileSystem.Format(new MemoryBlockDevice(a, writable: true), Options(profile, blockSize));
+        Ext4FileSystem.Format(new MemoryBlockDevice(b, writable: true), Options(profile, blockSize));
+        Assert.True(a.AsSpan().SequenceEqual(b), "two formats with the same options differ");
+    }
+
+    [Fact]
+    public void Format_UnknownProfile_ThrowsArgumentException()
+    {
+        byte[] a = new byte[8 << 20];
+        Assert.Throws<ArgumentException>(() => Ext4FileSystem.Format(new MemoryBlockDevice(a, writable: true), new Ext4FormatOptions { Profile = (Ext4FormatProfile)99 }));
+    }
+
     [SkippableFact]
     public void Format_UpstreamWithoutJournal_NoOrphanFileE2fsckClean()
     {
