@@ -36,6 +36,8 @@ internal sealed class Ext4Formatter
     private const uint FirstInode = 11;
     private const uint RootInode = 2;
     private const uint JournalInode = 8;
+    private const uint ResizeInodeNumber = 7;
+    private const uint OrphanBlockMagic = 0x0B10CA04;
     private const ushort BgInodeUninit = 0x1;
     private const ushort BgBlockUninit = 0x2;
     private const ushort BgInodeZeroed = 0x4;
@@ -48,6 +50,8 @@ internal sealed class Ext4Formatter
     private readonly int _bytesPerInode;
     private readonly bool _metadataCsum;
     private readonly bool _is64;
+    private readonly bool _csumSeedFeature;
+    private readonly bool _orphanFile;
     private readonly int _descSize;
     private readonly uint _firstData;
     private readonly long _bpg;
@@ -55,12 +59,16 @@ internal sealed class Ext4Formatter
     private readonly List<(long Start, long Count)> _skip = [];
     private readonly List<(long Start, long Count)> _data = [];
     private readonly List<(long Start, long Count)> _journalExtents = [];
+    private List<(long Start, long Count)> _orphanExtents = [];
     private readonly byte[] _uuidBytes = new byte[16];
     private long _blocks;
     private uint _groups;
     private uint _ipg;
     private long _itb;
     private long _gdtBlocks;
+    private long _rsvGdt;
+    private bool _resizeInode;
+    private long _resizeDind;
     private long _cursor;
     private long[] _blockBitmap = [];
     private long[] _inodeBitmap = [];
@@ -77,6 +85,7 @@ internal sealed class Ext4Formatter
     private long _seconds;
     private uint _nanos;
     private Guid _hashSeed;
+    private uint _orphanIno;
 
     public Ext4Formatter(BlockDevice device, Ext4FormatOptions options)
         : this(device, device.Length, options)
@@ -124,8 +133,15 @@ internal sealed class Ext4Formatter
             throw new ArgumentException("The label is longer than 16 bytes.", nameof(options));
         }
 
-        _metadataCsum = options.Profile == Ext4FormatProfile.Debian12;
-        _is64 = options.Profile == Ext4FormatProfile.Debian12;
+        if (options.Profile is not (Ext4FormatProfile.Debian12 or Ext4FormatProfile.Rhel7 or Ext4FormatProfile.Rhel8 or Ext4FormatProfile.Rhel9 or Ext4FormatProfile.Upstream))
+        {
+            throw new ArgumentException($"Unknown profile {options.Profile}.", nameof(options));
+        }
+
+        _metadataCsum = options.Profile != Ext4FormatProfile.Rhel7;
+        _is64 = options.Profile != Ext4FormatProfile.Rhel7;
+        _csumSeedFeature = options.Profile == Ext4FormatProfile.Upstream;
+        _orphanFile = options.Profile == Ext4FormatProfile.Upstream;
         _descSize = _is64 ? 64 : 32;
         _firstData = _bs == 1024 ? 1u : 0u;
         _bpg = _bs * 8L;
@@ -154,6 +170,12 @@ internal sealed class Ext4Formatter
 
     /// <summary>The mkfs time (seconds since 1970).</summary>
     public long Seconds => _seconds;
+
+    /// <summary>Descriptor blocks reserved after the descriptor table for growth (s_reserved_gdt_blocks; 0 without a resize inode, and possibly 0 with one).</summary>
+    public long ReservedGdtBlocks => _rsvGdt;
+
+    /// <summary>Blocks at the start of every group with a superblock backup: superblock, descriptors, reserved descriptors.</summary>
+    private long BackupBlocks => 1 + _gdtBlocks + _rsvGdt;
 
     /// <summary>Blocks <c>lost+found</c> gets when the formatter creates it (16 KiB, 2 to 12 blocks, like mke2fs).</summary>
     public int LostAndFoundBlocks => Math.Min(12, Math.Max(2, 16384 / _bs));
@@ -233,7 +255,7 @@ internal sealed class Ext4Formatter
         {
             if (HasBackup(g))
             {
-                _skip.Add((GroupStart(g), 1 + _gdtBlocks));
+                _skip.Add((GroupStart(g), BackupBlocks));
             }
         }
 
@@ -242,7 +264,10 @@ internal sealed class Ext4Formatter
         _cursor = _firstData;
     }
 
-    /// <summary>Allocates the journal's blocks (at the cursor, in extents of at most 32768 blocks) and its extent leaf when it needs one.</summary>
+    /// <summary>
+    /// Allocates the journal's blocks (at the cursor, in extents of at most 32768 blocks) and its extent leaf when it
+    /// needs one, then the resize inode's double-indirect block and the orphan file's blocks when the options have them.
+    /// </summary>
     public void AllocateJournal()
     {
         long remaining = _journalBlocks;
@@ -270,6 +295,18 @@ internal sealed class Ext4Formatter
             }
 
             _journalLeaf = AllocateRun(1).Start;
+        }
+
+        if (_resizeInode)
+        {
+            _resizeDind = AllocateRun(1).Start;
+        }
+
+        if (_orphanFile && _journalBlocks > 0)
+        {
+            // Like mke2fs: one block per 4096 file-system blocks, at least 32 and at most 512. Without a journal
+            // there is no orphan file (e2fsck rejects one).
+            _orphanExtents = AllocateExtents(Math.Clamp(_blocks / 4096, 32, 512), 4);
         }
     }
 
@@ -423,6 +460,10 @@ internal sealed class Ext4Formatter
                 SetExtents(raw, _journalExtents, _journalLeaf);
                 SetBlockCount(raw, _journalBlocks + (_journalLeaf != 0 ? 1 : 0));
             }
+            else if (ino == ResizeInodeNumber && _resizeInode)
+            {
+                FillResizeInode(raw);
+            }
             else
             {
                 BinaryPrimitives.WriteUInt32LittleEndian(raw.AsSpan(0x08), (uint)_seconds);
@@ -433,8 +474,28 @@ internal sealed class Ext4Formatter
             StoreInode(ino, raw);
         }
 
+        if (_orphanExtents.Count > 0)
+        {
+            _orphanIno = NextFreeInode();
+            MarkInodeUsed(_orphanIno, directory: false);
+            Array.Clear(raw);
+            UnixTime now = new(_seconds, (int)_nanos);
+            long orphanBlocks = 0;
+            foreach ((long _, long count) in _orphanExtents)
+            {
+                orphanBlocks += count;
+            }
+
+            InitInode(raw, 0x8180, 0, 0, 1, orphanBlocks * _bs, now, now, now, now);
+            SetExtents(raw, _orphanExtents, 0);
+            SetBlockCount(raw, orphanBlocks);
+            StoreInode(_orphanIno, raw);
+        }
+
         FlushInodes();
         _itBuffer = null;
+        WriteResizeBlocks();
+        WriteOrphanBlocks();
 
         // Every used range in block order: group tables and allocations (backup regions are added per group).
         var ranges = new List<(long Start, long Count)>(_tables.Count + _data.Count);
@@ -458,8 +519,8 @@ internal sealed class Ext4Formatter
             long used = 0;
             if (HasBackup(g))
             {
-                SetBits(bitmap, 0, 1 + _gdtBlocks);
-                used += 1 + _gdtBlocks;
+                SetBits(bitmap, 0, BackupBlocks);
+                used += BackupBlocks;
             }
 
             bool anyRange = false;
@@ -485,18 +546,7 @@ internal sealed class Ext4Formatter
                 SetBits(bitmap, ge - gs, _bpg - (ge - gs));
             }
 
-            long freeBlocks = ge - gs - used;
-            freeBlocksTotal += freeBlocks;
-            _device!.Write(_blockBitmap[g] * _bs, bitmap);
-            uint blockBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_bpg / 8)));
-
-            Array.Clear(bitmap);
             uint inodesUsed = _inodesUsed[g];
-            SetBits(bitmap, 0, inodesUsed);
-            SetBits(bitmap, _ipg, (_bs * 8L) - _ipg);
-            _device.Write(_inodeBitmap[g] * _bs, bitmap);
-            uint inodeBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_ipg / 8)));
-
             ushort flags = BgInodeZeroed;
             if (g != 0)
             {
@@ -510,6 +560,19 @@ internal sealed class Ext4Formatter
                     flags |= BgBlockUninit;
                 }
             }
+
+            // Bitmaps of uninitialised groups are computed by their readers: holes on sparse devices, so that
+            // multi-TiB file systems cost only their used metadata.
+            long freeBlocks = ge - gs - used;
+            freeBlocksTotal += freeBlocks;
+            WriteBitmap(_blockBitmap[g], bitmap, (flags & BgBlockUninit) != 0);
+            uint blockBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_bpg / 8)));
+
+            Array.Clear(bitmap);
+            SetBits(bitmap, 0, inodesUsed);
+            SetBits(bitmap, _ipg, (_bs * 8L) - _ipg);
+            WriteBitmap(_inodeBitmap[g], bitmap, (flags & BgInodeUninit) != 0);
+            uint inodeBitmapCsum = Ext4Checksum.Crc32C(_checksumSeed, bitmap.AsSpan(0, (int)(_ipg / 8)));
 
             uint freeInodes = _ipg - inodesUsed;
             freeInodesTotal += freeInodes;
@@ -573,6 +636,132 @@ internal sealed class Ext4Formatter
         _device.Flush();
     }
 
+    private void WriteBitmap(long block, byte[] bitmap, bool uninit)
+    {
+        if (uninit)
+        {
+            _device!.WriteZeroes(block * _bs, _bs);
+        }
+        else
+        {
+            _device!.Write(block * _bs, bitmap);
+        }
+    }
+
+    /// <summary>The inode after the highest one in use (the orphan file's: 12 after a plain format).</summary>
+    private uint NextFreeInode()
+    {
+        for (long g = _groups - 1; g >= 0; g--)
+        {
+            if (_inodesUsed[g] > 0)
+            {
+                long ino = (g * _ipg) + _inodesUsed[g] + 1;
+                if (ino > InodeCount)
+                {
+                    throw new Ext4NoSpaceException();
+                }
+
+                return (uint)ino;
+            }
+        }
+
+        return FirstInode;
+    }
+
+    /// <summary>
+    /// Inode 7 as e2fsck expects it: a regular file (0600, one link, no extents) whose double-indirect block lists
+    /// the reserved descriptor blocks of group 0, each serving as an indirect block that lists its copies in the
+    /// backup groups; i_size spans the whole double-indirect range.
+    /// </summary>
+    private void FillResizeInode(Span<byte> raw)
+    {
+        long perBlock = _bs / 4;
+        long size = (12 + perBlock + (perBlock * perBlock)) * _bs;
+        UnixTime now = new(_seconds, 0);
+        InitInode(raw, 0x8180, 0, 0, 1, size, now, now, now, now);
+        BinaryPrimitives.WriteUInt32LittleEndian(raw[(0x28 + (13 * 4))..], (uint)_resizeDind);
+        SetBlockCount(raw, 1 + (_rsvGdt * (1 + BackupGroupCount())));
+    }
+
+    private int BackupGroupCount()
+    {
+        int n = 0;
+        for (uint g = 1; g < _groups; g++)
+        {
+            if (HasBackup(g))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>Writes the resize inode's double-indirect block and group 0's reserved descriptor blocks; zeroes the backups' copies.</summary>
+    private void WriteResizeBlocks()
+    {
+        if (!_resizeInode)
+        {
+            return;
+        }
+
+        long perBlock = _bs / 4;
+        long first = _firstData + 1 + _gdtBlocks;
+        byte[] dind = new byte[_bs];
+        byte[] reserved = new byte[_rsvGdt * _bs];
+        for (long i = 0; i < _rsvGdt; i++)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(dind.AsSpan((int)(((_gdtBlocks + i) % perBlock) * 4)), (uint)(first + i));
+            Span<byte> ind = reserved.AsSpan((int)(i * _bs), _bs);
+            int j = 0;
+            for (uint g = 1; g < _groups; g++)
+            {
+                if (HasBackup(g))
+                {
+                    BinaryPrimitives.WriteUInt32LittleEndian(ind[(j * 4)..], (uint)(GroupStart(g) + 1 + _gdtBlocks + i));
+                    j++;
+                }
+            }
+        }
+
+        _device!.Write(_resizeDind * _bs, dind);
+        _device.Write(first * _bs, reserved);
+        for (uint g = 1; g < _groups; g++)
+        {
+            if (HasBackup(g))
+            {
+                _device.WriteZeroes((GroupStart(g) + 1 + _gdtBlocks) * _bs, _rsvGdt * _bs);
+            }
+        }
+    }
+
+    /// <summary>Writes the orphan file's blocks: no entries, a tail with the magic and the block's crc32c.</summary>
+    private void WriteOrphanBlocks()
+    {
+        if (_orphanIno == 0)
+        {
+            return;
+        }
+
+        uint seed = InodeSeed(_orphanIno);
+        byte[] block = new byte[_bs];
+        BinaryPrimitives.WriteUInt32LittleEndian(block.AsSpan(_bs - 8), OrphanBlockMagic);
+        foreach ((long start, long count) in _orphanExtents)
+        {
+            byte[] run = new byte[count * _bs];
+            for (long b = 0; b < count; b++)
+            {
+                long phys = start + b;
+                uint c = Ext4Checksum.Crc32C(Ext4Checksum.Crc32C(seed, (uint)phys), (uint)(phys >> 32));
+                c = Ext4Checksum.Crc32C(c, block.AsSpan(0, _bs - 8));
+                BinaryPrimitives.WriteUInt32LittleEndian(block.AsSpan(_bs - 4), c);
+                block.CopyTo(run, b * _bs);
+            }
+
+            _device!.Write(start * _bs, run);
+        }
+    }
+
     /// <summary>Writes the blocks of an empty <c>lost+found</c> ("." and ".." in the first, empty entries after).</summary>
     public void WriteEmptyLostAndFound(List<(long Start, long Count)> extents, uint parent)
     {
@@ -625,9 +814,9 @@ internal sealed class Ext4Formatter
         {
             uint g = (uint)((_cursor - _firstData) / _bpg);
             long gs = GroupStart(g);
-            if (HasBackup(g) && _cursor < gs + 1 + _gdtBlocks)
+            if (HasBackup(g) && _cursor < gs + BackupBlocks)
             {
-                _cursor = gs + 1 + _gdtBlocks;
+                _cursor = gs + BackupBlocks;
                 continue;
             }
 
@@ -697,9 +886,15 @@ internal sealed class Ext4Formatter
 
             long itb = ipg * _inodeSize / _bs;
             long gdtBlocks = ((groups * _descSize) + _bs - 1) / _bs;
+            long rsv = ReservedGdtFor(blocks, gdtBlocks);
+            if (1 + gdtBlocks + rsv + 2 + itb + 64 > _bpg)
+            {
+                rsv = Math.Max(0, _bpg - (1 + gdtBlocks + 2 + itb + 64));
+            }
+
             long lastSize = blocks - _firstData - ((groups - 1) * _bpg);
             _groups = (uint)groups;
-            long overhead = (HasBackup(_groups - 1) ? 1 + gdtBlocks : 0) + 2 + itb;
+            long overhead = (HasBackup(_groups - 1) ? 1 + gdtBlocks + rsv : 0) + 2 + itb;
             if (groups > 1 && lastSize < overhead + 50)
             {
                 blocks = _firstData + ((groups - 1) * _bpg);
@@ -715,8 +910,30 @@ internal sealed class Ext4Formatter
             _ipg = (uint)ipg;
             _itb = itb;
             _gdtBlocks = gdtBlocks;
+            _rsvGdt = rsv;
+
+            // Like mke2fs: the resize inode stays (possibly with nothing reserved) below 2^32 blocks.
+            _resizeInode = _o.ResizeInode && blocks <= uint.MaxValue;
             return;
         }
+    }
+
+    /// <summary>
+    /// The descriptor blocks mke2fs reserves for growth: enough for 1024 times the blocks (at most 2^32 - 1 blocks),
+    /// less those in use, at most one indirect block's worth; 0 without the resize inode.
+    /// </summary>
+    private long ReservedGdtFor(long blocks, long gdtBlocks)
+    {
+        if (!_o.ResizeInode || blocks > uint.MaxValue)
+        {
+            return 0;
+        }
+
+        long maxBlocks = Math.Min(uint.MaxValue, blocks * 1024);
+        long groups = (maxBlocks - _firstData + _bpg - 1) / _bpg;
+        long perBlock = _bs / _descSize;
+        long rsv = ((groups + perBlock - 1) / perBlock) - gdtBlocks;
+        return Math.Clamp(rsv, 0, _bs / 4);
     }
 
     private long GroupStart(uint g) => _firstData + (g * _bpg);
@@ -829,10 +1046,28 @@ internal sealed class Ext4Formatter
             compat |= Ext4CompatibleFeatures.HasJournal;
         }
 
+        if (_resizeInode)
+        {
+            compat |= Ext4CompatibleFeatures.ResizeInode;
+            BinaryPrimitives.WriteUInt16LittleEndian(s[0xCE..], (ushort)_rsvGdt);
+        }
+
+        if (_orphanIno != 0)
+        {
+            compat |= Ext4CompatibleFeatures.OrphanFile;
+            BinaryPrimitives.WriteUInt32LittleEndian(s[0x280..], _orphanIno);
+        }
+
         var incompat = Ext4IncompatibleFeatures.FileType | Ext4IncompatibleFeatures.Extents | Ext4IncompatibleFeatures.FlexBlockGroups;
         if (_is64)
         {
             incompat |= Ext4IncompatibleFeatures.SixtyFourBit;
+        }
+
+        if (_csumSeedFeature)
+        {
+            incompat |= Ext4IncompatibleFeatures.ChecksumSeed;
+            BinaryPrimitives.WriteUInt32LittleEndian(s[0x270..], _checksumSeed);
         }
 
         var ro = Ext4ReadOnlyCompatibleFeatures.SparseSuper | Ext4ReadOnlyCompatibleFeatures.LargeFile |
