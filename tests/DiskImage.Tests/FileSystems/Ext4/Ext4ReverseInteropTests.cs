@@ -1,5 +1,6 @@
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.IO;
 using DiskImage.Tests.FileSystems.Conformance;
 using DiskImage.Tests.Oracles;
 
@@ -122,6 +123,29 @@ public sealed class Ext4ReverseInteropTests
         byte[] image = Ext4TestImages.Build("/etc", img, 64 * 1024, "-t", "ext4");
         using Ext4FileSystem fs = Ext4TestImages.Open(image);
         Assert.True(Ext4TreeComparer.AssertMatches("/etc", fs, expectations: null) > 100);
+    }
+
+    [SkippableTheory]
+    [InlineData("ext4 defaults", false, new[] { "-t", "ext4" })]
+    [InlineData("1 KiB blocks, no metadata_csum/64bit, htree by e2fsck -fyD", true, new[] { "-t", "ext4", "-b", "1024", "-O", "^metadata_csum,^64bit" })]
+    public void Open_MkfsFromDebootstrapTree_ReadsRealTreeExactly(string name, bool reindex, string[] options)
+    {
+        Oracle.Require("mke2fs");
+        string tree = Fixtures.RequireDebootstrapTree();
+        Skip.IfNot(HostFiles.IsRoot, "Reading every file of the debootstrap tree needs root.");
+        using var temp = new TempDirectory();
+        string img = temp.File("minbase.img");
+        ToolResult mkfs = Oracle.Run("mke2fs", ["-q", "-F", .. options, "-d", tree, img, "400M"], TimeSpan.FromMinutes(3));
+        Assert.True(mkfs.ExitCode == 0, name + ": " + mkfs);
+        if (reindex)
+        {
+            ToolResult fsck = Oracle.Run("e2fsck", ["-fyD", img], TimeSpan.FromMinutes(2));
+            Assert.True(fsck.ExitCode is 0 or 1, name + ": " + fsck);
+        }
+
+        using var device = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(device);
+        Assert.True(Ext4TreeComparer.AssertMatches(tree, fs, expectations: null) > 5000, name);
     }
 
     [SkippableFact]
