@@ -12,11 +12,17 @@ public sealed partial class Ext4FileSystem
 {
     private const long MaxLogicalBlocks = 1L << 32;
 
+    /// <summary>How many verified extent-tree blocks the reusable path keeps.</summary>
+    private const int ExtentCacheSlots = 8;
+
     /// <summary>
-    /// A reusable lookup path, taken by one lookup at a time. Besides the path itself its levels keep the verified
-    /// contents of the blocks last read into them, so repeated lookups through the same nodes read nothing.
+    /// The file system's reusable lookup path, taken by one lookup at a time. Besides the path itself it keeps the
+    /// verified contents of the last few extent-tree blocks it read, so repeated lookups through them read nothing.
     /// </summary>
-    private ExtentPath? _extentPathCache = new(shared: true);
+    private readonly ExtentPath _sharedExtentPath = new(shared: true);
+
+    /// <summary>1 while a lookup uses <see cref="_sharedExtentPath"/>.</summary>
+    private int _sharedExtentPathBusy;
 
     /// <summary>
     /// Bumped whenever a cached extent-tree node may no longer match the device (a node written from another buffer,
@@ -56,17 +62,23 @@ public sealed partial class Ext4FileSystem
     /// <summary>The levels from the root (index 0) to a leaf; at most <see cref="MaxExtentDepth"/> + 1 of them.</summary>
     private sealed class ExtentPath(bool shared)
     {
-        public readonly ExtentLevel[] Levels = CreateLevels(shared);
+        public readonly ExtentLevel[] Levels = CreateLevels(shared, MaxExtentDepth + 1);
 
         public readonly bool Shared = shared;
+
+        /// <summary>Cached verified blocks (shared path only); the levels' buffers point into them.</summary>
+        public readonly ExtentLevel[]? Slots = shared ? CreateLevels(true, ExtentCacheSlots) : null;
+
+        /// <summary>The slot the next block read replaces (round robin: a lookup reads fewer blocks than there are slots).</summary>
+        public int NextSlot;
 
         public int Count { get; set; }
 
         public ExtentLevel this[int index] => Levels[index];
 
-        private static ExtentLevel[] CreateLevels(bool shared)
+        private static ExtentLevel[] CreateLevels(bool shared, int count)
         {
-            var levels = new ExtentLevel[MaxExtentDepth + 1];
+            var levels = new ExtentLevel[count];
             for (int i = 0; i < levels.Length; i++)
             {
                 levels[i] = new ExtentLevel { Shared = shared };
@@ -82,18 +94,27 @@ public sealed partial class Ext4FileSystem
             {
                 level.Epoch = -1;
             }
+
+            if (Slots is not null)
+            {
+                foreach (ExtentLevel slot in Slots)
+                {
+                    slot.Epoch = -1;
+                }
+            }
         }
     }
 
     /// <summary>Takes the reusable lookup path (or a new one when it is in use).</summary>
-    private ExtentPath RentExtentPath() => Interlocked.Exchange(ref _extentPathCache, null) ?? new ExtentPath(shared: false);
+    private ExtentPath RentExtentPath() =>
+        Interlocked.Exchange(ref _sharedExtentPathBusy, 1) == 0 ? _sharedExtentPath : new ExtentPath(shared: false);
 
     /// <summary>Gives the reusable lookup path back once the operation that used it has ended.</summary>
     private void ReturnExtentPath(ExtentPath path)
     {
         if (path.Shared)
         {
-            Volatile.Write(ref _extentPathCache, path);
+            Volatile.Write(ref _sharedExtentPathBusy, 0);
         }
     }
 
@@ -106,16 +127,15 @@ public sealed partial class Ext4FileSystem
     /// </summary>
     internal void NoteDataBlocksWritten(long first, long count)
     {
-        ExtentPath? cached = Volatile.Read(ref _extentPathCache);
-        if (cached is null)
+        if (Volatile.Read(ref _sharedExtentPathBusy) != 0)
         {
             InvalidateExtentCache();
             return;
         }
 
-        foreach (ExtentLevel level in cached.Levels)
+        foreach (ExtentLevel slot in _sharedExtentPath.Slots!)
         {
-            if (level.Epoch >= 0 && level.Block >= first && level.Block - first < count)
+            if (slot.Epoch >= 0 && slot.Block >= first && slot.Block - first < count)
             {
                 InvalidateExtentCache();
                 return;
@@ -237,24 +257,42 @@ public sealed partial class Ext4FileSystem
         VerifyExtentBlock(inode, span, block);
     }
 
-    /// <summary>Makes <paramref name="level"/> hold block <paramref name="block"/>, verified; reads it only when its cached copy is not current.</summary>
-    private void LoadLevel(Ext4Inode inode, ExtentLevel level, long block, int depth)
+    /// <summary>
+    /// Makes <paramref name="level"/> of <paramref name="path"/> hold block <paramref name="block"/>, verified; the
+    /// shared path reads it only when no cached copy is current.
+    /// </summary>
+    private void LoadLevel(Ext4Inode inode, ExtentPath path, ExtentLevel level, long block, int depth)
     {
-        long epoch = Volatile.Read(ref _extentCacheEpoch);
-        if (level.Buffer is not null && level.Epoch == epoch && level.Block == block && level.NodeDepth == depth &&
-            level.OwnerInode == inode.Number && level.OwnerGeneration == inode.Generation)
+        level.Block = block;
+        if (path.Slots is null)
         {
+            level.Buffer ??= new byte[_sb.BlockSize];
+            ReadExtentBlockInto(inode, block, depth, level.Buffer);
             return;
         }
 
-        level.Epoch = -1;
-        level.Block = block;
-        level.Buffer ??= new byte[_sb.BlockSize];
-        ReadExtentBlockInto(inode, block, depth, level.Buffer);
-        level.OwnerInode = inode.Number;
-        level.OwnerGeneration = inode.Generation;
-        level.NodeDepth = depth;
-        level.Epoch = epoch;
+        long epoch = Volatile.Read(ref _extentCacheEpoch);
+        foreach (ExtentLevel cached in path.Slots)
+        {
+            if (cached.Epoch == epoch && cached.Block == block && cached.NodeDepth == depth &&
+                cached.OwnerInode == inode.Number && cached.OwnerGeneration == inode.Generation)
+            {
+                level.Buffer = cached.Buffer;
+                return;
+            }
+        }
+
+        ExtentLevel slot = path.Slots[path.NextSlot];
+        path.NextSlot = (path.NextSlot + 1) % path.Slots.Length;
+        slot.Epoch = -1;
+        slot.Block = block;
+        slot.Buffer ??= new byte[_sb.BlockSize];
+        level.Buffer = slot.Buffer;
+        ReadExtentBlockInto(inode, block, depth, slot.Buffer);
+        slot.OwnerInode = inode.Number;
+        slot.OwnerGeneration = inode.Generation;
+        slot.NodeDepth = depth;
+        slot.Epoch = epoch;
     }
 
     /// <summary>Writes a node block from a buffer that is not the cached copy of that block (so cached copies are dropped).</summary>
@@ -288,8 +326,19 @@ public sealed partial class Ext4FileSystem
         {
             if (!level.Shared)
             {
-                // Another path's copy of this block would now be out of date.
+                // The shared path's copy of this block would now be out of date.
                 InvalidateExtentCache();
+            }
+            else
+            {
+                // Only the slot whose buffer this is stays current (a damaged image may have cached the block twice).
+                foreach (ExtentLevel slot in _sharedExtentPath.Slots!)
+                {
+                    if (slot.Block == level.Block && !ReferenceEquals(slot.Buffer, level.Buffer))
+                    {
+                        slot.Epoch = -1;
+                    }
+                }
             }
 
             WriteExtentNode(inode, level.Block, level.Buffer);
@@ -347,7 +396,7 @@ public sealed partial class Ext4FileSystem
 
             depth--;
             level = path.Levels[path.Count];
-            LoadLevel(inode, level, child, depth);
+            LoadLevel(inode, path, level, child, depth);
         }
     }
 
