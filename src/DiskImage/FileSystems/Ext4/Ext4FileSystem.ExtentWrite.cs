@@ -12,6 +12,25 @@ public sealed partial class Ext4FileSystem
 {
     private const long MaxLogicalBlocks = 1L << 32;
 
+    /// <summary>How many verified extent-tree blocks the reusable path keeps.</summary>
+    private const int ExtentCacheSlots = 8;
+
+    /// <summary>
+    /// The file system's reusable lookup path, taken by one lookup at a time. Besides the path itself it keeps the
+    /// verified contents of the last few extent-tree blocks it read, so repeated lookups through them read nothing.
+    /// </summary>
+    private readonly ExtentPath _sharedExtentPath = new(shared: true);
+
+    /// <summary>1 while a lookup uses <see cref="_sharedExtentPath"/>.</summary>
+    private int _sharedExtentPathBusy;
+
+    /// <summary>
+    /// Bumped whenever a cached extent-tree node may no longer match the device (a node written from another buffer,
+    /// tree growth, truncation, a failed change, data written over a cached block); cached levels of older epochs are
+    /// read and verified again.
+    /// </summary>
+    private long _extentCacheEpoch;
+
     /// <summary>One node on the way from the root (in the inode) to a leaf.</summary>
     private sealed class ExtentLevel
     {
@@ -23,6 +42,105 @@ public sealed partial class Ext4FileSystem
 
         /// <summary>The entry followed (index nodes) or the last entry starting at or before the target (leaves; -1 when none).</summary>
         public int Index;
+
+        /// <summary>The inode whose tree the buffer was verified for (the checksum seed depends on it).</summary>
+        public uint OwnerInode;
+
+        /// <summary>The generation of <see cref="OwnerInode"/> when verified.</summary>
+        public uint OwnerGeneration;
+
+        /// <summary>The node depth the buffer was verified at.</summary>
+        public int NodeDepth = -1;
+
+        /// <summary>The cache epoch in which the buffer was known to match the device (-1: not valid).</summary>
+        public long Epoch = -1;
+
+        /// <summary>Whether the level belongs to the file system's reusable path (whose cached copies its own writes keep current).</summary>
+        public bool Shared;
+    }
+
+    /// <summary>The levels from the root (index 0) to a leaf; at most <see cref="MaxExtentDepth"/> + 1 of them.</summary>
+    private sealed class ExtentPath(bool shared)
+    {
+        public readonly ExtentLevel[] Levels = CreateLevels(shared, MaxExtentDepth + 1);
+
+        public readonly bool Shared = shared;
+
+        /// <summary>Cached verified blocks (shared path only); the levels' buffers point into them.</summary>
+        public readonly ExtentLevel[]? Slots = shared ? CreateLevels(true, ExtentCacheSlots) : null;
+
+        /// <summary>The slot the next block read replaces (round robin: a lookup reads fewer blocks than there are slots).</summary>
+        public int NextSlot;
+
+        public int Count { get; set; }
+
+        public ExtentLevel this[int index] => Levels[index];
+
+        private static ExtentLevel[] CreateLevels(bool shared, int count)
+        {
+            var levels = new ExtentLevel[count];
+            for (int i = 0; i < levels.Length; i++)
+            {
+                levels[i] = new ExtentLevel { Shared = shared };
+            }
+
+            return levels;
+        }
+
+        /// <summary>Forgets every cached block.</summary>
+        public void Invalidate()
+        {
+            foreach (ExtentLevel level in Levels)
+            {
+                level.Epoch = -1;
+            }
+
+            if (Slots is not null)
+            {
+                foreach (ExtentLevel slot in Slots)
+                {
+                    slot.Epoch = -1;
+                }
+            }
+        }
+    }
+
+    /// <summary>Takes the reusable lookup path (or a new one when it is in use).</summary>
+    private ExtentPath RentExtentPath() =>
+        Interlocked.Exchange(ref _sharedExtentPathBusy, 1) == 0 ? _sharedExtentPath : new ExtentPath(shared: false);
+
+    /// <summary>Gives the reusable lookup path back once the operation that used it has ended.</summary>
+    private void ReturnExtentPath(ExtentPath path)
+    {
+        if (path.Shared)
+        {
+            Volatile.Write(ref _sharedExtentPathBusy, 0);
+        }
+    }
+
+    /// <summary>Marks every cached extent-tree node as needing to be read and verified again.</summary>
+    private void InvalidateExtentCache() => Interlocked.Increment(ref _extentCacheEpoch);
+
+    /// <summary>
+    /// Called after file data was written to device blocks [<paramref name="first"/>, +<paramref name="count"/>):
+    /// on a damaged image such a block may also be a cached extent-tree node, which must then be read again.
+    /// </summary>
+    internal void NoteDataBlocksWritten(long first, long count)
+    {
+        if (Volatile.Read(ref _sharedExtentPathBusy) != 0)
+        {
+            InvalidateExtentCache();
+            return;
+        }
+
+        foreach (ExtentLevel slot in _sharedExtentPath.Slots!)
+        {
+            if (slot.Epoch >= 0 && slot.Block >= first && slot.Block - first < count)
+            {
+                InvalidateExtentCache();
+                return;
+            }
+        }
     }
 
     private int ExtentCapacity => (_sb.BlockSize - 12) / 12;
@@ -122,13 +240,70 @@ public sealed partial class Ext4FileSystem
         }
 
         byte[] buffer = new byte[_sb.BlockSize];
-        _device.ReadExactly(block * _sb.BlockSize, buffer);
-        CheckNodeHeader(inode, buffer, expectedDepth, isRoot: false);
-        VerifyExtentBlock(inode, buffer, block);
+        ReadExtentBlockInto(inode, block, expectedDepth, buffer);
         return buffer;
     }
 
+    private void ReadExtentBlockInto(Ext4Inode inode, long block, int expectedDepth, byte[] buffer)
+    {
+        if (block < _sb.FirstDataBlock || block >= _sb.BlocksCount)
+        {
+            FormatError.Throw("ext4 extent tree", -1, $"inode {inode.Number}: extent index points to block {block} outside the file system.");
+        }
+
+        Span<byte> span = buffer.AsSpan(0, _sb.BlockSize);
+        _device.ReadExactly(block * _sb.BlockSize, span);
+        CheckNodeHeader(inode, span, expectedDepth, isRoot: false);
+        VerifyExtentBlock(inode, span, block);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="level"/> of <paramref name="path"/> hold block <paramref name="block"/>, verified; the
+    /// shared path reads it only when no cached copy is current.
+    /// </summary>
+    private void LoadLevel(Ext4Inode inode, ExtentPath path, ExtentLevel level, long block, int depth)
+    {
+        level.Block = block;
+        if (path.Slots is null)
+        {
+            level.Buffer ??= new byte[_sb.BlockSize];
+            ReadExtentBlockInto(inode, block, depth, level.Buffer);
+            return;
+        }
+
+        long epoch = Volatile.Read(ref _extentCacheEpoch);
+        foreach (ExtentLevel cached in path.Slots)
+        {
+            if (cached.Epoch == epoch && cached.Block == block && cached.NodeDepth == depth &&
+                cached.OwnerInode == inode.Number && cached.OwnerGeneration == inode.Generation)
+            {
+                level.Buffer = cached.Buffer;
+                return;
+            }
+        }
+
+        ExtentLevel slot = path.Slots[path.NextSlot];
+        path.NextSlot = (path.NextSlot + 1) % path.Slots.Length;
+        slot.Epoch = -1;
+        slot.Block = block;
+        slot.Buffer ??= new byte[_sb.BlockSize];
+        level.Buffer = slot.Buffer;
+        ReadExtentBlockInto(inode, block, depth, slot.Buffer);
+        slot.OwnerInode = inode.Number;
+        slot.OwnerGeneration = inode.Generation;
+        slot.NodeDepth = depth;
+        slot.Epoch = epoch;
+    }
+
+    /// <summary>Writes a node block from a buffer that is not the cached copy of that block (so cached copies are dropped).</summary>
     private void WriteExtentBlock(Ext4Inode inode, long block, byte[] buffer)
+    {
+        InvalidateExtentCache();
+        WriteExtentNode(inode, block, buffer);
+    }
+
+    /// <summary>Writes a node block, with its checksum tail, from the buffer of the path level that holds it.</summary>
+    private void WriteExtentNode(Ext4Inode inode, long block, byte[] buffer)
     {
         if (_sb.HasMetadataChecksum)
         {
@@ -149,15 +324,34 @@ public sealed partial class Ext4FileSystem
         }
         else
         {
-            WriteExtentBlock(inode, level.Block, level.Buffer);
+            if (!level.Shared)
+            {
+                // The shared path's copy of this block would now be out of date.
+                InvalidateExtentCache();
+            }
+            else
+            {
+                // Only the slot whose buffer this is stays current (a damaged image may have cached the block twice).
+                foreach (ExtentLevel slot in _sharedExtentPath.Slots!)
+                {
+                    if (slot.Block == level.Block && !ReferenceEquals(slot.Buffer, level.Buffer))
+                    {
+                        slot.Epoch = -1;
+                    }
+                }
+            }
+
+            WriteExtentNode(inode, level.Block, level.Buffer);
         }
     }
 
     /// <summary>The path from the root to the leaf whose range holds <paramref name="logical"/>.</summary>
-    private List<ExtentLevel> FindExtentPath(Ext4Inode inode, long logical)
+    private void FindExtentPath(Ext4Inode inode, long logical, ExtentPath path)
     {
-        var path = new List<ExtentLevel>(4);
-        var root = new ExtentLevel();
+        path.Count = 0;
+        ExtentLevel root = path.Levels[0];
+        root.Buffer = null;
+        root.Block = -1;
         Span<byte> node = inode.BlockAreaWritable;
         CheckNodeHeader(inode, node, -1, isRoot: true);
         int depth = NodeDepth(node);
@@ -183,25 +377,26 @@ public sealed partial class Ext4FileSystem
                 }
             }
 
-            path.Add(level);
+            path.Count++;
             if (depth == 0)
             {
                 level.Index = found;
-                return path;
+                return;
             }
 
             level.Index = Math.Max(found, 0);
             long child = IndexChild(node, level.Index);
-            foreach (ExtentLevel l in path)
+            for (int k = 0; k < path.Count; k++)
             {
-                if (l.Block == child)
+                if (path.Levels[k].Block == child)
                 {
                     FormatError.Throw("ext4 extent tree", -1, $"inode {inode.Number}: extent tree block {child} is referenced twice (cycle).");
                 }
             }
 
             depth--;
-            level = new ExtentLevel { Block = child, Buffer = ReadExtentBlock(inode, child, depth) };
+            level = path.Levels[path.Count];
+            LoadLevel(inode, path, level, child, depth);
         }
     }
 
@@ -233,26 +428,36 @@ public sealed partial class Ext4FileSystem
             return MapBlockMapRun(inode, logical, maxCount, out count);
         }
 
-        List<ExtentLevel> path = FindExtentPath(inode, logical);
-        ExtentLevel leafLevel = path[^1];
-        Span<byte> leaf = LevelNode(inode, leafLevel);
-        int i = leafLevel.Index;
-        if (i >= 0)
+        // A lookup changes nothing, so the path's cached nodes stay current even when a check throws (a level whose
+        // read or verification failed is left marked invalid).
+        ExtentPath path = RentExtentPath();
+        try
         {
-            (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
-            if (logical < l + len)
+            FindExtentPath(inode, logical, path);
+            ExtentLevel leafLevel = path[^1];
+            Span<byte> leaf = LevelNode(inode, leafLevel);
+            int i = leafLevel.Index;
+            if (i >= 0)
             {
-                count = Math.Min(maxCount, l + len - logical);
-                return unwritten ? -1 : p + (logical - l);
+                (long l, long p, int len, bool unwritten) = CheckedLeafExtent(inode, leaf, i);
+                if (logical < l + len)
+                {
+                    count = Math.Min(maxCount, l + len - logical);
+                    return unwritten ? -1 : p + (logical - l);
+                }
             }
-        }
 
-        count = Math.Min(maxCount, NextMappedLogical(inode, path) - logical);
-        return -1;
+            count = Math.Min(maxCount, NextMappedLogical(inode, path) - logical);
+            return -1;
+        }
+        finally
+        {
+            ReturnExtentPath(path);
+        }
     }
 
     /// <summary>The first logical block mapped after the leaf entry the path points at (2^32 when none).</summary>
-    private long NextMappedLogical(Ext4Inode inode, List<ExtentLevel> path)
+    private long NextMappedLogical(Ext4Inode inode, ExtentPath path)
     {
         for (int d = path.Count - 1; d >= 0; d--)
         {
@@ -297,7 +502,28 @@ public sealed partial class Ext4FileSystem
             return MapOrAllocateBlockMap(inode, logical, out count);
         }
 
-        List<ExtentLevel> path = FindExtentPath(inode, logical);
+        ExtentPath path = RentExtentPath();
+        long result;
+        try
+        {
+            result = MapOrAllocateRunCore(inode, logical, maxCount, out count, path);
+        }
+        catch
+        {
+            // A change may have stopped half-way: the path's buffers may no longer match the device.
+            path.Invalidate();
+            InvalidateExtentCache();
+            ReturnExtentPath(path);
+            throw;
+        }
+
+        ReturnExtentPath(path);
+        return result;
+    }
+
+    private long MapOrAllocateRunCore(Ext4Inode inode, long logical, int maxCount, out int count, ExtentPath path)
+    {
+        FindExtentPath(inode, logical, path);
         ExtentLevel leafLevel = path[^1];
         Span<byte> leaf = LevelNode(inode, leafLevel);
         int i = leafLevel.Index;
@@ -350,14 +576,19 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Inserts a new extent (its blocks just allocated) into the tree, merging with a neighbour when contiguous.</summary>
-    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length, List<ExtentLevel>? knownPath)
+    private void InsertExtent(Ext4Inode inode, long logical, long physical, int length, ExtentPath path)
     {
         bool restructured = false;
+        bool first = true;
         while (true)
         {
             // The caller's path is still valid on the first pass: allocating blocks does not change the tree.
-            List<ExtentLevel> path = knownPath ?? FindExtentPath(inode, logical);
-            knownPath = null;
+            if (!first)
+            {
+                FindExtentPath(inode, logical, path);
+            }
+
+            first = false;
             ExtentLevel leafLevel = path[^1];
             Span<byte> leaf = LevelNode(inode, leafLevel);
             int i = leafLevel.Index;
@@ -413,7 +644,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>After the first key of the deepest node changed, sets the keys that point at it on the way up.</summary>
-    private void UpdateParentKeys(Ext4Inode inode, List<ExtentLevel> path, long key)
+    private void UpdateParentKeys(Ext4Inode inode, ExtentPath path, long key)
     {
         for (int d = path.Count - 2; d >= 0; d--)
         {
@@ -434,7 +665,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Makes room in the full leaf of <paramref name="path"/>: splits the lowest full nodes below a node with room, or grows the tree by one level.</summary>
-    private void MakeRoom(Ext4Inode inode, List<ExtentLevel> path, long logical)
+    private void MakeRoom(Ext4Inode inode, ExtentPath path, long logical)
     {
         int j = path.Count - 1;
         while (j > 0 && NodeEntries(LevelNode(inode, path[j - 1])) >= NodeMax(LevelNode(inode, path[j - 1])))
@@ -464,6 +695,9 @@ public sealed partial class Ext4FileSystem
         int entries = NodeEntries(root);
         long goal = entries > 0 && depth == 0 ? LeafExtent(root, 0).Physical : GroupFirstBlock((inode.Number - 1) / _sb.InodesPerGroup);
         long block = AllocateBlocks(goal, 1, out _);
+
+        // Every node moves one level down: cached levels no longer line up with the tree.
+        InvalidateExtentCache();
         byte[] buffer = new byte[_sb.BlockSize];
         BinaryPrimitives.WriteUInt16LittleEndian(buffer, ExtentMagic);
         SetNodeEntries(buffer, entries);
@@ -481,7 +715,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Splits the full node at <paramref name="level"/> (not the root; its parent has room) into two blocks.</summary>
-    private void SplitNode(Ext4Inode inode, List<ExtentLevel> path, int level, long logical)
+    private void SplitNode(Ext4Inode inode, ExtentPath path, int level, long logical)
     {
         ExtentLevel at = path[level];
         byte[] node = at.Buffer!;
@@ -499,7 +733,7 @@ public sealed partial class Ext4FileSystem
         WriteExtentBlock(inode, block, buffer);
         node.AsSpan(12 + (keep * 12), (entries - keep) * 12).Clear();
         SetNodeEntries(node, keep);
-        WriteExtentBlock(inode, at.Block, node);
+        WriteLevel(inode, at);
 
         ExtentLevel parentLevel = path[level - 1];
         Span<byte> parent = LevelNode(inode, parentLevel);
@@ -536,9 +770,20 @@ public sealed partial class Ext4FileSystem
             long newBlocks = (newSize + bs - 1) / bs;
             if (inode.HasExtents)
             {
+                // Truncation rewrites and frees tree blocks through its own buffers.
+                InvalidateExtentCache();
                 Span<byte> root = inode.BlockAreaWritable;
                 CheckNodeHeader(inode, root, -1, isRoot: true);
-                int remaining = TruncateExtentNode(inode, root, NodeDepth(root), newBlocks);
+                int remaining;
+                try
+                {
+                    remaining = TruncateExtentNode(inode, root, NodeDepth(root), newBlocks);
+                }
+                finally
+                {
+                    InvalidateExtentCache();
+                }
+
                 if (remaining == 0)
                 {
                     InitializeExtentRoot(inode);

@@ -175,6 +175,7 @@ internal sealed class Ext4WritableFileStream : Stream
                     long physical = _fs.MapOrAllocateRun(_inode, block, blocks, out int run);
                     int n = run * _blockSize;
                     _fs.WriteFsBlock(physical, buffer.Slice(done, n));
+                    _fs.NoteDataBlocksWritten(physical, run);
                     done += n;
                 }
                 else
@@ -195,6 +196,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
                     buffer.Slice(done, n).CopyTo(tmp[inBlock..]);
                     _fs.WriteFsBlock(physical, tmp);
+                    _fs.NoteDataBlocksWritten(physical, 1);
                     done += n;
                 }
             }
