@@ -311,7 +311,10 @@ internal sealed class Ext4Builder
         int bs = engine.BlockSize;
         var plan = new Placement[_items.Count];
         var shared = new Dictionary<byte[], SharedXattrBlock>(ByteArrayComparer.Instance);
-        if (_items.Count > 2 && _items[^1].Ino > engine.InodeCount)
+        // The Upstream profile's orphan file takes the inode after the tree's last one (when the file system has a
+        // journal; without one this keeps one inode more than needed).
+        uint reserved = _options.Format.Profile == Ext4FormatProfile.Upstream ? 1u : 0u;
+        if (_items.Count > 2 && (long)_items[^1].Ino + reserved > engine.InodeCount)
         {
             throw new Ext4NoSpaceException();
         }
