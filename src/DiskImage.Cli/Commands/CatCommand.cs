@@ -10,38 +10,22 @@ namespace DiskImage.Cli.Commands;
 /// </summary>
 internal static class CatCommand
 {
-    private const int OptHelp = 1000;
-    private const int OptSkipJournal = 1001;
-
     /// <param name="args">The arguments after the verb.</param>
     /// <param name="stdout">The text output (help text; file bytes when <paramref name="binaryStdout"/> is null and it has no byte stream).</param>
     /// <param name="binaryStdout">Standard output as bytes, or null to use <paramref name="stdout"/>.</param>
     public static int Run(string[] args, TextWriter stdout, Stream? binaryStdout)
     {
-        string? format = null;
-        bool skipJournal = false;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal));
-        while (getopt.Next(out int option, out string? value))
+        if (!ImageReadArguments.TryParse(args, stdout, 2, "Expecting an image file name and a file path", out ImageReadArguments arguments))
         {
-            switch (option)
-            {
-                case 'f': format = value; break;
-                case OptSkipJournal: skipJournal = true; break;
-                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
-            }
+            return 0;
         }
 
-        if (getopt.Operands.Count < 2)
-        {
-            throw CliException.Usage("Expecting an image file name and a file path");
-        }
-
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
+        using FileSystemImage image = arguments.Open();
         stdout.Flush();
         Stream? output = binaryStdout ?? (stdout as StreamWriter)?.BaseStream;
-        for (int i = 1; i < getopt.Operands.Count; i++)
+        for (int i = 1; i < arguments.Operands.Count; i++)
         {
-            string path = getopt.Operands[i];
+            string path = arguments.Operands[i];
             Stream input;
             try
             {

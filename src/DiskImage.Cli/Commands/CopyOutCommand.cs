@@ -10,40 +10,24 @@ namespace DiskImage.Cli.Commands;
 /// </summary>
 internal static class CopyOutCommand
 {
-    private const int OptHelp = 1000;
-    private const int OptSkipJournal = 1001;
-
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        string? format = null;
-        bool skipJournal = false;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal));
-        while (getopt.Next(out int option, out string? value))
+        if (!ImageReadArguments.TryParse(args, stdout, 3, "Expecting an image file name, one or more paths in the image and a local directory", out ImageReadArguments arguments))
         {
-            switch (option)
-            {
-                case 'f': format = value; break;
-                case OptSkipJournal: skipJournal = true; break;
-                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
-            }
+            return 0;
         }
 
-        if (getopt.Operands.Count < 3)
-        {
-            throw CliException.Usage("Expecting an image file name, one or more paths in the image and a local directory");
-        }
-
-        string hostDirectory = getopt.Operands[^1];
+        string hostDirectory = arguments.Operands[^1];
         if (!Directory.Exists(hostDirectory))
         {
             throw new CliException($"local directory '{hostDirectory}' does not exist or is not a directory");
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
+        using FileSystemImage image = arguments.Open();
         var paths = new List<string>();
-        for (int i = 1; i < getopt.Operands.Count - 1; i++)
+        for (int i = 1; i < arguments.Operands.Count - 1; i++)
         {
-            paths.Add(image.GetEntry(getopt.Operands[i]).Path);
+            paths.Add(image.GetEntry(arguments.Operands[i]).Path);
         }
 
         // One copy: hard links between files of different arguments stay hard links.

@@ -11,35 +11,29 @@ namespace DiskImage.Cli.Commands;
 /// </summary>
 internal static class LsCommand
 {
-    private const int OptHelp = 1000;
-    private const int OptSkipJournal = 1001;
-
     public static int Run(string[] args, TextWriter stdout)
     {
         bool longFormat = false;
         bool recursive = false;
-        string? format = null;
-        bool skipJournal = false;
-        var getopt = new GetOpt(args, "f:hlR", new LongOption("help", false, OptHelp), new LongOption("skip-journal", false, OptSkipJournal), new LongOption("long", false, 'l'), new LongOption("recursive", false, 'R'));
-        while (getopt.Next(out int option, out string? value))
-        {
-            switch (option)
+        if (!ImageReadArguments.TryParse(
+            args,
+            stdout,
+            1,
+            "Expecting an image file name",
+            out ImageReadArguments arguments,
+            "lR",
+            [new LongOption("long", false, 'l'), new LongOption("recursive", false, 'R')],
+            option =>
             {
-                case 'f': format = value; break;
-                case OptSkipJournal: skipJournal = true; break;
-                case 'l': longFormat = true; break;
-                case 'R': recursive = true; break;
-                case 'h' or OptHelp: return Cli.PrintHelp(stdout);
-            }
-        }
-
-        if (getopt.Operands.Count == 0)
+                longFormat |= option == 'l';
+                recursive |= option == 'R';
+            }))
         {
-            throw CliException.Usage("Expecting an image file name");
+            return 0;
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: false, skipJournal);
-        IReadOnlyList<string> paths = getopt.Operands.Count > 1 ? getopt.Operands.Skip(1).ToList() : ["/"];
+        using FileSystemImage image = arguments.Open();
+        IReadOnlyList<string> paths = arguments.Operands.Count > 1 ? arguments.Operands.Skip(1).ToList() : ["/"];
 
         // Like ls: operands that are not directories first (as one listing), then each directory.
         var files = new List<(UnixFileInfo Entry, string Shown)>();

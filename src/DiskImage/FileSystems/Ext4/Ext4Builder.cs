@@ -311,7 +311,10 @@ internal sealed class Ext4Builder
         int bs = engine.BlockSize;
         var plan = new Placement[_items.Count];
         var shared = new Dictionary<byte[], SharedXattrBlock>(ByteArrayComparer.Instance);
-        if (_items.Count > 2 && _items[^1].Ino > engine.InodeCount)
+        // The Upstream profile's orphan file takes the inode after the tree's last one (when the file system has a
+        // journal; without one this keeps one inode more than needed).
+        uint reserved = _options.Format.Profile == Ext4FormatProfile.Upstream ? 1u : 0u;
+        if (_items.Count > 2 && (long)_items[^1].Ino + reserved > engine.InodeCount)
         {
             throw new Ext4NoSpaceException();
         }
@@ -522,7 +525,7 @@ internal sealed class Ext4Builder
         Add(blocks, dir.Parent, ".."u8, 2);
         foreach (Child c in dir.Children!)
         {
-            Add(blocks, c.Item.Ino, c.Name, DirEntryType(c.Item.Info.Type));
+            Add(blocks, c.Item.Ino, c.Name, Ext4FileSystem.DirectoryEntryType(c.Item.Info.Type));
         }
 
         BinaryPrimitives.WriteUInt16LittleEndian(blocks[((block * bs) + last + 4)..], (ushort)(usable - last));
@@ -532,18 +535,6 @@ internal sealed class Ext4Builder
             engine.SealDirBlock(dir.Ino, blocks.Slice(b * bs, bs));
         }
     }
-
-    private static byte DirEntryType(UnixFileType type) => type switch
-    {
-        UnixFileType.RegularFile => 1,
-        UnixFileType.Directory => 2,
-        UnixFileType.CharacterDevice => 3,
-        UnixFileType.BlockDevice => 4,
-        UnixFileType.Fifo => 5,
-        UnixFileType.Socket => 6,
-        UnixFileType.SymbolicLink => 7,
-        _ => 0,
-    };
 
     private void Write(Ext4Formatter engine, BlockDevice device, Placement[] plan)
     {

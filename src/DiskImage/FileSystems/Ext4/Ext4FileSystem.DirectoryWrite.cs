@@ -267,7 +267,11 @@ public sealed partial class Ext4FileSystem
         return bytes;
     }
 
-    private static byte FileTypeCode(UnixFileType type) => type switch
+    /// <summary>
+    /// The directory-entry file-type code (1 regular file … 7 symbolic link) for <paramref name="type"/>,
+    /// or 0 ("unknown") for a type that has none.
+    /// </summary>
+    internal static byte DirectoryEntryType(UnixFileType type) => type switch
     {
         UnixFileType.RegularFile => 1,
         UnixFileType.Directory => 2,
@@ -276,8 +280,14 @@ public sealed partial class Ext4FileSystem
         UnixFileType.Fifo => 5,
         UnixFileType.Socket => 6,
         UnixFileType.SymbolicLink => 7,
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown file type."),
+        _ => 0,
     };
+
+    private static byte FileTypeCode(UnixFileType type)
+    {
+        byte code = DirectoryEntryType(type);
+        return code != 0 ? code : throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown file type.");
+    }
 
     /// <summary>The record length an entry with a name of <paramref name="nameLength"/> bytes needs (4-byte aligned).</summary>
     private static int EntrySize(int nameLength) => (8 + nameLength + 3) & ~3;

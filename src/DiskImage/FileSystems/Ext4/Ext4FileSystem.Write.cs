@@ -339,15 +339,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
     {
-        if (type is not (UnixFileType.CharacterDevice or UnixFileType.BlockDevice))
-        {
-            throw new ArgumentException("The type must be CharacterDevice or BlockDevice.", nameof(type));
-        }
-
-        ArgumentOutOfRangeException.ThrowIfNegative(major);
-        ArgumentOutOfRangeException.ThrowIfNegative(minor);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(major, 0xFFF);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(minor, 0xFFFFF);
+        FileSystemWriteChecks.CheckDevice(type, major, minor);
         CreateInode(NewEntry(path), type, mode, inode => inode.SetDevice(major, minor));
     }
 
@@ -396,12 +388,7 @@ public sealed partial class Ext4FileSystem
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
         ResolvedPath<Ext4Node> dst = PathResolver.Resolve(this, destinationPath, followFinal: false);
-        if (src.IsRoot || dst.IsRoot)
-        {
-            throw new IOException("The root directory cannot be renamed or replaced.");
-        }
-
-        FileSystemPath.ValidateNewName(dst.Name, destinationPath);
+        FileSystemWriteChecks.CheckRenameEnds(src, dst, destinationPath);
         Ext4Inode node = src.Node!.Inode;
         if (dst.Node is not null && dst.Node.Inode.Number == node.Number)
         {
@@ -409,24 +396,14 @@ public sealed partial class Ext4FileSystem
         }
 
         bool isDir = node.Type == UnixFileType.Directory;
-        if (isDir && dst.Path.StartsWith(src.Path + "/", StringComparison.Ordinal))
-        {
-            throw new IOException($"Cannot move '{sourcePath}' into itself.");
-        }
-
+        Ext4Inode? replaced = dst.Node?.Inode;
+        FileSystemWriteChecks.CheckRenameKinds(src, dst, isDir, replaced is null ? null : replaced.Type == UnixFileType.Directory, sourcePath, destinationPath);
         Ext4Inode srcParent = src.Parent.Inode;
         Ext4Inode dstParent = dst.Parent.Inode;
         bool moves = srcParent.Number != dstParent.Number;
-        Ext4Inode? replaced = dst.Node?.Inode;
         if (replaced is not null)
         {
-            bool replacedDir = replaced.Type == UnixFileType.Directory;
-            if (isDir != replacedDir)
-            {
-                throw new IOException(isDir ? $"'{destinationPath}' is not a directory." : $"'{destinationPath}' is a directory.");
-            }
-
-            if (replacedDir && !IsDirectoryEmpty(replaced))
+            if (replaced.Type == UnixFileType.Directory && !IsDirectoryEmpty(replaced))
             {
                 throw new IOException($"The directory '{destinationPath}' is not empty.");
             }

@@ -145,15 +145,7 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
     /// <inheritdoc />
     public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
     {
-        if (type is not (UnixFileType.CharacterDevice or UnixFileType.BlockDevice))
-        {
-            throw new ArgumentException("The type must be CharacterDevice or BlockDevice.", nameof(type));
-        }
-
-        ArgumentOutOfRangeException.ThrowIfNegative(major);
-        ArgumentOutOfRangeException.ThrowIfNegative(minor);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(major, 0xFFF);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(minor, 0xFFFFF);
+        FileSystemWriteChecks.CheckDevice(type, major, minor);
         InMemoryNode n = Add(NewEntry(path), type, mode);
         n.DeviceMajor = major;
         n.DeviceMinor = minor;
@@ -194,12 +186,7 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
         ThrowIfWritable();
         ResolvedPath<InMemoryNode> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
         ResolvedPath<InMemoryNode> dst = PathResolver.Resolve(this, destinationPath, followFinal: false);
-        if (src.IsRoot || dst.IsRoot)
-        {
-            throw new IOException("The root directory cannot be renamed or replaced.");
-        }
-
-        FileSystemPath.ValidateNewName(dst.Name, destinationPath);
+        FileSystemWriteChecks.CheckRenameEnds(src, dst, destinationPath);
         InMemoryNode node = src.Node!;
         if (ReferenceEquals(dst.Node, node))
         {
@@ -207,19 +194,9 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
         }
 
         bool isDir = node.Type == UnixFileType.Directory;
-        if (isDir && dst.Path.StartsWith(src.Path + "/", StringComparison.Ordinal))
-        {
-            throw new IOException($"Cannot move '{sourcePath}' into itself.");
-        }
-
+        FileSystemWriteChecks.CheckRenameKinds(src, dst, isDir, dst.Node is null ? null : dst.Node.Type == UnixFileType.Directory, sourcePath, destinationPath);
         if (dst.Node is { } existing)
         {
-            bool existingDir = existing.Type == UnixFileType.Directory;
-            if (isDir != existingDir)
-            {
-                throw new IOException(isDir ? $"'{destinationPath}' is not a directory." : $"'{destinationPath}' is a directory.");
-            }
-
             if (existing.Children is { Count: > 0 })
             {
                 throw new IOException($"The directory '{destinationPath}' is not empty.");

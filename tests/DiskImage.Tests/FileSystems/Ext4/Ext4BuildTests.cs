@@ -447,6 +447,62 @@ public sealed class Ext4BuildTests
         Assert.True(x.AsSpan().SequenceEqual(y));
     }
 
+    [SkippableTheory]
+    [InlineData(1024)]
+    [InlineData(4096)]
+    public void ComputeBuildSize_UpstreamTreeUsingEveryInode_FitsWithOrphanFile(int blockSize)
+    {
+        // Empty files and a large bytes-per-inode ratio: the inode count, not the blocks, sets the size. Growing the
+        // tree a file at a time reaches sizes whose smallest image leaves no inode spare once the orphan file (the
+        // Upstream profile's, next to the journal) has its inode; those images must build and pass e2fsck.
+        Oracle.Require("e2fsck");
+        using var temp = new TempDirectory();
+        var options = new Ext4BuildOptions
+        {
+            Format = new Ext4FormatOptions
+            {
+                Profile = Ext4FormatProfile.Upstream,
+                BlockSize = blockSize,
+                BytesPerInode = 1 << 16,
+                JournalBlocks = 1024,
+                Uuid = FixedUuid,
+                HashSeed = FixedSeed,
+                Timestamp = new DateTimeOffset(2024, 5, 6, 7, 8, 9, TimeSpan.Zero),
+            },
+        };
+        var mem = new InMemoryFileSystem();
+        int full = 0;
+        for (int n = 1; n <= 160 && full < 2; n++)
+        {
+            using (mem.OpenFile("/f" + n.ToString(CultureInfo.InvariantCulture), FileMode.CreateNew, FileAccess.Write))
+            {
+            }
+
+            long size = Ext4FileSystem.ComputeBuildSize(mem, options);
+            var device = new MemoryBlockDevice((int)size);
+            Ext4FileSystem.Build(device, mem, options);
+            byte[] sb = new byte[1024];
+            device.ReadExactly(1024, sb);
+            if (BitConverter.ToUInt32(sb, 0x10) != 0)
+            {
+                continue;
+            }
+
+            // Every inode is in use: the image must still be consistent.
+            full++;
+            string img = temp.File("full" + n.ToString(CultureInfo.InvariantCulture) + ".img");
+            byte[] all = new byte[size];
+            device.ReadExactly(0, all);
+            File.WriteAllBytes(img, all);
+            AssertFsckClean(img);
+            using var dev = FileBlockDevice.Open(img);
+            using Ext4FileSystem fs = Ext4FileSystem.Open(dev);
+            Assert.Equal(n + 1, fs.EnumerateDirectory("/").Count());
+        }
+
+        Assert.True(full > 0, "No tree size used every inode; the test no longer covers the orphan file's inode.");
+    }
+
     [Fact]
     public void ComputeBuildSize_ExtraPercentAndBytes_AddSpace()
     {
