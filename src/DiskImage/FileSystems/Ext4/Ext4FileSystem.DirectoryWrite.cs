@@ -421,6 +421,34 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>
+    /// Reads leaf block <paramref name="logical"/> (at <paramref name="physical"/>) into <paramref name="block"/> and
+    /// places the entry there if it has room, packing records scattered by removals first ("." and ".." stay
+    /// first); then seals and writes the block. <paramref name="limit"/> is the leaf's usable length.
+    /// </summary>
+    private bool TryPlaceInLeaf(Ext4Inode directory, Span<byte> block, long logical, long physical, ReadOnlySpan<byte> name, uint inode, byte typeCode, out int limit)
+    {
+        int needed = EntrySize(name.Length);
+        ReadFsBlock(physical, block);
+        limit = LeafLimit(directory, block, logical);
+        int slot = FindSlot(block, limit, needed);
+        if (slot < 0 && PackedSize(block, limit) + needed <= limit)
+        {
+            CompactLeaf(block, 0, limit);
+            slot = FindSlot(block, limit, needed);
+        }
+
+        if (slot < 0)
+        {
+            return false;
+        }
+
+        PlaceEntry(block, slot, name, inode, typeCode);
+        SealLeaf(directory, block);
+        WriteFsBlock(physical, block);
+        return true;
+    }
+
+    /// <summary>
     /// Finds the first record with room for <paramref name="needed"/> more bytes: a free record (inode 0) at
     /// least that long, or a live one with that much slack after its name. Returns its offset or -1.
     /// </summary>
@@ -529,21 +557,8 @@ public sealed partial class Ext4FileSystem
             for (long b = 0; b < blocks; b++)
             {
                 long physical = DirectoryBlock(directory, b);
-                ReadFsBlock(physical, block);
-                int limit = LeafLimit(directory, block, b);
-                int slot = FindSlot(block, limit, needed);
-                if (slot < 0 && PackedSize(block, limit) + needed <= limit)
+                if (TryPlaceInLeaf(directory, block, b, physical, name, inode, typeCode, out _))
                 {
-                    // Enough room in total, but scattered by removals: pack the records ("." and ".." stay first).
-                    CompactLeaf(block, 0, limit);
-                    slot = FindSlot(block, limit, needed);
-                }
-
-                if (slot >= 0)
-                {
-                    PlaceEntry(block, slot, name, inode, typeCode);
-                    SealLeaf(directory, block);
-                    WriteFsBlock(physical, block);
                     return;
                 }
 
@@ -985,20 +1000,8 @@ public sealed partial class Ext4FileSystem
             Span<byte> leaf = leafBuffer.AsSpan(0, bs);
             long leafLogical = LeafOf(frames);
             long leafPhysical = DirectoryBlock(directory, leafLogical);
-            ReadFsBlock(leafPhysical, leaf);
-            int limit = LeafLimit(directory, leaf, leafLogical);
-            int slot = FindSlot(leaf, limit, needed);
-            if (slot < 0 && PackedSize(leaf, limit) + needed <= limit)
+            if (TryPlaceInLeaf(directory, leaf, leafLogical, leafPhysical, name, inode, typeCode, out int limit))
             {
-                CompactLeaf(leaf, 0, limit);
-                slot = FindSlot(leaf, limit, needed);
-            }
-
-            if (slot >= 0)
-            {
-                PlaceEntry(leaf, slot, name, inode, typeCode);
-                SealLeaf(directory, leaf);
-                WriteFsBlock(leafPhysical, leaf);
                 return;
             }
 
