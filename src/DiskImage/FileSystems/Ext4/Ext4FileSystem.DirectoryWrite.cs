@@ -1051,24 +1051,7 @@ public sealed partial class Ext4FileSystem
         }
 
         long[] physical = AllocateDirectoryBlocks(directory, blocks, 1 + newNodes);
-        byte[] lowBuffer = ArrayPool<byte>.Shared.Rent(bs);
-        byte[] highBuffer = ArrayPool<byte>.Shared.Rent(bs);
-        try
-        {
-            Span<byte> low = lowBuffer.AsSpan(0, bs);
-            Span<byte> high = highBuffer.AsSpan(0, bs);
-            FillLeaf(low, leaf, records, 0, split, added, limit);
-            FillLeaf(high, leaf, records, split, records.Count, added, limit);
-            SealLeaf(directory, low);
-            SealLeaf(directory, high);
-            WriteFsBlock(physical[0], high);
-            WriteFsBlock(leafPhysical, low);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(lowBuffer);
-            ArrayPool<byte>.Shared.Return(highBuffer);
-        }
+        WriteSplitLeaf(directory, leaf, records, split, added, limit, lowBlock: leafPhysical, highBlock: physical[0]);
 
         InsertIndexEntry(directory, frames, k, splitHash | (continued ? 1u : 0u), (uint)blocks, blocks + 1, physical.AsSpan(1));
         directory.Size = (blocks + 1 + newNodes) * bs;
@@ -1202,6 +1185,34 @@ public sealed partial class Ext4FileSystem
         return best;
     }
 
+    /// <summary>
+    /// Writes the records of a split leaf: those before <paramref name="split"/> to <paramref name="lowBlock"/>,
+    /// the rest to <paramref name="highBlock"/>, each sealed. The high half is written first, so that when the low
+    /// half overwrites the leaf being split, its other records already exist in their new block.
+    /// </summary>
+    private void WriteSplitLeaf(Ext4Inode directory, ReadOnlySpan<byte> source, List<LeafRecord> records, int split, AddedEntry added, int limit, long lowBlock, long highBlock)
+    {
+        int bs = _sb.BlockSize;
+        byte[] lowBuffer = ArrayPool<byte>.Shared.Rent(bs);
+        byte[] highBuffer = ArrayPool<byte>.Shared.Rent(bs);
+        try
+        {
+            Span<byte> low = lowBuffer.AsSpan(0, bs);
+            Span<byte> high = highBuffer.AsSpan(0, bs);
+            FillLeaf(low, source, records, 0, split, added, limit);
+            FillLeaf(high, source, records, split, records.Count, added, limit);
+            SealLeaf(directory, low);
+            SealLeaf(directory, high);
+            WriteFsBlock(highBlock, high);
+            WriteFsBlock(lowBlock, low);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(lowBuffer);
+            ArrayPool<byte>.Shared.Return(highBuffer);
+        }
+    }
+
     /// <summary>Writes records [<paramref name="from"/>, <paramref name="to"/>) packed into an empty leaf; the last one reaches <paramref name="limit"/>.</summary>
     private void FillLeaf(Span<byte> target, ReadOnlySpan<byte> source, List<LeafRecord> records, int from, int to, AddedEntry added, int limit)
     {
@@ -1256,24 +1267,7 @@ public sealed partial class Ext4FileSystem
         bool continued = records[split - 1].Hash == splitHash;
 
         long[] leaves = AllocateDirectoryBlocks(directory, 1, 2);
-        byte[] lowBuffer = ArrayPool<byte>.Shared.Rent(bs);
-        byte[] highBuffer = ArrayPool<byte>.Shared.Rent(bs);
-        try
-        {
-            Span<byte> low = lowBuffer.AsSpan(0, bs);
-            Span<byte> high = highBuffer.AsSpan(0, bs);
-            FillLeaf(low, block, records, 0, split, added, limit);
-            FillLeaf(high, block, records, split, records.Count, added, limit);
-            SealLeaf(directory, low);
-            SealLeaf(directory, high);
-            WriteFsBlock(leaves[0], low);
-            WriteFsBlock(leaves[1], high);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(lowBuffer);
-            ArrayPool<byte>.Shared.Return(highBuffer);
-        }
+        WriteSplitLeaf(directory, block, records, split, added, limit, lowBlock: leaves[0], highBlock: leaves[1]);
 
         block.Clear();
         WriteEntry(block, 0, 12, self, "."u8, dotType);
