@@ -103,20 +103,8 @@ internal sealed class BlockDeviceStream : Stream
     public override long Seek(long offset, SeekOrigin origin)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long target = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => checked(_position + offset),
-            SeekOrigin.End => checked(_device.Length + offset),
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        if (target < 0)
-        {
-            throw new IOException("An attempt was made to move the position before the beginning of the stream.");
-        }
-
-        _position = target;
-        return target;
+        _position = StreamSeek.Target(offset, origin, _position, _device.Length);
+        return _position;
     }
 
     public override void SetLength(long value) =>

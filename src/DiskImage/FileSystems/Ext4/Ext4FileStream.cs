@@ -107,20 +107,8 @@ internal sealed class Ext4FileStream : Stream
     public override long Seek(long offset, SeekOrigin origin)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long target = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            SeekOrigin.End => _length + offset,
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        if (target < 0)
-        {
-            throw new IOException("An attempt was made to move the position before the beginning of the stream.");
-        }
-
-        _position = target;
-        return target;
+        _position = StreamSeek.Target(offset, origin, _position, _length);
+        return _position;
     }
 
     public override void SetLength(long value) => throw new NotSupportedException("The stream does not support writing.");

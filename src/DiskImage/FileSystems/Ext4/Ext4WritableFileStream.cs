@@ -1,4 +1,5 @@
 using System.Buffers;
+using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
 
@@ -108,20 +109,8 @@ internal sealed class Ext4WritableFileStream : Stream
     public override long Seek(long offset, SeekOrigin origin)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long target = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            SeekOrigin.End => _inode.Size + offset,
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        if (target < _appendFloor)
-        {
-            throw new IOException(target < 0 ? "An attempt was made to move the position before the beginning of the stream." : "Cannot seek before the end of the file in append mode.");
-        }
-
-        _position = target;
-        return target;
+        _position = StreamSeek.Target(offset, origin, _position, _inode.Size, _appendFloor);
+        return _position;
     }
 
     public override void SetLength(long value)

@@ -1,3 +1,4 @@
+using DiskImage.IO;
 namespace DiskImage.FileSystems.InMemory;
 
 /// <summary>A seekable stream over the content of one <see cref="InMemoryNode"/>.</summary>
@@ -77,20 +78,8 @@ internal sealed class InMemoryFileStream : Stream
     public override long Seek(long offset, SeekOrigin origin)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long target = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            SeekOrigin.End => _node.Length + offset,
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        if (target < _appendFloor)
-        {
-            throw new IOException(target < 0 ? "An attempt was made to move the position before the beginning of the stream." : "Cannot seek before the end of the file in append mode.");
-        }
-
-        _position = target;
-        return target;
+        _position = StreamSeek.Target(offset, origin, _position, _node.Length, _appendFloor);
+        return _position;
     }
 
     public override void SetLength(long value)
