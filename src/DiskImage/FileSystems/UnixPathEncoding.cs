@@ -114,6 +114,12 @@ public static class UnixPathEncoding
             i++;
         }
 
+        if (!IsCanonical(value, count))
+        {
+            throw new ArgumentException(
+                $"The name '{value}' holds escaped bytes (U+DC80–U+DCFF) that form valid UTF-8; write the characters instead.", nameof(value));
+        }
+
         return count;
     }
 
@@ -138,12 +144,61 @@ public static class UnixPathEncoding
         try
         {
             _ = GetByteCount(value);
-            return !NeedsSlowPath(value) || IsCanonical(value);
+            return true;
         }
         catch (ArgumentException)
         {
             return false;
         }
+    }
+
+    /// <summary>Orders strings as their encoded bytes would sort (<c>LC_ALL=C</c> order, as <c>ls</c> and cpio sort).</summary>
+    public static IComparer<string> ByteOrder { get; } = Comparer<string>.Create(static (a, b) => CompareBytes(a, b));
+
+    /// <summary>Compares two names by their encoded bytes (lenient: no validation), without allocating.</summary>
+    public static int CompareBytes(ReadOnlySpan<char> a, ReadOnlySpan<char> b)
+    {
+        Span<byte> ba = stackalloc byte[4];
+        Span<byte> bb = stackalloc byte[4];
+        int ia = 0, ib = 0, na = 0, nb = 0, pa = 0, pb = 0;
+        while (true)
+        {
+            if (pa == na)
+            {
+                if (ia == a.Length)
+                {
+                    return (ib == b.Length && pb == nb) ? 0 : -1;
+                }
+
+                na = NextBytes(a, ref ia, ba);
+                pa = 0;
+            }
+
+            if (pb == nb)
+            {
+                if (ib == b.Length)
+                {
+                    return 1;
+                }
+
+                nb = NextBytes(b, ref ib, bb);
+                pb = 0;
+            }
+
+            int d = ba[pa++] - bb[pb++];
+            if (d != 0)
+            {
+                return d;
+            }
+        }
+    }
+
+    private static int NextBytes(ReadOnlySpan<char> s, ref int i, Span<byte> destination)
+    {
+        int take = char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+        int n = Encode(s.Slice(i, take), destination, strict: false);
+        i += take;
+        return n;
     }
 
     /// <summary>
@@ -324,18 +379,12 @@ public static class UnixPathEncoding
             i++;
         }
 
-        if (strict && !IsCanonical(value, destination[..w]))
-        {
-            throw new ArgumentException(
-                $"The name '{value}' holds escaped bytes (U+DC80–U+DCFF) that form valid UTF-8; write the characters instead.", nameof(value));
-        }
-
         return w;
     }
 
-    private static bool IsCanonical(ReadOnlySpan<char> value)
+    /// <summary>Whether the <paramref name="count"/> bytes of <paramref name="value"/> decode back to it.</summary>
+    private static bool IsCanonical(ReadOnlySpan<char> value, int count)
     {
-        int count = GetByteCount(value);
         byte[]? rented = count > StackLimit ? ArrayPool<byte>.Shared.Rent(count) : null;
         try
         {

@@ -79,6 +79,7 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
                 throw new FileNotFoundException($"Could not find file '{path}'.", path);
             }
 
+            FileSystemPath.ValidateNewName(r.Name, path);
             node = Add(r, UnixFileType.RegularFile, 0x1A4);
         }
         else
