@@ -68,17 +68,32 @@ internal sealed class RawNameConsoleEncoding : Encoding
 
         public override int GetByteCount(char[] chars, int index, int count, bool flush)
         {
-            Span<char> joined = Join(chars.AsSpan(index, count), flush, out _);
-            return UnixPathEncoding.GetByteCountLenient(joined);
+            ReadOnlySpan<char> input = chars.AsSpan(index, count);
+            if (IsWhole(input, flush))
+            {
+                return UnixPathEncoding.GetByteCountLenient(input);
+            }
+
+            return UnixPathEncoding.GetByteCountLenient(Join(input, flush, out _));
         }
 
         public override int GetBytes(char[] chars, int charIndex, int charCount, byte[] bytes, int byteIndex, bool flush)
         {
-            Span<char> joined = Join(chars.AsSpan(charIndex, charCount), flush, out char keep);
+            ReadOnlySpan<char> input = chars.AsSpan(charIndex, charCount);
+            if (IsWhole(input, flush))
+            {
+                return UnixPathEncoding.EncodeLenient(input, bytes.AsSpan(byteIndex));
+            }
+
+            Span<char> joined = Join(input, flush, out char keep);
             int n = UnixPathEncoding.EncodeLenient(joined, bytes.AsSpan(byteIndex));
             _pending = keep;
             return n;
         }
+
+        // The common case: nothing held back and no pair cut at the end, so the chars are encoded as they are.
+        private bool IsWhole(ReadOnlySpan<char> input, bool flush) =>
+            _pending == '\0' && (flush || input.IsEmpty || !char.IsHighSurrogate(input[^1]));
 
         public override void Reset() => _pending = '\0';
 
