@@ -14,6 +14,9 @@ internal static class Program
                 cancellation.Cancel();
             }
         };
+        // Names that are not valid UTF-8 travel as their raw bytes: recovered from argv, printed as bytes.
+        args = RawArguments.Recover(args);
+        Console.OutputEncoding = RawNameConsoleEncoding.Instance;
         using Stream binaryStdout = Console.OpenStandardOutput();
         return Cli.Run(args, Console.Out, Console.Error, binaryStdout, cancellation.Token);
     }

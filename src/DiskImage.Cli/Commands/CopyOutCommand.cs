@@ -18,7 +18,7 @@ internal static class CopyOutCommand
         }
 
         string hostDirectory = arguments.Operands[^1];
-        if (!Directory.Exists(hostDirectory))
+        if (!DiskImage.FileSystems.HostTreeWriter.DirectoryExists(hostDirectory))
         {
             throw new CliException($"local directory '{hostDirectory}' does not exist or is not a directory");
         }

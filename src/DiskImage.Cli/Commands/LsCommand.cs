@@ -104,7 +104,7 @@ internal static class LsCommand
             throw FileSystemImage.GuestError(path, e);
         }
 
-        children.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        children.Sort(static (a, b) => DiskImage.FileSystems.UnixPathEncoding.CompareBytes(a.Name, b.Name));
         return children;
     }
 

@@ -54,7 +54,7 @@ internal static class MakeFsCommand
         DiskImageFormat format = ImageOpener.ParseFormat(formatName)!.Value;
         string source = getopt.Operands[0];
         string output = getopt.Operands[1];
-        if (!Directory.Exists(source))
+        if (!DiskImage.FileSystems.HostTreeWriter.DirectoryExists(source))
         {
             throw new CliException(File.Exists(source)
                 ? $"{source}: input must be a directory (archives are not supported)"

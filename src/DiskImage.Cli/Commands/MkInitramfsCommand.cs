@@ -78,12 +78,12 @@ internal static class MkInitramfsCommand
         }
 
         string source = getopt.Operands[0];
-        if (!Directory.Exists(source))
+        if (!DiskImage.FileSystems.HostTreeWriter.DirectoryExists(source))
         {
             throw new CliException($"Could not open '{source}': No such directory");
         }
 
-        if (early is not null && !Directory.Exists(early))
+        if (early is not null && !DiskImage.FileSystems.HostTreeWriter.DirectoryExists(early))
         {
             throw new CliException($"Could not open '{early}': No such directory");
         }

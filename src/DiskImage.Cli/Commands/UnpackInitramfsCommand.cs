@@ -43,7 +43,10 @@ internal static class InitramfsCommandSupport
     {
         try
         {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            // A name with bytes that are not UTF-8 (escaped by UnixPathEncoding) is opened by its raw bytes.
+            return OperatingSystem.IsLinux() && path.AsSpan().IndexOfAnyInRange('\uDC80', '\uDCFF') >= 0
+                ? DiskImage.FileSystems.HostTreeWriter.OpenRead(path)
+                : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {

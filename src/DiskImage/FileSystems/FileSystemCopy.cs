@@ -56,7 +56,7 @@ public static class FileSystemCopy
         ArgumentNullException.ThrowIfNull(sourcePaths);
         ArgumentException.ThrowIfNullOrEmpty(hostDirectory);
         string root = Path.GetFullPath(hostDirectory);
-        if (!Directory.Exists(root))
+        if (!HostTreeWriter.DirectoryExists(root))
         {
             throw new DirectoryNotFoundException($"The directory '{hostDirectory}' does not exist.");
         }
@@ -259,7 +259,7 @@ public static class FileSystemCopy
                     {
                         HostTreeWriter.RemoveExisting(target);
                         using (Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read))
-                        using (var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
+                        using (FileStream output = HostTreeWriter.CreateFile(target))
                         {
                             CopyContent(input, output);
                         }
@@ -270,7 +270,7 @@ public static class FileSystemCopy
                     break;
                 case UnixFileType.SymbolicLink:
                     HostTreeWriter.RemoveExisting(target);
-                    File.CreateSymbolicLink(target, entry.LinkTarget ?? string.Empty);
+                    HostTreeWriter.CreateSymbolicLink(target, entry.LinkTarget ?? string.Empty);
                     if (_chown)
                     {
                         HostTreeWriter.TrySetOwner(target, entry.UserId, entry.GroupId);
@@ -332,7 +332,12 @@ public static class FileSystemCopy
                 return false;
             }
 
-            File.Copy(first, target);
+            using (FileStream input = HostTreeWriter.OpenRead(first))
+            using (FileStream output = HostTreeWriter.CreateFile(target))
+            {
+                input.CopyTo(output);
+            }
+
             return true;
         }
 
@@ -344,10 +349,7 @@ public static class FileSystemCopy
                 HostTreeWriter.TrySetOwner(target, entry.UserId, entry.GroupId);
             }
 
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(target, (UnixFileMode)(entry.Mode & 0xFFF));
-            }
+            HostTreeWriter.SetMode(target, entry.Mode);
 
             HostTreeWriter.SetTimes(target, entry.AccessTime, entry.ModificationTime, isSymbolicLink: false);
         }

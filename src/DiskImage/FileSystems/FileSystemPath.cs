@@ -44,7 +44,7 @@ internal static class FileSystemPath
             throw new ArgumentException($"'{path}' does not name a new entry.", nameof(path));
         }
 
-        if (System.Text.Encoding.UTF8.GetByteCount(name) > 255)
+        if (UnixPathEncoding.GetByteCount(name) > 255)
         {
             throw new PathTooLongException($"The name '{name}' is longer than 255 bytes.");
         }

@@ -11,7 +11,13 @@ namespace DiskImage.FileSystems;
 /// are followed and resolved inside this file system (absolute targets start at its root), at most
 /// 40 times per lookup. The final component is not followed (like <c>lstat</c>), except by
 /// <see cref="OpenFile"/> and <see cref="EnumerateDirectory"/>.</para>
-/// <para><b>Names</b> are decoded and encoded as UTF-8.</para>
+/// <para><b>Names</b> (and symbolic-link targets) are bytes on disk; they cross to and from strings through
+/// <see cref="UnixPathEncoding"/>, losslessly: valid UTF-8 decodes as usual, each byte that is not part of a valid
+/// UTF-8 sequence becomes the lone surrogate U+DC80 + (byte − 0x80) and is written back as that byte (Python's
+/// surrogate escape). So every on-disk name has exactly one string, two names never merge, and
+/// <see cref="EnumerateDirectory"/> returns names that open the same entries. A name or target holding a lone
+/// surrogate outside U+DC80–U+DCFF, or escapes whose bytes would form valid UTF-8, is refused with
+/// <see cref="ArgumentException"/>; names are 1 to 255 bytes in that encoding.</para>
 /// <para><b>Exceptions</b> follow the BCL:</para>
 /// <list type="bullet">
 /// <item><see cref="ArgumentException"/>: the path is not absolute, is empty, or contains a NUL.</item>

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
 using DiskImage.FileSystems;
 using Microsoft.Win32.SafeHandles;
 
@@ -83,7 +82,7 @@ internal static partial class UnixNative
         return new UnixTime(BinaryPrimitives.ReadInt64LittleEndian(t), (int)Math.Min(ns, 999_999_999u));
     }
 
-    /// <summary>The target of a symbolic link, as raw bytes decoded as UTF-8.</summary>
+    /// <summary>The target of a symbolic link, its bytes decoded by <see cref="UnixPathEncoding"/>.</summary>
     public static unsafe string ReadLink(string path)
     {
         int size = 256;
@@ -105,7 +104,7 @@ internal static partial class UnixNative
 
                 if (n < buf.Length)
                 {
-                    return Encoding.UTF8.GetString(buf, 0, (int)n);
+                    return UnixPathEncoding.GetString(buf.AsSpan(0, (int)n));
                 }
 
                 size = buf.Length * 2;
@@ -169,7 +168,7 @@ internal static partial class UnixNative
 
             if (i > start)
             {
-                string name = Encoding.UTF8.GetString(names, start, i - start);
+                string name = UnixPathEncoding.GetString(names.AsSpan(start, i - start));
                 byte[]? value = GetXattr(path, name);
                 if (value is not null)
                 {
@@ -298,7 +297,7 @@ internal static partial class UnixNative
 
                     if (!(name.Length == 1 && name[0] == '.') && !(name.Length == 2 && name[0] == '.' && name[1] == '.'))
                     {
-                        names.Add(Encoding.UTF8.GetString(name));
+                        names.Add(UnixPathEncoding.GetString(name));
                     }
 
                     off += reclen;
@@ -361,7 +360,7 @@ internal static partial class UnixNative
     [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
     private static partial long LSeek(int fd, long offset, int whence);
 
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
@@ -370,16 +369,16 @@ internal static partial class UnixNative
     private static IOException Error(string call, string path, int errno) =>
         new($"{call}('{path}') failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).", errno);
 
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
-    [LibraryImport("libc", EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "readlink", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static unsafe partial nint ReadLinkCore(string path, byte* buffer, nint size);
 
-    [LibraryImport("libc", EntryPoint = "llistxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "llistxattr", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static unsafe partial nint LListXattr(string path, byte* list, nint size);
 
-    [LibraryImport("libc", EntryPoint = "lgetxattr", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "lgetxattr", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static unsafe partial nint LGetXattr(string path, string name, byte* value, nint size);
 
     /// <summary><c>link(2)</c>; false when it fails or the platform has no such call.</summary>
@@ -400,13 +399,13 @@ internal static partial class UnixNative
     /// <summary><c>lchown(2)</c> (does not follow a final symbolic link); false when it fails.</summary>
     public static bool TryLChown(string path, uint uid, uint gid) => IsSupported && LChown(path, uid, gid) == 0;
 
-    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static partial int Link(string existing, string newPath);
 
-    [LibraryImport("libc", EntryPoint = "mknod", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "mknod", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static partial int Mknod(string path, uint mode, ulong dev);
 
-    [LibraryImport("libc", EntryPoint = "lchown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "lchown", StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(UnixPathMarshaller), SetLastError = true)]
     private static partial int LChown(string path, uint uid, uint gid);
 }
 

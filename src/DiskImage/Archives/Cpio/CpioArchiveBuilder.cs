@@ -146,7 +146,7 @@ public static class CpioArchiveBuilder
         var ordered = new List<(byte[] Key, string Path, CpioTreeItem Item)>(byPath.Count);
         foreach (KeyValuePair<string, CpioTreeItem> kv in byPath)
         {
-            ordered.Add((Encoding.UTF8.GetBytes(kv.Key), kv.Key, kv.Value));
+            ordered.Add((DiskImage.FileSystems.UnixPathEncoding.GetBytes(kv.Key), kv.Key, kv.Value));
         }
 
         ordered.Sort(static (a, b) => a.Key.AsSpan().SequenceCompareTo(b.Key));

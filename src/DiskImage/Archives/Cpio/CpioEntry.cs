@@ -95,7 +95,7 @@ public sealed class CpioEntry
     /// </summary>
     public long Length
     {
-        get => EntryType == CpioEntryType.SymbolicLink ? System.Text.Encoding.UTF8.GetByteCount(LinkName ?? string.Empty) : _length;
+        get => EntryType == CpioEntryType.SymbolicLink ? DiskImage.FileSystems.UnixPathEncoding.GetByteCount(LinkName ?? string.Empty) : _length;
         set
         {
             ArgumentOutOfRangeException.ThrowIfNegative(value);

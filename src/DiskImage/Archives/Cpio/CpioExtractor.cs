@@ -1,4 +1,5 @@
 using System.Buffers;
+using DiskImage.FileSystems;
 using DiskImage.Interop;
 
 namespace DiskImage.Archives.Cpio;
@@ -21,7 +22,19 @@ internal sealed class CpioExtractor
     public CpioExtractor(string root, InitramfsExtractOptions options)
     {
         _root = Path.GetFullPath(root);
-        Directory.CreateDirectory(_root);
+        if (!HostTreeWriter.DirectoryExists(_root))
+        {
+            string? parent = Path.GetDirectoryName(_root);
+            if (parent is not null && HostTreeWriter.DirectoryExists(parent))
+            {
+                HostTreeWriter.EnsureDirectory(_root);
+            }
+            else
+            {
+                Directory.CreateDirectory(_root);
+            }
+        }
+
         _options = options;
     }
 
@@ -54,12 +67,7 @@ internal sealed class CpioExtractor
         switch (entry.EntryType)
         {
             case CpioEntryType.Directory:
-                if (IsSymlink(target) || File.Exists(target))
-                {
-                    File.Delete(target);
-                }
-
-                Directory.CreateDirectory(target);
+                HostTreeWriter.EnsureDirectory(target);
                 ApplyMetadata(target, entry, isDirectory: true);
                 break;
             case CpioEntryType.RegularFile:
@@ -68,7 +76,7 @@ internal sealed class CpioExtractor
                 break;
             case CpioEntryType.SymbolicLink:
                 RemoveExisting(target);
-                File.CreateSymbolicLink(target, entry.LinkName!);
+                HostTreeWriter.CreateSymbolicLink(target, entry.LinkName!);
                 if (_options.PreserveOwnership)
                 {
                     UnixNative.TryLChown(target, entry.Uid, entry.Gid);
@@ -106,9 +114,9 @@ internal sealed class CpioExtractor
         for (int i = _directoryTimes.Count - 1; i >= 0; i--)
         {
             (string path, uint mtime) = _directoryTimes[i];
-            if (Directory.Exists(path) && !IsSymlink(path))
+            if (HostTreeWriter.GetKind(path) == HostTreeWriter.Kind.Directory)
             {
-                Directory.SetLastWriteTimeUtc(path, DateTimeOffset.FromUnixTimeSeconds(mtime).UtcDateTime);
+                HostTreeWriter.SetModificationTime(path, mtime);
             }
         }
     }
@@ -134,11 +142,6 @@ internal sealed class CpioExtractor
         return string.Join('/', parts);
     }
 
-    private static bool IsSymlink(string path)
-    {
-        return new FileInfo(path).LinkTarget is not null;
-    }
-
     private void EnsureParentIsReal(string target, CpioEntry entry)
     {
         // Every existing component between the root and the target must be a real directory:
@@ -153,37 +156,24 @@ internal sealed class CpioExtractor
 
         foreach (string component in chain)
         {
-            var info = new DirectoryInfo(component);
-            if (info.LinkTarget is not null)
+            switch (HostTreeWriter.GetKind(component))
             {
-                FormatError.Throw("cpio entry", entry.HeaderOffset, $"'{entry.Name}' lies beneath a symbolic link; refusing to follow it out of the destination");
-            }
-
-            if (!info.Exists)
-            {
-                if (File.Exists(component))
-                {
+                case HostTreeWriter.Kind.SymbolicLink:
+                    FormatError.Throw("cpio entry", entry.HeaderOffset, $"'{entry.Name}' lies beneath a symbolic link; refusing to follow it out of the destination");
+                    break;
+                case HostTreeWriter.Kind.Other:
                     FormatError.Throw("cpio entry", entry.HeaderOffset, $"'{entry.Name}' lies beneath a non-directory");
-                }
-
-                // The kernel does not create missing parents; creating them is harmless and friendlier.
-                Directory.CreateDirectory(component);
+                    break;
+                case HostTreeWriter.Kind.None:
+                    // The kernel does not create missing parents; creating them is harmless and friendlier.
+                    HostTreeWriter.EnsureDirectory(component);
+                    break;
             }
         }
     }
 
-    private static void RemoveExisting(string target)
-    {
-        var info = new FileInfo(target);
-        if (info.LinkTarget is not null || info.Exists)
-        {
-            info.Delete();
-        }
-        else if (Directory.Exists(target))
-        {
-            Directory.Delete(target); // only if empty, like the kernel's clean_path
-        }
-    }
+    // A directory is removed only if empty, like the kernel's clean_path.
+    private static void RemoveExisting(string target) => HostTreeWriter.RemoveExisting(target);
 
     private void WriteFile(string target, CpioEntry entry)
     {
@@ -193,14 +183,18 @@ internal sealed class CpioExtractor
             var key = (entry.DevMajor, entry.DevMinor, entry.Inode, entry.EntryType);
             if (_links.TryGetValue(key, out string? first))
             {
-                var firstInfo = new FileInfo(first);
-                if (firstInfo.Exists && firstInfo.LinkTarget is null && first != target)
+                if (HostTreeWriter.GetKind(first) == HostTreeWriter.Kind.Other && first != target)
                 {
                     RemoveExisting(target);
                     linked = UnixNative.TryLink(first, target);
                     if (!linked)
                     {
-                        File.Copy(first, target);
+                        using (FileStream input = HostTreeWriter.OpenRead(first))
+                        using (FileStream copy = HostTreeWriter.CreateFile(target))
+                        {
+                            input.CopyTo(copy);
+                        }
+
                         linked = true;
                     }
                 }
@@ -221,12 +215,12 @@ internal sealed class CpioExtractor
         }
 
         // A fresh file (or the hard link just made to one): never a symbolic link here.
-        if (new FileInfo(target).LinkTarget is not null)
+        if (HostTreeWriter.GetKind(target) == HostTreeWriter.Kind.SymbolicLink)
         {
             FormatError.Throw("cpio entry", entry.HeaderOffset, $"'{entry.Name}' is a symbolic link; refusing to write through it");
         }
 
-        using var output = new FileStream(target, linked ? FileMode.Open : FileMode.CreateNew, FileAccess.Write, FileShare.None, 1);
+        using FileStream output = linked ? HostTreeWriter.OpenWrite(target) : HostTreeWriter.CreateFile(target);
         if (entry.DataStream is { } data)
         {
             byte[] buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
@@ -258,10 +252,7 @@ internal sealed class CpioExtractor
             UnixNative.TryLChown(path, entry.Uid, entry.Gid);
         }
 
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, entry.Mode & (UnixFileMode)0xFFF);
-        }
+        HostTreeWriter.SetMode(path, (int)entry.Mode & 0xFFF);
 
         if (!_options.PreserveModificationTimes)
         {
@@ -274,7 +265,7 @@ internal sealed class CpioExtractor
         }
         else
         {
-            File.SetLastWriteTimeUtc(path, DateTimeOffset.FromUnixTimeSeconds(entry.ModificationTimeSeconds).UtcDateTime);
+            HostTreeWriter.SetModificationTime(path, entry.ModificationTimeSeconds);
         }
     }
 }

@@ -271,7 +271,7 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
             FormatError.Throw(Structure, entry.HeaderOffset, $"invalid symbolic link target for '{entry.Name}'");
         }
 
-        entry.LinkName = Encoding.UTF8.GetString(target);
+        entry.LinkName = DiskImage.FileSystems.UnixPathEncoding.GetString(target);
     }
 
     private static CpioFormat ParseHeader(ReadOnlySpan<byte> header, long offset, Span<uint> fields)
@@ -318,7 +318,7 @@ public sealed class CpioReader : IDisposable, IAsyncDisposable
             FormatError.Throw(Structure, headerOffset, "empty name");
         }
 
-        string name = Encoding.UTF8.GetString(rawName[..nul]);
+        string name = DiskImage.FileSystems.UnixPathEncoding.GetString(rawName[..nul]);
         var type = (CpioEntryType)(f[CpioHeader.Mode] & 0xF000);
         if (name == CpioLimits.TrailerName)
         {

@@ -402,7 +402,7 @@ public sealed class CpioWriter : IDisposable, IAsyncDisposable
                 throw new ArgumentException($"Symbolic link '{entry.Name}' has no LinkName.", nameof(entry));
             }
 
-            linkBytes = Encoding.UTF8.GetBytes(entry.LinkName);
+            linkBytes = DiskImage.FileSystems.UnixPathEncoding.GetBytes(entry.LinkName);
             if (linkBytes.Length > CpioLimits.MaxLinkTargetLength || Array.IndexOf(linkBytes, (byte)0) >= 0)
             {
                 throw new ArgumentException($"Symbolic link target of '{entry.Name}' is longer than {CpioLimits.MaxLinkTargetLength} bytes or contains NUL.", nameof(entry));
@@ -419,7 +419,7 @@ public sealed class CpioWriter : IDisposable, IAsyncDisposable
             fileSize = entry.Length;
         }
 
-        int nameBytes = Encoding.UTF8.GetByteCount(entry.Name);
+        int nameBytes = DiskImage.FileSystems.UnixPathEncoding.GetByteCount(entry.Name);
         if (nameBytes + 1 > CpioLimits.MaxNameSize)
         {
             throw new ArgumentException($"Name '{entry.Name[..Math.Min(64, entry.Name.Length)]}...' is longer than the kernel's limit of {CpioLimits.MaxNameSize - 1} bytes.", nameof(entry));
@@ -464,7 +464,7 @@ public sealed class CpioWriter : IDisposable, IAsyncDisposable
         f[CpioHeader.NameSize] = (uint)nameSize;
         f[CpioHeader.Check] = Format == CpioFormat.Crc ? checksum : 0;
         CpioHeader.Write(buffer, Format, f);
-        Encoding.UTF8.GetBytes(entry.Name, buffer.AsSpan(CpioHeader.Size));
+        DiskImage.FileSystems.UnixPathEncoding.TryGetBytes(entry.Name, buffer.AsSpan(CpioHeader.Size, nameBytes), out _);
         length = total;
         return buffer;
     }

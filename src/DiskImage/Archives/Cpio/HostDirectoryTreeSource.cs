@@ -15,7 +15,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
         _root = System.IO.Path.GetFullPath(rootDirectory);
-        if (!Directory.Exists(_root))
+        if (!DiskImage.FileSystems.HostTreeWriter.DirectoryExists(_root))
         {
             throw new DirectoryNotFoundException($"Directory '{rootDirectory}' does not exist.");
         }
@@ -29,9 +29,9 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
         while (pending.Count > 0)
         {
             (string dir, string rel) = pending.Pop();
-            foreach (string host in Directory.EnumerateFileSystemEntries(dir))
+            foreach (string name in ListDirectory(dir))
             {
-                string name = System.IO.Path.GetFileName(host);
+                string host = dir.EndsWith('/') ? dir + name : dir + "/" + name;
                 string path = rel.Length == 0 ? name : rel + "/" + name;
                 CpioTreeItem item = Describe(host, path);
                 if (item.EntryType == CpioEntryType.Directory)
@@ -44,10 +44,34 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
         }
     }
 
+    private static IEnumerable<string> ListDirectory(string directory)
+    {
+        if (!UnixNative.IsSupported)
+        {
+            foreach (string host in Directory.EnumerateFileSystemEntries(directory))
+            {
+                yield return System.IO.Path.GetFileName(host);
+            }
+
+            yield break;
+        }
+
+        // getdents64: names are bytes, kept through UnixPathEncoding (the BCL would replace invalid UTF-8).
+        foreach (string name in UnixNative.ReadDirectory(directory))
+        {
+            yield return name;
+        }
+    }
+
     private static CpioTreeItem Describe(string host, string path)
     {
-        if (UnixNative.IsSupported && UnixNative.TryLStat(host, out UnixStat st))
+        if (UnixNative.IsSupported)
         {
+            if (!UnixNative.TryLStat(host, out UnixStat st))
+            {
+                throw new FileNotFoundException($"'{host}' disappeared while the tree was read.", host);
+            }
+
             var type = (CpioEntryType)st.Type;
             var item = new CpioTreeItem(path, type)
             {
@@ -69,7 +93,7 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
             }
             else if (type == CpioEntryType.SymbolicLink)
             {
-                item.LinkTarget = new FileInfo(host).LinkTarget;
+                item.LinkTarget = UnixNative.ReadLink(host);
             }
 
             return item;

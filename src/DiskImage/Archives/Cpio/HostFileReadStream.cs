@@ -11,7 +11,9 @@ internal sealed class HostFileReadStream(SafeFileHandle handle) : Stream
     private long _position;
 
     public static HostFileReadStream Open(string path) =>
-        new(File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read));
+        new(DiskImage.Interop.UnixNative.IsSupported
+            ? DiskImage.Interop.UnixNative.OpenNoAtime(path, directory: false)
+            : File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read));
 
     public override bool CanRead => !handle.IsClosed;
 

@@ -71,7 +71,7 @@ internal sealed class Ext4Builder
             var subdirs = new List<Item>();
             foreach (UnixFileInfo e in entries)
             {
-                byte[] name = Encoding.UTF8.GetBytes(e.Name);
+                byte[] name = UnixPathEncoding.GetBytes(e.Name);
                 if (name.Length is 0 or > 255)
                 {
                     throw new NotSupportedException($"'{e.Path}': ext4 names are 1 to 255 bytes long.");
@@ -133,7 +133,7 @@ internal sealed class Ext4Builder
 
                             break;
                         case UnixFileType.SymbolicLink:
-                            item.Target = e.LinkTarget is { } target ? Encoding.UTF8.GetBytes(target) : new byte[Math.Clamp(e.Size, 0, 1 << 16)];
+                            item.Target = e.LinkTarget is { } target ? UnixPathEncoding.GetBytes(target) : new byte[Math.Clamp(e.Size, 0, 1 << 16)];
                             if (item.Target.Length == 0)
                             {
                                 throw new NotSupportedException($"'{e.Path}': a symbolic link with an empty target.");

@@ -185,7 +185,7 @@ public sealed partial class Ext4FileSystem
 
                 if (!(name.Length == 1 && name[0] == '.') && !(name.Length == 2 && name[0] == '.' && name[1] == '.'))
                 {
-                    entries.TryAdd(Encoding.UTF8.GetString(name), ino);
+                    entries.TryAdd(UnixPathEncoding.GetString(name), ino);
                 }
             }
 

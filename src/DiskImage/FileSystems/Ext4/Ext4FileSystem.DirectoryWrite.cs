@@ -24,7 +24,6 @@ public sealed partial class Ext4FileSystem
     private const int DxRootCountOffset = 0x20;
     private const int DxNodeCountOffset = 0x08;
     private const int DirectoryTypeCode = 2;
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private uint[]? _dxHashSeed;
     private int _dxDefaultHashVersion;
@@ -35,7 +34,7 @@ public sealed partial class Ext4FileSystem
     /// it (and its index) as needed, and writes every block and the directory inode it changes. Link counts and
     /// timestamps are the caller's.
     /// </summary>
-    /// <exception cref="ArgumentException">The name is empty, "." or "..", or holds '/', NUL or invalid UTF-16.</exception>
+    /// <exception cref="ArgumentException">The name is empty, "." or "..", or holds '/', NUL or a lone surrogate that <see cref="UnixPathEncoding"/> cannot encode.</exception>
     /// <exception cref="PathTooLongException">The name is longer than 255 bytes in UTF-8.</exception>
     /// <exception cref="IOException">The name exists already, or the directory index is full.</exception>
     /// <exception cref="NotSupportedException">The directory keeps its entries inline (inline_data).</exception>
@@ -48,7 +47,7 @@ public sealed partial class Ext4FileSystem
             throw new ArgumentOutOfRangeException(nameof(inode), inode, "The inode number is out of range.");
         }
 
-        string key = Encoding.UTF8.GetString(nameBytes);
+        string key = UnixPathEncoding.GetString(nameBytes);
         Dictionary<string, uint> listing = GetDirectory(new Ext4Node(directory));
         if (listing.ContainsKey(key))
         {
@@ -249,15 +248,7 @@ public sealed partial class Ext4FileSystem
             throw new ArgumentException($"'{name}' is not a valid directory entry name.", nameof(name));
         }
 
-        byte[] bytes;
-        try
-        {
-            bytes = StrictUtf8.GetBytes(name);
-        }
-        catch (EncoderFallbackException e)
-        {
-            throw new ArgumentException("The name is not valid UTF-16 (it holds a lone surrogate).", nameof(name), e);
-        }
+        byte[] bytes = UnixPathEncoding.GetBytes(name);
 
         if (bytes.Length > 255)
         {
@@ -684,7 +675,7 @@ public sealed partial class Ext4FileSystem
                 {
                     int recordLength = GetRecordLength(block, offset);
                     if (BinaryPrimitives.ReadUInt32LittleEndian(block[offset..]) != 0 &&
-                        Encoding.UTF8.GetString(block.Slice(offset + 8, block[offset + 6])) == name)
+                        UnixPathEncoding.GetString(block.Slice(offset + 8, block[offset + 6])) == name)
                     {
                         RemoveFromLeaf(block, offset, previous);
                         SealLeaf(directory, block);

@@ -319,6 +319,6 @@ public sealed partial class Ext4FileSystem
             s.ReadExactly(target);
         }
 
-        return System.Text.Encoding.UTF8.GetString(target);
+        return UnixPathEncoding.GetString(target);
     }
 }

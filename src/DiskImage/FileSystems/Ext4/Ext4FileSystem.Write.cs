@@ -276,7 +276,7 @@ public sealed partial class Ext4FileSystem
     public void CreateSymbolicLink(string path, string target)
     {
         ArgumentException.ThrowIfNullOrEmpty(target);
-        byte[] bytes = Encoding.UTF8.GetBytes(target);
+        byte[] bytes = UnixPathEncoding.GetBytes(target);
         if (bytes.Length > 4095)
         {
             throw new PathTooLongException("A symbolic link target is limited to 4095 bytes.");

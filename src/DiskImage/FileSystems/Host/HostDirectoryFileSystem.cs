@@ -13,7 +13,7 @@ namespace DiskImage.FileSystems.Host;
 /// Symbolic links are resolved inside the tree, as the <see cref="IFileSystem"/> contract says (an absolute
 /// target starts at <see cref="RootDirectory"/>), so nothing outside the directory is reached through a link.
 /// Mount points below the root are crossed (their inode numbers may then collide with the root device's).
-/// Names that are not valid UTF-8 are decoded lossily. Directories and files are opened with <c>O_NOATIME</c> when
+/// Names are read as bytes (<c>getdents64</c>) and kept through <see cref="UnixPathEncoding"/>, so names that are not valid UTF-8 reach the caller intact. Directories and files are opened with <c>O_NOATIME</c> when
 /// permitted (owner or root), so reading the tree leaves its access times as they were.
 /// </remarks>
 [SupportedOSPlatform("linux")]

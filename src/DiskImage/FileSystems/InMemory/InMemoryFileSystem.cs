@@ -79,6 +79,7 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
                 throw new FileNotFoundException($"Could not find file '{path}'.", path);
             }
 
+            FileSystemPath.ValidateNewName(r.Name, path);
             node = Add(r, UnixFileType.RegularFile, 0x1A4);
         }
         else
@@ -116,7 +117,7 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
     public void CreateSymbolicLink(string path, string target)
     {
         ArgumentException.ThrowIfNullOrEmpty(target);
-        if (System.Text.Encoding.UTF8.GetByteCount(target) > 4095)
+        if (UnixPathEncoding.GetByteCount(target) > 4095)
         {
             throw new PathTooLongException("A symbolic link target is limited to 4095 bytes.");
         }

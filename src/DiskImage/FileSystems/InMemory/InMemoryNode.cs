@@ -75,7 +75,7 @@ internal sealed class InMemoryNode
     public long Size => Type switch
     {
         UnixFileType.RegularFile => Length,
-        UnixFileType.SymbolicLink => System.Text.Encoding.UTF8.GetByteCount(LinkTarget!),
+        UnixFileType.SymbolicLink => UnixPathEncoding.GetByteCount(LinkTarget!),
         UnixFileType.Directory => 4096,
         _ => 0,
     };
