@@ -1,25 +1,26 @@
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.Xfs;
 using DiskImage.Formats;
 
 namespace DiskImage.Cli;
 
 /// <summary>
-/// An image (raw or qcow2) holding a bare ext4 file system (no partition table), opened for the
+/// An image (raw or qcow2) holding a bare ext4 or XFS file system (no partition table), opened for the
 /// file-system verbs (<c>ls</c>, <c>cat</c>, <c>copy-out</c>, <c>copy-in</c>).
 /// </summary>
 internal sealed class FileSystemImage : IDisposable
 {
     private readonly DiskImageFile _image;
 
-    private FileSystemImage(DiskImageFile image, Ext4FileSystem fileSystem)
+    private FileSystemImage(DiskImageFile image, IFileSystem fileSystem)
     {
         _image = image;
         FileSystem = fileSystem;
     }
 
     /// <summary>The file system.</summary>
-    public Ext4FileSystem FileSystem { get; }
+    public IFileSystem FileSystem { get; }
 
     /// <summary>Opens <paramref name="path"/> and the ext4 file system in its content.</summary>
     /// <param name="path">The image file.</param>
@@ -32,9 +33,14 @@ internal sealed class FileSystemImage : IDisposable
         DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
         try
         {
+            if (XfsFileSystem.IsXfs(image.Content))
+            {
+                return new FileSystemImage(image, OpenXfs(path, image, writable));
+            }
+
             if (!Ext4FileSystem.IsExt4(image.Content))
             {
-                throw new CliException($"'{path}': no ext4 file system found (the image must hold a bare file system; partition tables are not supported yet)");
+                throw new CliException($"'{path}': no ext4 or XFS file system found (the image must hold a bare file system; partition tables are not supported yet)");
             }
 
             Ext4FileSystem fs;
@@ -57,6 +63,23 @@ internal sealed class FileSystemImage : IDisposable
         {
             image.Dispose();
             throw;
+        }
+    }
+
+    private static XfsFileSystem OpenXfs(string path, DiskImageFile image, bool writable)
+    {
+        if (writable)
+        {
+            throw new CliException($"'{path}': writing XFS is not supported yet (XFS images can be listed, read and copied out)");
+        }
+
+        try
+        {
+            return XfsFileSystem.Open(image.Content, leaveOpen: true);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            throw new CliException($"'{path}': {e.Message}");
         }
     }
 

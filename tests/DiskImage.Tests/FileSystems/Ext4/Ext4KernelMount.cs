@@ -75,15 +75,15 @@ public static class Ext4KernelMount
         }
     }
 
-    /// <summary>Mounts <paramref name="image"/> read-only on a new directory; dispose to unmount.</summary>
-    public static Mounted Mount(string image, string mountPoint)
+    /// <summary>Mounts <paramref name="image"/> (read-only unless <paramref name="options"/> say otherwise) on a new directory; dispose to unmount.</summary>
+    public static Mounted Mount(string image, string mountPoint, string type = "ext4", string options = "ro,loop")
     {
         Directory.CreateDirectory(mountPoint);
-        ToolResult r = Oracle.Run("mount", ["-t", "ext4", "-o", "ro,loop", image, mountPoint], TimeSpan.FromMinutes(1));
+        ToolResult r = Oracle.Run("mount", ["-t", type, "-o", options, image, mountPoint], TimeSpan.FromMinutes(1));
         if (r.ExitCode != 0)
         {
             string dmesg = Oracle.Find("dmesg") is null ? string.Empty : Tail(Oracle.Run("dmesg", ["--notime"], TimeSpan.FromSeconds(20)).StandardOutput, 1500);
-            throw new InvalidOperationException($"mount -o ro,loop failed: {r}\nkernel log tail:\n{dmesg}");
+            throw new InvalidOperationException($"mount -t {type} -o {options} failed: {r}\nkernel log tail:\n{dmesg}");
         }
 
         return new Mounted(mountPoint);

@@ -1,0 +1,317 @@
+using System.Buffers.Binary;
+using DiskImage.IO;
+
+namespace DiskImage.FileSystems.Xfs;
+
+/// <summary>
+/// An XFS file system on a <see cref="BlockDevice"/>, read in managed code behind the
+/// <see cref="IFileSystem"/> contract. Every change is refused with <see cref="NotSupportedException"/>
+/// (writing XFS is not implemented yet). Every number read from the device is validated; corrupt
+/// structures throw <see cref="InvalidDataException"/>. Not thread-safe.
+/// </summary>
+/// <remarks>
+/// Read: version 5 (CRC) and version 4 superblocks; inode versions 1–3; data forks in local, extents
+/// and btree format of any depth; shortform, block, leaf and node directories; shortform, leaf and
+/// node attributes with local and remote values (POSIX ACLs returned as <c>system.posix_acl_*</c>);
+/// local and remote symbolic links; devices; ftype, sparse inodes, finobt, inobtcount, bigtime,
+/// nrext64, reflink (shared extents read like others), rmapbt, meta_uuid and parent pointers (not
+/// listed as attributes). Refused with <see cref="NotSupportedException"/>: version 1–3 superblocks,
+/// version 1 directories and unknown incompatible features. A log that needs recovery is not
+/// replayed: the reader sees the metadata as last written in place.
+/// </remarks>
+public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
+{
+    private const int DirectoryCacheSize = 64;
+    private readonly XfsVolume _volume;
+    private readonly bool _leaveOpen;
+    private readonly XfsNode _root;
+    private readonly Dictionary<ulong, Dictionary<string, ulong>> _directories = [];
+    private bool _disposed;
+
+    private XfsFileSystem(XfsVolume volume, bool leaveOpen)
+    {
+        _volume = volume;
+        _leaveOpen = leaveOpen;
+        XfsInode root = volume.ReadInode(volume.SuperBlock.RootInode);
+        if (root.Type != UnixFileType.Directory)
+        {
+            FormatError.Throw("XFS root inode", -1, "is not a directory.");
+        }
+
+        _root = new XfsNode(root);
+    }
+
+    /// <inheritdoc />
+    public bool IsReadOnly => true;
+
+    /// <summary>Block size in bytes.</summary>
+    public int BlockSize => _volume.SuperBlock.BlockSize;
+
+    /// <summary>Number of data blocks.</summary>
+    public long BlockCount => _volume.SuperBlock.DataBlocks;
+
+    /// <summary>The file-system UUID (<c>sb_uuid</c>).</summary>
+    public Guid Uuid => _volume.SuperBlock.Uuid;
+
+    /// <summary>The volume label (<c>sb_fname</c>).</summary>
+    public string Label => _volume.SuperBlock.Label;
+
+    /// <summary>The superblock version: 5 (metadata CRCs) or 4.</summary>
+    public int Version => _volume.SuperBlock.Version;
+
+    /// <summary>Incompatible features (none on version 4).</summary>
+    public XfsIncompatibleFeatures IncompatibleFeatures => _volume.SuperBlock.Incompatible;
+
+    /// <summary>Read-only compatible features (none on version 4).</summary>
+    public XfsReadOnlyCompatibleFeatures ReadOnlyCompatibleFeatures => _volume.SuperBlock.ReadOnlyCompatible;
+
+    XfsNode IPathWalker<XfsNode>.Root => _root;
+
+    /// <summary>Whether the device starts with the XFS superblock magic (a cheap probe; does not validate).</summary>
+    public static bool IsXfs(BlockDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        Span<byte> magic = stackalloc byte[4];
+        return device.Length >= 512 && device.Read(0, magic) == 4 && BinaryPrimitives.ReadUInt32BigEndian(magic) == XfsSuperBlock.Magic;
+    }
+
+    /// <summary>Opens the XFS file system on <paramref name="device"/> for reading.</summary>
+    /// <param name="device">The device holding the file system from byte 0.</param>
+    /// <param name="options">Checksum policy; null for <see cref="XfsOpenOptions.Default"/>.</param>
+    /// <param name="leaveOpen">Whether disposing the file system leaves <paramref name="device"/> open.</param>
+    /// <exception cref="InvalidDataException">The superblock or root inode is corrupt.</exception>
+    /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support.</exception>
+    public static XfsFileSystem Open(BlockDevice device, XfsOpenOptions? options = null, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        options ??= XfsOpenOptions.Default;
+        if (device.Length < 512)
+        {
+            FormatError.Throw("XFS superblock", 0, "the device is too small to hold an XFS file system.");
+        }
+
+        byte[] sector = new byte[(int)Math.Min(device.Length, 32768)];
+        device.ReadExactly(0, sector);
+        XfsSuperBlock sb = XfsSuperBlock.Parse(sector, device.Length, options.VerifyChecksums);
+        return new XfsFileSystem(new XfsVolume(device, sb, options.VerifyChecksums), leaveOpen);
+    }
+
+    /// <inheritdoc />
+    public UnixFileInfo GetEntry(string path)
+    {
+        ResolvedPath<XfsNode> r = Existing(path, followFinal: false);
+        return ToInfo(r.Node!.Inode, r.Path);
+    }
+
+    /// <inheritdoc />
+    public bool Exists(string path)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            return PathResolver.Resolve(this, path, followFinal: false).Node is not null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    {
+        ResolvedPath<XfsNode> r = Existing(path, followFinal: true);
+        if (r.Node!.Inode.Type != UnixFileType.Directory)
+        {
+            throw new IOException($"'{path}' is not a directory.");
+        }
+
+        Dictionary<string, ulong> entries = GetDirectory(r.Node.Inode);
+        var list = new List<UnixFileInfo>(entries.Count);
+        foreach (KeyValuePair<string, ulong> kv in entries)
+        {
+            list.Add(ToInfo(_volume.ReadInode(kv.Value), FileSystemPath.Combine(r.Path, kv.Key)));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    {
+        ThrowIfDisposed();
+        PathResolver.ValidateOpen(mode, access, IsReadOnly);
+        XfsInode inode = PathResolver.ResolveExisting(this, path, followFinal: true).Node!.Inode;
+        if (inode.Type == UnixFileType.Directory)
+        {
+            throw new UnauthorizedAccessException($"'{path}' is a directory.");
+        }
+
+        if (inode.Type != UnixFileType.RegularFile)
+        {
+            throw new IOException($"'{path}' is not a regular file.");
+        }
+
+        return new XfsFileStream(_volume, inode.Size, XfsBlockMap.Read(_volume, inode, attributeFork: false));
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
+    {
+        XfsInode inode = Existing(path, followFinal: false).Node!.Inode;
+        return XfsAttributeReader.Read(_volume, inode);
+    }
+
+    /// <inheritdoc />
+    public void CreateDirectory(string path, int mode = 0x1ED) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSymbolicLink(string path, string target) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateHardLink(string path, string existingPath) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateFifo(string path, int mode = 0x1A4) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void CreateSocket(string path, int mode = 0x1ED) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Delete(string path) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void Rename(string sourcePath, string destinationPath) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetMode(string path, int mode) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetOwner(string path, uint userId, uint groupId) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => ThrowReadOnly();
+
+    /// <inheritdoc />
+    public bool RemoveXattr(string path, string name)
+    {
+        ThrowReadOnly();
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void Flush() => ThrowIfDisposed();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        if (!_leaveOpen)
+        {
+            _volume.Device.Dispose();
+        }
+    }
+
+    XfsNode? IPathWalker<XfsNode>.Lookup(XfsNode directory, string name)
+    {
+        if (directory.Inode.Type != UnixFileType.Directory)
+        {
+            return null;
+        }
+
+        return GetDirectory(directory.Inode).TryGetValue(name, out ulong ino) ? new XfsNode(_volume.ReadInode(ino)) : null;
+    }
+
+    bool IPathWalker<XfsNode>.IsDirectory(XfsNode node) => node.Inode.Type == UnixFileType.Directory;
+
+    string? IPathWalker<XfsNode>.GetSymbolicLinkTarget(XfsNode node) =>
+        node.Inode.Type == UnixFileType.SymbolicLink ? XfsSymbolicLink.ReadTarget(_volume, node.Inode) : null;
+
+    private Dictionary<string, ulong> GetDirectory(XfsInode dir)
+    {
+        if (_directories.TryGetValue(dir.Number, out Dictionary<string, ulong>? cached))
+        {
+            return cached;
+        }
+
+        List<XfsDirectoryEntry> list = XfsDirectoryReader.Read(_volume, dir);
+        var map = new Dictionary<string, ulong>(list.Count, StringComparer.Ordinal);
+        foreach (XfsDirectoryEntry e in list)
+        {
+            if (!map.TryAdd(e.Name, e.Inode))
+            {
+                FormatError.Throw($"XFS directory {dir.Number}", -1, $"the name '{e.Name}' appears twice.");
+            }
+        }
+
+        if (_directories.Count >= DirectoryCacheSize)
+        {
+            _directories.Clear();
+        }
+
+        _directories[dir.Number] = map;
+        return map;
+    }
+
+    private ResolvedPath<XfsNode> Existing(string path, bool followFinal)
+    {
+        ThrowIfDisposed();
+        return PathResolver.ResolveExisting(this, path, followFinal);
+    }
+
+    private UnixFileInfo ToInfo(XfsInode i, string path)
+    {
+        int major = 0;
+        int minor = 0;
+        if (i.Type is UnixFileType.CharacterDevice or UnixFileType.BlockDevice)
+        {
+            if (i.DataFork.Length < 4)
+            {
+                FormatError.Throw($"XFS inode {i.Number}", -1, "the device number does not fit in the fork.");
+            }
+
+            // Linux's XFS device encoding: 14-bit major above an 18-bit minor (sysv_encode_dev style).
+            uint dev = BinaryPrimitives.ReadUInt32BigEndian(i.DataFork);
+            major = (int)(dev >> 18);
+            minor = (int)(dev & 0x3FFFF);
+        }
+
+        return new UnixFileInfo
+        {
+            Path = path,
+            Type = i.Type,
+            Mode = i.RawMode & 0xFFF,
+            UserId = i.UserId,
+            GroupId = i.GroupId,
+            Size = i.Type is UnixFileType.RegularFile or UnixFileType.Directory or UnixFileType.SymbolicLink ? i.Size : 0,
+            LinkCount = (int)Math.Min(i.LinkCount, int.MaxValue),
+            Inode = (long)i.Number,
+            AccessTime = i.AccessTime,
+            ModificationTime = i.ModificationTime,
+            ChangeTime = i.ChangeTime,
+            CreationTime = i.CreationTime,
+            DeviceMajor = major,
+            DeviceMinor = minor,
+            LinkTarget = i.Type == UnixFileType.SymbolicLink ? XfsSymbolicLink.ReadTarget(_volume, i) : null,
+        };
+    }
+
+    private void ThrowReadOnly()
+    {
+        ThrowIfDisposed();
+        FormatError.Unsupported("Writing XFS is not supported yet: XfsFileSystem is read-only.");
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+}

@@ -1,0 +1,80 @@
+using System.Runtime.Versioning;
+using DiskImage.FileSystems;
+using DiskImage.FileSystems.Host;
+using DiskImage.Tests.FileSystems;
+using DiskImage.Tests.FileSystems.Ext4;
+using DiskImage.Tests.FileSystems.Xfs;
+using DiskImage.Tests.Oracles;
+
+namespace DiskImage.Tests.Cli;
+
+/// <summary>
+/// The read-only file-system verbs on XFS images (raw and qcow2): <c>ls</c>, <c>cat</c> and <c>copy-out</c>
+/// give what the kernel reads through a loop mount of the same image; writing verbs refuse clearly.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class XfsCliTests
+{
+    [SkippableTheory]
+    [InlineData("raw")]
+    [InlineData("qcow2")]
+    public void CopyOut_KernelFilledXfs_EqualsKernelView(string format)
+    {
+        Oracle.Require("mkfs.xfs");
+        Oracle.Require("qemu-img");
+        Ext4KernelMount.Require();
+        using var tmp = new TempDirectory();
+        string raw = tmp.File("xfs.img");
+        XfsTestImages.Format(raw);
+        XfsTestImages.Fill(raw, tmp.File("rw"), root => HostTreeGenerator.Generate(root, 11, new HostTreeShape { BigDirectoryEntries = 600 }));
+        RandomTreeSnapshot kernel = XfsTestImages.KernelSnapshot(raw, tmp.File("ro"));
+        string image = raw;
+        if (format == "qcow2")
+        {
+            image = tmp.File("xfs.qcow2");
+            Oracle.RunOk("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, image);
+        }
+
+        string output = tmp.File("out");
+        Directory.CreateDirectory(output);
+        CliHarness.RunOk("copy-out", image, "/files", "/links", "/xattrs", output);
+        using var host = new HostDirectoryFileSystem(output);
+        RandomTreeSnapshot copied = RandomTreeSnapshot.FromFileSystem(host);
+        foreach (string top in new[] { "/files", "/links", "/xattrs" })
+        {
+            foreach ((string path, RandomTreeSnapshot.Entry e) in kernel.Entries)
+            {
+                if (path == top || path.StartsWith(top + "/", StringComparison.Ordinal))
+                {
+                    Assert.True(copied.Entries.TryGetValue(path, out RandomTreeSnapshot.Entry? got), $"copy-out lacks {path}");
+                    Assert.Equal(e.Type, got.Type);
+                    Assert.Equal(e.ContentHash, got.ContentHash);
+                    Assert.Equal(e.LinkTarget, got.LinkTarget);
+                    Assert.Equal(e.Mode, got.Mode);
+                }
+            }
+        }
+
+        string listing = CliHarness.RunOk("ls", image, "/files").StandardOutput;
+        string[] expected = [.. kernel.Entries.Keys.Where(p => p.StartsWith("/files/", StringComparison.Ordinal) && p.Count(c => c == '/') == 2).Select(p => p["/files/".Length..]).Order(StringComparer.Ordinal)];
+        Assert.Equal(expected, listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        Assert.Equal("non-ASCII name\n", CliHarness.RunOk("cat", image, "/files/ünïcødé-日本.txt").StandardOutput);
+    }
+
+    [SkippableFact]
+    public void CopyIn_Xfs_RefusedNamingXfs()
+    {
+        Oracle.Require("mkfs.xfs");
+        using var tmp = new TempDirectory();
+        string image = tmp.File("xfs.img");
+        XfsTestImages.Format(image);
+        string src = tmp.File("hostname");
+        File.WriteAllText(src, "guest\n");
+        byte[] before = File.ReadAllBytes(image);
+        CliResult r = CliHarness.Run("copy-in", image, src, "/");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("writing XFS is not supported", r.StandardError, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(image));
+        Assert.Equal(string.Empty, CliHarness.RunOk("ls", image, "/").StandardOutput);
+    }
+}
