@@ -12,7 +12,11 @@ namespace DiskImage.Archives.Cpio;
 public static class CpioArchiveBuilder
 {
     /// <summary>Writes a complete archive (entries and trailer) of <paramref name="source"/> to <paramref name="destination"/>.</summary>
-    public static void Write(Stream destination, ICpioTreeSource source, CpioBuildOptions? options = null)
+    /// <param name="destination">The stream receiving the archive.</param>
+    /// <param name="source">The tree to archive.</param>
+    /// <param name="options">Format, owners and times; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the archive before the next entry or chunk of file data (the output is then incomplete).</param>
+    public static void Write(Stream destination, ICpioTreeSource source, CpioBuildOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
         options ??= new CpioBuildOptions();
@@ -21,16 +25,21 @@ public static class CpioArchiveBuilder
             TrailerAlignment = options.TrailerAlignment,
             DataAlignment = options.DataAlignment,
         };
-        WriteEntries(writer, source, options);
+        WriteEntries(writer, source, options, cancellationToken);
         writer.WriteTrailer();
     }
 
     /// <summary>Writes the entries of <paramref name="source"/> to <paramref name="writer"/> (no trailer).</summary>
-    public static void WriteEntries(CpioWriter writer, ICpioTreeSource source, CpioBuildOptions? options = null)
+    /// <param name="writer">The writer receiving the entries.</param>
+    /// <param name="source">The tree to archive.</param>
+    /// <param name="options">Format, owners and times; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops before the next entry or chunk of file data.</param>
+    public static void WriteEntries(CpioWriter writer, ICpioTreeSource source, CpioBuildOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        foreach (Planned p in Plan(source, options ?? new CpioBuildOptions()))
+        foreach (Planned p in Plan(source, options ?? new CpioBuildOptions(), cancellationToken))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             Stream? data = p.Open?.Invoke();
             try
             {
@@ -57,7 +66,7 @@ public static class CpioArchiveBuilder
         };
         await using (writer.ConfigureAwait(false))
         {
-            foreach (Planned p in Plan(source, options))
+            foreach (Planned p in Plan(source, options, cancellationToken))
             {
                 Stream? data = p.Open?.Invoke();
                 try
@@ -102,7 +111,7 @@ public static class CpioArchiveBuilder
         return string.Join('/', parts);
     }
 
-    private static List<Planned> Plan(ICpioTreeSource source, CpioBuildOptions options)
+    private static List<Planned> Plan(ICpioTreeSource source, CpioBuildOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         long? clamp = options.EffectiveClamp();
@@ -245,7 +254,7 @@ public static class CpioArchiveBuilder
                     break;
             }
 
-            plan.Add(new Planned(entry, open is null ? null : () => new ExactLengthStream(open(), entry.RawLength, path)));
+            plan.Add(new Planned(entry, open is null ? null : () => new ExactLengthStream(open(), entry.RawLength, path, cancellationToken)));
         }
 
         return plan;
@@ -262,12 +271,13 @@ public static class CpioArchiveBuilder
 }
 
 /// <summary>Reads exactly the declared length of a source file, failing clearly if it changed size while being archived.</summary>
-internal sealed class ExactLengthStream(Stream inner, long length, string name) : ReadOnlyStreamBase
+internal sealed class ExactLengthStream(Stream inner, long length, string name, CancellationToken cancellationToken = default) : ReadOnlyStreamBase
 {
     private long _read;
 
     public override int Read(Span<byte> buffer)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         long left = length - _read;
         if (left <= 0)
         {
