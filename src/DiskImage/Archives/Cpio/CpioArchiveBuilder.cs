@@ -6,8 +6,9 @@ namespace DiskImage.Archives.Cpio;
 /// Writes a tree (<see cref="ICpioTreeSource"/>) as a cpio archive the kernel can unpack: entries
 /// sorted by byte order (parents before children, missing parents added), inodes numbered from 1 in
 /// that order, device numbers zero, hard links grouped (one inode, data on the last link, as GNU
-/// cpio does), owners and times optionally overridden or clamped. The same tree content and options
-/// always give the same bytes.
+/// cpio does), owners and times optionally overridden or clamped. A root item (empty path) is written
+/// first as <c>.</c>, like <c>find . | cpio -o</c>. The same tree content and options always give the
+/// same bytes.
 /// </summary>
 public static class CpioArchiveBuilder
 {
@@ -116,12 +117,23 @@ public static class CpioArchiveBuilder
         ArgumentNullException.ThrowIfNull(source);
         long? clamp = options.EffectiveClamp();
         var byPath = new Dictionary<string, CpioTreeItem>(StringComparer.Ordinal);
+        CpioTreeItem? root = null;
         foreach (CpioTreeItem item in source.EnumerateItems())
         {
             string path = NormalizePath(item.Path);
             if (path.Length == 0)
             {
-                continue; // the root itself
+                // The root itself: written as "." when it is a directory.
+                if (item.EntryType == CpioEntryType.Directory && root is null)
+                {
+                    root = item;
+                }
+                else
+                {
+                    throw new ArgumentException(root is null ? "The root of the tree is not a directory." : "The tree holds its root twice.", nameof(source));
+                }
+
+                continue;
             }
 
             if (!byPath.TryAdd(path, item))
@@ -189,8 +201,32 @@ public static class CpioArchiveBuilder
             }
         }
 
-        var plan = new List<Planned>(ordered.Count);
+        var plan = new List<Planned>(ordered.Count + 1);
         uint nextInode = 1;
+        if (root is not null)
+        {
+            uint topDirectories = 0;
+            foreach ((_, string path, CpioTreeItem item) in ordered)
+            {
+                if (item.EntryType == CpioEntryType.Directory && !path.Contains('/', StringComparison.Ordinal))
+                {
+                    topDirectories++;
+                }
+            }
+
+            long rootTime = root.ModificationTimeSeconds;
+            var dot = new CpioEntry(CpioEntryType.Directory, ".")
+            {
+                Format = options.Format,
+                Mode = root.Mode & (UnixFileMode)0xFFF,
+                Uid = options.Uid ?? root.Uid,
+                Gid = options.Gid ?? root.Gid,
+                NLink = 2 + topDirectories,
+                Inode = nextInode++,
+            };
+            dot.ModificationTimeSeconds = CpioEntry.ClampSeconds(clamp is { } rc && rootTime > rc ? rc : rootTime);
+            plan.Add(new Planned(dot, null));
+        }
         foreach ((_, string path, CpioTreeItem item) in ordered)
         {
             var entry = new CpioEntry(item.EntryType, path)
