@@ -124,7 +124,7 @@ public static class Initramfs
             }
 
             case InitramfsCompression.Bzip2:
-                return BZip2Stream.Create(sink, SharpCompress.Compressors.CompressionMode.Compress, decompressConcatenated: false, leaveOpen: false, tolerateTruncatedStream: false);
+                return new ParallelBzip2WriteStream(sink, Math.Min(Environment.ProcessorCount, 64));
             case InitramfsCompression.Lzma:
                 return new LzmaAloneWriteStream(sink);
             case InitramfsCompression.Lz4:
