@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Packs the same real tree with DiskImage and with `find | sort | cpio -o -H newc | zstd -3` and
-# `... | gzip -6`, alternating the two RUNS times per compressor in one run, and prints the best
-# and median wall times, CPU times, sizes and ours/pipeline ratios against the targets
-# (zstd <= 1.0, gzip <= 0.5).
+# Packs the same real tree with DiskImage and with `find | sort | cpio -o -H newc | zstd -3`,
+# `... | gzip -6` and `... | bzip2 -9`, alternating the two RUNS times per compressor in one run, and
+# prints the best and median wall times, CPU times, sizes and ours/pipeline ratios against the
+# targets (zstd <= 1.0, gzip <= 0.5, bzip2 <= 1.0). COMPRESSORS (default "zstd gzip bzip2") picks rows.
 #
 # Both outputs are judged before any figure is printed: each must pass its compressor's own test
-# (`zstd -t`, `gzip -t`); decompressed, `cpio -it` must list the same paths for both; GNU cpio must
+# (`zstd -t`, `gzip -t`, `bzip2 -t`); decompressed, `cpio -it` must list the same paths for both; GNU cpio must
 # extract ours to a tree equal to the input (type, mode, owner, size, link target, link count,
 # device numbers, content); and every run of ours must give byte-identical output.
 #
@@ -24,7 +24,7 @@ tree="${1:-}"
 [ -n "$tree" ] || tree="$("$here/debootstrap-fixture.sh")"
 [ -d "$tree" ] || die "no such directory: $tree"
 tree="$(cd "$tree" && pwd)"
-for tool in cpio zstd gzip sha256sum bc; do
+for tool in cpio zstd gzip bzip2 sha256sum bc; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
 
@@ -94,10 +94,15 @@ manifest() {
   (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
 }
 
-declare -A target=([zstd]=1.0 [gzip]=0.5)
+declare -A target=([zstd]=1.0 [gzip]=0.5 [bzip2]=1.0)
 rows=()
-for c in zstd gzip; do
-  if [ $c = zstd ]; then comp="zstd -3 -q -T1"; dec="zstd -dc"; else comp="gzip -6 -n"; dec="gzip -dc"; fi
+for c in ${COMPRESSORS:-zstd gzip bzip2}; do
+  case $c in
+    zstd) comp="zstd -3 -q -T1"; dec="zstd -dc" ;;
+    gzip) comp="gzip -6 -n"; dec="gzip -dc" ;;
+    bzip2) comp="bzip2 -9"; dec="bzip2 -dc" ;;
+    *) die "unknown compressor $c (zstd, gzip or bzip2)" ;;
+  esac
   pipe_cmd=(sh -c "cd '$tree' && find . | sort | cpio -o -H newc --quiet | $comp > '$out/pipe.$c'")
   if [ "$OURS" = cli ]; then ours_cmd=("${ours[@]}" "$c" -o "$out/ours.$c"); else ours_cmd=("${ours[@]}" "$out/ours.$c" "$c"); fi
   "${pipe_cmd[@]}"; "${ours_cmd[@]}" >/dev/null   # untimed warm-up of both sides
@@ -110,7 +115,11 @@ for c in zstd gzip; do
   done
 
   # Judge both outputs.
-  if [ $c = zstd ]; then zstd -q -t "$out/pipe.$c" "$out/ours.$c"; else gzip -t "$out/pipe.$c" "$out/ours.$c"; fi
+  case $c in
+    zstd) zstd -q -t "$out/pipe.$c" "$out/ours.$c" ;;
+    gzip) gzip -t "$out/pipe.$c" "$out/ours.$c" ;;
+    bzip2) bzip2 -t "$out/pipe.$c" "$out/ours.$c" ;;
+  esac
   $dec "$out/pipe.$c" > "$out/pipe.cpio"; $dec "$out/ours.$c" > "$out/ours.cpio"
   listing "$out/pipe.cpio" > "$out/pipe.list"; listing "$out/ours.cpio" > "$out/ours.list"
   cmp -s "$out/pipe.list" "$out/ours.list" ||
@@ -130,12 +139,12 @@ for c in zstd gzip; do
   rb=$(echo "$ob / $pb" | bc -l); rm=$(echo "$om / $pm" | bc -l)
   verdict=$(echo "$rm <= ${target[$c]}" | bc -l)
   pairs=$(paste -d' ' "$out/ours.$c.times" "$out/pipe.$c.times" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $3 }')
-  rows+=("$(printf '%-4s | pipeline best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ours best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ratio best %.2f, median %.2f (target <= %s: %s) | size %.3f' \
+  rows+=("$(printf '%-5s | pipeline best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ours best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ratio best %.2f, median %.2f (target <= %s: %s) | size %.3f' \
     "$c" "$pb" "$pm" "$pc" "$ps" "$ob" "$om" "$oc" "$os" "$rb" "$rm" "${target[$c]}" \
     "$([ "$verdict" = 1 ] && echo met || echo missed)" "$(echo "$os / $ps" | bc -l)")")
   rows+=("     ratio of each run (ours / the pipeline run before it): $pairs")
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "judged: zstd -t / gzip -t pass; cpio -it lists equal; GNU cpio extracts ours to the input tree; ours identical over all runs"
+echo "judged: zstd -t / gzip -t / bzip2 -t pass; cpio -it lists equal; GNU cpio extracts ours to the input tree; ours identical over all runs"
 printf '%s\n' "${rows[@]}"
 echo "(CPU = user+sys of the median run; wall times include process start-up on both sides)"

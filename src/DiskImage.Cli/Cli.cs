@@ -99,7 +99,11 @@ internal static class Cli
     {
         try
         {
-            return Dispatch(args, stdout, stderr, binaryStdout, cancellationToken);
+            int code = Dispatch(args, stdout, stderr, binaryStdout, cancellationToken);
+
+            // A verb that does not stop early (mkfs, check) still reports the interrupt when it is done.
+            cancellationToken.ThrowIfCancellationRequested();
+            return code;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -159,20 +163,20 @@ internal static class Cli
             "info" => InfoCommand.Run(rest, stdout),
             "check" => CheckCommand.Run(rest, stdout, stderr),
             "map" => MapCommand.Run(rest, stdout),
-            "compare" => CompareCommand.Run(rest, stdout),
+            "compare" => CompareCommand.Run(rest, stdout, cancellationToken),
             "create" => CreateCommand.Run(rest, stdout),
             "convert" => ConvertCommand.Run(rest, stdout, cancellationToken),
             "resize" => ResizeCommand.Run(rest, stdout, stderr),
             "measure" => MeasureCommand.Run(rest, stdout),
-            "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout),
+            "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
-            "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr),
+            "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr, cancellationToken),
             "mkfs" => MkfsCommand.Run(rest, stdout),
-            "make-fs" when OperatingSystem.IsLinux() => MakeFsCommand.Run(rest, stdout),
-            "ls" => LsCommand.Run(rest, stdout),
-            "cat" => CatCommand.Run(rest, stdout, binaryStdout),
-            "copy-out" => CopyOutCommand.Run(rest, stdout, stderr),
-            "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr),
+            "make-fs" when OperatingSystem.IsLinux() => MakeFsCommand.Run(rest, stdout, cancellationToken),
+            "ls" => LsCommand.Run(rest, stdout, cancellationToken),
+            "cat" => CatCommand.Run(rest, stdout, binaryStdout, cancellationToken),
+            "copy-out" => CopyOutCommand.Run(rest, stdout, stderr, cancellationToken),
+            "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };

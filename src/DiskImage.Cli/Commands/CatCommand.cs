@@ -13,7 +13,8 @@ internal static class CatCommand
     /// <param name="args">The arguments after the verb.</param>
     /// <param name="stdout">The text output (help text; file bytes when <paramref name="binaryStdout"/> is null and it has no byte stream).</param>
     /// <param name="binaryStdout">Standard output as bytes, or null to use <paramref name="stdout"/>.</param>
-    public static int Run(string[] args, TextWriter stdout, Stream? binaryStdout)
+    /// <param name="cancellationToken">Stops the copy between chunks.</param>
+    public static int Run(string[] args, TextWriter stdout, Stream? binaryStdout, CancellationToken cancellationToken = default)
     {
         if (!ImageReadArguments.TryParse(args, stdout, 2, "Expecting an image file name and a file path", out ImageReadArguments arguments))
         {
@@ -40,12 +41,12 @@ internal static class CatCommand
             {
                 if (output is not null)
                 {
-                    input.CopyTo(output, 256 * 1024);
+                    CopyBytes(input, output, cancellationToken);
                     output.Flush();
                 }
                 else
                 {
-                    CopyAsText(input, stdout);
+                    CopyAsText(input, stdout, cancellationToken);
                 }
             }
         }
@@ -54,7 +55,25 @@ internal static class CatCommand
     }
 
     // Without a byte stream (an in-process caller's StringWriter), the bytes are decoded as UTF-8.
-    private static void CopyAsText(Stream input, TextWriter stdout)
+    private static void CopyBytes(Stream input, Stream output, CancellationToken cancellationToken)
+    {
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(256 * 1024);
+        try
+        {
+            int n;
+            while ((n = input.Read(bytes, 0, 256 * 1024)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                output.Write(bytes, 0, n);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    private static void CopyAsText(Stream input, TextWriter stdout, CancellationToken cancellationToken)
     {
         Decoder decoder = Encoding.UTF8.GetDecoder();
         byte[] bytes = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -64,6 +83,7 @@ internal static class CatCommand
             int n;
             while ((n = input.Read(bytes, 0, 64 * 1024)) > 0)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 int count = decoder.GetChars(bytes, 0, n, chars, 0, flush: false);
                 stdout.Write(chars, 0, count);
             }

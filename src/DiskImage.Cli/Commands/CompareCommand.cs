@@ -17,7 +17,7 @@ internal static class CompareCommand
     private const int ChunkSize = 1 << 20;
     private const int SectorSize = 512;
 
-    public static int Run(string[] args, TextWriter stdout)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
         string? format1 = null;
         string? format2 = null;
@@ -85,7 +85,7 @@ internal static class CompareCommand
 
                 if (!(ea.Zero && eb.Zero))
                 {
-                    long? difference = FirstDifference(a, name1, b, name2, position, chunkEnd, bufferA, bufferB);
+                    long? difference = FirstDifference(a, name1, b, name2, position, chunkEnd, bufferA, bufferB, cancellationToken);
                     if (difference is { } at)
                     {
                         Say(stdout, quiet, $"Content mismatch at offset {at / SectorSize * SectorSize}!\n");
@@ -108,7 +108,7 @@ internal static class CompareCommand
                 MapEntry e = Status(largerStatus, largerName, position, larger.Length - position);
                 if (!e.Zero)
                 {
-                    long? nonZero = FirstNonZero(larger, largerName, position, e.End, bufferA);
+                    long? nonZero = FirstNonZero(larger, largerName, position, e.End, bufferA, cancellationToken);
                     if (nonZero is { } at)
                     {
                         Say(stdout, quiet, $"Content mismatch at offset {at / SectorSize * SectorSize}!\n");
@@ -157,10 +157,11 @@ internal static class CompareCommand
     private static bool SameStatus(MapEntry a, MapEntry b) =>
         a.Present == b.Present && a.Zero == b.Zero && a.Data == b.Data && a.HasOffset == b.HasOffset;
 
-    private static long? FirstDifference(BlockDevice a, string nameA, BlockDevice b, string nameB, long start, long end, byte[] bufferA, byte[] bufferB)
+    private static long? FirstDifference(BlockDevice a, string nameA, BlockDevice b, string nameB, long start, long end, byte[] bufferA, byte[] bufferB, CancellationToken cancellationToken)
     {
         for (long position = start; position < end;)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             int n = (int)Math.Min(ChunkSize, end - position);
             Read(a, nameA, position, bufferA.AsSpan(0, n));
             Read(b, nameB, position, bufferB.AsSpan(0, n));
@@ -176,10 +177,11 @@ internal static class CompareCommand
         return null;
     }
 
-    private static long? FirstNonZero(BlockDevice device, string name, long start, long end, byte[] buffer)
+    private static long? FirstNonZero(BlockDevice device, string name, long start, long end, byte[] buffer, CancellationToken cancellationToken)
     {
         for (long position = start; position < end;)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             int n = (int)Math.Min(ChunkSize, end - position);
             Read(device, name, position, buffer.AsSpan(0, n));
             int index = buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0);

@@ -16,7 +16,7 @@ internal static class CopyInCommand
     private const int OptHelp = 1000;
     private const int OptXattrs = 1001;
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         string? format = null;
         bool xattrs = false;
@@ -69,11 +69,12 @@ internal static class CopyInCommand
         FileSystemCopyResult result;
         try
         {
-            result = FileSystemCopy.Copy(host, sources, image.FileSystem, guestDirectory, new FileSystemCopyOptions { CopyXattrs = xattrs });
+            result = FileSystemCopy.Copy(host, sources, image.FileSystem, guestDirectory, new FileSystemCopyOptions { CopyXattrs = xattrs }, cancellationToken);
         }
         finally
         {
-            // What was copied stays consistent on disk even when a later entry fails.
+            // What was copied stays consistent on disk even when a later entry fails or the copy is interrupted
+            // (it stops between entries; a file cut mid-copy is removed).
             image.Flush();
         }
 

@@ -10,7 +10,7 @@ namespace DiskImage.Cli.Commands;
 /// </summary>
 internal static class CopyOutCommand
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         if (!ImageReadArguments.TryParse(args, stdout, 3, "Expecting an image file name, one or more paths in the image and a local directory", out ImageReadArguments arguments))
         {
@@ -30,11 +30,11 @@ internal static class CopyOutCommand
             paths.Add(image.GetEntry(arguments.Operands[i]).Path);
         }
 
-        // One copy: hard links between files of different arguments stay hard links.
+        // One copy: hard links between files of different arguments stay hard links. Interrupted, it removes what it created.
         FileSystemCopyResult result;
         try
         {
-            result = FileSystemCopy.CopyToHost(image.FileSystem, paths, hostDirectory);
+            result = FileSystemCopy.CopyToHost(image.FileSystem, paths, hostDirectory, options: null, cancellationToken);
         }
         catch (InvalidDataException e)
         {

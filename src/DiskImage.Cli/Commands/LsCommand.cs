@@ -11,7 +11,7 @@ namespace DiskImage.Cli.Commands;
 /// </summary>
 internal static class LsCommand
 {
-    public static int Run(string[] args, TextWriter stdout)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
         bool longFormat = false;
         bool recursive = false;
@@ -53,7 +53,7 @@ internal static class LsCommand
             var listing = new List<(UnixFileInfo Entry, string Shown)>();
             if (recursive)
             {
-                CollectRecursive(image.FileSystem, directory, listing, [entry.Inode], 0);
+                CollectRecursive(image.FileSystem, directory, listing, [entry.Inode], 0, cancellationToken);
             }
             else
             {
@@ -108,8 +108,9 @@ internal static class LsCommand
         return children;
     }
 
-    private static void CollectRecursive(IFileSystem fs, string path, List<(UnixFileInfo, string)> listing, HashSet<long> seen, int depth)
+    private static void CollectRecursive(IFileSystem fs, string path, List<(UnixFileInfo, string)> listing, HashSet<long> seen, int depth, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         foreach (UnixFileInfo child in Children(fs, path))
         {
             listing.Add((child, child.Path));
@@ -120,7 +121,7 @@ internal static class LsCommand
                     throw new CliException($"{child.Path}: directory cycle, or directories nested more than 512 levels deep");
                 }
 
-                CollectRecursive(fs, child.Path, listing, seen, depth + 1);
+                CollectRecursive(fs, child.Path, listing, seen, depth + 1, cancellationToken);
             }
         }
     }

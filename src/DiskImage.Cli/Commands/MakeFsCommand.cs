@@ -17,7 +17,7 @@ internal static class MakeFsCommand
 
     private const int OptHelp = 1000;
 
-    public static int Run(string[] args, TextWriter stdout)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
         string type = "ext4";
         string formatName = "raw";
@@ -86,7 +86,7 @@ internal static class MakeFsCommand
             {
                 try
                 {
-                    Ext4FileSystem.Build(image.Content, tree, build);
+                    Ext4FileSystem.Build(image.Content, tree, build, cancellationToken);
                 }
                 catch (Exception e) when (e is ArgumentException or NotSupportedException)
                 {
@@ -96,13 +96,15 @@ internal static class MakeFsCommand
                 image.Flush();
             }
 
+            // An interrupt that came after the last check still means "no image".
+            cancellationToken.ThrowIfCancellationRequested();
             done = true;
         }
         finally
         {
             if (!done)
             {
-                // Like a failed convert: no half-built image is left behind.
+                // Like a failed or interrupted convert: no half-built image is left behind.
                 TryDelete(output);
             }
         }

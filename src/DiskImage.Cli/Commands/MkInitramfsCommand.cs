@@ -18,7 +18,7 @@ internal static class MkInitramfsCommand
     private const int OptOutput = 1006;
     private const int OptHelp = 1007;
 
-    public static int Run(string[] args, TextWriter stdout)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
         string? output = null;
         string? early = null;
@@ -88,8 +88,8 @@ internal static class MkInitramfsCommand
             throw new CliException($"Could not open '{early}': No such directory");
         }
 
-        // Pack writes a temporary file and renames it, so a refused compression (xz, lzo) or a failure leaves no output.
-        Initramfs.Pack(source, output, options, early);
+        // Pack writes a temporary file and renames it, so a refused compression (xz, lzo), a failure or an interrupt leaves no output.
+        Initramfs.Pack(source, output, options, early, cancellationToken);
         return 0;
     }
 

@@ -7,7 +7,7 @@ internal static class UnpackInitramfsCommand
 {
     private const int OptHelp = 1000;
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         var getopt = new GetOpt(args, "h", new LongOption("help", false, OptHelp));
         while (getopt.Next(out int option, out _))
@@ -24,7 +24,20 @@ internal static class UnpackInitramfsCommand
         }
 
         using FileStream image = InitramfsCommandSupport.OpenImage(getopt.Operands[0]);
-        InitramfsExtractResult result = Initramfs.Unpack(image, getopt.Operands[1]);
+        string target = getopt.Operands[1];
+        bool created = !Directory.Exists(target) && !File.Exists(target);
+        InitramfsExtractResult result;
+        try
+        {
+            result = Initramfs.Unpack(image, target, options: null, cancellationToken);
+        }
+        catch (OperationCanceledException) when (created)
+        {
+            // Interrupted: a directory this run created holds only what it wrote, and goes.
+            Directory.Delete(target, recursive: true);
+            throw;
+        }
+
         foreach (string skipped in result.Skipped)
         {
             stderr.Write($"{Cli.ProgramName}: skipped {skipped}\n");

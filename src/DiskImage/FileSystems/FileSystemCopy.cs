@@ -19,6 +19,10 @@ namespace DiskImage.FileSystems;
 /// exclusively. A directory that appears twice in the source (a hard-linked directory or a cycle
 /// in a corrupt file system), or directories nested more than 512 levels deep, are an
 /// <see cref="InvalidDataException"/>.</para>
+/// <para>Cancellation is checked before each entry and between chunks of file data. A cancelled copy
+/// to the host removes the entries it created (an entry it replaced is not restored); a cancelled copy
+/// between file systems removes the file whose data it was writing, leaves the entries already copied
+/// complete, and flushes the destination, so it stays consistent.</para>
 /// </remarks>
 public static class FileSystemCopy
 {
@@ -30,13 +34,15 @@ public static class FileSystemCopy
     /// <param name="sourcePath">The entry to copy; a final symbolic link is copied as a link.</param>
     /// <param name="hostDirectory">An existing host directory receiving the copy.</param>
     /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the copy before the next entry or chunk.</param>
     /// <returns>The number of entries written and those skipped.</returns>
     /// <exception cref="DirectoryNotFoundException"><paramref name="hostDirectory"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The source holds a name that cannot be written safely, or a directory cycle.</exception>
-    public static FileSystemCopyResult CopyToHost(IFileSystem source, string sourcePath, string hostDirectory, FileSystemCopyOptions? options = null)
+    /// <exception cref="OperationCanceledException">The copy was cancelled; what it created was removed.</exception>
+    public static FileSystemCopyResult CopyToHost(IFileSystem source, string sourcePath, string hostDirectory, FileSystemCopyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sourcePath);
-        return CopyToHost(source, [sourcePath], hostDirectory, options);
+        return CopyToHost(source, [sourcePath], hostDirectory, options, cancellationToken);
     }
 
     /// <summary>
@@ -47,10 +53,12 @@ public static class FileSystemCopy
     /// <param name="sourcePaths">The entries to copy, in order.</param>
     /// <param name="hostDirectory">An existing host directory receiving the copies.</param>
     /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the copy before the next entry or chunk.</param>
     /// <returns>The number of entries written and those skipped.</returns>
     /// <exception cref="DirectoryNotFoundException"><paramref name="hostDirectory"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The source holds a name that cannot be written safely, or a directory cycle.</exception>
-    public static FileSystemCopyResult CopyToHost(IFileSystem source, IReadOnlyList<string> sourcePaths, string hostDirectory, FileSystemCopyOptions? options = null)
+    /// <exception cref="OperationCanceledException">The copy was cancelled; what it created was removed.</exception>
+    public static FileSystemCopyResult CopyToHost(IFileSystem source, IReadOnlyList<string> sourcePaths, string hostDirectory, FileSystemCopyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourcePaths);
@@ -61,18 +69,26 @@ public static class FileSystemCopy
             throw new DirectoryNotFoundException($"The directory '{hostDirectory}' does not exist.");
         }
 
-        var copier = new HostCopier(source, options ?? new FileSystemCopyOptions());
-        foreach (string sourcePath in sourcePaths)
+        var copier = new HostCopier(source, options ?? new FileSystemCopyOptions(), cancellationToken);
+        try
         {
-            UnixFileInfo entry = source.GetEntry(sourcePath);
-            if (entry.Path == "/")
+            foreach (string sourcePath in sourcePaths)
             {
-                copier.CopyChildren(entry, root, 0);
+                UnixFileInfo entry = source.GetEntry(sourcePath);
+                if (entry.Path == "/")
+                {
+                    copier.CopyChildren(entry, root, 0);
+                }
+                else
+                {
+                    copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
+                }
             }
-            else
-            {
-                copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
-            }
+        }
+        catch (OperationCanceledException)
+        {
+            copier.RemoveCreated();
+            throw;
         }
 
         return copier.Result;
@@ -84,13 +100,15 @@ public static class FileSystemCopy
     /// <param name="destination">The file system to write.</param>
     /// <param name="destinationDirectory">An existing directory of <paramref name="destination"/>.</param>
     /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the copy before the next entry or chunk.</param>
     /// <returns>The number of entries written and those skipped.</returns>
     /// <exception cref="IOException"><paramref name="destinationDirectory"/> is not a directory.</exception>
     /// <exception cref="InvalidDataException">The source holds an invalid name or a directory cycle.</exception>
-    public static FileSystemCopyResult Copy(IFileSystem source, string sourcePath, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null)
+    /// <exception cref="OperationCanceledException">The copy was cancelled between entries (the destination is flushed and consistent).</exception>
+    public static FileSystemCopyResult Copy(IFileSystem source, string sourcePath, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sourcePath);
-        return Copy(source, [sourcePath], destination, destinationDirectory, options);
+        return Copy(source, [sourcePath], destination, destinationDirectory, options, cancellationToken);
     }
 
     /// <summary>
@@ -102,10 +120,12 @@ public static class FileSystemCopy
     /// <param name="destination">The file system to write.</param>
     /// <param name="destinationDirectory">An existing directory of <paramref name="destination"/>.</param>
     /// <param name="options">What to preserve; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the copy before the next entry or chunk.</param>
     /// <returns>The number of entries written and those skipped.</returns>
     /// <exception cref="IOException"><paramref name="destinationDirectory"/> is not a directory.</exception>
     /// <exception cref="InvalidDataException">The source holds an invalid name or a directory cycle.</exception>
-    public static FileSystemCopyResult Copy(IFileSystem source, IReadOnlyList<string> sourcePaths, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null)
+    /// <exception cref="OperationCanceledException">The copy was cancelled between entries (the destination is flushed and consistent).</exception>
+    public static FileSystemCopyResult Copy(IFileSystem source, IReadOnlyList<string> sourcePaths, IFileSystem destination, string destinationDirectory, FileSystemCopyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourcePaths);
@@ -128,7 +148,7 @@ public static class FileSystemCopy
             throw new IOException($"'{destinationDirectory}' is not a directory.");
         }
 
-        var copier = new FileSystemCopier(source, destination, options ?? new FileSystemCopyOptions());
+        var copier = new FileSystemCopier(source, destination, options ?? new FileSystemCopyOptions(), cancellationToken);
         try
         {
             foreach (string sourcePath in sourcePaths)
@@ -195,7 +215,7 @@ public static class FileSystemCopy
     }
 
     /// <summary>Copies stream content, leaving holes where whole buffers read as zeros.</summary>
-    private static void CopyContent(Stream input, Stream output)
+    private static void CopyContent(Stream input, Stream output, CancellationToken cancellationToken)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -204,6 +224,7 @@ public static class FileSystemCopy
             int n;
             while ((n = input.ReadAtLeast(buffer.AsSpan(0, BufferSize), BufferSize, throwOnEndOfStream: false)) > 0)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
                 {
                     output.Write(buffer, 0, n);
@@ -228,9 +249,10 @@ public static class FileSystemCopy
     }
 
     /// <summary>One copy to the host.</summary>
-    private sealed class HostCopier(IFileSystem source, FileSystemCopyOptions options)
+    private sealed class HostCopier(IFileSystem source, FileSystemCopyOptions options, CancellationToken cancellationToken)
     {
         private readonly Dictionary<long, string> _links = [];
+        private readonly List<string> _created = [];
         private readonly HashSet<long> _directories = [];
         private readonly bool _chown = options.PreserveOwnership && Environment.IsPrivilegedProcess;
 
@@ -245,8 +267,37 @@ public static class FileSystemCopy
             }
         }
 
+        /// <summary>Removes what this copy created, newest first (children before their directories).</summary>
+        public void RemoveCreated()
+        {
+            for (int i = _created.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    if (HostTreeWriter.GetKind(_created[i]) == HostTreeWriter.Kind.Directory)
+                    {
+                        Directory.Delete(_created[i]);
+                    }
+                    else
+                    {
+                        File.Delete(_created[i]);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Best effort: a directory that also holds entries not created here stays.
+                }
+            }
+        }
+
         public void CopyEntry(UnixFileInfo entry, string target, int depth)
         {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (HostTreeWriter.GetKind(target) == HostTreeWriter.Kind.None)
+            {
+                _created.Add(target);
+            }
+
             switch (entry.Type)
             {
                 case UnixFileType.Directory:
@@ -261,7 +312,7 @@ public static class FileSystemCopy
                         using (Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read))
                         using (FileStream output = HostTreeWriter.CreateFile(target))
                         {
-                            CopyContent(input, output);
+                            CopyContent(input, output, cancellationToken);
                         }
 
                         ApplyMetadata(entry, target);
@@ -356,7 +407,7 @@ public static class FileSystemCopy
     }
 
     /// <summary>One copy between file systems.</summary>
-    private sealed class FileSystemCopier(IFileSystem source, IFileSystem destination, FileSystemCopyOptions options)
+    private sealed class FileSystemCopier(IFileSystem source, IFileSystem destination, FileSystemCopyOptions options, CancellationToken cancellationToken)
     {
         private readonly Dictionary<long, string> _links = [];
         private readonly HashSet<long> _directories = [];
@@ -374,6 +425,7 @@ public static class FileSystemCopy
 
         public void CopyEntry(UnixFileInfo entry, string target, int depth)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             UnixFileInfo? existing = destination.Exists(target) ? destination.GetEntry(target) : null;
             if (entry.Type == UnixFileType.Directory)
             {
@@ -414,10 +466,18 @@ public static class FileSystemCopy
             switch (entry.Type)
             {
                 case UnixFileType.RegularFile:
-                    using (Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read))
-                    using (Stream output = destination.OpenFile(target, FileMode.CreateNew, FileAccess.Write))
+                    try
                     {
-                        CopyContent(input, output);
+                        using Stream input = source.OpenFile(entry.Path, FileMode.Open, FileAccess.Read);
+                        using Stream output = destination.OpenFile(target, FileMode.CreateNew, FileAccess.Write);
+                        CopyContent(input, output, cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Cancelled mid-file: the partial file goes, so only whole entries are left.
+                        _links.Remove(entry.Inode);
+                        destination.Delete(target);
+                        throw;
                     }
 
                     break;

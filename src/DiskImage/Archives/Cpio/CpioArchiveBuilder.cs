@@ -6,13 +6,18 @@ namespace DiskImage.Archives.Cpio;
 /// Writes a tree (<see cref="ICpioTreeSource"/>) as a cpio archive the kernel can unpack: entries
 /// sorted by byte order (parents before children, missing parents added), inodes numbered from 1 in
 /// that order, device numbers zero, hard links grouped (one inode, data on the last link, as GNU
-/// cpio does), owners and times optionally overridden or clamped. The same tree content and options
-/// always give the same bytes.
+/// cpio does), owners and times optionally overridden or clamped. A root item (empty path) is written
+/// first as <c>.</c>, like <c>find . | cpio -o</c>. The same tree content and options always give the
+/// same bytes.
 /// </summary>
 public static class CpioArchiveBuilder
 {
     /// <summary>Writes a complete archive (entries and trailer) of <paramref name="source"/> to <paramref name="destination"/>.</summary>
-    public static void Write(Stream destination, ICpioTreeSource source, CpioBuildOptions? options = null)
+    /// <param name="destination">The stream receiving the archive.</param>
+    /// <param name="source">The tree to archive.</param>
+    /// <param name="options">Format, owners and times; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the archive before the next entry or chunk of file data (the output is then incomplete).</param>
+    public static void Write(Stream destination, ICpioTreeSource source, CpioBuildOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
         options ??= new CpioBuildOptions();
@@ -21,16 +26,21 @@ public static class CpioArchiveBuilder
             TrailerAlignment = options.TrailerAlignment,
             DataAlignment = options.DataAlignment,
         };
-        WriteEntries(writer, source, options);
+        WriteEntries(writer, source, options, cancellationToken);
         writer.WriteTrailer();
     }
 
     /// <summary>Writes the entries of <paramref name="source"/> to <paramref name="writer"/> (no trailer).</summary>
-    public static void WriteEntries(CpioWriter writer, ICpioTreeSource source, CpioBuildOptions? options = null)
+    /// <param name="writer">The writer receiving the entries.</param>
+    /// <param name="source">The tree to archive.</param>
+    /// <param name="options">Format, owners and times; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops before the next entry or chunk of file data.</param>
+    public static void WriteEntries(CpioWriter writer, ICpioTreeSource source, CpioBuildOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        foreach (Planned p in Plan(source, options ?? new CpioBuildOptions()))
+        foreach (Planned p in Plan(source, options ?? new CpioBuildOptions(), cancellationToken))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             Stream? data = p.Open?.Invoke();
             try
             {
@@ -57,7 +67,7 @@ public static class CpioArchiveBuilder
         };
         await using (writer.ConfigureAwait(false))
         {
-            foreach (Planned p in Plan(source, options))
+            foreach (Planned p in Plan(source, options, cancellationToken))
             {
                 Stream? data = p.Open?.Invoke();
                 try
@@ -102,17 +112,28 @@ public static class CpioArchiveBuilder
         return string.Join('/', parts);
     }
 
-    private static List<Planned> Plan(ICpioTreeSource source, CpioBuildOptions options)
+    private static List<Planned> Plan(ICpioTreeSource source, CpioBuildOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         long? clamp = options.EffectiveClamp();
         var byPath = new Dictionary<string, CpioTreeItem>(StringComparer.Ordinal);
+        CpioTreeItem? root = null;
         foreach (CpioTreeItem item in source.EnumerateItems())
         {
             string path = NormalizePath(item.Path);
             if (path.Length == 0)
             {
-                continue; // the root itself
+                // The root itself: written as "." when it is a directory.
+                if (item.EntryType == CpioEntryType.Directory && root is null)
+                {
+                    root = item;
+                }
+                else
+                {
+                    throw new ArgumentException(root is null ? "The root of the tree is not a directory." : "The tree holds its root twice.", nameof(source));
+                }
+
+                continue;
             }
 
             if (!byPath.TryAdd(path, item))
@@ -180,8 +201,32 @@ public static class CpioArchiveBuilder
             }
         }
 
-        var plan = new List<Planned>(ordered.Count);
+        var plan = new List<Planned>(ordered.Count + 1);
         uint nextInode = 1;
+        if (root is not null)
+        {
+            uint topDirectories = 0;
+            foreach ((_, string path, CpioTreeItem item) in ordered)
+            {
+                if (item.EntryType == CpioEntryType.Directory && !path.Contains('/', StringComparison.Ordinal))
+                {
+                    topDirectories++;
+                }
+            }
+
+            long rootTime = root.ModificationTimeSeconds;
+            var dot = new CpioEntry(CpioEntryType.Directory, ".")
+            {
+                Format = options.Format,
+                Mode = root.Mode & (UnixFileMode)0xFFF,
+                Uid = options.Uid ?? root.Uid,
+                Gid = options.Gid ?? root.Gid,
+                NLink = 2 + topDirectories,
+                Inode = nextInode++,
+            };
+            dot.ModificationTimeSeconds = CpioEntry.ClampSeconds(clamp is { } rc && rootTime > rc ? rc : rootTime);
+            plan.Add(new Planned(dot, null));
+        }
         foreach ((_, string path, CpioTreeItem item) in ordered)
         {
             var entry = new CpioEntry(item.EntryType, path)
@@ -245,7 +290,7 @@ public static class CpioArchiveBuilder
                     break;
             }
 
-            plan.Add(new Planned(entry, open is null ? null : () => new ExactLengthStream(open(), entry.RawLength, path)));
+            plan.Add(new Planned(entry, open is null ? null : () => new ExactLengthStream(open(), entry.RawLength, path, cancellationToken)));
         }
 
         return plan;
@@ -262,12 +307,13 @@ public static class CpioArchiveBuilder
 }
 
 /// <summary>Reads exactly the declared length of a source file, failing clearly if it changed size while being archived.</summary>
-internal sealed class ExactLengthStream(Stream inner, long length, string name) : ReadOnlyStreamBase
+internal sealed class ExactLengthStream(Stream inner, long length, string name, CancellationToken cancellationToken = default) : ReadOnlyStreamBase
 {
     private long _read;
 
     public override int Read(Span<byte> buffer)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         long left = length - _read;
         if (left <= 0)
         {

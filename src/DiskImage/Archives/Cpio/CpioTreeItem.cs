@@ -65,6 +65,10 @@ public sealed class CpioTreeItem
 /// <summary>A tree of files to archive: a host directory, an in-memory tree, or a file system.</summary>
 public interface ICpioTreeSource
 {
-    /// <summary>Every item of the tree, in any order; the builder sorts them and adds missing parent directories.</summary>
+    /// <summary>
+    /// Every item of the tree, in any order; the builder sorts them and adds missing parent directories. A directory
+    /// item whose path is <c>.</c> (or <c>/</c>, <c>./</c>) describes the root itself: it is written first, named
+    /// <c>.</c>, as <c>find . | cpio -o</c> does, and the kernel gives its mode, owner and time to the root of rootfs.
+    /// </summary>
     IEnumerable<CpioTreeItem> EnumerateItems();
 }

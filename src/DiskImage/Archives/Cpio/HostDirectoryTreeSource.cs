@@ -24,6 +24,13 @@ public sealed class HostDirectoryTreeSource : ICpioTreeSource
     /// <inheritdoc />
     public IEnumerable<CpioTreeItem> EnumerateItems()
     {
+        // The root itself first (written as "."): its mode, owner and time are the root's of the unpacked tree.
+        CpioTreeItem root = Describe(_root, ".");
+        if (root.EntryType == CpioEntryType.Directory)
+        {
+            yield return root;
+        }
+
         var pending = new Stack<(string Host, string Relative)>();
         pending.Push((_root, string.Empty));
         while (pending.Count > 0)

@@ -21,8 +21,14 @@ public static class Initramfs
     public const int EarlyDataAlignment = 16;
 
     /// <summary>Writes an image: <paramref name="early"/> (if any) uncompressed, then <paramref name="main"/> compressed as <see cref="InitramfsWriteOptions.Compression"/>.</summary>
+    /// <param name="destination">The stream receiving the image.</param>
+    /// <param name="main">The tree of the compressed main archive.</param>
+    /// <param name="options">Compression and archive options; null for the defaults.</param>
+    /// <param name="early">The tree of the uncompressed early archive, or null for none.</param>
+    /// <param name="cancellationToken">Stops before the next entry or chunk of file data (the output is then incomplete).</param>
     /// <exception cref="NotSupportedException">The compression is read-only (xz, lzo).</exception>
-    public static void Write(Stream destination, ICpioTreeSource main, InitramfsWriteOptions? options = null, ICpioTreeSource? early = null)
+    /// <exception cref="OperationCanceledException">Writing was cancelled.</exception>
+    public static void Write(Stream destination, ICpioTreeSource main, InitramfsWriteOptions? options = null, ICpioTreeSource? early = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(main);
@@ -41,19 +47,29 @@ public static class Initramfs
                 DataAlignment = EarlyDataAlignment,
                 TrailerAlignment = b.TrailerAlignment,
             };
-            CpioArchiveBuilder.Write(destination, early, earlyOptions);
+            CpioArchiveBuilder.Write(destination, early, earlyOptions, cancellationToken);
         }
 
         using (Stream compressor = OpenCompressor(new NonClosingStream(destination), options))
         {
-            CpioArchiveBuilder.Write(compressor, main, options.Build);
+            CpioArchiveBuilder.Write(compressor, main, options.Build, cancellationToken);
         }
 
         destination.Flush();
     }
 
-    /// <summary>Packs the host directory <paramref name="sourceDirectory"/> (and optionally an early directory) into the file <paramref name="outputPath"/>.</summary>
-    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null)
+    /// <summary>
+    /// Packs the host directory <paramref name="sourceDirectory"/> (and optionally an early directory) into the file
+    /// <paramref name="outputPath"/>, through a temporary file renamed at the end: a failure or a cancellation leaves
+    /// no output (and an existing file of that name unchanged).
+    /// </summary>
+    /// <param name="sourceDirectory">The directory of the main archive.</param>
+    /// <param name="outputPath">The image file to write.</param>
+    /// <param name="options">Compression and archive options; null for the defaults.</param>
+    /// <param name="earlyDirectory">The directory of the uncompressed early archive, or null for none.</param>
+    /// <param name="cancellationToken">Stops before the next entry or chunk of file data.</param>
+    /// <exception cref="OperationCanceledException">Packing was cancelled; the temporary file was removed.</exception>
+    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
         var main = new HostDirectoryTreeSource(sourceDirectory);
@@ -63,8 +79,10 @@ public static class Initramfs
         {
             using (var output = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                Write(output, main, options, early);
+                Write(output, main, options, early, cancellationToken);
             }
+
+            cancellationToken.ThrowIfCancellationRequested();
 
             File.Move(temp, outputPath, overwrite: true);
         }
@@ -106,7 +124,7 @@ public static class Initramfs
             }
 
             case InitramfsCompression.Bzip2:
-                return BZip2Stream.Create(sink, SharpCompress.Compressors.CompressionMode.Compress, decompressConcatenated: false, leaveOpen: false, tolerateTruncatedStream: false);
+                return new ParallelBzip2WriteStream(sink, Math.Min(Environment.ProcessorCount, 64));
             case InitramfsCompression.Lzma:
                 return new LzmaAloneWriteStream(sink);
             case InitramfsCompression.Lz4:
@@ -191,8 +209,13 @@ public static class Initramfs
     }
 
     /// <summary>Unpacks every segment of an image under <paramref name="destinationDirectory"/>, never writing outside it.</summary>
+    /// <param name="image">The image to read.</param>
+    /// <param name="destinationDirectory">The directory receiving the entries (created if missing).</param>
+    /// <param name="options">What to restore; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops before the next entry (the entries already written stay).</param>
     /// <exception cref="InvalidDataException">The image is malformed or an entry would escape the directory.</exception>
-    public static InitramfsExtractResult Unpack(Stream image, string destinationDirectory, InitramfsExtractOptions? options = null)
+    /// <exception cref="OperationCanceledException">Unpacking was cancelled.</exception>
+    public static InitramfsExtractResult Unpack(Stream image, string destinationDirectory, InitramfsExtractOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentException.ThrowIfNullOrEmpty(destinationDirectory);
@@ -201,6 +224,7 @@ public static class Initramfs
         var extractor = new CpioExtractor(destinationDirectory, options);
         while (reader.GetNextEntry() is { } entry)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             extractor.Extract(entry, reader.ArchiveNumber);
         }
 

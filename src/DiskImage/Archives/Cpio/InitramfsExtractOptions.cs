@@ -1,6 +1,6 @@
 namespace DiskImage.Archives.Cpio;
 
-/// <summary>How <see cref="Initramfs.Unpack(Stream, string, InitramfsExtractOptions?)"/> materializes an image on the host.</summary>
+/// <summary>How <see cref="Initramfs.Unpack(Stream, string, InitramfsExtractOptions?, CancellationToken)"/> materializes an image on the host.</summary>
 public sealed class InitramfsExtractOptions
 {
     /// <summary>Limits for reading the image.</summary>

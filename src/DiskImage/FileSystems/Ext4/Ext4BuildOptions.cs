@@ -1,6 +1,6 @@
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>Options for <see cref="Ext4FileSystem.Build(IO.BlockDevice, IFileSystem, Ext4BuildOptions?)"/> and
+/// <summary>Options for <see cref="Ext4FileSystem.Build(IO.BlockDevice, IFileSystem, Ext4BuildOptions?, CancellationToken)"/> and
 /// <see cref="Ext4FileSystem.ComputeBuildSize(IFileSystem, Ext4BuildOptions?)"/>.</summary>
 public sealed class Ext4BuildOptions
 {

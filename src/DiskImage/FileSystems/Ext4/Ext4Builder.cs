@@ -7,7 +7,7 @@ using DiskImage.IO;
 namespace DiskImage.FileSystems.Ext4;
 
 /// <summary>
-/// The bulk builder behind <see cref="Ext4FileSystem.Build(BlockDevice, IFileSystem, Ext4BuildOptions?)"/>: scans the
+/// The bulk builder behind <see cref="Ext4FileSystem.Build(BlockDevice, IFileSystem, Ext4BuildOptions?, CancellationToken)"/>: scans the
 /// source tree once (metadata and xattrs), numbers the inodes in tree order, plans every block on top of the
 /// <see cref="Ext4Formatter"/> layout (data in contiguous runs, extent-tree blocks after their file, shared xattr
 /// blocks), then writes everything in block order through one coalescing buffer, reading each file once.
@@ -24,13 +24,15 @@ internal sealed class Ext4Builder
 
     private readonly IFileSystem _source;
     private readonly Ext4BuildOptions _options;
+    private readonly CancellationToken _cancellationToken;
     private readonly List<Item> _items = [];
     private long _dataBytes;
 
-    public Ext4Builder(IFileSystem source, Ext4BuildOptions options)
+    public Ext4Builder(IFileSystem source, Ext4BuildOptions options, CancellationToken cancellationToken = default)
     {
         _source = source;
         _options = options;
+        _cancellationToken = cancellationToken;
         ArgumentNullException.ThrowIfNull(options.Format, nameof(options));
         if (options.ExtraPercent is < 0 or > 1000)
         {
@@ -64,6 +66,7 @@ internal sealed class Ext4Builder
         var names = new List<byte[]>();
         while (pending.Count > 0)
         {
+            _cancellationToken.ThrowIfCancellationRequested();
             Item dir = pending.Pop();
             entries.Clear();
             entries.AddRange(host is not null && OperatingSystem.IsLinux() ? host.EnumerateDirectory(dir.Path, readLinkTargets: !sizingOnly, sparse) : _source.EnumerateDirectory(dir.Path));
@@ -545,6 +548,7 @@ internal sealed class Ext4Builder
         byte[] block = new byte[bs];
         for (int i = 0; i < _items.Count; i++)
         {
+            _cancellationToken.ThrowIfCancellationRequested();
             Item item = _items[i];
             Placement p = plan[i];
             switch (item.Info.Type)
@@ -647,6 +651,7 @@ internal sealed class Ext4Builder
             long done = 0;
             while (done < count)
             {
+                _cancellationToken.ThrowIfCancellationRequested();
                 int n = (int)Math.Min(count - done, writer.MaxBlocks);
                 Span<byte> span = writer.Reserve(start + done, n);
                 int want = (int)Math.Clamp(size - position, 0, span.Length);

@@ -26,6 +26,7 @@ public sealed partial class Ext4FileSystem
     private bool[] _inodeBitmapDirty = [];
     private bool[] _descriptorDirty = [];
     private bool _metadataDirty;
+    private bool _markedNotClean;
     private uint _generationState;
     private long _bytesWritten;
 
@@ -326,6 +327,7 @@ public sealed partial class Ext4FileSystem
             FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
         }
 
+        MarkNotClean();
         _device.Write(block * _sb.BlockSize, data);
         _bytesWritten += data.Length;
     }
@@ -463,6 +465,7 @@ public sealed partial class Ext4FileSystem
             }
         }
 
+        MarkNotClean();
         _device.Write(InodeOffset(inode.Number), raw);
         _bytesWritten += raw.Length;
     }
@@ -659,10 +662,12 @@ public sealed partial class Ext4FileSystem
         }
 
         _dirtyInodes.Clear();
-        if (!_metadataDirty)
+        if (!_metadataDirty && !_markedNotClean)
         {
             return;
         }
+
+        MarkNotClean();
 
         int bs = _sb.BlockSize;
         int descSize = _sb.DescriptorSize;
@@ -737,13 +742,43 @@ public sealed partial class Ext4FileSystem
         ulong kib = BinaryPrimitives.ReadUInt64LittleEndian(s[0x178..]);
         BinaryPrimitives.WriteUInt64LittleEndian(s[0x178..], kib + (ulong)(_bytesWritten >> 10));
         _bytesWritten &= 1023;
+
+        // Everything else is on the device before the superblock says "clean" again.
+        _device.Flush();
+        SetValidState(true);
+        _device.Write(Ext4SuperBlock.Offset, _sbRaw);
+        _metadataDirty = false;
+        _markedNotClean = false;
+    }
+
+    /// <summary>
+    /// Before the first change after opening or flushing: clears <c>EXT4_VALID_FS</c> in <c>s_state</c> and writes
+    /// the superblock ahead of any other change, as the kernel does when it mounts a file system without a journal.
+    /// A crash part-way then leaves a file system marked "not clean", which e2fsck checks fully and which is refused
+    /// for writing; <see cref="FlushMetadata"/> sets the flag again once everything else is written.
+    /// </summary>
+    private void MarkNotClean()
+    {
+        if (_markedNotClean)
+        {
+            return;
+        }
+
+        SetValidState(false);
+        _device.Write(Ext4SuperBlock.Offset, _sbRaw);
+        _device.Flush();
+        _markedNotClean = true;
+    }
+
+    private void SetValidState(bool valid)
+    {
+        Span<byte> s = _sbRaw;
+        ushort state = BinaryPrimitives.ReadUInt16LittleEndian(s[0x3A..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(s[0x3A..], (ushort)(valid ? state | 0x1 : state & ~0x1));
         if (_sb.HasMetadataChecksum)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(s[0x3FC..], Ext4Checksum.Crc32C(~0u, s[..0x3FC]));
         }
-
-        _device.Write(Ext4SuperBlock.Offset, _sbRaw);
-        _metadataDirty = false;
     }
 
     private void SetBitmapChecksum(uint group, int lo, int hi, uint c)

@@ -24,7 +24,10 @@ public sealed class Ext4OpenOptions
     /// feature is set that the writer does not maintain (bigalloc, encrypt, casefold, verity, quota,
     /// project, mmp, shared_blocks, the read-only feature, or unknown read-only-compatible bits).
     /// Changes are written through to the device; counters, bitmaps and descriptors on
-    /// <see cref="Ext4FileSystem.Flush"/> and <see cref="Ext4FileSystem.Dispose"/>.
+    /// <see cref="Ext4FileSystem.Flush"/> and <see cref="Ext4FileSystem.Dispose"/>. Before its first change the
+    /// file system is marked not clean on the device (<c>EXT4_VALID_FS</c> cleared in <c>s_state</c>), and marked
+    /// clean again by the flush once everything else is written: after a crash in between, e2fsck checks it fully
+    /// ("was not cleanly unmounted") and opening it for writing is refused until it has been checked.
     /// </summary>
     public bool Writable { get; set; }
 

@@ -7,7 +7,7 @@ namespace DiskImage.FileSystems.Host;
 /// A read-only <see cref="IFileSystem"/> over a directory of the host (Linux): every entry as <c>lstat</c>
 /// reports it (type, mode, owner, nanosecond times, size, link count, inode, device numbers, link target)
 /// and its extended attributes (<c>llistxattr</c>/<c>lgetxattr</c>). The source for
-/// <see cref="Ext4.Ext4FileSystem.Build(IO.BlockDevice, IFileSystem, Ext4.Ext4BuildOptions?)"/>.
+/// <see cref="Ext4.Ext4FileSystem.Build(IO.BlockDevice, IFileSystem, Ext4.Ext4BuildOptions?, CancellationToken)"/>.
 /// </summary>
 /// <remarks>
 /// Symbolic links are resolved inside the tree, as the <see cref="IFileSystem"/> contract says (an absolute
