@@ -75,6 +75,19 @@ internal static class ImageOpener
         }
     }
 
+    /// <summary>
+    /// qemu-img's words when a target cannot be written because it is also an input (qemu-img fails
+    /// to take the write lock it holds itself), with the input named instead of "another process".
+    /// </summary>
+    /// <param name="target">The target as the user spelled it.</param>
+    /// <param name="input">The input file it is (as opened).</param>
+    /// <param name="inputShown">The input as the user spelled it, when <paramref name="input"/> is that file itself.</param>
+    public static string SameFileMessage(string target, string input, string? inputShown = null)
+    {
+        string shown = inputShown is not null && SameFile(input, inputShown) ? inputShown : input;
+        return $"Failed to get \"write\" lock\nThe target [{target}] is the same file as the input image [{shown}]; nothing was written";
+    }
+
     private static bool SameFile(string a, string b) =>
         string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
 

@@ -132,14 +132,11 @@ internal static class ConvertCommand
         }
 
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
-        // Creating (or rewriting) a file the source reads from would destroy the source.
-        string targetFull = Path.GetFullPath(target);
-        foreach ((DiskImageFile layer, string _) in ImageOpener.Chain(image, source))
+        // Creating (or rewriting) a file the source reads from would destroy the source: compare the
+        // target with every file of the source's chain by device and inode, before anything is written.
+        if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is { } input)
         {
-            if (layer.FileName is { } layerPath && string.Equals(Path.GetFullPath(layerPath), targetFull, StringComparison.Ordinal))
-            {
-                throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: Failed to get \"write\" lock\nIs another process using the image [{target}]?");
-            }
+            throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target, input, source)}");
         }
 
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
