@@ -67,6 +67,15 @@ internal static class ImageOpener
             string shown = Path.IsPathRooted(path) ? missing : Path.GetRelativePath(Environment.CurrentDirectory, missing);
             throw new CliException($"Could not open '{path}': Could not open backing file: Could not open '{shown}': No such file or directory", exitCode);
         }
+        catch (UnsupportedImageFormatException e) when (e.FileName is null || SameFile(e.FileName, path))
+        {
+            throw new CliException($"Could not open '{path}': {ForeignFormatMessage(e)}", exitCode);
+        }
+        catch (UnsupportedImageFormatException e)
+        {
+            // A backing file without a recorded format: -f applies to the top image only.
+            throw new CliException($"Could not open '{path}': Could not open backing file: Could not open '{e.FileName}': Image format '{e.FormatName}' is not supported by diskimage", exitCode);
+        }
         catch (Exception e) when (IsOpenFailure(e))
         {
             throw new CliException(e is FileNotFoundException or DirectoryNotFoundException
@@ -74,6 +83,10 @@ internal static class ImageOpener
                 : $"Could not open '{path}': {Describe(e)}", exitCode);
         }
     }
+
+    /// <summary>A foreign format in CLI words: the format's name and the flag that reads the bytes anyway.</summary>
+    public static string ForeignFormatMessage(UnsupportedImageFormatException e) =>
+        $"Image format '{e.FormatName}' is not supported by diskimage (use -f raw to read the file's bytes as a raw image)";
 
     /// <summary>
     /// qemu-img's words when a target cannot be written because it is also an input (qemu-img fails

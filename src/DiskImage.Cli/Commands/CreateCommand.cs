@@ -108,7 +108,7 @@ internal static class CreateCommand
                 string detected = "";
                 if (!unsafeBacking && File.Exists(backingPath))
                 {
-                    detected = $"\nDetected format of {ImageOpener.FormatName(DiskImageFile.DetectFormat(backingPath))}.";
+                    detected = $"\nDetected format of {DiskImageFile.DetectFormatName(backingPath)}.";
                 }
 
                 throw new CliException($"{fileName}: Backing file specified without backing format{detected}");

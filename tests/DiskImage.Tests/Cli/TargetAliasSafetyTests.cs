@@ -29,7 +29,7 @@ public sealed class TargetAliasSafetyTests : IDisposable
         _dir.Dispose();
     }
 
-    [Fact]
+    [SkippableFact]
     public void Convert_SymlinkToSource_RefusedSourceIntact()
     {
         // The defect: this truncated the source and exited 0.
@@ -50,7 +50,7 @@ public sealed class TargetAliasSafetyTests : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void ImageConverter_TargetIsSourceBySymlink_ThrowsAndSourceIntact()
     {
         string source = _dir.File("disk.qcow2");
@@ -73,7 +73,7 @@ public sealed class TargetAliasSafetyTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(source));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(20261207)]
     [InlineData(8)]
     [InlineData(424242)]
