@@ -15,6 +15,18 @@ internal static class ImageOpener
         _ => throw new CliException($"{unknownMessagePrefix} '{name}'"),
     };
 
+    /// <summary>
+    /// Refuses a cache mode qemu-img does not know (<c>-t</c>/<c>-T</c>): none (off), writeback,
+    /// writethrough, directsync, unsafe. The mode itself changes nothing in diskimage.
+    /// </summary>
+    public static void CheckCacheMode(string mode, string message, int exitCode = 1)
+    {
+        if (mode is not ("none" or "off" or "writeback" or "writethrough" or "directsync" or "unsafe"))
+        {
+            throw new CliException($"{message}: {mode}", exitCode);
+        }
+    }
+
     /// <summary>The format's qemu name.</summary>
     public static string FormatName(DiskImageFormat format) => format switch
     {

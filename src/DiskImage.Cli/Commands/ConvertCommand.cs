@@ -52,7 +52,9 @@ internal static class ConvertCommand
                 case 'o': options.Add(value!); break;
                 case 'p': progress = true; break;
                 case 'q': quiet = true; break;
-                case 't' or 'T' or 'U' or 'W' or OptForceShare: break;
+                case 't': ImageOpener.CheckCacheMode(value!, "Invalid cache option"); break;
+                case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option"); break;
+                case 'U' or 'W' or OptForceShare: break;
                 case 'n': existingTarget = true; break;
                 case 'l': snapshotParameter = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;

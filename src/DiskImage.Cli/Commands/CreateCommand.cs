@@ -74,6 +74,11 @@ internal static class CreateCommand
 
         CreateOptionsParser.CheckKeys(options, format, fileName);
         long? optionSize = CreateOptionsParser.ParseSizeOption(options, "size", fileName);
+        if (size is not null && optionSize is not null)
+        {
+            throw new CliException($"{fileName}: The image size must be specified only once");
+        }
+
         size ??= optionSize;
 
         if (format == DiskImageFormat.Raw)
