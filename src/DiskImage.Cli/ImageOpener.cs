@@ -101,17 +101,13 @@ internal static class ImageOpener
         $"Image format '{e.FormatName}' is not supported by diskimage (use -f raw to read the file's bytes as a raw image)";
 
     /// <summary>
-    /// qemu-img's words when a target cannot be written because it is also an input (qemu-img fails
-    /// to take the write lock it holds itself), with the input named instead of "another process".
+    /// qemu-img's words when a target cannot be written because it is also an input: qemu-img fails
+    /// to take the write lock that its own read of the input holds, and says so; diskimage compares
+    /// the files by device and inode before anything is written and refuses with the same text.
     /// </summary>
     /// <param name="target">The target as the user spelled it.</param>
-    /// <param name="input">The input file it is (as opened).</param>
-    /// <param name="inputShown">The input as the user spelled it, when <paramref name="input"/> is that file itself.</param>
-    public static string SameFileMessage(string target, string input, string? inputShown = null)
-    {
-        string shown = inputShown is not null && SameFile(input, inputShown) ? inputShown : input;
-        return $"Failed to get \"write\" lock\nThe target [{target}] is the same file as the input image [{shown}]; nothing was written";
-    }
+    public static string SameFileMessage(string target) =>
+        $"Failed to get \"write\" lock\nIs another process using the image [{target}]?";
 
     private static bool SameFile(string a, string b) =>
         string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);

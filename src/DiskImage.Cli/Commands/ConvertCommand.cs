@@ -136,9 +136,9 @@ internal static class ConvertCommand
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
         // Creating (or rewriting) a file the source reads from would destroy the source: compare the
         // target with every file of the source's chain by device and inode, before anything is written.
-        if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is { } input)
+        if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is not null)
         {
-            throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target, input, source)}");
+            throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target)}");
         }
 
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);

@@ -162,9 +162,9 @@ internal static class CreateCommand
                 }
             }
 
-            if (ImageFiles.FindAlias(fileName, inputs) is { } input)
+            if (ImageFiles.FindAlias(fileName, inputs) is not null)
             {
-                throw new CliException($"{fileName}: {ImageOpener.SameFileMessage(fileName, input, backingPath)}");
+                throw new CliException($"{fileName}: {ImageOpener.SameFileMessage(fileName)}");
             }
         }
 

@@ -65,9 +65,9 @@ internal static class ResizeCommand
             // opened read-only to make sure it is none of its own backing files by another name.
             using DiskImageFile probe = ImageOpener.Open(fileName, format, writable: false, followBacking);
             List<string> files = ImageFiles.Of(probe);
-            if (files.Count > 1 && ImageFiles.FindAlias(fileName, files.GetRange(1, files.Count - 1)) is { } input)
+            if (files.Count > 1 && ImageFiles.FindAlias(fileName, files.GetRange(1, files.Count - 1)) is not null)
             {
-                throw new CliException($"Could not open '{fileName}': {ImageOpener.SameFileMessage(fileName, input)}");
+                throw new CliException($"Could not open '{fileName}': {ImageOpener.SameFileMessage(fileName)}");
             }
         }
 

@@ -45,7 +45,7 @@ public sealed class TargetAliasSafetyTests : IDisposable
             CliResult r = Run("convert", "-O", format, source, alias);
             Assert.Equal(1, r.ExitCode);
             Assert.Contains("Failed to get \"write\" lock", r.StandardError, StringComparison.Ordinal);
-            Assert.Contains("is the same file as the input image", r.StandardError, StringComparison.Ordinal);
+            Assert.Contains($"Is another process using the image [{alias}]?", r.StandardError, StringComparison.Ordinal);
             Assert.Equal(before, File.ReadAllBytes(source));
         }
     }
