@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DiskImage.IO;
 using Microsoft.Win32.SafeHandles;
 
 namespace DiskImage.Formats;
@@ -65,15 +66,40 @@ internal static class ImageFormatProbe
         Span<byte> header = stackalloc byte[HeaderLength];
         int n = RandomAccess.Read(handle, header, 0);
         header = header[..n];
-        Span<byte> trailer = stackalloc byte[TrailerLength];
+        string byHeader = Probe(header, default);
         long length = RandomAccess.GetLength(handle);
-        int t = 0;
-        if (length >= TrailerLength)
+        if (byHeader != "raw" || length < TrailerLength || TrailerIsHole(handle, length))
         {
-            t = RandomAccess.Read(handle, trailer, length - TrailerLength);
+            return byHeader == "raw" ? Probe(header, default, path) : byHeader;
         }
 
+        Span<byte> trailer = stackalloc byte[TrailerLength];
+        int t = RandomAccess.Read(handle, trailer, length - TrailerLength);
         return Probe(header, trailer[..t], path);
+    }
+
+    // A trailer in a hole (or an unwritten preallocated extent) reads as zeros and holds no footer;
+    // not reading it also keeps the page cache from turning that extent into data for SEEK_DATA.
+    private static bool TrailerIsHole(SafeFileHandle handle, long length)
+    {
+        if (!LinuxFileInterop.IsSupported)
+        {
+            return false;
+        }
+
+        try
+        {
+            long data = LinuxFileInterop.Seek(handle, length - TrailerLength, LinuxFileInterop.SeekData);
+            return data == -LinuxFileInterop.ENXIO || data >= length;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+        catch (DllNotFoundException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -144,6 +144,19 @@ public sealed class QemuImgParityPointsTests : IDisposable
     }
 
     [SkippableFact]
+    public void Map_FallocatedRaw_DetectionDoesNotTurnTheTailIntoData()
+    {
+        // Format detection looks for a VHD/DMG trailer; reading an unwritten preallocated extent
+        // would put it in the page cache, and SEEK_DATA would then report it as data.
+        Oracle.Require("fallocate");
+        string image = _dir.File("prealloc.raw");
+        Oracle.RunOk("fallocate", "-l", "4M", image);
+        CliResult actual = RunOk("map", "--output=json", image);
+        CliResult expected = QemuImgOk("map", "--output=json", image);
+        Assert.Equal(expected, actual);
+    }
+
+    [SkippableFact]
     public void Errors_NoBackingAndExternalDataFile_NameFlagsNotApi()
     {
         string baseImage = _dir.File("base.qcow2");
