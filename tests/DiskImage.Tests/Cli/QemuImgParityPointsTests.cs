@@ -201,6 +201,7 @@ public sealed class QemuImgParityPointsTests : IDisposable
     [InlineData("The qcow2 image names the backing file 'a'; following backing files is denied by default. Set DiskImageOpenOptions.BackingFiles to BackingFilePolicy.Allow to open it.", "The qcow2 image names the backing file 'a', which is not opened with --no-backing")]
     [InlineData("Something failed. Set Qcow2RepairMode.All to fix it. Then retry.", "Something failed. Then retry.")]
     [InlineData("Plain message without API names.", "Plain message without API names.")]
+    [InlineData("'d.img': The ext4 journal needs recovery (the file system was not cleanly unmounted); set Ext4OpenOptions.AllowJournalRecoveryNeeded to read it as it is.", "'d.img': The ext4 journal needs recovery (the file system was not cleanly unmounted); recover it with e2fsck first (the read-only verbs take --skip-journal to read it as it is)")]
     public void CliWords_RephrasesOrDropsApiSentences(string library, string expected)
     {
         Assert.Equal(expected, DiskImage.Cli.CliWords.Speak(library));
