@@ -51,6 +51,36 @@ public sealed class TargetAliasSafetyTests : IDisposable
     }
 
     [SkippableFact]
+    public void Convert_TargetThroughBindMount_RefusedSourceIntact()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() && Oracle.Find("mount") is not null && Oracle.Find("umount") is not null, "needs mount --bind");
+        string sourceDir = _dir.File("src");
+        string view = _dir.File("view");
+        Directory.CreateDirectory(sourceDir);
+        Directory.CreateDirectory(view);
+        string source = Path.Combine(sourceDir, "disk.qcow2");
+        RunOk("create", "-q", "-f", "qcow2", source, "1M");
+        WriteGuest(source, 0, 0x77);
+        byte[] before = File.ReadAllBytes(source);
+        ToolResult mounted = Oracle.Run("mount", "--bind", sourceDir, view);
+        Skip.If(mounted.ExitCode != 0, "mount --bind is not permitted here: " + mounted.StandardError);
+        try
+        {
+            CliResult r = Run("convert", "-O", "qcow2", source, Path.Combine(view, "disk.qcow2"));
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("Failed to get \"write\" lock", r.StandardError, StringComparison.Ordinal);
+            r = Run("create", "-q", "-f", "qcow2", "-b", source, "-F", "qcow2", Path.Combine(view, "disk.qcow2"));
+            Assert.Equal(1, r.ExitCode);
+        }
+        finally
+        {
+            Oracle.Run("umount", view);
+        }
+
+        Assert.Equal(before, File.ReadAllBytes(source));
+    }
+
+    [SkippableFact]
     public void ImageConverter_TargetIsSourceBySymlink_ThrowsAndSourceIntact()
     {
         string source = _dir.File("disk.qcow2");
