@@ -114,7 +114,7 @@ internal static class Cli
         catch (CliException e)
         {
             stdout.Flush();
-            stderr.Write($"{ProgramName}: {e.Message}\n");
+            stderr.Write($"{ProgramName}: {CliWords.Speak(e.Message)}\n");
             if (e.ShowHelpHint)
             {
                 stderr.Write($"Try '{ProgramName} --help' for more information\n");
@@ -125,7 +125,7 @@ internal static class Cli
         catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
             stdout.Flush();
-            stderr.Write($"{ProgramName}: {ImageOpener.Describe(e)}\n");
+            stderr.Write($"{ProgramName}: {CliWords.Speak(ImageOpener.Describe(e))}\n");
             return 1;
         }
         catch (Exception e) when (e is not OutOfMemoryException)

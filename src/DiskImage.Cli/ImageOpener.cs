@@ -15,6 +15,18 @@ internal static class ImageOpener
         _ => throw new CliException($"{unknownMessagePrefix} '{name}'"),
     };
 
+    /// <summary>
+    /// Refuses a cache mode qemu-img does not know (<c>-t</c>/<c>-T</c>): none (off), writeback,
+    /// writethrough, directsync, unsafe. The mode itself changes nothing in diskimage.
+    /// </summary>
+    public static void CheckCacheMode(string mode, string message, int exitCode = 1)
+    {
+        if (mode is not ("none" or "off" or "writeback" or "writethrough" or "directsync" or "unsafe"))
+        {
+            throw new CliException($"{message}: {mode}", exitCode);
+        }
+    }
+
     /// <summary>The format's qemu name.</summary>
     public static string FormatName(DiskImageFormat format) => format switch
     {
@@ -67,6 +79,15 @@ internal static class ImageOpener
             string shown = Path.IsPathRooted(path) ? missing : Path.GetRelativePath(Environment.CurrentDirectory, missing);
             throw new CliException($"Could not open '{path}': Could not open backing file: Could not open '{shown}': No such file or directory", exitCode);
         }
+        catch (UnsupportedImageFormatException e) when (e.FileName is null || SameFile(e.FileName, path))
+        {
+            throw new CliException($"Could not open '{path}': {ForeignFormatMessage(e)}", exitCode);
+        }
+        catch (UnsupportedImageFormatException e)
+        {
+            // A backing file without a recorded format: -f applies to the top image only.
+            throw new CliException($"Could not open '{path}': Could not open backing file: Could not open '{e.FileName}': Image format '{e.FormatName}' is not supported by diskimage", exitCode);
+        }
         catch (Exception e) when (IsOpenFailure(e))
         {
             throw new CliException(e is FileNotFoundException or DirectoryNotFoundException
@@ -74,6 +95,19 @@ internal static class ImageOpener
                 : $"Could not open '{path}': {Describe(e)}", exitCode);
         }
     }
+
+    /// <summary>A foreign format in CLI words: the format's name and the flag that reads the bytes anyway.</summary>
+    public static string ForeignFormatMessage(UnsupportedImageFormatException e) =>
+        $"Image format '{e.FormatName}' is not supported by diskimage (use -f raw to read the file's bytes as a raw image)";
+
+    /// <summary>
+    /// qemu-img's words when a target cannot be written because it is also an input: qemu-img fails
+    /// to take the write lock that its own read of the input holds, and says so; diskimage compares
+    /// the files by device and inode before anything is written and refuses with the same text.
+    /// </summary>
+    /// <param name="target">The target as the user spelled it.</param>
+    public static string SameFileMessage(string target) =>
+        $"Failed to get \"write\" lock\nIs another process using the image [{target}]?";
 
     private static bool SameFile(string a, string b) =>
         string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);

@@ -37,7 +37,8 @@ internal static class CheckCommand
             {
                 case 'f': format = value; break;
                 case 'q': quiet = true; break;
-                case 'T' or 'U' or OptForceShare: break;
+                case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option"); break;
+                case 'U' or OptForceShare: break;
                 case 'r':
                     repair = value switch
                     {

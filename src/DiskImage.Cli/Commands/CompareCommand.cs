@@ -23,6 +23,7 @@ internal static class CompareCommand
         string? format2 = null;
         bool strict = false;
         bool quiet = false;
+        bool progress = false;
         bool followBacking = true;
         var getopt = new GetOpt(
             args,
@@ -38,7 +39,9 @@ internal static class CompareCommand
                 case 'F': format2 = value; break;
                 case 's': strict = true; break;
                 case 'q': quiet = true; break;
-                case 'p' or 'T' or 'U' or OptForceShare: break;
+                case 'p': progress = true; break;
+                case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option", exitCode: 2); break;
+                case 'U' or OptForceShare: break;
                 case OptNoBacking: followBacking = false; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
@@ -51,6 +54,22 @@ internal static class CompareCommand
 
         string name1 = getopt.Operands[0];
         string name2 = getopt.Operands[1];
+
+        // qemu-img's progress (-p, not with -q): 0% once both images are open, every 2% after each
+        // compared range, 100% when identical; a newline ends it on every path.
+        Progress? printer = progress && !quiet ? new Progress(stdout) : null;
+        try
+        {
+            return Compare(name1, format1, name2, format2, strict, quiet, followBacking, printer, stdout, cancellationToken);
+        }
+        finally
+        {
+            printer?.End();
+        }
+    }
+
+    private static int Compare(string name1, string? format1, string name2, string? format2, bool strict, bool quiet, bool followBacking, Progress? printer, TextWriter stdout, CancellationToken cancellationToken)
+    {
         using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2);
         using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2);
         List<(DiskImageFile Image, string Name)> chain1 = ImageOpener.Chain(image1, name1);
@@ -59,6 +78,8 @@ internal static class CompareCommand
         using var status2 = new BlockStatusReader(chain2);
         BlockDevice a = image1.Content;
         BlockDevice b = image2.Content;
+        long progressBase = Math.Max(a.Length, b.Length);
+        printer?.Print(0);
 
         if (a.Length != b.Length && strict)
         {
@@ -94,6 +115,7 @@ internal static class CompareCommand
                 }
 
                 position = chunkEnd;
+                printer?.Report(position, progressBase);
             }
 
             // qemu's rule: the larger image's tail must read as zeros; the warning comes after the common part matched.
@@ -117,6 +139,7 @@ internal static class CompareCommand
                 }
 
                 position = e.End;
+                printer?.Report(position, progressBase);
             }
         }
         finally
@@ -125,8 +148,40 @@ internal static class CompareCommand
             ArrayPool<byte>.Shared.Return(bufferB);
         }
 
+        printer?.Report(progressBase, progressBase);
         Say(stdout, quiet, "Images are identical.\n");
         return 0;
+    }
+
+    /// <summary>qemu-img's simple progress printer with a minimum step of 2%.</summary>
+    private sealed class Progress(TextWriter writer)
+    {
+        private double _last = -100;
+
+        public void Report(long done, long total) => Print(total <= 0 ? 100 : Math.Clamp(done * 100.0 / total, 0, 100));
+
+        public void Print(double percent)
+        {
+            if (Math.Abs(percent - _last) <= 2 && percent is not (0 or 100))
+            {
+                return;
+            }
+
+            if (percent == _last)
+            {
+                return;
+            }
+
+            _last = percent;
+            writer.Write($"    ({QemuSize.FormatF2(percent)}/100%)\r");
+            writer.Flush();
+        }
+
+        public void End()
+        {
+            writer.Write("\n");
+            writer.Flush();
+        }
     }
 
     // qemu-img compare exits 3 when the allocation status cannot be determined.

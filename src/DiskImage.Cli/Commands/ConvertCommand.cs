@@ -52,7 +52,9 @@ internal static class ConvertCommand
                 case 'o': options.Add(value!); break;
                 case 'p': progress = true; break;
                 case 'q': quiet = true; break;
-                case 't' or 'T' or 'U' or 'W' or OptForceShare: break;
+                case 't': ImageOpener.CheckCacheMode(value!, "Invalid cache option"); break;
+                case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option"); break;
+                case 'U' or 'W' or OptForceShare: break;
                 case 'n': existingTarget = true; break;
                 case 'l': snapshotParameter = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
@@ -132,14 +134,11 @@ internal static class ConvertCommand
         }
 
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
-        // Creating (or rewriting) a file the source reads from would destroy the source.
-        string targetFull = Path.GetFullPath(target);
-        foreach ((DiskImageFile layer, string _) in ImageOpener.Chain(image, source))
+        // Creating (or rewriting) a file the source reads from would destroy the source: compare the
+        // target with every file of the source's chain by device and inode, before anything is written.
+        if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is not null)
         {
-            if (layer.FileName is { } layerPath && string.Equals(Path.GetFullPath(layerPath), targetFull, StringComparison.Ordinal))
-            {
-                throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: Failed to get \"write\" lock\nIs another process using the image [{target}]?");
-            }
+            throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target)}");
         }
 
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);

@@ -1,3 +1,4 @@
+using DiskImage.Conversion;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
 using DiskImage.Formats.Raw;
@@ -73,6 +74,11 @@ internal static class CreateCommand
 
         CreateOptionsParser.CheckKeys(options, format, fileName);
         long? optionSize = CreateOptionsParser.ParseSizeOption(options, "size", fileName);
+        if (size is not null && optionSize is not null)
+        {
+            throw new CliException($"{fileName}: The image size must be specified only once");
+        }
+
         size ??= optionSize;
 
         if (format == DiskImageFormat.Raw)
@@ -107,7 +113,7 @@ internal static class CreateCommand
                 string detected = "";
                 if (!unsafeBacking && File.Exists(backingPath))
                 {
-                    detected = $"\nDetected format of {ImageOpener.FormatName(DiskImageFile.DetectFormat(backingPath))}.";
+                    detected = $"\nDetected format of {DiskImageFile.DetectFormatName(backingPath)}.";
                 }
 
                 throw new CliException($"{fileName}: Backing file specified without backing format{detected}");
@@ -118,6 +124,9 @@ internal static class CreateCommand
                 throw new CliException($"{fileName}: Unknown backing format '{backingFormatName}'");
             }
 
+            // The new image must not be (by any spelling) a file of its own backing chain: creating it
+            // would truncate the backing data.
+            var inputs = new List<string> { backingPath };
             if (!unsafeBacking)
             {
                 // Like qemu-img: the backing file must open; its size is the default size.
@@ -129,11 +138,33 @@ internal static class CreateCommand
                         BackingFiles = BackingFilePolicy.Allow,
                     });
                     size ??= backingImage.Content.Length;
+                    inputs.AddRange(ImageFiles.Of(backingImage));
                 }
                 catch (Exception e) when (ImageOpener.IsOpenFailure(e))
                 {
                     throw new CliException($"{fileName}: Could not open '{backingName}': {ImageOpener.Describe(e)}\nCould not open backing image.");
                 }
+            }
+            else if (File.Exists(backingPath))
+            {
+                // -u does not need the backing file, but when it opens, its chain is still not to be overwritten.
+                try
+                {
+                    using DiskImageFile backingImage = DiskImageFile.Open(backingPath, new DiskImageOpenOptions
+                    {
+                        Format = parsedBackingFormat,
+                        BackingFiles = BackingFilePolicy.Allow,
+                    });
+                    inputs.AddRange(ImageFiles.Of(backingImage));
+                }
+                catch (Exception e) when (ImageOpener.IsOpenFailure(e))
+                {
+                }
+            }
+
+            if (ImageFiles.FindAlias(fileName, inputs) is not null)
+            {
+                throw new CliException($"{fileName}: {ImageOpener.SameFileMessage(fileName)}");
             }
         }
 
@@ -149,14 +180,14 @@ internal static class CreateCommand
         }
 
         Qcow2CreateOptions createOptions = build();
-        Create(fileName, () => Qcow2Image.Create(fileName, RoundUpToSector(virtualSize), createOptions));
+        Create(fileName, () => Qcow2Image.Create(fileName, RoundUpToSector(virtualSize), createOptions), unsafeBacking && backingName is not null);
         return 0;
     }
 
     // qemu-img rounds the size of a new image up to whole 512-byte sectors (the message shows it as given).
     private static long RoundUpToSector(long size) => size > long.MaxValue - 511 ? size : (size + 511) & ~511L;
 
-    private static void Create(string fileName, Func<DiskImageFile> create)
+    private static void Create(string fileName, Func<DiskImageFile> create, bool unsafeBacking = false)
     {
         try
         {
@@ -165,7 +196,28 @@ internal static class CreateCommand
         }
         catch (Exception e) when (ImageOpener.IsOpenFailure(e))
         {
+            // The new image is written and flushed before it is opened with its backing chain; with -u
+            // (as in qemu-img) a backing file that is missing or does not open is no error, so the
+            // image stands when its own header reads back.
+            if (unsafeBacking && HeaderReadsBack(fileName))
+            {
+                return;
+            }
+
             throw new CliException($"{fileName}: {ImageOpener.Describe(e)}");
+        }
+    }
+
+    private static bool HeaderReadsBack(string fileName)
+    {
+        try
+        {
+            using DiskImageFile image = DiskImageFile.Open(fileName, new DiskImageOpenOptions { Format = DiskImageFormat.Qcow2, MetadataOnly = true });
+            return true;
+        }
+        catch (Exception e) when (ImageOpener.IsOpenFailure(e))
+        {
+            return false;
         }
     }
 }

@@ -78,7 +78,7 @@ internal static class MeasureCommand
             Qcow2MeasureResult result;
             try
             {
-                result = image is null ? Qcow2Image.Measure(virtualSize, qcow2) : Qcow2Image.Measure(image, qcow2);
+                result = image is null ? Qcow2Image.Measure(virtualSize, qcow2) : MeasureImage(image, qcow2, followBacking, getopt.Operands[0]);
             }
             catch (ArgumentOutOfRangeException e)
             {
@@ -112,5 +112,26 @@ internal static class MeasureCommand
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// qemu-img's measure of an image: the clusters its block status reports as data and not zero
+    /// (so holes under a metadata-preallocated qcow2 image count as zero), plus the bitmaps line only
+    /// when both the source and the target can hold persistent bitmaps (qcow2 version 3).
+    /// </summary>
+    private static Qcow2MeasureResult MeasureImage(DiskImageFile image, Qcow2CreateOptions options, bool followBacking, string name)
+    {
+        Qcow2MeasureResult withBitmaps = Qcow2Image.Measure(image, options);
+        if (image is not Qcow2Image)
+        {
+            return withBitmaps;
+        }
+
+        List<(DiskImageFile Image, string Name)> chain = followBacking ? ImageOpener.Chain(image, name) : [(image, name)];
+        using var status = new BlockStatusReader(chain);
+        using var view = new BlockStatusDevice(image.Content, status);
+        Qcow2MeasureResult counted = Qcow2Image.Measure(view, options);
+        bool sourceHasBitmaps = image.GetInfo().Qcow2?.Version >= 3;
+        return counted with { Bitmaps = sourceHasBitmaps ? withBitmaps.Bitmaps : null };
     }
 }

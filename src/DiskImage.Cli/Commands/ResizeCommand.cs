@@ -1,3 +1,4 @@
+using DiskImage.Conversion;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
 
@@ -58,6 +59,18 @@ internal static class ResizeCommand
         }
 
         string fileName = getopt.Operands[0];
+        if (followBacking)
+        {
+            // A writable open may already write (a dirty image is repaired), so the image is first
+            // opened read-only to make sure it is none of its own backing files by another name.
+            using DiskImageFile probe = ImageOpener.Open(fileName, format, writable: false, followBacking);
+            List<string> files = ImageFiles.Of(probe);
+            if (files.Count > 1 && ImageFiles.FindAlias(fileName, files.GetRange(1, files.Count - 1)) is not null)
+            {
+                throw new CliException($"Could not open '{fileName}': {ImageOpener.SameFileMessage(fileName)}");
+            }
+        }
+
         using DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking);
         long current = image.Content.Length;
         long newSize = sign == 0 ? amount : sign > 0 ? current + amount : current - amount;

@@ -19,6 +19,7 @@ namespace DiskImage.Conversion;
 public static class ImageConverter
 {
     /// <summary>Writes <paramref name="source"/>'s content to a new image at <paramref name="targetPath"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="targetPath"/> names a file the source reads (the source file or, for a qcow2 image's content, any file of its backing chain), by any spelling.</exception>
     /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters, or the qcow2 options name a backing file.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static void Convert(BlockDevice source, string targetPath, ConvertOptions? options = null, IProgress<ConvertProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -150,10 +151,11 @@ public static class ImageConverter
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxDegreeOfParallelism, "MaxDegreeOfParallelism must be positive.");
         }
 
-        if (source is FileBlockDevice { Path: { } sourcePath } &&
-            string.Equals(sourcePath, Path.GetFullPath(targetPath), OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal))
+        // Writing over a file the source reads (through a symbolic link, a hard link, /proc/self/fd
+        // or another spelling of its path) would destroy the source: compare by device and inode.
+        if (ImageFiles.FindAlias(targetPath, ImageFiles.Of(source)) is { } input)
         {
-            throw new ArgumentException("The target is the source file.", nameof(targetPath));
+            throw new ArgumentException($"The target '{targetPath}' is the same file as the source '{input}'; converting would overwrite the data being read.", nameof(targetPath));
         }
     }
 

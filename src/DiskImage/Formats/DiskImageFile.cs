@@ -24,6 +24,11 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
     /// <see cref="DiskImageOpenOptions.Format"/> states it. A file that starts with a known magic is
     /// never treated as raw; a qcow2 header that fails validation throws rather than falling back.
     /// </summary>
+    /// <exception cref="UnsupportedImageFormatException">
+    /// The format was detected, not stated, and is one DiskImage recognizes but does not read (VMDK,
+    /// VDI, VHDX, VHD, QED, qcow version 1, Parallels, LUKS, DMG, Bochs, cloop). Stating
+    /// <see cref="DiskImageFormat.Raw"/> reads such a file's bytes as they are.
+    /// </exception>
     public static DiskImageFile Open(string path, DiskImageOpenOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -37,18 +42,52 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
         };
     }
 
-    /// <summary>Detects the format of the file at <paramref name="path"/> from its first bytes.</summary>
-    public static DiskImageFormat DetectFormat(string path)
+    /// <summary>Detects the format of the file at <paramref name="path"/> from its first (and, for VHD and DMG trailers, last) bytes.</summary>
+    /// <exception cref="UnsupportedImageFormatException">The file is in a format DiskImage recognizes but does not read.</exception>
+    public static DiskImageFormat DetectFormat(string path) => ToFormat(ImageFormatProbe.Probe(path), path);
+
+    /// <summary>Detects the format from the first bytes of an image (at least 4 are needed to see a magic, 512 to see every format).</summary>
+    /// <exception cref="UnsupportedImageFormatException">The header is that of a format DiskImage recognizes but does not read.</exception>
+    public static DiskImageFormat DetectFormat(ReadOnlySpan<byte> header) =>
+        ToFormat(ImageFormatProbe.Probe(header, default), null);
+
+    /// <summary>
+    /// The name qemu-img gives the format of the file at <paramref name="path"/>: <c>raw</c>,
+    /// <c>qcow2</c>, or a format DiskImage recognizes but does not read (<c>vmdk</c>, <c>vdi</c>,
+    /// <c>vhdx</c>, <c>vpc</c>, <c>qed</c>, <c>qcow</c>, <c>parallels</c>, <c>luks</c>, <c>dmg</c>,
+    /// <c>bochs</c>, <c>cloop</c>). Never throws for a foreign format.
+    /// </summary>
+    public static string DetectFormatName(string path)
     {
-        Span<byte> header = stackalloc byte[8];
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        int n = RandomAccess.Read(handle, header, 0);
-        return DetectFormat(header[..n]);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return ImageFormatProbe.Probe(path);
     }
 
-    /// <summary>Detects the format from the first bytes of an image (at least 4 are needed to see a magic).</summary>
-    public static DiskImageFormat DetectFormat(ReadOnlySpan<byte> header) =>
-        Qcow2Image.HasMagic(header) ? DiskImageFormat.Qcow2 : DiskImageFormat.Raw;
+    private static DiskImageFormat ToFormat(string name, string? path) => name switch
+    {
+        "raw" => DiskImageFormat.Raw,
+        "qcow2" => DiskImageFormat.Qcow2,
+        _ => throw new UnsupportedImageFormatException(
+            name,
+            $"{(path is null ? "The image" : $"'{path}'")} is a {Describe(name)} image (format '{name}'), which DiskImage does not read. It is read as raw bytes only when DiskImageOpenOptions.Format is DiskImageFormat.Raw.",
+            path),
+    };
+
+    private static string Describe(string name) => name switch
+    {
+        "vmdk" => "VMware VMDK",
+        "vdi" => "VirtualBox VDI",
+        "vhdx" => "Hyper-V VHDX",
+        "vpc" => "Virtual PC VHD",
+        "qed" => "QEMU QED",
+        "qcow" => "QEMU qcow version 1",
+        "parallels" => "Parallels",
+        "luks" => "LUKS encrypted",
+        "dmg" => "Apple DMG",
+        "bochs" => "Bochs",
+        "cloop" => "cloop compressed",
+        _ => name,
+    };
 
     /// <summary>Makes all writes durable.</summary>
     public virtual void Flush() => Content.Flush();

@@ -406,17 +406,21 @@ public sealed class ImageConverterTests : IDisposable
     }
 
     [SkippableFact]
-    public void Convert_OntoItsOwnQcow2Source_ReplacesItWithIdenticalContent()
+    public void Convert_OntoItsOwnQcow2Source_RefusedAndSourceKept()
     {
+        // A target is never an input (issue 8): even though the new image would be renamed over the
+        // old one, converting an image onto itself is refused as qemu-img refuses it.
         Oracle.Require("qemu-img");
         string raw = MakeSourceRaw();
         string image = _temp.File("self.qcow2");
         Oracle.RunOk("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, image);
+        byte[] before = File.ReadAllBytes(image);
         using (DiskImageFile source = DiskImageFile.Open(image))
         {
-            ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 });
+            Assert.Throws<ArgumentException>(() => ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 }));
         }
 
+        Assert.Equal(before, File.ReadAllBytes(image));
         QemuCheck(image);
         AssertQemuIdentical(raw, image, "qcow2");
         Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));

@@ -17,6 +17,9 @@ internal sealed class Qcow2ContentDevice : BlockDevice
         _snapshotLength = snapshotLength;
     }
 
+    /// <summary>The image this device shows.</summary>
+    internal Qcow2Image Image => _image;
+
     /// <inheritdoc />
     public override long Length => _snapshotL1 is null ? _image.VirtualSize : _snapshotLength;
 
