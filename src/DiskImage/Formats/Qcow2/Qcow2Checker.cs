@@ -88,6 +88,7 @@ internal sealed partial class Qcow2Checker
     private long _compressed;
     private long _highestCluster = -1;
     private bool _rebuild;
+    private string? _failure;
 
     // One-refblock cache for random stored-refcount lookups.
     private byte[]? _rbBuffer;
@@ -178,6 +179,7 @@ internal sealed partial class Qcow2Checker
         FragmentedClusters = _fragmented,
         CompressedClusters = _compressed,
         Messages = _messages,
+        Failure = _failure,
     };
 
     private void ExecuteCore(Qcow2RepairMode repair)
@@ -235,6 +237,7 @@ internal sealed partial class Qcow2Checker
             {
                 AddMessage("ERROR need to rebuild refcount structures");
                 _checkErrors++;
+                _failure = "Input/output error";
                 return;
             }
 

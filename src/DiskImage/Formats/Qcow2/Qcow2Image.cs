@@ -151,6 +151,24 @@ public sealed partial class Qcow2Image : DiskImageFile
         return OpenCore(host, options, leaveOpen, fileName, context, forRepair: false);
     }
 
+    /// <summary>
+    /// Whether the header in <paramref name="host"/> passes the open-time checks when its tables (refcount,
+    /// snapshot, active L1) are allowed to lie past the end of the file: such an image cannot be opened but
+    /// can be checked and repaired, as qemu-img does.
+    /// </summary>
+    internal static bool IsCheckableHeader(BlockDevice host)
+    {
+        try
+        {
+            ReadValidatedHeader(host, writable: false, forRepair: true, tablesMayPassEnd: true);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Opens an image for the checker: writable opens of dirty or corrupt images are allowed so they can be repaired.</summary>
     internal static Qcow2Image OpenForRepair(BlockDevice host, DiskImageOpenOptions? options, bool leaveOpen, string? fileName) =>
         OpenCore(host, options ?? DiskImageOpenOptions.Default, leaveOpen, fileName, new OpenContext(), forRepair: true);
@@ -457,9 +475,10 @@ public sealed partial class Qcow2Image : DiskImageFile
     /// </summary>
     /// <exception cref="InvalidDataException">The header is malformed, or the image is marked corrupt and <paramref name="writable"/> without <paramref name="forRepair"/>.</exception>
     /// <exception cref="NotSupportedException">The image uses an unsupported feature.</exception>
-    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair)
+    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair, bool tablesMayPassEnd = false)
     {
         long hostLength = host.Length;
+        long tableLimit = tablesMayPassEnd ? long.MaxValue : hostLength;
         const string S = "qcow2 header";
 
         // Cluster 0: read a sector first to learn the cluster size, then the whole cluster (as far as it exists).
@@ -573,7 +592,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             FormatError.Throw(S, Qcow2Header.Field.RefcountTableClusters, "the image has no reference count table.");
         }
 
-        ValidateTable(header.RefcountTableOffset, reftableBytes, hostLength, clusterSize, "reference count table");
+        ValidateTable(header.RefcountTableOffset, reftableBytes, tableLimit, clusterSize, "reference count table");
 
         // Snapshot table header fields.
         if (header.SnapshotCount > MaxSnapshots)
@@ -583,7 +602,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         if (header.SnapshotCount > 0)
         {
-            ValidateTable(header.SnapshotsOffset, (ulong)header.SnapshotCount * Qcow2SnapshotEntry.FixedSize, hostLength, clusterSize, "snapshot table");
+            ValidateTable(header.SnapshotsOffset, (ulong)header.SnapshotCount * Qcow2SnapshotEntry.FixedSize, tableLimit, clusterSize, "snapshot table");
         }
 
         // Active L1 table.
@@ -608,7 +627,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         if (header.L1Size > 0)
         {
-            ValidateTable(header.L1TableOffset, l1Bytes, hostLength, clusterSize, "active L1 table");
+            ValidateTable(header.L1TableOffset, l1Bytes, tableLimit, clusterSize, "active L1 table");
         }
 
         // Header extensions and backing file name.
