@@ -1,0 +1,196 @@
+using System.Buffers.Binary;
+using DiskImage.Tests.Cli;
+using DiskImage.Tests.Oracles;
+using static DiskImage.Tests.Cli.CliHarness;
+
+namespace DiskImage.Tests.Formats.Qcow2;
+
+/// <summary>
+/// <c>diskimage check</c> against <c>qemu-img check</c> (qemu-utils 7.2) on images a normal open
+/// refuses or would change: dirty lazy-refcount images, images marked corrupt, and images whose
+/// refcount, L1 or snapshot table lies past the end of the file. The same stdout, stderr and exit
+/// code on twin images, and afterwards qemu-img check judges our result like its own.
+/// </summary>
+public sealed class CheckCliParityTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>Makes the image <paramref name="kind"/> twice (ours, theirs).</summary>
+    private (string Ours, string Theirs) Twins(string kind)
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("qemu-io");
+        string ours = _dir.File("ours.qcow2");
+        string theirs = _dir.File("theirs.qcow2");
+        foreach (string path in (string[])[ours, theirs])
+        {
+            File.Delete(path);
+            switch (kind)
+            {
+                case "dirty":
+                {
+                    // qemu-io's abort leaves the dirty bit set and the refcounts of the new clusters unwritten.
+                    QemuImgOk("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", path, "16M");
+                    ToolResult r = Oracle.Run("qemu-io", ["-c", "write -P 1 0 1M", "-c", "write -P 2 4M 64k", "-c", "abort", path], TimeSpan.FromMinutes(1));
+                    Assert.NotEqual(0, r.ExitCode);
+                    Assert.Equal(1UL, Header(path, 72) & 1);
+                    break;
+                }
+
+                case "corrupt":
+                    QemuImgOk("create", "-q", "-f", "qcow2", path, "16M");
+                    QemuIo(path, "qcow2", "write -P 3 0 1M");
+                    SetHeader(path, 72, Header(path, 72) | 2);
+                    break;
+
+                default:
+                    // A snapshot, then the refcount table (48), active L1 (40) or snapshot table (64) moved past the end.
+                    QemuImgOk("create", "-q", "-f", "qcow2", path, "16M");
+                    QemuIo(path, "qcow2", "write -P 4 0 1M");
+                    QemuImgOk("snapshot", "-c", "s1", path);
+                    QemuIo(path, "qcow2", "write -P 5 0 64k");
+                    int field = kind switch { "reftable-past-eof" => 48, "l1-past-eof" => 40, "snapshots-past-eof" => 64, _ => throw new ArgumentOutOfRangeException(nameof(kind)) };
+                    SetHeader(path, field, 0x1000_0000);
+                    break;
+            }
+        }
+
+        return (ours, theirs);
+    }
+
+    private static ulong Header(string path, int offset)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read);
+        byte[] b = new byte[8];
+        f.Position = offset;
+        f.ReadExactly(b);
+        return BinaryPrimitives.ReadUInt64BigEndian(b);
+    }
+
+    private static void SetHeader(string path, int offset, ulong value)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        byte[] b = new byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(b, value);
+        f.Position = offset;
+        f.Write(b);
+    }
+
+    private static string[] Args(string mode, string output, string path)
+    {
+        var args = new List<string> { "check" };
+        if (mode != "none")
+        {
+            args.Add("-r");
+            args.Add(mode);
+        }
+
+        args.Add("--output=" + output);
+        args.Add(path);
+        return [.. args];
+    }
+
+    /// <summary>Runs both tools and compares; the rebuilt refcount structures' place (image end offset) is each tool's choice.</summary>
+    private (CliResult Expected, CliResult Actual) Compare(string ours, string theirs, string mode, string output)
+    {
+        CliResult expected = QemuImg(Args(mode, output, theirs));
+        CliResult actual = Run(Args(mode, output, ours));
+        string context = $"qemu-img: {expected}\nours: {actual}";
+        Assert.True(expected.ExitCode == actual.ExitCode, "exit code differs\n" + context);
+        Assert.True(
+            WithoutLines(expected.StandardOutput.Replace(theirs, ours, StringComparison.Ordinal), "Image end offset", "image-end-offset") ==
+            WithoutLines(actual.StandardOutput, "Image end offset", "image-end-offset"),
+            "stdout differs\n" + context);
+        Assert.True(
+            WithoutLines(expected.StandardError.Replace(theirs, ours, StringComparison.Ordinal), "Repairing cluster") ==
+            WithoutLines(actual.StandardError, "Repairing cluster"),
+            "stderr differs\n" + context);
+
+        // qemu-img's own verdict on both results agrees.
+        Assert.Equal(QemuImg("check", theirs).ExitCode, QemuImg("check", ours).ExitCode);
+        return (expected, actual);
+    }
+
+    [SkippableTheory]
+    [InlineData("none", "human")]
+    [InlineData("none", "json")]
+    [InlineData("leaks", "human")]
+    [InlineData("leaks", "json")]
+    [InlineData("all", "human")]
+    [InlineData("all", "json")]
+    public void Check_DirtyLazyRefcountsImage_SameReportAndExitCodeAsQemuImg(string mode, string output)
+    {
+        (string ours, string theirs) = Twins("dirty");
+        (_, CliResult actual) = Compare(ours, theirs, mode, output);
+        switch (mode)
+        {
+            case "none":
+                // Reported, not repaired: the refcounts of the crashed writes are missing.
+                Assert.Equal(2, actual.ExitCode);
+                Assert.Equal(1UL, Header(ours, 72) & 1);
+                break;
+            case "leaks":
+                // qemu-img refuses to fix leaks when the refcount structures need a rebuild.
+                Assert.Equal(1, actual.ExitCode);
+                Assert.Contains("Check failed: Input/output error", actual.StandardError, StringComparison.Ordinal);
+                break;
+            default:
+                Assert.Equal(0, actual.ExitCode);
+                Assert.Contains(output == "json" ? "\"corruptions-fixed\": 17" : "17 corruptions", actual.StandardOutput, StringComparison.Ordinal);
+                Assert.Equal(0UL, Header(ours, 72) & 1);
+                Assert.Equal(0, QemuImg("check", ours).ExitCode);
+                Assert.Equal(QemuImg("convert", "-O", "raw", theirs, _dir.File("t.raw")).ExitCode, QemuImg("convert", "-O", "raw", ours, _dir.File("o.raw")).ExitCode);
+                Assert.Equal(File.ReadAllBytes(_dir.File("t.raw")), File.ReadAllBytes(_dir.File("o.raw")));
+                break;
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("leaks", "human")]
+    [InlineData("all", "json")]
+    [InlineData("none", "human")]
+    public void Check_ImageMarkedCorrupt_RepairClearsCorruptBitAsQemuImg(string mode, string output)
+    {
+        (string ours, string theirs) = Twins("corrupt");
+        Compare(ours, theirs, mode, output);
+        Assert.Equal(Header(theirs, 72), Header(ours, 72));
+        if (mode != "none")
+        {
+            Assert.Equal(0UL, Header(ours, 72) & 2);
+
+            // The image is writable for QEMU again.
+            QemuIo(ours, "qcow2", "write -P 9 64k 4k");
+            Assert.Equal(0, QemuImg("check", ours).ExitCode);
+        }
+        else
+        {
+            Assert.Equal(2UL, Header(ours, 72) & 2);
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("reftable-past-eof", "none")]
+    [InlineData("reftable-past-eof", "leaks")]
+    [InlineData("reftable-past-eof", "all")]
+    [InlineData("l1-past-eof", "none")]
+    [InlineData("l1-past-eof", "leaks")]
+    [InlineData("l1-past-eof", "all")]
+    [InlineData("snapshots-past-eof", "none")]
+    [InlineData("snapshots-past-eof", "leaks")]
+    public void Check_TablePastEndOfFile_ChecksAndRepairsAsQemuImg(string kind, string mode)
+    {
+        (string ours, string theirs) = Twins(kind);
+        (_, CliResult actual) = Compare(ours, theirs, mode, "human");
+
+        // Before this, the open refused the image ("extends past the end of the file", exit 1).
+        Assert.DoesNotContain("past the end of the file", actual.StandardError, StringComparison.Ordinal);
+        Assert.NotEqual(1, mode == "leaks" ? 0 : actual.ExitCode);
+        if (kind == "reftable-past-eof" && mode == "all")
+        {
+            Assert.Equal(0, actual.ExitCode);
+            Assert.Equal(0, QemuImg("check", ours).ExitCode);
+        }
+    }
+}
