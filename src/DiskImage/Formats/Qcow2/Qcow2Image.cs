@@ -237,6 +237,7 @@ public sealed partial class Qcow2Image : DiskImageFile
                 Corrupt = (_header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0,
                 ExtendedL2 = _extendedL2,
                 DataFile = _header.ExternalDataFileName,
+                Bitmaps = Bitmaps,
                 Version = (int)_header.Version,
             },
         };
@@ -290,6 +291,8 @@ public sealed partial class Qcow2Image : DiskImageFile
                     _lock.EnterWriteLock();
                     try
                     {
+                        // Persistent bitmaps are written back (and leave the in-use state) on close, as QEMU does.
+                        StoreBitmaps();
                         _host.Flush();
                     }
                     finally
@@ -423,9 +426,11 @@ public sealed partial class Qcow2Image : DiskImageFile
             ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
             ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
             List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
+            List<Qcow2BitmapDirectoryEntry>? bitmaps = ReadBitmapDirectory(host, header, writable);
             return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile)
             {
                 _metadataOnly = options.MetadataOnly,
+                _bitmapDirectory = bitmaps,
             };
         }
         catch
