@@ -214,7 +214,8 @@ internal sealed partial class Qcow2Checker
             if (RebuildRefcountStructure())
             {
                 // Count again against the new structures: what remains (say, damaged L2 entries) is
-                // still reported, and the difference is what the rebuild fixed.
+                // still reported, and the difference is what the rebuild fixed. The old structures are
+                // now leaked: freed here without being counted, as qemu-img does.
                 _rebuild = false;
                 _corruptions = headerCorruptions;
                 _leaks = 0;
@@ -222,9 +223,15 @@ internal sealed partial class Qcow2Checker
                 _fileLength = _host.Length;
                 ResetReferences((long)(((ulong)_fileLength + ClusterMask) >> _clusterBits));
                 CalculateReferences(includeRefcountStructures: true);
-                CompareRefcounts(Qcow2RepairMode.None);
+                var saved = (_corruptions, _leaks, _checkErrors, _corruptionsFixed, _leaksFixed);
+                _corruptions = 0;
+                _leaks = 0;
+                CompareRefcounts(Qcow2RepairMode.Leaks);
+                long freshLeaks = _leaks;
+                (_corruptions, _leaks, _checkErrors, _corruptionsFixed, _leaksFixed) = saved;
                 _corruptionsFixed += Math.Max(0, oldCorruptions - _corruptions);
                 _leaksFixed += Math.Max(0, oldLeaks - _leaks);
+                _leaks += freshLeaks;
             }
             else
             {
@@ -268,7 +275,7 @@ internal sealed partial class Qcow2Checker
     {
         get
         {
-            if (_quiet || _messages.Count > MaxMessages)
+            if (_messages.Count > MaxMessages)
             {
                 return false;
             }
