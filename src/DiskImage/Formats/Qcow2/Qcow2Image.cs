@@ -152,20 +152,32 @@ public sealed partial class Qcow2Image : DiskImageFile
     }
 
     /// <summary>
-    /// Whether the header in <paramref name="host"/> passes the open-time checks when its tables (refcount,
-    /// snapshot, active L1) are allowed to lie past the end of the file: such an image cannot be opened but
-    /// can be checked and repaired, as qemu-img does.
+    /// Whether the image in <paramref name="host"/> is refused by an open only because its tables
+    /// (refcount, snapshot, active L1) lie past the end of the file: such an image can still be checked
+    /// and repaired, as qemu-img does. Any other problem (a malformed header or bitmap directory,
+    /// which also fail qemu-img's open) gives false, and so does an image that opens.
     /// </summary>
     internal static bool IsCheckableHeader(BlockDevice host)
     {
         try
         {
-            ReadValidatedHeader(host, writable: false, forRepair: true, tablesMayPassEnd: true);
-            return true;
+            Qcow2Header header = ReadValidatedHeader(host, writable: false, forRepair: true, tablesMayPassEnd: true);
+            ReadBitmapDirectory(host, header, writable: false);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
             return false;
+        }
+
+        try
+        {
+            Qcow2Header strict = ReadValidatedHeader(host, writable: false, forRepair: true);
+            ReadSnapshotTable(host, strict, host.Length);
+            return false;
+        }
+        catch (InvalidDataException)
+        {
+            return true;
         }
     }
 

@@ -165,6 +165,36 @@ public sealed class CheckCliParityTests : IDisposable
     }
 
     [SkippableTheory]
+    [InlineData("none")]
+    [InlineData("all")]
+    public void Check_MissingBackingFileOrBadBitmapDirectory_RefusedAsQemuImg(string mode)
+    {
+        Oracle.Require("qemu-img");
+        string overlay = _dir.File("overlay.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", _dir.File("base.qcow2"), "1M");
+        QemuImgOk("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", overlay);
+        File.Delete(_dir.File("base.qcow2"));
+        CliResult expected = QemuImg(Args(mode, "human", overlay));
+        CliResult actual = Run(Args(mode, "human", overlay));
+        Assert.Equal(1, expected.ExitCode);
+        Assert.Equal(expected, actual);
+
+        // A bitmap directory larger than the file: qemu-img cannot open the image, so it does not check it.
+        string bitmaps = _dir.File("bitmaps.qcow2");
+        QemuImgOk("create", "-q", "-f", "qcow2", bitmaps, "1M");
+        QemuImgOk("bitmap", "--add", bitmaps, "b0");
+        byte[] data = File.ReadAllBytes(bitmaps);
+        int ext = data.AsSpan().IndexOf(new byte[] { 0x23, 0x85, 0x28, 0x75 });
+        BinaryPrimitives.WriteUInt64BigEndian(data.AsSpan(ext + 16), 1 << 20);
+        File.WriteAllBytes(bitmaps, data);
+        Assert.Equal(1, QemuImg(Args(mode, "human", bitmaps)).ExitCode);
+        CliResult ours = Run(Args(mode, "human", bitmaps));
+        Assert.Equal(1, ours.ExitCode);
+        Assert.StartsWith("diskimage: Could not open", ours.StandardError, StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(bitmaps));
+    }
+
+    [SkippableTheory]
     [InlineData("reftable-past-eof", "none")]
     [InlineData("reftable-past-eof", "leaks")]
     [InlineData("reftable-past-eof", "all")]
