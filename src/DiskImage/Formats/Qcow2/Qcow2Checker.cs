@@ -184,6 +184,7 @@ internal sealed partial class Qcow2Checker
 
     private void ExecuteCore(Qcow2RepairMode repair)
     {
+        _repairMode = repair;
         _fileLength = _host.Length;
         if (!ReadHeader())
         {
@@ -261,6 +262,12 @@ internal sealed partial class Qcow2Checker
 
         if (repair != Qcow2RepairMode.None)
         {
+            if (repair == Qcow2RepairMode.All && _snapshotCorruptions > 0 && _checkErrors == 0 && RewriteSnapshotTable())
+            {
+                _corruptions -= _snapshotCorruptions;
+                _corruptionsFixed += _snapshotCorruptions;
+            }
+
             if (_checkErrors == 0 && _corruptions == 0)
             {
                 MarkCleanAndConsistent();
@@ -545,11 +552,13 @@ internal sealed partial class Qcow2Checker
                 {
                     // qemu-img check drops the excess and counts a corruption.
                     Corrupt($"Discarding too much extra metadata in snapshot table entry {i} ({extraSize} > 1024)");
+                    _snapshotCorruptions++;
                 }
                 else if (_version >= 3 && extraSize < 16)
                 {
                     // Version 3 entries must carry vm_state_size_large and disk_size.
-                    Corrupt($"ERROR snapshot table entry {i} is incomplete");
+                    Corrupt($"{(_repairMode == Qcow2RepairMode.All ? "Repairing" : "ERROR")} snapshot table entry {i} is incomplete");
+                    _snapshotCorruptions++;
                 }
 
                 ulong textPos = pos + 40 + extraSize;
@@ -558,6 +567,10 @@ internal sealed partial class Qcow2Checker
                 string id = System.Text.Encoding.UTF8.GetString(text, 0, idSize);
                 string name = System.Text.Encoding.UTF8.GetString(text, idSize, nameSize);
                 _snapshots.Add(new SnapshotRef(id, name, l1Offset, l1Size));
+                if (_repairMode == Qcow2RepairMode.All)
+                {
+                    KeepSnapshotEntry(pos, fixedPart, extraSize, text.AsSpan(0, idSize), text.AsSpan(idSize, nameSize));
+                }
                 ulong entrySize = 40UL + extraSize + (ulong)textLength;
                 pos += (entrySize + 7) & ~7UL;
             }

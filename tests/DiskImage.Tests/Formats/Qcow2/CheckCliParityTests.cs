@@ -45,6 +45,14 @@ public sealed class CheckCliParityTests : IDisposable
                     SetHeader(path, 72, Header(path, 72) | 2);
                     break;
 
+                case "snapshot-incomplete":
+                    // A version 3 snapshot entry without extra data (as QEMU before 4.2 could leave it).
+                    QemuImgOk("create", "-q", "-f", "qcow2", path, "16M");
+                    QemuIo(path, "qcow2", "write -P 4 0 1M");
+                    QemuImgOk("snapshot", "-c", "s1", path);
+                    DropSnapshotExtraData(path);
+                    break;
+
                 default:
                     // A snapshot, then the refcount table (48), active L1 (40) or snapshot table (64) moved past the end.
                     QemuImgOk("create", "-q", "-f", "qcow2", path, "16M");
@@ -58,6 +66,21 @@ public sealed class CheckCliParityTests : IDisposable
         }
 
         return (ours, theirs);
+    }
+
+    /// <summary>Rewrites the first snapshot table entry with extra_data_size 0 (id and name move up).</summary>
+    private static void DropSnapshotExtraData(string path)
+    {
+        byte[] d = File.ReadAllBytes(path);
+        int table = (int)BinaryPrimitives.ReadUInt64BigEndian(d.AsSpan(64));
+        int idSize = BinaryPrimitives.ReadUInt16BigEndian(d.AsSpan(table + 12));
+        int nameSize = BinaryPrimitives.ReadUInt16BigEndian(d.AsSpan(table + 14));
+        int extra = (int)BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(table + 36));
+        byte[] names = d.AsSpan(table + 40 + extra, idSize + nameSize).ToArray();
+        d.AsSpan(table + 40, extra + idSize + nameSize).Clear();
+        names.CopyTo(d.AsSpan(table + 40));
+        BinaryPrimitives.WriteUInt32BigEndian(d.AsSpan(table + 36), 0);
+        File.WriteAllBytes(path, d);
     }
 
     private static ulong Header(string path, int offset)
@@ -165,6 +188,30 @@ public sealed class CheckCliParityTests : IDisposable
     }
 
     [SkippableTheory]
+    [InlineData("none", "human")]
+    [InlineData("leaks", "human")]
+    [InlineData("all", "human")]
+    [InlineData("all", "json")]
+    public void Check_IncompleteSnapshotEntry_RepairRewritesTableAsQemuImg(string mode, string output)
+    {
+        (string ours, string theirs) = Twins("snapshot-incomplete");
+        (_, CliResult actual) = Compare(ours, theirs, mode, output);
+        if (mode == "all")
+        {
+            Assert.Equal(0, actual.ExitCode);
+            Assert.Equal(0, QemuImg("check", ours).ExitCode);
+            Assert.Contains(" s1 ", QemuImgOk("snapshot", "-l", ours).StandardOutput, StringComparison.Ordinal);
+            QemuImgOk("convert", "-l", "s1", "-O", "raw", ours, _dir.File("o.raw"));
+            QemuImgOk("convert", "-l", "s1", "-O", "raw", theirs, _dir.File("t.raw"));
+            Assert.Equal(File.ReadAllBytes(_dir.File("t.raw")), File.ReadAllBytes(_dir.File("o.raw")));
+        }
+        else
+        {
+            Assert.Equal(2, actual.ExitCode);
+        }
+    }
+
+    [SkippableTheory]
     [InlineData("none")]
     [InlineData("all")]
     public void Check_MissingBackingFileOrBadBitmapDirectory_RefusedAsQemuImg(string mode)
@@ -203,6 +250,7 @@ public sealed class CheckCliParityTests : IDisposable
     [InlineData("l1-past-eof", "all")]
     [InlineData("snapshots-past-eof", "none")]
     [InlineData("snapshots-past-eof", "leaks")]
+    [InlineData("snapshots-past-eof", "all")]
     public void Check_TablePastEndOfFile_ChecksAndRepairsAsQemuImg(string kind, string mode)
     {
         (string ours, string theirs) = Twins(kind);
