@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
 
 namespace DiskImage.Cli.Commands;
 
@@ -59,20 +60,15 @@ internal static class CheckCommand
         }
 
         string fileName = getopt.Operands[0];
-        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: repair != Qcow2RepairMode.None, followBacking);
-        if (image is not Qcow2Image qcow2)
+        Qcow2CheckResult result = RunCheck(fileName, format, repair, followBacking);
+        if (result.Failure is { } failure)
         {
-            throw new CliException("This image format does not support checks", NotSupportedExitCode);
-        }
+            foreach (string message in result.Messages)
+            {
+                stderr.Write(message + "\n");
+            }
 
-        Qcow2CheckResult result;
-        try
-        {
-            result = qcow2.Check(repair);
-        }
-        catch (Exception e) when (ImageOpener.IsOpenFailure(e) || e is InvalidOperationException)
-        {
-            throw new CliException($"Check failed: {e.Message}");
+            throw new CliException($"Check failed: {failure}");
         }
 
         foreach (string message in result.Messages)
@@ -90,6 +86,63 @@ internal static class CheckCommand
         }
 
         return result.ExitCode;
+    }
+
+    /// <summary>
+    /// Checks <paramref name="fileName"/> the way qemu-img does (it opens with BDRV_O_CHECK): the image is
+    /// first opened read-only, which reports missing files, backing files and unsupported features in
+    /// qemu-img's words; the check itself then reads the file directly, so a writable repair neither
+    /// repairs a dirty image behind the report's back nor refuses an image marked corrupt, and an image
+    /// whose tables lie past the end of the file (which a normal open refuses) is still checked.
+    /// </summary>
+    private static Qcow2CheckResult RunCheck(string fileName, string? format, Qcow2RepairMode repair, bool followBacking)
+    {
+        CliException? openError = null;
+        try
+        {
+            using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
+            if (image is not Qcow2Image)
+            {
+                throw new CliException("This image format does not support checks", NotSupportedExitCode);
+            }
+        }
+        catch (CliException e) when (e.ExitCode != NotSupportedExitCode && IsCheckableQcow2(fileName, format))
+        {
+            // Malformed tables: let the checker report what it finds. If even the checker cannot read
+            // the header, the open error is the better message.
+            openError = e;
+        }
+
+        Qcow2CheckResult result;
+        try
+        {
+            result = Qcow2Image.Check(fileName, repair);
+        }
+        catch (Exception e) when (ImageOpener.IsOpenFailure(e) || e is InvalidOperationException)
+        {
+            throw openError ?? new CliException($"Check failed: {e.Message}");
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether the image's header is sound apart from tables that lie past the end of the file.</summary>
+    private static bool IsCheckableQcow2(string fileName, string? format)
+    {
+        if (format is not (null or "qcow2"))
+        {
+            return false;
+        }
+
+        try
+        {
+            using FileBlockDevice host = FileBlockDevice.Open(fileName, writable: false);
+            return Qcow2Image.IsCheckableHeader(host);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The ImageCheck object of <c>qemu-img check --output=json</c>: counters that are zero are left out, check-errors always present.</summary>

@@ -177,6 +177,28 @@ internal static class InfoCommand
             data.Add("data-file", dataFile);
         }
 
+        if (q.Bitmaps.Count > 0)
+        {
+            var bitmaps = new List<object>(q.Bitmaps.Count);
+            foreach (Qcow2Bitmap b in q.Bitmaps)
+            {
+                var flags = new List<object>();
+                if ((b.Flags & Qcow2BitmapFlags.InUse) != 0)
+                {
+                    flags.Add("in-use");
+                }
+
+                if ((b.Flags & Qcow2BitmapFlags.Auto) != 0)
+                {
+                    flags.Add("auto");
+                }
+
+                bitmaps.Add(new QemuJsonObject().Add("flags", flags).Add("name", b.Name).Add("granularity", b.Granularity));
+            }
+
+            data.Add("bitmaps", bitmaps);
+        }
+
         data.Add("refcount-bits", (long)q.RefcountBits);
         if (IsVersion3(q))
         {
@@ -258,19 +280,48 @@ internal static class InfoCommand
         if (info.Qcow2 is { } q)
         {
             sb.Append("Format specific information:\n");
-            foreach (KeyValuePair<string, object> member in Qcow2Data(q).OrderedMembers())
-            {
-                string value = member.Value switch
-                {
-                    bool b => b ? "true" : "false",
-                    long l => l.ToString(CultureInfo.InvariantCulture),
-                    _ => member.Value.ToString() ?? "",
-                };
-                sb.Append("    ").Append(member.Key.Replace('-', ' ')).Append(": ").Append(value).Append('\n');
-            }
+            AppendHumanMembers(sb, Qcow2Data(q), 1);
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>qemu-img's human dump of a QAPI object: "key: value", nested objects and lists indented by four, list items as "[i]:".</summary>
+    private static void AppendHumanMembers(StringBuilder sb, QemuJsonObject o, int depth)
+    {
+        foreach (KeyValuePair<string, object> member in o.OrderedMembers())
+        {
+            AppendHumanValue(sb, member.Key.Replace('-', ' '), member.Value, depth);
+        }
+    }
+
+    private static void AppendHumanValue(StringBuilder sb, string label, object value, int depth)
+    {
+        sb.Append(' ', depth * 4).Append(label).Append(':');
+        switch (value)
+        {
+            case QemuJsonObject nested:
+                sb.Append('\n');
+                AppendHumanMembers(sb, nested, depth + 1);
+                break;
+            case List<object> list:
+                sb.Append('\n');
+                for (int i = 0; i < list.Count; i++)
+                {
+                    AppendHumanValue(sb, string.Create(CultureInfo.InvariantCulture, $"[{i}]"), list[i], depth + 1);
+                }
+
+                break;
+            default:
+                string text = value switch
+                {
+                    bool b => b ? "true" : "false",
+                    long l => l.ToString(CultureInfo.InvariantCulture),
+                    _ => value.ToString() ?? "",
+                };
+                sb.Append(' ').Append(text).Append('\n');
+                break;
+        }
     }
 
     private static void AppendSnapshotRow(StringBuilder sb, Qcow2Snapshot s)

@@ -36,6 +36,13 @@ public sealed record Qcow2CheckResult
     /// <summary>Per-problem lines in qemu-img's wording (e.g. "Leaked cluster 5 refcount=1 reference=0").</summary>
     public IReadOnlyList<string> Messages { get; init; } = [];
 
+    /// <summary>
+    /// Why the check stopped without a result, as <c>qemu-img check</c> words it after "Check failed: "
+    /// (e.g. "Input/output error" when <see cref="Qcow2RepairMode.Leaks"/> meets refcount structures that
+    /// need a rebuild); <see langword="null"/> when the check produced a report.
+    /// </summary>
+    public string? Failure { get; init; }
+
     /// <summary>qemu-img check's exit code: 0 clean, 1 check incomplete, 2 corrupt, 3 leaks only.</summary>
     public int ExitCode => CheckErrors > 0 ? 1 : Corruptions > 0 ? 2 : Leaks > 0 ? 3 : 0;
 }

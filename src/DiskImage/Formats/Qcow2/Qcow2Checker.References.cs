@@ -11,7 +11,6 @@ internal sealed partial class Qcow2Checker
     private const int TableChunkEntries = 4096;
     private const ulong L1ReservedMask = 0x7f000000000001ff;
 
-    private bool _quiet;
     private long _entryBudget;
 
     /// <summary>
@@ -22,11 +21,6 @@ internal sealed partial class Qcow2Checker
 
     private void Corrupt([InterpolatedStringHandlerArgument("")] ref Qcow2CheckerMessageHandler message, long weight = 1)
     {
-        if (_quiet)
-        {
-            return;
-        }
-
         _corruptions += weight;
         if (message.Enabled)
         {
@@ -36,11 +30,6 @@ internal sealed partial class Qcow2Checker
 
     private void Corrupt(string message, long weight = 1)
     {
-        if (_quiet)
-        {
-            return;
-        }
-
         _corruptions += weight;
         AddMessage(message);
     }
@@ -326,14 +315,11 @@ internal sealed partial class Qcow2Checker
                     ulong sectors = ((entry >> csizeShift) & csizeMask) + 1;
                     ulong csize = (sectors * 512) - (coffset & 511);
                     Inc(coffset, csize, weight);
-                    if (!_quiet)
-                    {
-                        _allocated += activeWeight;
-                        _compressed += activeWeight;
+                    _allocated += activeWeight;
+                    _compressed += activeWeight;
 
-                        // Compressed clusters share sectors, so they count as fragmented by nature.
-                        _fragmented += activeWeight;
-                    }
+                    // Compressed clusters share sectors, so they count as fragmented by nature.
+                    _fragmented += activeWeight;
 
                     break;
                 }
@@ -355,16 +341,13 @@ internal sealed partial class Qcow2Checker
                             : $"ERROR offset={Hex(offset)}: Preallocated cluster is not properly aligned; L2 entry corrupted.", weight);
                     }
 
-                    if (!_quiet)
+                    _allocated += activeWeight;
+                    if (nextContiguous != 0 && offset != nextContiguous)
                     {
-                        _allocated += activeWeight;
-                        if (nextContiguous != 0 && offset != nextContiguous)
-                        {
-                            _fragmented += activeWeight;
-                        }
-
-                        nextContiguous = offset + (ulong)_clusterSize;
+                        _fragmented += activeWeight;
                     }
+
+                    nextContiguous = offset + (ulong)_clusterSize;
 
                     if (!_externalData)
                     {

@@ -352,163 +352,183 @@ internal sealed partial class Qcow2Checker
         _incompatible &= ~3UL;
     }
 
-    /// <summary>Refcount blocks (and, for a new table, table clusters) needed to cover <paramref name="start"/> clusters plus themselves.</summary>
-    private (long Blocks, long TableClusters) RefcountLayout(long start, long perBlock, bool keepTable)
+    /// <summary>
+    /// Rebuilds the refcount structure from the computed references, placed as QEMU places it
+    /// (<c>rebuild_refcount_structure</c>): every refcount block goes to the first free cluster at
+    /// or after the start of the range it describes, the table to the first free run from the start
+    /// of the file, all allocations recorded in the in-memory counts, which each block is written
+    /// from. The header then switches to the new table in one write; the old structures are still
+    /// counted (the caller frees them as leaks), so an interruption leaves at worst leaks.
+    /// </summary>
+    private bool RebuildRefcountStructure()
     {
-        long blocks = 0;
-        long tableClusters = keepTable ? _refTableClusters : 0;
-        while (true)
-        {
-            long total = start + blocks + (keepTable ? 0 : tableClusters);
-            long newBlocks = (total + perBlock - 1) / perBlock;
-            long newTableClusters = keepTable ? _refTableClusters : ((newBlocks * 8) + _clusterSize - 1) / _clusterSize;
-            if (newBlocks == blocks && newTableClusters == tableClusters)
-            {
-                return (blocks, tableClusters);
-            }
-
-            blocks = newBlocks;
-            tableClusters = newTableClusters;
-        }
-    }
-
-    /// <summary>Whether the current refcount table can be rewritten in place: aligned, inside the file, overlapping nothing else.</summary>
-    private bool CanKeepRefTable(Qcow2Checker fresh)
-    {
-        if (_refTableClusters == 0 || (_refTableOffset & ClusterMask) != 0 ||
-            _refTableOffset + ((ulong)_refTableClusters << _clusterBits) > (ulong)_fileLength)
+        ulong[] onDisk = [];
+        if (!WriteRefblocks(0, _refsLength, ref onDisk, out _))
         {
             return false;
         }
 
-        long first = (long)(_refTableOffset >> _clusterBits);
-        for (long c = first; c < first + _refTableClusters; c++)
+        long tableCluster;
+        long tableClusters;
+        while (true)
         {
-            if (c >= fresh._refsLength || fresh._refs[c] != 0)
+            tableClusters = ((onDisk.LongLength * 8) + _clusterSize - 1) / _clusterSize;
+            if (tableClusters * _clusterSize > MaxRefTableBytes)
+            {
+                AddMessage("ERROR: the rebuilt refcount table would be too large");
+                return false;
+            }
+
+            long firstFree = 0;
+            tableCluster = AllocateInMemory(tableClusters, ref firstFree);
+            if (tableCluster < 0 || !WriteRefblocks(tableCluster, tableCluster + tableClusters, ref onDisk, out bool grown))
             {
                 return false;
             }
+
+            if (!grown)
+            {
+                break;
+            }
         }
 
+        byte[] table = new byte[tableClusters * _clusterSize];
+        for (int i = 0; i < onDisk.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan(i * 8), onDisk[i]);
+        }
+
+        ulong tableOffset = (ulong)tableCluster << _clusterBits;
+        WriteHost(tableOffset, table);
+        _host.Flush();
+
+        // refcount_table_offset (8 bytes at 48) and refcount_table_clusters (4 bytes at 56): one write.
+        Span<byte> header = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(header, tableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(header[8..], (uint)tableClusters);
+        _host.Write(48, header);
+        _host.Flush();
+        _refTableClusters = (uint)tableClusters;
+        _refTableOffset = tableOffset;
+        _fileLength = _host.Length;
+        ReadRefTable();
+        _rbIndex = -1;
         return true;
     }
 
     /// <summary>
-    /// Writes a new refcount table and blocks describing the computed references, after everything
-    /// else in the file, then switches the header to them with one write. Until that write the old
-    /// structures stay in force, so an interruption leaves the image as it was (plus unused tail).
+    /// First-fit allocation of <paramref name="count"/> clusters in the computed counts, from
+    /// <paramref name="firstFree"/> on (moved to the first free cluster seen); the counts grow past the
+    /// end of the file when no run fits. Returns the first cluster, or -1 when the checker's bound is hit.
     /// </summary>
-    private bool RebuildRefcountStructure()
+    private long AllocateInMemory(long count, ref long firstFree)
     {
-        // References without the old refcount structures: those become free once the header switches.
-        var fresh = new Qcow2Checker(_host) { _quiet = true };
-        fresh._fileLength = _host.Length;
-        if (!fresh.ReadHeader())
+        long cluster = firstFree;
+        long contiguous = 0;
+        bool firstGap = true;
+        for (; cluster < _refsLength && contiguous < count; cluster++)
         {
-            AddMessage("ERROR: could not re-read the header to rebuild the refcount structure");
-            return false;
-        }
-
-        long fileClusters = (long)(((ulong)fresh._fileLength + ClusterMask) >> _clusterBits);
-        fresh._refsCap = _refsCap;
-        fresh._refs = new uint[Math.Max(fileClusters, 1)];
-        fresh._refsLength = fileClusters;
-        fresh.CalculateReferences(includeRefcountStructures: false);
-
-        long start = Math.Max(fresh._refsLength, fileClusters);
-        long perBlock = RefblockEntries;
-
-        // Keep the refcount table where it is when it is sound and large enough: then only its entries
-        // change and the header stays as it is. Otherwise a new table goes after the new blocks (an open
-        // image re-reads the header after the repair).
-        bool keepTable = CanKeepRefTable(fresh);
-        (long blocks, long tableClusters) = RefcountLayout(start, perBlock, keepTable);
-        if (keepTable && blocks > _refTableEntries)
-        {
-            keepTable = false;
-            (blocks, tableClusters) = RefcountLayout(start, perBlock, keepTable: false);
-        }
-
-        if (tableClusters * _clusterSize > MaxRefTableBytes || start + blocks + tableClusters > MaxTrackedClusters)
-        {
-            AddMessage("ERROR: the rebuilt refcount table would be too large");
-            return false;
-        }
-
-        long end = start + blocks + (keepTable ? 0 : tableClusters);
-        uint[] refs = fresh._refs;
-        if (refs.Length < end)
-        {
-            Array.Resize(ref refs, (int)end);
-        }
-
-        for (long c = start; c < end; c++)
-        {
-            refs[c] = 1;
-        }
-
-        if (keepTable)
-        {
-            long first = (long)(_refTableOffset >> _clusterBits);
-            for (long c = first; c < first + _refTableClusters; c++)
+            if (_refs[cluster] == 0)
             {
-                refs[c] = 1;
+                contiguous++;
+                if (firstGap)
+                {
+                    firstFree = cluster;
+                    firstGap = false;
+                }
+            }
+            else
+            {
+                contiguous = 0;
             }
         }
 
-        byte[] buffer = new byte[_clusterSize];
-        _host.SetLength(end * _clusterSize);
-        _fileLength = _host.Length;
-        for (long b = 0; b < blocks; b++)
+        if (contiguous < count)
         {
-            Array.Clear(buffer);
-            long first = b * perBlock;
-            long count = Math.Min(perBlock, end - first);
+            long needed = cluster + count - contiguous;
+            if (needed > MaxTrackedClusters)
+            {
+                AddMessage("ERROR: the rebuilt refcount structure would be too large");
+                return -1;
+            }
+
+            _refsCap = Math.Max(_refsCap, needed);
+            if (!GrowRefs((ulong)needed - 1))
+            {
+                return -1;
+            }
+        }
+
+        cluster -= contiguous;
+        for (long i = 0; i < count; i++)
+        {
+            _refs[cluster + i] = 1;
+        }
+
+        return cluster;
+    }
+
+    /// <summary>
+    /// Writes the refcount blocks for the clusters in [<paramref name="first"/>, <paramref name="end"/>)
+    /// that have references, allocating the blocks that <paramref name="onDisk"/> (the new table, grown
+    /// in whole clusters as needed) does not have yet. Each block is the slice of the computed counts.
+    /// </summary>
+    private bool WriteRefblocks(long first, long end, ref ulong[] onDisk, out bool grown)
+    {
+        grown = false;
+        long perBlock = RefblockEntries;
+        long firstFree = 0;
+        byte[] block = new byte[_clusterSize];
+        for (long cluster = first; cluster < end; cluster++)
+        {
+            if (cluster >= _refsLength || _refs[cluster] == 0)
+            {
+                continue;
+            }
+
+            long index = cluster / perBlock;
+            long start = index * perBlock;
+            ulong offset;
+            if (index < onDisk.LongLength && onDisk[index] != 0)
+            {
+                offset = onDisk[index];
+            }
+            else
+            {
+                firstFree = Math.Max(firstFree, start);
+                long blockCluster = AllocateInMemory(1, ref firstFree);
+                if (blockCluster < 0)
+                {
+                    return false;
+                }
+
+                end = Math.Max(end, blockCluster + 1);
+                if (index >= onDisk.LongLength)
+                {
+                    long entries = (((index + 1) * 8) + _clusterSize - 1) / _clusterSize * _clusterSize / 8;
+                    Array.Resize(ref onDisk, (int)entries);
+                    grown = true;
+                }
+
+                offset = (ulong)blockCluster << _clusterBits;
+                onDisk[index] = offset;
+            }
+
+            Array.Clear(block);
+            long count = Math.Min(perBlock, _refsLength - start);
             for (long j = 0; j < count; j++)
             {
-                uint v = refs[first + j];
+                ulong v = Math.Min(_refs[start + j], RefcountMax);
                 if (v != 0)
                 {
-                    SetRefcount(buffer, j, v);
+                    SetRefcount(block, j, v);
                 }
             }
 
-            _host.Write((start + b) * _clusterSize, buffer);
+            WriteHost(offset, block);
+            cluster = start + perBlock - 1;
         }
 
-        ulong tableOffset = keepTable ? _refTableOffset : (ulong)(start + blocks) * (ulong)_clusterSize;
-        long entriesPerCluster = _clusterSize / 8;
-        long writeClusters = keepTable ? _refTableClusters : tableClusters;
-        for (long t = 0; t < writeClusters; t++)
-        {
-            Array.Clear(buffer);
-            for (long j = 0; j < entriesPerCluster; j++)
-            {
-                long b = (t * entriesPerCluster) + j;
-                if (b < blocks)
-                {
-                    BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan((int)(j * 8)), (ulong)(start + b) * (ulong)_clusterSize);
-                }
-            }
-
-            _host.Write((long)tableOffset + (t * _clusterSize), buffer);
-        }
-
-        _host.Flush();
-        if (!keepTable)
-        {
-            // refcount_table_offset (8 bytes at 48) and refcount_table_clusters (4 bytes at 56): one write.
-            Span<byte> header = stackalloc byte[12];
-            BinaryPrimitives.WriteUInt64BigEndian(header, tableOffset);
-            BinaryPrimitives.WriteUInt32BigEndian(header[8..], (uint)tableClusters);
-            _host.Write(48, header);
-            _host.Flush();
-            _refTableClusters = (uint)tableClusters;
-        }
-
-        _refTableOffset = tableOffset;
-        ReadRefTable();
-        _rbIndex = -1;
         return true;
     }
 }

@@ -88,6 +88,7 @@ internal sealed partial class Qcow2Checker
     private long _compressed;
     private long _highestCluster = -1;
     private bool _rebuild;
+    private string? _failure;
 
     // One-refblock cache for random stored-refcount lookups.
     private byte[]? _rbBuffer;
@@ -178,10 +179,12 @@ internal sealed partial class Qcow2Checker
         FragmentedClusters = _fragmented,
         CompressedClusters = _compressed,
         Messages = _messages,
+        Failure = _failure,
     };
 
     private void ExecuteCore(Qcow2RepairMode repair)
     {
+        _repairMode = repair;
         _fileLength = _host.Length;
         if (!ReadHeader())
         {
@@ -212,7 +215,8 @@ internal sealed partial class Qcow2Checker
             if (RebuildRefcountStructure())
             {
                 // Count again against the new structures: what remains (say, damaged L2 entries) is
-                // still reported, and the difference is what the rebuild fixed.
+                // still reported, and the difference is what the rebuild fixed. The old structures are
+                // now leaked: freed here without being counted, as qemu-img does.
                 _rebuild = false;
                 _corruptions = headerCorruptions;
                 _leaks = 0;
@@ -220,9 +224,15 @@ internal sealed partial class Qcow2Checker
                 _fileLength = _host.Length;
                 ResetReferences((long)(((ulong)_fileLength + ClusterMask) >> _clusterBits));
                 CalculateReferences(includeRefcountStructures: true);
-                CompareRefcounts(Qcow2RepairMode.None);
+                var saved = (_corruptions, _leaks, _checkErrors, _corruptionsFixed, _leaksFixed);
+                _corruptions = 0;
+                _leaks = 0;
+                CompareRefcounts(Qcow2RepairMode.Leaks);
+                long freshLeaks = _leaks;
+                (_corruptions, _leaks, _checkErrors, _corruptionsFixed, _leaksFixed) = saved;
                 _corruptionsFixed += Math.Max(0, oldCorruptions - _corruptions);
                 _leaksFixed += Math.Max(0, oldLeaks - _leaks);
+                _leaks += freshLeaks;
             }
             else
             {
@@ -235,6 +245,7 @@ internal sealed partial class Qcow2Checker
             {
                 AddMessage("ERROR need to rebuild refcount structures");
                 _checkErrors++;
+                _failure = "Input/output error";
                 return;
             }
 
@@ -251,6 +262,12 @@ internal sealed partial class Qcow2Checker
 
         if (repair != Qcow2RepairMode.None)
         {
+            if (repair == Qcow2RepairMode.All && _snapshotCorruptions > 0 && _checkErrors == 0 && RewriteSnapshotTable())
+            {
+                _corruptions -= _snapshotCorruptions;
+                _corruptionsFixed += _snapshotCorruptions;
+            }
+
             if (_checkErrors == 0 && _corruptions == 0)
             {
                 MarkCleanAndConsistent();
@@ -265,7 +282,7 @@ internal sealed partial class Qcow2Checker
     {
         get
         {
-            if (_quiet || _messages.Count > MaxMessages)
+            if (_messages.Count > MaxMessages)
             {
                 return false;
             }
@@ -535,11 +552,13 @@ internal sealed partial class Qcow2Checker
                 {
                     // qemu-img check drops the excess and counts a corruption.
                     Corrupt($"Discarding too much extra metadata in snapshot table entry {i} ({extraSize} > 1024)");
+                    _snapshotCorruptions++;
                 }
                 else if (_version >= 3 && extraSize < 16)
                 {
                     // Version 3 entries must carry vm_state_size_large and disk_size.
-                    Corrupt($"ERROR snapshot table entry {i} is incomplete");
+                    Corrupt($"{(_repairMode == Qcow2RepairMode.All ? "Repairing" : "ERROR")} snapshot table entry {i} is incomplete");
+                    _snapshotCorruptions++;
                 }
 
                 ulong textPos = pos + 40 + extraSize;
@@ -548,6 +567,10 @@ internal sealed partial class Qcow2Checker
                 string id = System.Text.Encoding.UTF8.GetString(text, 0, idSize);
                 string name = System.Text.Encoding.UTF8.GetString(text, idSize, nameSize);
                 _snapshots.Add(new SnapshotRef(id, name, l1Offset, l1Size));
+                if (_repairMode == Qcow2RepairMode.All)
+                {
+                    KeepSnapshotEntry(pos, fixedPart, extraSize, text.AsSpan(0, idSize), text.AsSpan(idSize, nameSize));
+                }
                 ulong entrySize = 40UL + extraSize + (ulong)textLength;
                 pos += (entrySize + 7) & ~7UL;
             }

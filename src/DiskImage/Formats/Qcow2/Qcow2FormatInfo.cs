@@ -24,6 +24,9 @@ public sealed record Qcow2FormatInfo
     /// <summary>External data file name, when the image has one (<c>data-file</c>).</summary>
     public string? DataFile { get; init; }
 
+    /// <summary>Persistent dirty bitmaps, in directory order (<c>bitmaps</c>; qemu-img omits the field when there are none).</summary>
+    public IReadOnlyList<Qcow2Bitmap> Bitmaps { get; init; } = [];
+
     /// <summary>Header version, 2 or 3.</summary>
     public int Version { get; init; }
 }

@@ -62,6 +62,10 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            foreach (long guestOffset in guestOffsets)
+            {
+                MarkBitmapsDirty(guestOffset, _clusterSize);
+            }
 
             // L2 tables first (an empty table referenced from L1 is consistent); refuse allocated clusters.
             for (int i = 0; i < guestOffsets.Length; i++)

@@ -44,6 +44,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            ResizeBitmaps(newVirtualSize, check: true);
             long old = (long)_header.Size;
             if (newVirtualSize > old)
             {
@@ -60,6 +61,7 @@ public sealed partial class Qcow2Image
 
                 _header.Size = (ulong)newVirtualSize;
                 WriteHeaderFields();
+                ResizeBitmaps(newVirtualSize, check: false);
 
                 // What a backing file holds past the old end must not show through the grown area.
                 if (_backing is not null && _backing.Content.Length > old)
@@ -96,6 +98,7 @@ public sealed partial class Qcow2Image
 
                 _header.Size = (ulong)newVirtualSize;
                 WriteHeaderFields();
+                ResizeBitmaps(newVirtualSize, check: false);
             }
         }
         finally
@@ -131,6 +134,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            MarkBitmapsDirty(guestOffset, _clusterSize);
             long guestCluster = guestOffset >> _clusterBits;
             (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
             Qcow2L2Entry e = EntryAt(table, index);
@@ -159,6 +163,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            MarkBitmapsDirty(offset, data.Length);
             WriteGuestUnlocked(offset, data);
         }
         finally
@@ -175,6 +180,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            MarkBitmapsDirty(offset, length);
             WriteZeroesUnlocked(offset, length);
         }
         finally
@@ -210,7 +216,11 @@ public sealed partial class Qcow2Image
         }
     }
 
-    /// <summary>Before the first change: clear autoclear bits (unknown ones, and the bitmaps bit so readers treat bitmaps as stale).</summary>
+    /// <summary>
+    /// Before the first change: clear the autoclear bits this library does not maintain (all but the
+    /// bitmaps bit of an image whose bitmaps it keeps), then load the persistent bitmaps and mark them
+    /// in use on disk.
+    /// </summary>
     private void PrepareForWrite()
     {
         if (_preparedForWrite)
@@ -223,12 +233,14 @@ public sealed partial class Qcow2Image
             _allocatedEnd = AlignUp(_host.Length);
         }
 
-        if (_header.Version >= 3 && _header.AutoclearFeatures != Qcow2AutoclearFeatures.None)
+        Qcow2AutoclearFeatures keep = _bitmapDirectory is null ? Qcow2AutoclearFeatures.None : Qcow2AutoclearFeatures.Bitmaps;
+        if (_header.Version >= 3 && (_header.AutoclearFeatures & ~keep) != Qcow2AutoclearFeatures.None)
         {
-            _header.AutoclearFeatures = Qcow2AutoclearFeatures.None;
+            _header.AutoclearFeatures &= keep;
             WriteHeaderFields();
         }
 
+        LoadBitmapsForWrite();
         _preparedForWrite = true;
     }
 

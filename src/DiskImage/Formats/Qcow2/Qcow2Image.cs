@@ -151,6 +151,36 @@ public sealed partial class Qcow2Image : DiskImageFile
         return OpenCore(host, options, leaveOpen, fileName, context, forRepair: false);
     }
 
+    /// <summary>
+    /// Whether the image in <paramref name="host"/> is refused by an open only because its tables
+    /// (refcount, snapshot, active L1) lie past the end of the file: such an image can still be checked
+    /// and repaired, as qemu-img does. Any other problem (a malformed header or bitmap directory,
+    /// which also fail qemu-img's open) gives false, and so does an image that opens.
+    /// </summary>
+    internal static bool IsCheckableHeader(BlockDevice host)
+    {
+        try
+        {
+            Qcow2Header header = ReadValidatedHeader(host, writable: false, forRepair: true, tablesMayPassEnd: true);
+            ReadBitmapDirectory(host, header, writable: false);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            return false;
+        }
+
+        try
+        {
+            Qcow2Header strict = ReadValidatedHeader(host, writable: false, forRepair: true);
+            ReadSnapshotTable(host, strict, host.Length);
+            return false;
+        }
+        catch (InvalidDataException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Opens an image for the checker: writable opens of dirty or corrupt images are allowed so they can be repaired.</summary>
     internal static Qcow2Image OpenForRepair(BlockDevice host, DiskImageOpenOptions? options, bool leaveOpen, string? fileName) =>
         OpenCore(host, options ?? DiskImageOpenOptions.Default, leaveOpen, fileName, new OpenContext(), forRepair: true);
@@ -219,6 +249,7 @@ public sealed partial class Qcow2Image : DiskImageFile
                 Corrupt = (_header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0,
                 ExtendedL2 = _extendedL2,
                 DataFile = _header.ExternalDataFileName,
+                Bitmaps = Bitmaps,
                 Version = (int)_header.Version,
             },
         };
@@ -272,6 +303,8 @@ public sealed partial class Qcow2Image : DiskImageFile
                     _lock.EnterWriteLock();
                     try
                     {
+                        // Persistent bitmaps are written back (and leave the in-use state) on close, as QEMU does.
+                        StoreBitmaps();
                         _host.Flush();
                     }
                     finally
@@ -405,9 +438,11 @@ public sealed partial class Qcow2Image : DiskImageFile
             ulong[] refcountTable = ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
             ulong[] l1 = ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
             List<Qcow2SnapshotEntry> snapshots = ReadSnapshotTable(host, header, hostLength);
+            List<Qcow2BitmapDirectoryEntry>? bitmaps = ReadBitmapDirectory(host, header, writable);
             return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile)
             {
                 _metadataOnly = options.MetadataOnly,
+                _bitmapDirectory = bitmaps,
             };
         }
         catch
@@ -457,9 +492,10 @@ public sealed partial class Qcow2Image : DiskImageFile
     /// </summary>
     /// <exception cref="InvalidDataException">The header is malformed, or the image is marked corrupt and <paramref name="writable"/> without <paramref name="forRepair"/>.</exception>
     /// <exception cref="NotSupportedException">The image uses an unsupported feature.</exception>
-    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair)
+    private static Qcow2Header ReadValidatedHeader(BlockDevice host, bool writable, bool forRepair, bool tablesMayPassEnd = false)
     {
         long hostLength = host.Length;
+        long tableLimit = tablesMayPassEnd ? long.MaxValue : hostLength;
         const string S = "qcow2 header";
 
         // Cluster 0: read a sector first to learn the cluster size, then the whole cluster (as far as it exists).
@@ -573,7 +609,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             FormatError.Throw(S, Qcow2Header.Field.RefcountTableClusters, "the image has no reference count table.");
         }
 
-        ValidateTable(header.RefcountTableOffset, reftableBytes, hostLength, clusterSize, "reference count table");
+        ValidateTable(header.RefcountTableOffset, reftableBytes, tableLimit, clusterSize, "reference count table");
 
         // Snapshot table header fields.
         if (header.SnapshotCount > MaxSnapshots)
@@ -583,7 +619,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         if (header.SnapshotCount > 0)
         {
-            ValidateTable(header.SnapshotsOffset, (ulong)header.SnapshotCount * Qcow2SnapshotEntry.FixedSize, hostLength, clusterSize, "snapshot table");
+            ValidateTable(header.SnapshotsOffset, (ulong)header.SnapshotCount * Qcow2SnapshotEntry.FixedSize, tableLimit, clusterSize, "snapshot table");
         }
 
         // Active L1 table.
@@ -608,7 +644,7 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         if (header.L1Size > 0)
         {
-            ValidateTable(header.L1TableOffset, l1Bytes, hostLength, clusterSize, "active L1 table");
+            ValidateTable(header.L1TableOffset, l1Bytes, tableLimit, clusterSize, "active L1 table");
         }
 
         // Header extensions and backing file name.

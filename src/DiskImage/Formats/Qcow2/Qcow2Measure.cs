@@ -36,15 +36,16 @@ public sealed partial class Qcow2Image
 
     /// <summary>
     /// How large a qcow2 copy of the guest disk of <paramref name="source"/> would be (following its
-    /// backing chain), like <c>qemu-img measure</c> on an image; for a qcow2 source and a version 3
-    /// target the space for its persistent bitmaps is reported too.
+    /// backing chain), like <c>qemu-img measure</c> on an image; for a version 3 qcow2 source (the
+    /// version that can hold persistent bitmaps) and a version 3 target the space for its persistent
+    /// bitmaps is reported too.
     /// </summary>
     public static Qcow2MeasureResult Measure(DiskImageFile source, Qcow2CreateOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         options ??= Qcow2CreateOptions.Default;
         long? bitmaps = null;
-        if (source is Qcow2Image qcow2 && options.Version >= 3)
+        if (source is Qcow2Image { Version: >= 3 } qcow2 && options.Version >= 3)
         {
             bitmaps = qcow2.MeasureBitmaps(options.ClusterSize, source.Content.Length);
         }

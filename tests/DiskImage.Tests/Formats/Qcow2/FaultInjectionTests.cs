@@ -128,6 +128,16 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         c.Flush();
     }
 
+    /// <summary>Writes to an image with persistent bitmaps: they are marked in use, tracked, and stored on dispose.</summary>
+    private static void BitmapWrites(Qcow2Image img)
+    {
+        BlockDevice c = img.Content;
+        c.Write(100, Pattern(200, 16));
+        c.Write(2L << 20, Pattern(20 * 1024, 17));
+        c.WriteZeroes(1L << 20, 8192);
+        c.Flush();
+    }
+
     private static byte[] CreateBase(int clusterSize, int version)
     {
         var host = new MemoryBlockDevice(0);
@@ -237,6 +247,20 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         string overlay = dir.File("overlay.qcow2");
         Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.qcow2", "-F", "qcow2", overlay);
         RunAllCrashPoints(dir, File.ReadAllBytes(overlay), OverlayCow, "overlay", overlay);
+    }
+
+    [SkippableFact]
+    public void Crash_WhileBitmapsAreTrackedAndStored_LeavesNoCorruptionAndRepairs()
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string path = dir.File("base.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", path, "4M");
+        Oracle.RunOk("qemu-io", "-c", "write -P 3 0 64k", path);
+        Oracle.RunOk("qemu-img", "bitmap", "--add", path, "b0");
+        Oracle.RunOk("qemu-img", "bitmap", "--add", "-g", "8k", path, "b1");
+        Oracle.RunOk("qemu-io", "-c", "write -P 4 1M 12k", path);
+        RunAllCrashPoints(dir, File.ReadAllBytes(path), BitmapWrites, "bitmaps");
     }
 
     private void RunAllCrashPoints(TempDirectory dir, byte[] baseImage, Sequence sequence, string label, string? fileName = null)

@@ -64,6 +64,30 @@ public sealed class MeasureTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("0.10", false)]
+    [InlineData("1.1", false)]
+    [InlineData("1.1", true)]
+    public void Measure_Qcow2SourceVersion_BitmapsFieldOnlyForVersion3AsQemuImg(string compat, bool withBitmap)
+    {
+        Oracle.Require("qemu-img");
+        using var dir = new TempDirectory();
+        string source = dir.File("src.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=" + compat, source, "16M");
+        if (withBitmap)
+        {
+            Oracle.RunOk("qemu-img", "bitmap", "--add", source, "b0");
+        }
+
+        var qemu = QemuMeasure("-O", "qcow2", source);
+        using DiskImageFile image = DiskImageFile.Open(source);
+        Qcow2MeasureResult ours = Qcow2Image.Measure(image);
+        output.WriteLine($"qemu {qemu} ours {ours}");
+        Assert.Equal(qemu.Bitmaps, ours.Bitmaps);
+        Assert.Equal(qemu.Required, ours.Required);
+        Assert.Equal(compat == "0.10" ? null : 0L, withBitmap ? 0L : ours.Bitmaps);
+    }
+
+    [SkippableTheory]
     [InlineData(65536)]
     [InlineData(4096)]
     [InlineData(2 * 1024 * 1024)]
