@@ -122,7 +122,7 @@ public sealed class Ext4CliTests
         CliHarness.RunOk("create", "-q", image, "4M");
         CliResult r = CliHarness.Run("ls", image, "/");
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("no ext4 file system found", r.StandardError, StringComparison.Ordinal);
+        Assert.Contains("no ext4 or XFS file system found", r.StandardError, StringComparison.Ordinal);
     }
 
     [SkippableTheory]
