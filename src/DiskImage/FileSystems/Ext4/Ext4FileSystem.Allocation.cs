@@ -130,7 +130,8 @@ public sealed partial class Ext4FileSystem
 
         int bs = _sb.BlockSize;
         byte[] bitmap = new byte[bs];
-        if (HasUninitGroups && (GroupFlags(group) & BgBlockUninit) != 0)
+        bool fromDisk = !(HasUninitGroups && (GroupFlags(group) & BgBlockUninit) != 0);
+        if (!fromDisk)
         {
             ComputeUninitBlockBitmap(group, bitmap);
         }
@@ -144,6 +145,8 @@ public sealed partial class Ext4FileSystem
 
             _device.ReadExactly(at * bs, bitmap);
         }
+
+        CheckBlockBitmap(group, bitmap, fromDisk);
 
         // Bits past the end of a short last group stay set.
         int n = BlocksInGroup(group);
@@ -217,11 +220,8 @@ public sealed partial class Ext4FileSystem
 
         int bs = _sb.BlockSize;
         byte[] bitmap = new byte[bs];
-        if (HasUninitGroups && (GroupFlags(group) & BgInodeUninit) != 0)
-        {
-            // All free; only the padding past inodes_per_group is set.
-        }
-        else
+        bool fromDisk = !(HasUninitGroups && (GroupFlags(group) & BgInodeUninit) != 0);
+        if (fromDisk)
         {
             long at = GroupInodeBitmap(group);
             if (at < _sb.FirstDataBlock || at >= _sb.BlocksCount)
@@ -231,6 +231,9 @@ public sealed partial class Ext4FileSystem
 
             _device.ReadExactly(at * bs, bitmap);
         }
+
+        // An INODE_UNINIT group is all free; only the padding past inodes_per_group is set.
+        CheckInodeBitmap(group, bitmap, fromDisk);
 
         int ipg = (int)_sb.InodesPerGroup;
         SetBits(bitmap, ipg, (8 * bs) - ipg, true);
@@ -326,6 +329,8 @@ public sealed partial class Ext4FileSystem
             FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
         }
 
+        CheckNotMetadata(block, ((data.Length - 1) / _sb.BlockSize) + 1, "write");
+
         _device.Write(block * _sb.BlockSize, data);
         _bytesWritten += data.Length;
     }
@@ -366,6 +371,7 @@ public sealed partial class Ext4FileSystem
 
             int end = FindBit(bitmap, bit, Math.Min(n, bit + count), true);
             int run = (end < 0 ? Math.Min(n, bit + count) : end) - bit;
+            CheckNotMetadata(GroupFirstBlock(g) + bit, run, "allocate");
             MarkBlocks(g, bitmap, bit, run, used: true);
             allocated = run;
             return GroupFirstBlock(g) + bit;
@@ -388,6 +394,8 @@ public sealed partial class Ext4FileSystem
         {
             FormatError.Throw("ext4 block bitmap", -1, $"cannot free blocks {start}+{count}: outside the file system.");
         }
+
+        CheckNotMetadata(start, count, "free");
 
         while (count > 0)
         {
@@ -498,6 +506,7 @@ public sealed partial class Ext4FileSystem
                 continue;
             }
 
+            CheckInodeSlotFree((g * ipg) + (uint)bit + 1, g, bit);
             SetBits(bitmap, bit, 1, true);
             _inodeBitmapDirty[g] = true;
             ushort flags = GroupFlags(g);

@@ -118,6 +118,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             try
             {
                 fs.CheckJournalClean();
+                fs.VerifyAllocationState();
             }
             catch
             {
@@ -165,7 +166,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         for (uint g = 0; g < sb.GroupCount; g++)
         {
             Span<byte> d = table.AsSpan((int)(g * sb.DescriptorSize), sb.DescriptorSize);
-            if (options.VerifyChecksums && (sb.HasMetadataChecksum || sb.HasGroupDescriptorChecksum))
+            if ((options.VerifyChecksums || options.Writable) && (sb.HasMetadataChecksum || sb.HasGroupDescriptorChecksum))
             {
                 ushort stored = BinaryPrimitives.ReadUInt16LittleEndian(d[0x1E..]);
                 ushort computed = DescriptorChecksum(sb, g, d);
@@ -271,7 +272,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw(S, offset, $"inode {number}: i_extra_isize {inode.ExtraSize} is out of range.");
         }
 
-        if (_sb.HasMetadataChecksum && _options.VerifyChecksums)
+        if (_sb.HasMetadataChecksum && VerifyChecksums)
         {
             bool hasHi = raw.Length > 128 && inode.ExtraSize >= 4;
             uint stored = BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(0x7C));
