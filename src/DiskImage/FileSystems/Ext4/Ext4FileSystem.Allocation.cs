@@ -158,6 +158,11 @@ public sealed partial class Ext4FileSystem
     /// <summary>The block bitmap of a BLOCK_UNINIT group: its superblock/descriptor copies and any group's metadata that lies in it.</summary>
     private void ComputeUninitBlockBitmap(uint group, byte[] bitmap)
     {
+        if (TryMarkGroupMetadata(group, bitmap))
+        {
+            return;
+        }
+
         long first = GroupFirstBlock(group);
         int n = BlocksInGroup(group);
         int overhead = GroupSuperblockOverhead(group);

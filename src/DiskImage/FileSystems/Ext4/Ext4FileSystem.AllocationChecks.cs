@@ -29,14 +29,70 @@ public sealed partial class Ext4FileSystem
         bool keep = (long)_sb.GroupCount * _sb.BlockSize * 2 <= MaxCachedBitmapBytes;
         for (uint g = 0; g < _sb.GroupCount; g++)
         {
-            BlockBitmap(g);
-            InodeBitmap(g);
+            // Uninitialised groups have no bitmap on disk: the computed one holds the metadata by
+            // construction, so only a journal inside such a group needs looking for (and huge file
+            // systems, mostly uninitialised, open without computing a bitmap per group).
+            if (HasUninitGroups && (GroupFlags(g) & BgBlockUninit) != 0 && _blockBitmaps[g] is null)
+            {
+                CheckNoJournalIn(g);
+            }
+            else
+            {
+                BlockBitmap(g);
+            }
+
+            if (g == 0 || !HasUninitGroups || (GroupFlags(g) & BgInodeUninit) == 0)
+            {
+                InodeBitmap(g);
+            }
+
             if (!keep)
             {
                 _blockBitmaps[g] = null;
                 _inodeBitmaps[g] = null;
             }
         }
+    }
+
+    private void CheckNoJournalIn(uint group)
+    {
+        Ext4MetadataMap map = _metadataMap!;
+        long first = GroupFirstBlock(group);
+        long end = first + BlocksInGroup(group);
+        for (int i = map.FirstEndingAfter(first); i < map.Count && map.Run(i).Start < end; i++)
+        {
+            if (map.Run(i).What == Ext4MetadataMap.Kind.Journal)
+            {
+                FormatError.Throw("ext4 block bitmap", -1, $"group {group} is marked BLOCK_UNINIT but holds journal blocks (the descriptor is corrupt).");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Marks in <paramref name="bitmap"/> the superblock and descriptor copies, bitmaps and inode tables
+    /// that lie in <paramref name="group"/>, from the metadata map (a binary search, not a pass over
+    /// every group); false when there is no map yet.
+    /// </summary>
+    private bool TryMarkGroupMetadata(uint group, byte[] bitmap)
+    {
+        if (_metadataMap is not { } map)
+        {
+            return false;
+        }
+
+        long first = GroupFirstBlock(group);
+        long end = first + BlocksInGroup(group);
+        for (int i = map.FirstEndingAfter(first); i < map.Count && map.Run(i).Start < end; i++)
+        {
+            Ext4MetadataMap.MetadataRun run = map.Run(i);
+            if (run.What != Ext4MetadataMap.Kind.Journal)
+            {
+                long from = Math.Max(run.Start, first);
+                SetBits(bitmap, (int)(from - first), (int)(Math.Min(run.End, end) - from), true);
+            }
+        }
+
+        return true;
     }
 
     private void BuildMetadataMap()
