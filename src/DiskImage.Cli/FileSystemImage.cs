@@ -30,6 +30,11 @@ internal sealed class FileSystemImage : IDisposable
     /// <param name="skipJournal">Read a file system whose journal needs recovery as it is (read-only verbs).</param>
     public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false)
     {
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"'{path}': Is a directory (give the image file that holds the file system)");
+        }
+
         DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
         try
         {
@@ -48,8 +53,19 @@ internal sealed class FileSystemImage : IDisposable
             {
                 fs = Ext4FileSystem.Open(image.Content, new Ext4OpenOptions { Writable = writable, AllowJournalRecoveryNeeded = skipJournal && !writable }, leaveOpen: true);
             }
-            catch (NotSupportedException) when (!writable && !skipJournal && OpensWithoutJournal(image))
+            catch (NotSupportedException) when (NeedsJournalRecovery(image) && (writable || !skipJournal))
             {
+                // The library's message names its own option; say what the shell user can do instead.
+                if (writable)
+                {
+                    throw new CliException($"'{path}': the ext4 journal needs recovery (the file system was not cleanly unmounted); replay it with e2fsck -fy before writing to it");
+                }
+
+                if (OpenErrorWithoutJournal(image) is { } other)
+                {
+                    throw new CliException($"'{path}': {other.Message}");
+                }
+
                 throw new CliException($"'{path}': the ext4 journal needs recovery (the file system was not cleanly unmounted); check it with e2fsck, or use --skip-journal to read it without the changes still in the journal");
             }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
@@ -83,16 +99,24 @@ internal sealed class FileSystemImage : IDisposable
         }
     }
 
-    private static bool OpensWithoutJournal(DiskImageFile image)
+    /// <summary>Whether the superblock sets needs_recovery (incompatible feature 0x4).</summary>
+    private static bool NeedsJournalRecovery(DiskImageFile image)
+    {
+        Span<byte> incompat = stackalloc byte[4];
+        return image.Content.Length >= 2048 && image.Content.Read(1024 + 0x60, incompat) == 4 && (incompat[0] & 0x4) != 0;
+    }
+
+    /// <summary>Why the file system cannot be read even without its journal, or null when it can.</summary>
+    private static Exception? OpenErrorWithoutJournal(DiskImageFile image)
     {
         try
         {
             Ext4FileSystem.Open(image.Content, new Ext4OpenOptions { AllowJournalRecoveryNeeded = true }, leaveOpen: true).Dispose();
-            return true;
+            return null;
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
-            return false;
+            return e;
         }
     }
 

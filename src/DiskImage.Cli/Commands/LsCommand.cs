@@ -53,7 +53,7 @@ internal static class LsCommand
             var listing = new List<(UnixFileInfo Entry, string Shown)>();
             if (recursive)
             {
-                CollectRecursive(image.FileSystem, directory, listing, [entry.Inode], 0, cancellationToken);
+                CollectRecursive(image.FileSystem, entry.IsDirectory ? entry : image.GetEntry(FileSystemPath.Combine(path, ".")), listing, cancellationToken);
             }
             else
             {
@@ -108,21 +108,38 @@ internal static class LsCommand
         return children;
     }
 
-    private static void CollectRecursive(IFileSystem fs, string path, List<(UnixFileInfo, string)> listing, HashSet<long> seen, int depth, CancellationToken cancellationToken)
+    /// <summary>Lists everything below <paramref name="top"/>, depth-first with its own stack: any depth, cycles refused by inode identity.</summary>
+    private static void CollectRecursive(IFileSystem fs, UnixFileInfo top, List<(UnixFileInfo, string)> listing, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        foreach (UnixFileInfo child in Children(fs, path))
+        var guard = new DirectoryCycleGuard();
+        var stack = new Stack<(UnixFileInfo Directory, List<UnixFileInfo> Children, int Next)>();
+        try
         {
-            listing.Add((child, child.Path));
-            if (child.IsDirectory)
+            guard.Enter(top);
+            stack.Push((top, Children(fs, top.Path), 0));
+            while (stack.Count > 0)
             {
-                if (!seen.Add(child.Inode) || depth > 512)
+                (UnixFileInfo directory, List<UnixFileInfo> children, int next) = stack.Pop();
+                if (next == children.Count)
                 {
-                    throw new CliException($"{child.Path}: directory cycle, or directories nested more than 512 levels deep");
+                    guard.Leave(directory);
+                    continue;
                 }
 
-                CollectRecursive(fs, child.Path, listing, seen, depth + 1, cancellationToken);
+                cancellationToken.ThrowIfCancellationRequested();
+                stack.Push((directory, children, next + 1));
+                UnixFileInfo child = children[next];
+                listing.Add((child, child.Path));
+                if (child.IsDirectory)
+                {
+                    guard.Enter(child);
+                    stack.Push((child, Children(fs, child.Path), 0));
+                }
             }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliException(e.Message);
         }
     }
 

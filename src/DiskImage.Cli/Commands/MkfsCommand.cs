@@ -234,7 +234,8 @@ internal static class MkfsCommand
         {
             "debian12" or "debian" or "ubuntu" or "rhel8" or "rhel9" or "ext4" or "default" => Ext4FormatProfile.Debian12,
             "rhel7" => Ext4FormatProfile.Rhel7,
-            _ => throw new CliException($"unknown profile '{value}' (use debian12, rhel8, rhel9 or rhel7)"),
+            "upstream" or "debian13" => Ext4FormatProfile.Upstream,
+            _ => throw new CliException($"unknown profile '{value}' (use debian12, rhel8, rhel9, rhel7 or upstream)"),
         };
 
         private static DateTimeOffset? SourceDateEpoch()

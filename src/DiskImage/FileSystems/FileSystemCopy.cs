@@ -17,8 +17,8 @@ namespace DiskImage.FileSystems;
 /// or contains '/' or NUL is refused with <see cref="InvalidDataException"/>, no symbolic link that
 /// exists under the destination is ever followed (it is replaced), and new files are created
 /// exclusively. A directory that appears twice in the source (a hard-linked directory or a cycle
-/// in a corrupt file system), or directories nested more than 512 levels deep, are an
-/// <see cref="InvalidDataException"/>.</para>
+/// in a corrupt file system, detected by inode identity) is an <see cref="InvalidDataException"/>;
+/// trees of any depth are copied (the walk keeps its own stack).</para>
 /// <para>Cancellation is checked before each entry and between chunks of file data. A cancelled copy
 /// to the host removes the entries it created (an entry it replaced is not restored); a cancelled copy
 /// between file systems removes the file whose data it was writing, leaves the entries already copied
@@ -27,7 +27,6 @@ namespace DiskImage.FileSystems;
 public static class FileSystemCopy
 {
     private const int BufferSize = 256 * 1024;
-    private const int MaxDepth = 512; // Well past real trees; keeps the recursion far from the stack limit.
 
     /// <summary>Copies the entry at <paramref name="sourcePath"/> (recursively for a directory) into the host directory <paramref name="hostDirectory"/>.</summary>
     /// <param name="source">The file system to read.</param>
@@ -77,11 +76,11 @@ public static class FileSystemCopy
                 UnixFileInfo entry = source.GetEntry(sourcePath);
                 if (entry.Path == "/")
                 {
-                    copier.CopyChildren(entry, root, 0);
+                    copier.CopyChildren(entry, root);
                 }
                 else
                 {
-                    copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)), 0);
+                    copier.CopyEntry(entry, Path.Combine(root, CheckedName(entry.Name, entry.Path)));
                 }
             }
         }
@@ -156,11 +155,11 @@ public static class FileSystemCopy
                 UnixFileInfo entry = source.GetEntry(sourcePath);
                 if (entry.Path == "/")
                 {
-                    copier.CopyChildren(entry, target.Path, 0);
+                    copier.CopyChildren(entry, target.Path);
                 }
                 else
                 {
-                    copier.CopyEntry(entry, FileSystemPath.Combine(target.Path, CheckedName(entry.Name, entry.Path)), 0);
+                    copier.CopyEntry(entry, FileSystemPath.Combine(target.Path, CheckedName(entry.Name, entry.Path)));
                 }
             }
         }
@@ -201,16 +200,58 @@ public static class FileSystemCopy
         return children;
     }
 
-    private static void EnterDirectory(HashSet<long> seen, UnixFileInfo directory, int depth)
+    /// <summary>
+    /// Walks the tree below <paramref name="top"/> depth-first with its own stack (no depth limit, no
+    /// recursion): <paramref name="begin"/> makes a subdirectory's target before its children,
+    /// <paramref name="leaf"/> copies anything else, <paramref name="end"/> finishes a directory after its
+    /// children (also <paramref name="top"/> when <paramref name="topIsEntry"/>).
+    /// </summary>
+    private static void Walk(
+        IFileSystem source,
+        DirectoryCycleGuard guard,
+        UnixFileInfo top,
+        string topTarget,
+        bool topIsEntry,
+        Func<string, string, string> combine,
+        Action<UnixFileInfo, string> begin,
+        Action<UnixFileInfo, string> leaf,
+        Action<UnixFileInfo, string> end)
     {
-        if (!seen.Add(directory.Inode))
+        var stack = new Stack<(UnixFileInfo Directory, string Target, List<UnixFileInfo> Children, int Next, bool IsEntry)>();
+        guard.Enter(top);
+        if (topIsEntry)
         {
-            throw new InvalidDataException($"The directory '{directory.Path}' appears twice in the tree (a directory cycle or hard link).");
+            begin(top, topTarget);
         }
 
-        if (depth > MaxDepth)
+        stack.Push((top, topTarget, SortedChildren(source, top), 0, topIsEntry));
+        while (stack.Count > 0)
         {
-            throw new InvalidDataException($"The directory '{directory.Path}' is nested more than {MaxDepth} levels deep.");
+            (UnixFileInfo directory, string target, List<UnixFileInfo> children, int next, bool isEntry) = stack.Pop();
+            if (next == children.Count)
+            {
+                guard.Leave(directory);
+                if (isEntry)
+                {
+                    end(directory, target);
+                }
+
+                continue;
+            }
+
+            stack.Push((directory, target, children, next + 1, isEntry));
+            UnixFileInfo child = children[next];
+            string childTarget = combine(target, CheckedName(child.Name, child.Path));
+            if (child.Type == UnixFileType.Directory)
+            {
+                guard.Enter(child);
+                begin(child, childTarget);
+                stack.Push((child, childTarget, SortedChildren(source, child), 0, true));
+            }
+            else
+            {
+                leaf(child, childTarget);
+            }
         }
     }
 
@@ -222,9 +263,29 @@ public static class FileSystemCopy
         {
             bool holeAtEnd = false;
             int n;
-            while ((n = input.ReadAtLeast(buffer.AsSpan(0, BufferSize), BufferSize, throwOnEndOfStream: false)) > 0)
+            var sparse = input as ISparseReadStream;
+            while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (sparse is not null)
+                {
+                    // Skip a hole in one step: a file may be terabytes long and hold a few blocks.
+                    long at = input.Position;
+                    long data = sparse.NextDataOffset(at);
+                    if (data > at)
+                    {
+                        output.Seek(data - at, SeekOrigin.Current);
+                        input.Position = data;
+                        holeAtEnd = true;
+                    }
+                }
+
+                n = input.ReadAtLeast(buffer.AsSpan(0, BufferSize), BufferSize, throwOnEndOfStream: false);
+                if (n == 0)
+                {
+                    break;
+                }
+
                 if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
                 {
                     output.Write(buffer, 0, n);
@@ -253,19 +314,12 @@ public static class FileSystemCopy
     {
         private readonly Dictionary<long, string> _links = [];
         private readonly List<string> _created = [];
-        private readonly HashSet<long> _directories = [];
+        private readonly DirectoryCycleGuard _directories = new();
         private readonly bool _chown = options.PreserveOwnership && Environment.IsPrivilegedProcess;
 
         public FileSystemCopyResult Result { get; } = new();
 
-        public void CopyChildren(UnixFileInfo directory, string hostDirectory, int depth)
-        {
-            EnterDirectory(_directories, directory, depth);
-            foreach (UnixFileInfo child in SortedChildren(source, directory))
-            {
-                CopyEntry(child, Path.Combine(hostDirectory, CheckedName(child.Name, child.Path)), depth + 1);
-            }
-        }
+        public void CopyChildren(UnixFileInfo directory, string hostDirectory) => CopyTree(directory, hostDirectory, topIsEntry: false);
 
         /// <summary>Removes what this copy created, newest first (children before their directories).</summary>
         public void RemoveCreated()
@@ -290,21 +344,55 @@ public static class FileSystemCopy
             }
         }
 
-        public void CopyEntry(UnixFileInfo entry, string target, int depth)
+        public void CopyEntry(UnixFileInfo entry, string target)
+        {
+            if (entry.Type == UnixFileType.Directory)
+            {
+                CopyTree(entry, target, topIsEntry: true);
+            }
+            else
+            {
+                CopyLeaf(entry, target);
+            }
+        }
+
+        private void CopyTree(UnixFileInfo directory, string target, bool topIsEntry) =>
+            Walk(
+                source,
+                _directories,
+                directory,
+                target,
+                topIsEntry,
+                Path.Combine,
+                BeginDirectory,
+                CopyLeaf,
+                (d, t) =>
+                {
+                    ApplyMetadata(d, t);
+                    Result.Copied++;
+                });
+
+        private void BeginDirectory(UnixFileInfo entry, string target)
+        {
+            Track(target);
+            HostTreeWriter.EnsureDirectory(target);
+        }
+
+        /// <summary>Checks for cancellation and remembers <paramref name="target"/> when this copy is about to create it.</summary>
+        private void Track(string target)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (HostTreeWriter.GetKind(target) == HostTreeWriter.Kind.None)
             {
                 _created.Add(target);
             }
+        }
 
+        private void CopyLeaf(UnixFileInfo entry, string target)
+        {
+            Track(target);
             switch (entry.Type)
             {
-                case UnixFileType.Directory:
-                    HostTreeWriter.EnsureDirectory(target);
-                    CopyChildren(entry, target, depth);
-                    ApplyMetadata(entry, target);
-                    break;
                 case UnixFileType.RegularFile:
                     if (!LinkToEarlierCopy(entry, target))
                     {
@@ -410,42 +498,60 @@ public static class FileSystemCopy
     private sealed class FileSystemCopier(IFileSystem source, IFileSystem destination, FileSystemCopyOptions options, CancellationToken cancellationToken)
     {
         private readonly Dictionary<long, string> _links = [];
-        private readonly HashSet<long> _directories = [];
+        private readonly DirectoryCycleGuard _directories = new();
 
         public FileSystemCopyResult Result { get; } = new();
 
-        public void CopyChildren(UnixFileInfo directory, string targetDirectory, int depth)
+        public void CopyChildren(UnixFileInfo directory, string targetDirectory) => CopyTree(directory, targetDirectory, topIsEntry: false);
+
+        public void CopyEntry(UnixFileInfo entry, string target)
         {
-            EnterDirectory(_directories, directory, depth);
-            foreach (UnixFileInfo child in SortedChildren(source, directory))
+            if (entry.Type == UnixFileType.Directory)
             {
-                CopyEntry(child, FileSystemPath.Combine(targetDirectory, CheckedName(child.Name, child.Path)), depth + 1);
+                CopyTree(entry, target, topIsEntry: true);
+            }
+            else
+            {
+                CopyLeaf(entry, target);
             }
         }
 
-        public void CopyEntry(UnixFileInfo entry, string target, int depth)
+        private void CopyTree(UnixFileInfo directory, string target, bool topIsEntry) =>
+            Walk(
+                source,
+                _directories,
+                directory,
+                target,
+                topIsEntry,
+                FileSystemPath.Combine,
+                BeginDirectory,
+                CopyLeaf,
+                (d, t) =>
+                {
+                    ApplyMetadata(d, t);
+                    Result.Copied++;
+                });
+
+        private void BeginDirectory(UnixFileInfo entry, string target)
         {
             cancellationToken.ThrowIfCancellationRequested();
             UnixFileInfo? existing = destination.Exists(target) ? destination.GetEntry(target) : null;
-            if (entry.Type == UnixFileType.Directory)
+            if (existing is { Type: not UnixFileType.Directory })
             {
-                if (existing is { Type: not UnixFileType.Directory })
-                {
-                    destination.Delete(target);
-                    existing = null;
-                }
-
-                if (existing is null)
-                {
-                    destination.CreateDirectory(target, entry.Mode);
-                }
-
-                CopyChildren(entry, target, depth);
-                ApplyMetadata(entry, target);
-                Result.Copied++;
-                return;
+                destination.Delete(target);
+                existing = null;
             }
 
+            if (existing is null)
+            {
+                destination.CreateDirectory(target, entry.Mode);
+            }
+        }
+
+        private void CopyLeaf(UnixFileInfo entry, string target)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            UnixFileInfo? existing = destination.Exists(target) ? destination.GetEntry(target) : null;
             if (existing is not null)
             {
                 destination.Delete(target);

@@ -20,7 +20,6 @@ internal sealed class Ext4Builder
     private const int MaxExtentLength = 32768;
     private const int InodeExtraSize = 32;
     private const int WriteBufferBytes = 4 << 20;
-    private const int MaxDepth = 2048;
 
     private readonly IFileSystem _source;
     private readonly Ext4BuildOptions _options;
@@ -61,6 +60,7 @@ internal sealed class Ext4Builder
         uint next = LostAndFoundInode + 1;
         var pending = new Stack<Item>();
         pending.Push(root);
+        var seenDirectories = new HashSet<long> { _source.GetEntry("/").Inode };
         var entries = new List<UnixFileInfo>();
         var sparse = new HashSet<string>(StringComparer.Ordinal);
         var names = new List<byte[]>();
@@ -105,10 +105,11 @@ internal sealed class Ext4Builder
                     switch (e.Type)
                     {
                         case UnixFileType.Directory:
-                            // A source whose directories form a cycle (a corrupt image) would never end.
-                            if (dir.Depth >= MaxDepth)
+                            // A source whose directories form a cycle (a corrupt image) would never end; a host
+                            // directory cannot be hard-linked, and host inode numbers repeat across mounts.
+                            if (host is null && !seenDirectories.Add(e.Inode))
                             {
-                                throw new InvalidDataException($"'{e.Path}': the source tree is more than {MaxDepth} directories deep (a directory cycle?).");
+                                throw new InvalidDataException($"'{e.Path}': directory cycle or hard-linked directory (inode {e.Inode} appears twice in the source tree).");
                             }
 
                             item.Depth = dir.Depth + 1;

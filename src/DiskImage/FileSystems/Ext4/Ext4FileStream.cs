@@ -3,7 +3,7 @@ using DiskImage.IO;
 namespace DiskImage.FileSystems.Ext4;
 
 /// <summary>A read-only, seekable view of a file's blocks; holes and unwritten extents read as zeros.</summary>
-internal sealed class Ext4FileStream : Stream
+internal sealed class Ext4FileStream : Stream, ISparseReadStream
 {
     private readonly BlockDevice _device;
     private readonly int _blockSize;
@@ -119,6 +119,39 @@ internal sealed class Ext4FileStream : Stream
     {
         _disposed = true;
         base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    public long NextDataOffset(long position)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (position >= _length)
+        {
+            return _length;
+        }
+
+        int index = Find(Math.Max(0, position) / _blockSize);
+        while (true)
+        {
+            if (index >= 0)
+            {
+                if (!_extents[index].Unwritten)
+                {
+                    return Math.Max(0, position);
+                }
+
+                index = ~(index + 1); // an unwritten extent reads as zeros: look past it
+            }
+
+            int next = ~index;
+            if (next >= _extents.Count || _extents[next].Logical * _blockSize >= _length)
+            {
+                return _length;
+            }
+
+            position = _extents[next].Logical * _blockSize;
+            index = next;
+        }
     }
 
     /// <summary>Index of the extent holding <paramref name="block"/>, or the complement of the next extent's index.</summary>

@@ -131,7 +131,8 @@ public sealed partial class Ext4FileSystem
 
         int bs = _sb.BlockSize;
         byte[] bitmap = new byte[bs];
-        if (HasUninitGroups && (GroupFlags(group) & BgBlockUninit) != 0)
+        bool fromDisk = !(HasUninitGroups && (GroupFlags(group) & BgBlockUninit) != 0);
+        if (!fromDisk)
         {
             ComputeUninitBlockBitmap(group, bitmap);
         }
@@ -146,6 +147,8 @@ public sealed partial class Ext4FileSystem
             _device.ReadExactly(at * bs, bitmap);
         }
 
+        CheckBlockBitmap(group, bitmap, fromDisk);
+
         // Bits past the end of a short last group stay set.
         int n = BlocksInGroup(group);
         SetBits(bitmap, n, (8 * bs) - n, true);
@@ -156,6 +159,11 @@ public sealed partial class Ext4FileSystem
     /// <summary>The block bitmap of a BLOCK_UNINIT group: its superblock/descriptor copies and any group's metadata that lies in it.</summary>
     private void ComputeUninitBlockBitmap(uint group, byte[] bitmap)
     {
+        if (TryMarkGroupMetadata(group, bitmap))
+        {
+            return;
+        }
+
         long first = GroupFirstBlock(group);
         int n = BlocksInGroup(group);
         int overhead = GroupSuperblockOverhead(group);
@@ -218,11 +226,8 @@ public sealed partial class Ext4FileSystem
 
         int bs = _sb.BlockSize;
         byte[] bitmap = new byte[bs];
-        if (HasUninitGroups && (GroupFlags(group) & BgInodeUninit) != 0)
-        {
-            // All free; only the padding past inodes_per_group is set.
-        }
-        else
+        bool fromDisk = !(HasUninitGroups && (GroupFlags(group) & BgInodeUninit) != 0);
+        if (fromDisk)
         {
             long at = GroupInodeBitmap(group);
             if (at < _sb.FirstDataBlock || at >= _sb.BlocksCount)
@@ -232,6 +237,9 @@ public sealed partial class Ext4FileSystem
 
             _device.ReadExactly(at * bs, bitmap);
         }
+
+        // An INODE_UNINIT group is all free; only the padding past inodes_per_group is set.
+        CheckInodeBitmap(group, bitmap, fromDisk);
 
         int ipg = (int)_sb.InodesPerGroup;
         SetBits(bitmap, ipg, (8 * bs) - ipg, true);
@@ -327,6 +335,8 @@ public sealed partial class Ext4FileSystem
             FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
         }
 
+        CheckNotMetadata(block, ((data.Length - 1) / _sb.BlockSize) + 1, "write");
+
         MarkNotClean();
         _device.Write(block * _sb.BlockSize, data);
         _bytesWritten += data.Length;
@@ -368,6 +378,7 @@ public sealed partial class Ext4FileSystem
 
             int end = FindBit(bitmap, bit, Math.Min(n, bit + count), true);
             int run = (end < 0 ? Math.Min(n, bit + count) : end) - bit;
+            CheckNotMetadata(GroupFirstBlock(g) + bit, run, "allocate");
             MarkBlocks(g, bitmap, bit, run, used: true);
             allocated = run;
             return GroupFirstBlock(g) + bit;
@@ -390,6 +401,8 @@ public sealed partial class Ext4FileSystem
         {
             FormatError.Throw("ext4 block bitmap", -1, $"cannot free blocks {start}+{count}: outside the file system.");
         }
+
+        CheckNotMetadata(start, count, "free");
 
         while (count > 0)
         {
@@ -501,6 +514,7 @@ public sealed partial class Ext4FileSystem
                 continue;
             }
 
+            CheckInodeSlotFree((g * ipg) + (uint)bit + 1, g, bit);
             SetBits(bitmap, bit, 1, true);
             _inodeBitmapDirty[g] = true;
             ushort flags = GroupFlags(g);

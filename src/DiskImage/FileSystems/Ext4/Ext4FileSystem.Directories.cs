@@ -115,14 +115,14 @@ public sealed partial class Ext4FileSystem
                     bool isTail = BinaryPrimitives.ReadUInt32LittleEndian(tail) == 0 && BinaryPrimitives.ReadUInt16LittleEndian(tail[4..]) == 12 && tail[6] == 0 && tail[7] == 0xDE;
                     if (!isTail)
                     {
-                        if (_options.VerifyChecksums)
+                        if (VerifyChecksums)
                         {
                             FormatError.Throw(S, -1, $"inode {inode.Number}: block {b} has no checksum tail.");
                         }
 
                         limit = bs;
                     }
-                    else if (_options.VerifyChecksums)
+                    else if (VerifyChecksums)
                     {
                         uint c = Ext4Checksum.Crc32C(InodeSeed(inode.Number, inode.Generation), block[..limit]);
                         if (c != BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]))
@@ -279,7 +279,7 @@ public sealed partial class Ext4FileSystem
             children.Add(child);
         }
 
-        if (csum && _options.VerifyChecksums)
+        if (csum && VerifyChecksums)
         {
             int tail = countOffset + (limit * 8);
             uint c = Ext4Checksum.Crc32C(InodeSeed(inode.Number, inode.Generation), block[..(countOffset + (count * 8))]);

@@ -330,7 +330,7 @@ public sealed partial class Ext4FileSystem
             }
 
             // Re-sealing a damaged block would hide the damage: check it first.
-            if (_options.VerifyChecksums &&
+            if (VerifyChecksums &&
                 Ext4Checksum.Crc32C(InodeSeed(directory.Number, directory.Generation), block[..limit]) != BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]))
             {
                 FormatError.Throw(S, -1, $"inode {directory.Number}: block {logical} checksum mismatch.");
@@ -825,7 +825,7 @@ public sealed partial class Ext4FileSystem
             previous = hash;
         }
 
-        if (_sb.HasMetadataChecksum && _options.VerifyChecksums)
+        if (_sb.HasMetadataChecksum && VerifyChecksums)
         {
             int tail = countOffset + (limit * 8);
             uint c = Ext4Checksum.Crc32C(InodeSeed(directory.Number, directory.Generation), node[..(countOffset + (count * 8))]);

@@ -536,6 +536,7 @@ public sealed partial class Ext4FileSystem
                 if (unwritten)
                 {
                     // Make the whole extent written: zero its blocks so its content (zeros) does not change.
+                    CheckNotMetadata(p, len, "zero");
                     MarkNotClean();
                     _device.WriteZeroes(p * _sb.BlockSize, (long)len * _sb.BlockSize);
                     SetLeafExtent(leaf, i, l, p, len, false);
@@ -803,6 +804,7 @@ public sealed partial class Ext4FileSystem
                 if (phys >= 0)
                 {
                     int inBlock = (int)(tailFrom % bs);
+                    CheckNotMetadata(phys, 1, "zero");
                     MarkNotClean();
                     _device.WriteZeroes((phys * bs) + inBlock, bs - inBlock);
                 }
@@ -1106,6 +1108,7 @@ public sealed partial class Ext4FileSystem
     private long AllocateZeroedBlock(long goal)
     {
         long block = AllocateBlocks(goal, 1, out _);
+        CheckNotMetadata(block, 1, "zero");
         MarkNotClean();
         _device.WriteZeroes(block * _sb.BlockSize, _sb.BlockSize);
         return block;

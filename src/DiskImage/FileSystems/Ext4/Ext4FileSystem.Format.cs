@@ -54,7 +54,7 @@ internal sealed class Ext4Formatter
     private readonly bool _orphanFile;
     private readonly int _descSize;
     private readonly uint _firstData;
-    private readonly long _bpg;
+    private long _bpg;
     private readonly List<(long Start, long Count)> _tables = [];
     private readonly List<(long Start, long Count)> _skip = [];
     private readonly List<(long Start, long Count)> _data = [];
@@ -541,9 +541,10 @@ internal sealed class Ext4Formatter
                 }
             }
 
-            if (ge - gs < _bpg)
+            if (ge - gs < _bs * 8L)
             {
-                SetBits(bitmap, ge - gs, _bpg - (ge - gs));
+                // Bits past the group's end (a short last group, or groups shrunk below 8 x block size) stay set.
+                SetBits(bitmap, ge - gs, (_bs * 8L) - (ge - gs));
             }
 
             uint inodesUsed = _inodesUsed[g];
@@ -870,21 +871,45 @@ internal sealed class Ext4Formatter
         }
 
         int inodesPerBlock = _bs / _inodeSize;
+
+        // Like mke2fs: with blocks smaller than a 4 KiB page, the count is rounded down to whole pages.
+        if (_bs < 4096)
+        {
+            blocks &= ~((4096L / _bs) - 1);
+        }
+
+        // Like mke2fs: the inode count comes from the size asked for, once; dropping a too-small last
+        // group below does not lower it (those inodes spread over the other groups).
+        long requestedBlocks = blocks;
+        long inodes = Math.Max(blocks * _bs / _bytesPerInode, 12);
         while (true)
         {
             long groups = (blocks - _firstData + _bpg - 1) / _bpg;
-            long inodes = Math.Max(blocks * _bs / _bytesPerInode, 16);
             long ipg = (inodes + groups - 1) / groups;
-            int align = Math.Max(8, inodesPerBlock);
-            ipg = (ipg + align - 1) / align * align;
-            ipg = Math.Clamp(ipg, 16, _bpg);
-            ipg = Math.Max(ipg, align);
-            if (ipg * groups > uint.MaxValue)
+            if (ipg > _bs * 8L)
             {
-                ipg = uint.MaxValue / groups / align * align;
+                // More inodes than an inode bitmap holds: mke2fs shrinks the groups by 8 blocks and retries.
+                if (_bpg < 256)
+                {
+                    throw new ArgumentException("Too many inodes for this size and block size.");
+                }
+
+                _bpg -= 8;
+                blocks = requestedBlocks;
+                continue;
             }
 
-            long itb = ipg * _inodeSize / _bs;
+            ipg = Math.Min(ipg, 65536 - inodesPerBlock);
+
+            // Fill whole inode-table blocks, then keep a multiple of 8 (the bitmap code needs it).
+            ipg = (ipg * _inodeSize + _bs - 1) / _bs * _bs / _inodeSize;
+            ipg = Math.Max(ipg, 8) & ~7L;
+            if (ipg * groups > uint.MaxValue)
+            {
+                ipg = (uint.MaxValue / groups) & ~7L;
+            }
+
+            long itb = ((ipg * _inodeSize) + _bs - 1) / _bs;
             long gdtBlocks = ((groups * _descSize) + _bs - 1) / _bs;
             long rsv = ReservedGdtFor(blocks, gdtBlocks);
             if (1 + gdtBlocks + rsv + 2 + itb + 64 > _bpg)

@@ -117,7 +117,7 @@ public sealed partial class Ext4FileSystem
 
     private void VerifyExtentBlock(Ext4Inode inode, ReadOnlySpan<byte> block, long blockNumber)
     {
-        if (!_sb.HasMetadataChecksum || !_options.VerifyChecksums)
+        if (!_sb.HasMetadataChecksum || !VerifyChecksums)
         {
             return;
         }

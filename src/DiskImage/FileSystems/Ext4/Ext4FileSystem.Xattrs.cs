@@ -85,7 +85,7 @@ public sealed partial class Ext4FileSystem
             FormatError.Throw(BlockStructure, number * bs, $"inode {inode.Number}: bad xattr block header.");
         }
 
-        if (_sb.HasMetadataChecksum && _options.VerifyChecksums &&
+        if (_sb.HasMetadataChecksum && VerifyChecksums &&
             Ext4XattrLayout.BlockChecksum(block, number, _sb.ChecksumSeed) != BinaryPrimitives.ReadUInt32LittleEndian(block[0x10..]))
         {
             FormatError.Throw(BlockStructure, number * bs, $"inode {inode.Number}: checksum mismatch.");

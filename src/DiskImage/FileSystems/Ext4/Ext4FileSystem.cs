@@ -118,6 +118,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             try
             {
                 fs.CheckJournalClean();
+                fs.VerifyAllocationState();
             }
             catch
             {
@@ -165,7 +166,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         for (uint g = 0; g < sb.GroupCount; g++)
         {
             Span<byte> d = table.AsSpan((int)(g * sb.DescriptorSize), sb.DescriptorSize);
-            if (options.VerifyChecksums && (sb.HasMetadataChecksum || sb.HasGroupDescriptorChecksum))
+            if ((options.VerifyChecksums || options.Writable) && (sb.HasMetadataChecksum || sb.HasGroupDescriptorChecksum))
             {
                 ushort stored = BinaryPrimitives.ReadUInt16LittleEndian(d[0x1E..]);
                 ushort computed = DescriptorChecksum(sb, g, d);
@@ -271,7 +272,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw(S, offset, $"inode {number}: i_extra_isize {inode.ExtraSize} is out of range.");
         }
 
-        if (_sb.HasMetadataChecksum && _options.VerifyChecksums)
+        if (_sb.HasMetadataChecksum && VerifyChecksums)
         {
             bool hasHi = raw.Length > 128 && inode.ExtraSize >= 4;
             uint stored = BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(0x7C));
@@ -307,6 +308,12 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw(S, offset, $"inode {number} has a negative size.");
         }
 
+        if (inode.Type is UnixFileType.RegularFile or UnixFileType.Directory && inode.Size > MaxFileSize(inode))
+        {
+            // Every read loop is bounded by the size: one past what the file system can address is corrupt.
+            FormatError.Throw(S, offset, $"inode {number}: size {inode.Size} exceeds the largest file this file system can hold ({MaxFileSize(inode)} bytes).");
+        }
+
         if (_writable)
         {
             _inodeCache[number] = inode;
@@ -314,6 +321,13 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 
         return inode;
     }
+
+    /// <summary>
+    /// The largest size an inode's mapping can address: 2^32 blocks through an extent tree (ee_block is 32
+    /// bits), the direct and indirect blocks of a block map.
+    /// </summary>
+    private long MaxFileSize(Ext4Inode inode) =>
+        (inode.HasExtents || inode.HasInlineData ? MaxLogicalBlocks : BlockMapCapacity) * _sb.BlockSize;
 
     /// <summary>The per-inode checksum seed: crc32c(fs seed, inode number, generation).</summary>
     internal uint InodeSeed(uint number, uint generation)

@@ -6,7 +6,8 @@ public sealed class Ext4OpenOptions
     /// <summary>
     /// Whether metadata checksums (superblock, group descriptors, inodes, extent blocks, directory
     /// blocks, htree nodes, xattr blocks) are verified on read. A mismatch throws
-    /// <see cref="InvalidDataException"/>. Default: true.
+    /// <see cref="InvalidDataException"/>. Default: true. Ignored when <see cref="Writable"/> is set:
+    /// writing always verifies (a change must never trust a damaged structure).
     /// </summary>
     public bool VerifyChecksums { get; set; } = true;
 

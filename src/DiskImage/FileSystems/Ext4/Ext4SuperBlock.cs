@@ -92,7 +92,7 @@ internal sealed class Ext4SuperBlock
             }
 
             uint stored = BinaryPrimitives.ReadUInt32LittleEndian(sb[0x3FC..]);
-            if (options.VerifyChecksums && Ext4Checksum.Crc32C(~0u, sb[..0x3FC]) != stored)
+            if ((options.VerifyChecksums || options.Writable) && Ext4Checksum.Crc32C(~0u, sb[..0x3FC]) != stored)
             {
                 FormatError.Throw(S, Offset, "checksum mismatch.");
             }
