@@ -22,6 +22,7 @@ internal static class CheckCommand
         bool json = false;
         bool quiet = false;
         bool followBacking = true;
+        bool forceShare = false;
         Qcow2RepairMode repair = Qcow2RepairMode.None;
         var getopt = new GetOpt(
             args,
@@ -37,7 +38,8 @@ internal static class CheckCommand
             {
                 case 'f': format = value; break;
                 case 'q': quiet = true; break;
-                case 'T' or 'U' or OptForceShare: break;
+                case 'T': break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case 'r':
                     repair = value switch
                     {
@@ -58,7 +60,7 @@ internal static class CheckCommand
         }
 
         string fileName = getopt.Operands[0];
-        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: repair != Qcow2RepairMode.None, followBacking);
+        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: repair != Qcow2RepairMode.None, followBacking, forceShare: forceShare);
         if (image is not Qcow2Image qcow2)
         {
             throw new CliException("This image format does not support checks", NotSupportedExitCode);

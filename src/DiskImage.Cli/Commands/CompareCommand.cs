@@ -24,6 +24,7 @@ internal static class CompareCommand
         bool strict = false;
         bool quiet = false;
         bool followBacking = true;
+        bool forceShare = false;
         var getopt = new GetOpt(
             args,
             "f:F:hpqsT:U",
@@ -38,7 +39,8 @@ internal static class CompareCommand
                 case 'F': format2 = value; break;
                 case 's': strict = true; break;
                 case 'q': quiet = true; break;
-                case 'p' or 'T' or 'U' or OptForceShare: break;
+                case 'p' or 'T': break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case OptNoBacking: followBacking = false; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
@@ -51,8 +53,8 @@ internal static class CompareCommand
 
         string name1 = getopt.Operands[0];
         string name2 = getopt.Operands[1];
-        using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2);
-        using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2);
+        using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2, forceShare: forceShare);
+        using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2, forceShare: forceShare);
         List<(DiskImageFile Image, string Name)> chain1 = ImageOpener.Chain(image1, name1);
         List<(DiskImageFile Image, string Name)> chain2 = ImageOpener.Chain(image2, name2);
         using var status1 = new BlockStatusReader(chain1);

@@ -32,6 +32,7 @@ internal static class ConvertCommand
         bool progress = false;
         bool quiet = false;
         bool followBacking = true;
+        bool forceShare = false;
         bool existingTarget = false;
         bool targetIsZero = false;
         string? snapshotParameter = null;
@@ -52,7 +53,8 @@ internal static class ConvertCommand
                 case 'o': options.Add(value!); break;
                 case 'p': progress = true; break;
                 case 'q': quiet = true; break;
-                case 't' or 'T' or 'U' or 'W' or OptForceShare: break;
+                case 't' or 'T' or 'W': break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case 'n': existingTarget = true; break;
                 case 'l': snapshotParameter = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
@@ -131,7 +133,7 @@ internal static class ConvertCommand
             throw new CliException("-n cannot be combined with -c or -o: the target exists already");
         }
 
-        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
+        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking, forceShare: forceShare);
         // Creating (or rewriting) a file the source reads from would destroy the source.
         string targetFull = Path.GetFullPath(target);
         foreach ((DiskImageFile layer, string _) in ImageOpener.Chain(image, source))

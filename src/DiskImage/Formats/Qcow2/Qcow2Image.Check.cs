@@ -57,7 +57,8 @@ public sealed partial class Qcow2Image
     public static Qcow2CheckResult Check(string path, Qcow2RepairMode repair = Qcow2RepairMode.None)
     {
         ArgumentNullException.ThrowIfNull(path);
-        using FileBlockDevice host = FileBlockDevice.Open(path, writable: repair != Qcow2RepairMode.None);
+        bool writable = repair != Qcow2RepairMode.None;
+        using FileBlockDevice host = FileBlockDevice.Open(path, writable, ImageLockRequest.ForQcow2(writable, metadataOnly: false, ImageLocking.Enabled));
         return Qcow2Checker.Run(host, repair);
     }
 
