@@ -1,0 +1,67 @@
+using DiskImage.Tests.Cli;
+using DiskImage.Tests.Oracles;
+
+namespace DiskImage.Tests.Locking;
+
+/// <summary>
+/// The CLI verbs against an image a running qemu-io holds (read-write, read-only, read-only with
+/// <c>-U</c>): each verb, with and without <c>-U</c>, exits and reports as qemu-img 7.2 does with
+/// the same arguments against the same holder.
+/// </summary>
+public sealed class QemuLockCliTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [SkippableTheory]
+    [MemberData(nameof(QemuLockLibraryTests.Modes), MemberType = typeof(QemuLockLibraryTests))]
+    public void Verbs_OnQcow2HeldByQemuIo_ExitAndReportAsQemuImg(string holderMode)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "QEMU's image locks are taken on Linux only.");
+        string image = _temp.File("held.qcow2");
+        string other = _temp.File("other.qcow2");
+        string source = _temp.File("source.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", image, "64M");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", other, "64M");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", source, "64M");
+        string[][] verbs =
+        [
+            ["info", image],
+            ["info", "-U", image],
+            ["info", "--force-share", image],
+            ["check", image],
+            ["check", "-U", image],
+            ["check", "-r", "all", image],
+            ["check", "-U", "-r", "all", image],
+            ["map", image],
+            ["map", "-U", image],
+            ["measure", "-O", "qcow2", image],
+            ["measure", "-U", "-O", "qcow2", image],
+            ["compare", image, other],
+            ["compare", "-U", image, other],
+            ["resize", image, "64M"],
+            ["convert", "-n", "-O", "qcow2", source, image],
+            ["convert", "-U", "-O", "raw", image, _temp.File("out.raw")],
+        ];
+
+        int failures = 0;
+        using (QemuImageHolder.Start(image, "qcow2", QemuLockLibraryTests.QemuFlags(holderMode)))
+        {
+            foreach (string[] verb in verbs)
+            {
+                CliResult qemu = CliHarness.QemuImg(verb);
+                CliResult ours = CliHarness.Run(verb);
+                string context = $"holder {holderMode}: {string.Join(' ', verb)}\nqemu-img: {qemu}\ndiskimage: {ours}";
+                Assert.True(qemu.ExitCode == ours.ExitCode, context);
+                if (qemu.ExitCode != 0)
+                {
+                    Assert.True(qemu.StandardError == ours.StandardError, context);
+                    failures++;
+                }
+            }
+        }
+
+        Assert.Equal(holderMode switch { "rw" => 9, "ro" => 4, _ => 1 }, failures);
+    }
+}
