@@ -83,6 +83,9 @@ public sealed class FileBlockDevice : BlockDevice
     /// <inheritdoc />
     public override bool CanSetLength => _writable && !IsHostBlockDevice;
 
+    /// <inheritdoc />
+    private protected override string FixedLengthMessage => IsHostBlockDevice ? "Cannot resize device files" : base.FixedLengthMessage;
+
     /// <summary>Opens an existing file or block device, locked as QEMU locks a raw image (<see cref="ImageLocking.Enabled"/>).</summary>
     /// <exception cref="IOException">Another open (another process, or this one) holds locks that conflict.</exception>
     public static FileBlockDevice Open(string path, bool writable = false) => Open(path, writable, ImageLocking.Enabled);
@@ -136,7 +139,9 @@ public sealed class FileBlockDevice : BlockDevice
             {
                 if (device.Length < length)
                 {
-                    throw new IOException($"The device '{path}' holds {device.Length} bytes; {length} are needed.");
+                    // qemu-img's words.
+                    device.Dispose();
+                    throw new IOException("Cannot grow device files");
                 }
 
                 return device;
@@ -358,6 +363,7 @@ public sealed class FileBlockDevice : BlockDevice
     {
         if (disposing && _ownsHandle)
         {
+            QemuImageLock.Release(_handle);
             _handle.Dispose();
         }
     }

@@ -68,6 +68,7 @@ internal static partial class QemuImageLock
         {
             if (((int)request.Permissions & (1 << i)) != 0 && IsLockedByOther(handle, SharedBase + i))
             {
+                Release(handle);
                 throw Conflict($"Failed to get \"{Name(i)}\" lock", imageName);
             }
         }
@@ -76,9 +77,26 @@ internal static partial class QemuImageLock
         {
             if (((int)unshared & (1 << i)) != 0 && IsLockedByOther(handle, PermissionBase + i))
             {
+                Release(handle);
                 throw Conflict($"Failed to get shared \"{Name(i)}\" lock", imageName);
             }
         }
+    }
+
+    /// <summary>
+    /// Drops every lock of this open file description on <paramref name="handle"/>. Closing the handle
+    /// alone may leave them for a moment: a child process being started (between its fork and exec)
+    /// still shares the description, and a reopen in that window would see its own old locks.
+    /// </summary>
+    public static void Release(SafeFileHandle handle)
+    {
+        if (s_unavailable || handle.IsClosed)
+        {
+            return;
+        }
+
+        var lk = new Flock { Type = FUnLck, Whence = 0, Start = PermissionBase, Length = SharedBase + PermissionCount - PermissionBase };
+        _ = Call(handle, FOfdSetLk, ref lk);
     }
 
     /// <summary>QEMU's name of permission bit <paramref name="bit"/> (as in its error messages).</summary>
@@ -112,6 +130,7 @@ internal static partial class QemuImageLock
             return false;
         }
 
+        Release(handle);
         throw new IOException($"Failed to lock byte {offset}\nIs another process using the image [{imageName}]?", new IOException(Marshal.GetPInvokeErrorMessage(errno)));
     }
 

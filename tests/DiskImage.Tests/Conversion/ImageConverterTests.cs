@@ -406,17 +406,21 @@ public sealed class ImageConverterTests : IDisposable
     }
 
     [SkippableFact]
-    public void Convert_OntoItsOwnQcow2Source_ReplacesItWithIdenticalContent()
+    public void Convert_OntoItsOwnQcow2Source_RefusedByTheImageLockSourceUnchanged()
     {
         Oracle.Require("qemu-img");
         string raw = MakeSourceRaw();
         string image = _temp.File("self.qcow2");
         Oracle.RunOk("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, image);
+        byte[] before = File.ReadAllBytes(image);
         using (DiskImageFile source = DiskImageFile.Open(image))
         {
-            ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 });
+            // As qemu-img: the open source does not share writing, so the target's write lock is refused.
+            IOException e = Assert.Throws<IOException>(() => ImageConverter.Convert(source.Content, image, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2 }));
+            Assert.StartsWith("Failed to get \"write\" lock", e.Message, StringComparison.Ordinal);
         }
 
+        Assert.Equal(before, File.ReadAllBytes(image));
         QemuCheck(image);
         AssertQemuIdentical(raw, image, "qcow2");
         Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));
