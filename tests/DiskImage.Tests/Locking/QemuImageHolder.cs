@@ -4,7 +4,8 @@ using DiskImage.Tests.Oracles;
 namespace DiskImage.Tests.Locking;
 
 /// <summary>
-/// A second process holding an image open: <c>qemu-io</c> running a long <c>sleep</c> command. Start
+/// A second process holding an image open: <c>qemu-io</c> running a long <c>sleep</c> command, or a
+/// <c>qemu-nbd</c> export. Start
 /// returns once the holder's locks are in place (they show in /proc/locks and stop changing); Dispose
 /// kills it.
 /// </summary>
@@ -15,33 +16,35 @@ internal sealed class QemuImageHolder : IDisposable
     private QemuImageHolder(Process process) => _process = process;
 
     /// <summary>Starts <c>qemu-io -f format flags... -c 'sleep 120000' image</c>.</summary>
-    public static QemuImageHolder Start(string image, string format, params string[] flags)
+    public static QemuImageHolder Start(string image, string format, params string[] flags) =>
+        StartTool("qemu-io", ["-f", format, .. flags, "-c", "sleep 120000", image], image);
+
+    /// <summary>Starts <c>qemu-nbd -f format -k socket image</c>: an export on a unix socket, no network port.</summary>
+    public static QemuImageHolder StartNbd(string image, string format, string socket) =>
+        StartTool("qemu-nbd", ["-f", format, "-k", socket, image], image);
+
+    private static QemuImageHolder StartTool(string tool, string[] arguments, string image)
     {
-        string qemuIo = Oracle.Require("qemu-io");
+        string exe = Oracle.Require(tool);
         long inode = Inode(image);
         int before = LockLines(inode).Count;
-        var psi = new ProcessStartInfo(qemuIo)
+        var psi = new ProcessStartInfo(exe)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add("-f");
-        psi.ArgumentList.Add(format);
-        foreach (string flag in flags)
+        foreach (string argument in arguments)
         {
-            psi.ArgumentList.Add(flag);
+            psi.ArgumentList.Add(argument);
         }
 
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("sleep 120000");
-        psi.ArgumentList.Add(image);
         Process process = Process.Start(psi) ?? throw new InvalidOperationException("qemu-io did not start.");
         var holder = new QemuImageHolder(process);
         try
         {
-            holder.WaitForLocks(inode, before, $"qemu-io -f {format} {string.Join(' ', flags)} {image}");
+            holder.WaitForLocks(inode, before, $"{tool} {string.Join(' ', arguments)}");
             return holder;
         }
         catch

@@ -14,6 +14,28 @@ public sealed class QemuLockCliTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
+    [SkippableFact]
+    public void ResizeAndRepair_OnQcow2ExportedByQemuNbd_RefusedAsByQemuImg()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "QEMU's image locks are taken on Linux only.");
+        string image = _temp.File("exported.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", image, "64M");
+        byte[] before = File.ReadAllBytes(image);
+        using (QemuImageHolder.StartNbd(image, "qcow2", _temp.File("nbd.sock")))
+        {
+            foreach (string[] verb in new[] { new[] { "resize", image, "128M" }, ["check", "-r", "all", image], ["info", image], ["map", image] })
+            {
+                CliResult qemu = CliHarness.QemuImg(verb);
+                CliResult ours = CliHarness.Run(verb);
+                Assert.True(qemu.ExitCode == 1 && ours.ToString() == qemu.ToString(), $"{string.Join(' ', verb)}\nqemu-img: {qemu}\ndiskimage: {ours}");
+            }
+
+            Assert.Contains("virtual size: 64 MiB", CliHarness.RunOk("info", "-U", image).StandardOutput, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, File.ReadAllBytes(image));
+    }
+
     [SkippableTheory]
     [MemberData(nameof(QemuLockLibraryTests.Modes), MemberType = typeof(QemuLockLibraryTests))]
     public void Verbs_OnQcow2HeldByQemuIo_ExitAndReportAsQemuImg(string holderMode)
