@@ -35,7 +35,7 @@ public static class ImageConverter
         string fullTarget = Path.GetFullPath(targetPath);
         bool inPlace = WritesInPlace(fullTarget);
         string writePath = inPlace
-            ? fullTarget
+            ? targetPath
             : Path.Combine(Path.GetDirectoryName(fullTarget) ?? ".", $".{Path.GetFileName(fullTarget)}.{Guid.NewGuid():N}.tmp");
         bool raw = options.TargetFormat == DiskImageFormat.Raw;
 

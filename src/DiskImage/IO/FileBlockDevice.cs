@@ -112,6 +112,7 @@ public sealed class FileBlockDevice : BlockDevice
         }
         catch
         {
+            QemuImageLock.Release(handle);
             handle.Dispose();
             throw;
         }
@@ -162,12 +163,13 @@ public sealed class FileBlockDevice : BlockDevice
         }
         catch
         {
+            QemuImageLock.Release(handle);
             handle.Dispose();
             throw;
         }
     }
 
-    /// <summary>Wraps an open handle.</summary>
+    /// <summary>Wraps an open handle. No image lock is taken: the owner of the handle decides how it is shared.</summary>
     public static FileBlockDevice FromHandle(SafeFileHandle handle, bool writable, bool ownsHandle = false)
     {
         ArgumentNullException.ThrowIfNull(handle);

@@ -37,6 +37,33 @@ public sealed class QemuLockCliTests : IDisposable
     }
 
     [SkippableTheory]
+    [InlineData("symlink")]
+    [InlineData("hardlink")]
+    public void Convert_OntoAliasOfItsQcow2Source_RefusedByTheLockAsByQemuImg(string alias)
+    {
+        Skip.IfNot(OperatingSystem.IsLinux(), "QEMU's image locks are taken on Linux only.");
+        string image = _temp.File("disk.qcow2");
+        Oracle.RunOk("qemu-img", "create", "-q", "-f", "qcow2", image, "64M");
+        CliHarness.QemuIo(image, "qcow2", "write -P 0x3c 0 1M");
+        string link = _temp.File("alias.qcow2");
+        if (alias == "symlink")
+        {
+            File.CreateSymbolicLink(link, image);
+        }
+        else
+        {
+            Oracle.RunOk("ln", image, link);
+        }
+
+        byte[] before = File.ReadAllBytes(image);
+        string[] verb = ["convert", "-O", "qcow2", image, link];
+        CliResult qemu = CliHarness.QemuImg(verb);
+        CliResult ours = CliHarness.Run(verb);
+        Assert.True(qemu.ExitCode == 1 && ours.ToString() == qemu.ToString(), $"qemu-img: {qemu}\ndiskimage: {ours}");
+        Assert.Equal(before, File.ReadAllBytes(image));
+    }
+
+    [SkippableTheory]
     [MemberData(nameof(QemuLockLibraryTests.Modes), MemberType = typeof(QemuLockLibraryTests))]
     public void Verbs_OnQcow2HeldByQemuIo_ExitAndReportAsQemuImg(string holderMode)
     {
