@@ -14,7 +14,10 @@ namespace DiskImage.Conversion;
 /// same whatever the thread count. Memory stays bounded by a few units of work. The new image is
 /// written to a temporary file beside the target and renamed over it when complete; when the
 /// conversion fails or is cancelled, the temporary file is deleted and an existing target is left as
-/// it was. (Symbolic links and non-regular targets such as device nodes are written in place.)
+/// it was. (Symbolic links and non-regular targets such as device nodes are written in place; a
+/// block device is not truncated, and what must read as zeros is zeroed.) An existing target is
+/// write-locked as QEMU locks images: a target another process uses, or that is an open qcow2 source
+/// itself under another name, is refused with <see cref="IOException"/>.
 /// </remarks>
 public static class ImageConverter
 {
@@ -30,8 +33,7 @@ public static class ImageConverter
         cancellationToken.ThrowIfCancellationRequested();
 
         // A new image is written beside the target and renamed over it on success, so a failed
-        // conversion leaves an existing file untouched, and converting an image onto itself (the
-        // source still reading the old file) cannot destroy the source.
+        // conversion leaves an existing file untouched.
         string fullTarget = Path.GetFullPath(targetPath);
         bool inPlace = WritesInPlace(fullTarget);
         string writePath = inPlace
