@@ -1,5 +1,6 @@
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
 
 namespace DiskImage.Cli;
 
@@ -49,9 +50,18 @@ internal static class ImageOpener
     /// <c>--backing-chain</c>, which qemu-img answers from the top image alone even when its backing
     /// file is missing); the image's content is then not available.
     /// </param>
+    /// <param name="forceShare">
+    /// <c>-U</c>/<c>--force-share</c>: take no lock that keeps others from writing, and open even
+    /// while another process writes the image (read-only opens only, as in qemu-img).
+    /// </param>
     /// <exception cref="CliException">The image cannot be opened (<paramref name="exitCode"/>).</exception>
-    public static DiskImageFile Open(string path, string? format, bool writable, bool followBacking, int exitCode = 1, bool metadataOnly = false)
+    public static DiskImageFile Open(string path, string? format, bool writable, bool followBacking, int exitCode = 1, bool metadataOnly = false, bool forceShare = false)
     {
+        if (forceShare && writable)
+        {
+            throw new CliException($"Could not open '{path}': force-share=on can only be used with read-only images", exitCode);
+        }
+
         DiskImageFormat? parsed;
         try
         {
@@ -68,6 +78,7 @@ internal static class ImageOpener
             Format = parsed,
             BackingFiles = followBacking ? BackingFilePolicy.Allow : BackingFilePolicy.Deny,
             MetadataOnly = metadataOnly && !writable,
+            Locking = forceShare ? ImageLocking.ForceShare : ImageLocking.Enabled,
         };
         try
         {

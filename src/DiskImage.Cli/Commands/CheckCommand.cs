@@ -23,6 +23,7 @@ internal static class CheckCommand
         bool json = false;
         bool quiet = false;
         bool followBacking = true;
+        bool forceShare = false;
         Qcow2RepairMode repair = Qcow2RepairMode.None;
         var getopt = new GetOpt(
             args,
@@ -39,7 +40,7 @@ internal static class CheckCommand
                 case 'f': format = value; break;
                 case 'q': quiet = true; break;
                 case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option"); break;
-                case 'U' or OptForceShare: break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case 'r':
                     repair = value switch
                     {
@@ -60,7 +61,7 @@ internal static class CheckCommand
         }
 
         string fileName = getopt.Operands[0];
-        Qcow2CheckResult result = RunCheck(fileName, format, repair, followBacking);
+        Qcow2CheckResult result = RunCheck(fileName, format, repair, followBacking, forceShare);
         if (result.Failure is { } failure)
         {
             foreach (string message in result.Messages)
@@ -95,12 +96,17 @@ internal static class CheckCommand
     /// repairs a dirty image behind the report's back nor refuses an image marked corrupt, and an image
     /// whose tables lie past the end of the file (which a normal open refuses) is still checked.
     /// </summary>
-    private static Qcow2CheckResult RunCheck(string fileName, string? format, Qcow2RepairMode repair, bool followBacking)
+    private static Qcow2CheckResult RunCheck(string fileName, string? format, Qcow2RepairMode repair, bool followBacking, bool forceShare)
     {
+        if (forceShare && repair != Qcow2RepairMode.None)
+        {
+            throw new CliException($"Could not open '{fileName}': force-share=on can only be used with read-only images");
+        }
+
         CliException? openError = null;
         try
         {
-            using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
+            using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking, forceShare: forceShare);
             if (image is not Qcow2Image)
             {
                 throw new CliException("This image format does not support checks", NotSupportedExitCode);
@@ -116,7 +122,7 @@ internal static class CheckCommand
         Qcow2CheckResult result;
         try
         {
-            result = Qcow2Image.Check(fileName, repair);
+            result = Qcow2Image.Check(fileName, repair, forceShare ? ImageLocking.ForceShare : ImageLocking.Enabled);
         }
         catch (Exception e) when (ImageOpener.IsOpenFailure(e) || e is InvalidOperationException)
         {

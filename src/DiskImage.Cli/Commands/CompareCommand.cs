@@ -25,6 +25,7 @@ internal static class CompareCommand
         bool quiet = false;
         bool progress = false;
         bool followBacking = true;
+        bool forceShare = false;
         var getopt = new GetOpt(
             args,
             "f:F:hpqsT:U",
@@ -41,7 +42,7 @@ internal static class CompareCommand
                 case 'q': quiet = true; break;
                 case 'p': progress = true; break;
                 case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option", exitCode: 2); break;
-                case 'U' or OptForceShare: break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case OptNoBacking: followBacking = false; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
@@ -60,7 +61,7 @@ internal static class CompareCommand
         Progress? printer = progress && !quiet ? new Progress(stdout) : null;
         try
         {
-            return Compare(name1, format1, name2, format2, strict, quiet, followBacking, printer, stdout, cancellationToken);
+            return Compare(name1, format1, name2, format2, strict, quiet, followBacking, forceShare, printer, stdout, cancellationToken);
         }
         finally
         {
@@ -68,10 +69,10 @@ internal static class CompareCommand
         }
     }
 
-    private static int Compare(string name1, string? format1, string name2, string? format2, bool strict, bool quiet, bool followBacking, Progress? printer, TextWriter stdout, CancellationToken cancellationToken)
+    private static int Compare(string name1, string? format1, string name2, string? format2, bool strict, bool quiet, bool followBacking, bool forceShare, Progress? printer, TextWriter stdout, CancellationToken cancellationToken)
     {
-        using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2);
-        using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2);
+        using DiskImageFile image1 = ImageOpener.Open(name1, format1, writable: false, followBacking, exitCode: 2, forceShare: forceShare);
+        using DiskImageFile image2 = ImageOpener.Open(name2, format2, writable: false, followBacking, exitCode: 2, forceShare: forceShare);
         List<(DiskImageFile Image, string Name)> chain1 = ImageOpener.Chain(image1, name1);
         List<(DiskImageFile Image, string Name)> chain2 = ImageOpener.Chain(image2, name2);
         using var status1 = new BlockStatusReader(chain1);

@@ -32,6 +32,7 @@ internal static class ConvertCommand
         bool progress = false;
         bool quiet = false;
         bool followBacking = true;
+        bool forceShare = false;
         bool existingTarget = false;
         bool targetIsZero = false;
         string? snapshotParameter = null;
@@ -54,7 +55,8 @@ internal static class ConvertCommand
                 case 'q': quiet = true; break;
                 case 't': ImageOpener.CheckCacheMode(value!, "Invalid cache option"); break;
                 case 'T': ImageOpener.CheckCacheMode(value!, "Invalid source cache option"); break;
-                case 'U' or 'W' or OptForceShare: break;
+                case 'W': break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case 'n': existingTarget = true; break;
                 case 'l': snapshotParameter = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
@@ -133,7 +135,7 @@ internal static class ConvertCommand
             throw new CliException("-n cannot be combined with -c or -o: the target exists already");
         }
 
-        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking);
+        using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking, forceShare: forceShare);
         // Creating (or rewriting) a file the source reads from would destroy the source: compare the
         // target with every file of the source's chain by device and inode, before anything is written.
         if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is not null)

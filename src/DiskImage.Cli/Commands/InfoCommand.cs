@@ -20,6 +20,7 @@ internal static class InfoCommand
         bool json = false;
         bool backingChain = false;
         bool followBacking = true;
+        bool forceShare = false;
         var getopt = new GetOpt(
             args,
             "f:hU",
@@ -33,7 +34,7 @@ internal static class InfoCommand
             switch (option)
             {
                 case 'f': format = value; break;
-                case 'U' or OptForceShare: break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case OptOutput: json = Cli.ParseOutputFormat(value!); break;
                 case OptBackingChain: backingChain = true; break;
                 case OptNoBacking: followBacking = false; break;
@@ -64,7 +65,7 @@ internal static class InfoCommand
 
             ImageInfo info;
             // --no-backing keeps its meaning for info too: an image that names a backing file is refused.
-            using (DiskImageFile layer = ImageOpener.Open(layerName, layerFormat, writable: false, followBacking: false, metadataOnly: followBacking))
+            using (DiskImageFile layer = ImageOpener.Open(layerName, layerFormat, writable: false, followBacking: false, metadataOnly: followBacking, forceShare: forceShare))
             {
                 info = layer.GetInfo();
             }

@@ -55,6 +55,7 @@ internal static class MapCommand
         string? format = null;
         bool json = false;
         bool followBacking = true;
+        bool forceShare = false;
         long start = 0;
         long maxLength = long.MaxValue;
         var getopt = new GetOpt(
@@ -71,7 +72,7 @@ internal static class MapCommand
             switch (option)
             {
                 case 'f': format = value; break;
-                case 'U' or OptForceShare: break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case OptOutput: json = Cli.ParseOutputFormat(value!); break;
                 case OptStartOffset:
                     if (!QemuSize.TryParse(value!, out start))
@@ -98,7 +99,7 @@ internal static class MapCommand
         }
 
         string fileName = getopt.Operands[0];
-        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking);
+        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: false, followBacking, forceShare: forceShare);
         List<(DiskImageFile Image, string Name)> chain = ImageOpener.Chain(image, fileName);
         using var status = new BlockStatusReader(chain);
         BlockDevice content = image.Content;

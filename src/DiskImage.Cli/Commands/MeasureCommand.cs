@@ -20,6 +20,7 @@ internal static class MeasureCommand
         var options = new QemuOptionList();
         bool json = false;
         bool followBacking = true;
+        bool forceShare = false;
         long? size = null;
         var getopt = new GetOpt(
             args,
@@ -36,7 +37,7 @@ internal static class MeasureCommand
                 case 'f': format = value; break;
                 case 'O': targetFormatName = value!; break;
                 case 'o': options.Add(value!); break;
-                case 'U' or OptForceShare: break;
+                case 'U' or OptForceShare: forceShare = true; break;
                 case OptOutput: json = Cli.ParseOutputFormat(value!); break;
                 case OptSize:
                     if (!QemuSize.TryParse(value!, out long parsed))
@@ -63,7 +64,7 @@ internal static class MeasureCommand
         }
 
         CreateOptionsParser.CheckKeys(options, targetFormat, "");
-        using DiskImageFile? image = size is null ? ImageOpener.Open(getopt.Operands[0], format, writable: false, followBacking) : null;
+        using DiskImageFile? image = size is null ? ImageOpener.Open(getopt.Operands[0], format, writable: false, followBacking, forceShare: forceShare) : null;
         long virtualSize = size ?? image!.Content.Length;
         long required;
         long fullyAllocated;

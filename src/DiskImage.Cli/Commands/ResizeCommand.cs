@@ -27,7 +27,7 @@ internal static class ResizeCommand
         bool followBacking = true;
         var getopt = new GetOpt(
             args[..^1],
-            "f:hqU",
+            "f:hq",
             new LongOption("shrink", false, OptShrink),
             new LongOption("preallocation", true, OptPreallocation),
             new LongOption("no-backing", false, OptNoBacking),
@@ -38,7 +38,6 @@ internal static class ResizeCommand
             {
                 case 'f': format = value; break;
                 case 'q': quiet = true; break;
-                case 'U': break;
                 case OptShrink: shrink = true; break;
                 case OptPreallocation when value != "off":
                     throw new CliException($"Preallocation mode '{value}' is not supported by diskimage (use off)");

@@ -14,7 +14,11 @@ namespace DiskImage.Conversion;
 /// same whatever the thread count. Memory stays bounded by a few units of work. The new image is
 /// written to a temporary file beside the target and renamed over it when complete; when the
 /// conversion fails or is cancelled, the temporary file is deleted and an existing target is left as
-/// it was. (Symbolic links and non-regular targets such as device nodes are written in place.)
+/// it was. (Symbolic links and non-regular targets such as device nodes are written in place; a
+/// block device is not truncated, and what must read as zeros is zeroed.) A target that is a file the
+/// source reads, under any name, is refused with <see cref="ArgumentException"/> before anything is
+/// written; an existing target is write-locked as QEMU locks images, so a target another process uses
+/// is refused with <see cref="IOException"/>.
 /// </remarks>
 public static class ImageConverter
 {
@@ -31,15 +35,27 @@ public static class ImageConverter
         cancellationToken.ThrowIfCancellationRequested();
 
         // A new image is written beside the target and renamed over it on success, so a failed
-        // conversion leaves an existing file untouched, and converting an image onto itself (the
-        // source still reading the old file) cannot destroy the source.
+        // conversion leaves an existing file untouched.
         string fullTarget = Path.GetFullPath(targetPath);
         bool inPlace = WritesInPlace(fullTarget);
         string writePath = inPlace
-            ? fullTarget
+            ? targetPath
             : Path.Combine(Path.GetDirectoryName(fullTarget) ?? ".", $".{Path.GetFileName(fullTarget)}.{Guid.NewGuid():N}.tmp");
         bool raw = options.TargetFormat == DiskImageFormat.Raw;
-        var host = new DeferredFlushBlockDevice(FileBlockDevice.Create(writePath, raw ? source.Length : 0));
+
+        // An existing target that another process (QEMU or DiskImage) uses is refused, as qemu-img
+        // refuses it, rather than replaced underneath its user: its write lock is held until the rename.
+        using FileBlockDevice? replaced = !inPlace && File.Exists(fullTarget) ? FileBlockDevice.Open(targetPath, writable: true) : null;
+        FileBlockDevice file = FileBlockDevice.Create(writePath, raw ? source.Length : 0);
+        if (file.IsHostBlockDevice && !raw)
+        {
+            file.Dispose();
+            throw new NotSupportedException($"Writing a qcow2 image into the block device '{targetPath}' is not supported; convert to raw.");
+        }
+
+        // A block device is written in place and holds old data: zeros must be written there.
+        bool targetIsZero = !file.IsHostBlockDevice;
+        var host = new DeferredFlushBlockDevice(file);
         bool completed = false;
         try
         {
@@ -47,12 +63,12 @@ public static class ImageConverter
             {
                 if (raw)
                 {
-                    Copy(source, host, image: null, options, progress, cancellationToken);
+                    Copy(source, host, image: null, targetIsZero, options, progress, cancellationToken);
                 }
                 else
                 {
                     using Qcow2Image image = Qcow2Image.Create(host, source.Length, options.Qcow2, leaveOpen: true);
-                    Copy(source, image.Content, image, options, progress, cancellationToken);
+                    Copy(source, image.Content, image, targetIsZero: true, options, progress, cancellationToken);
                     image.Flush();
                 }
 
@@ -159,7 +175,7 @@ public static class ImageConverter
         }
     }
 
-    private static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
+    private static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, bool targetIsZero, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
     {
         const int ChunkSize = 1024 * 1024;
         CopySink sink;
@@ -174,7 +190,7 @@ public static class ImageConverter
         {
             // A partly written qcow2 cluster is allocated whole, so zero detection below a cluster buys nothing.
             int block = options.SparseSize == 0 || image is null ? options.SparseSize : Math.Max(options.SparseSize, image.ClusterSize);
-            sink = new DeviceCopySink(target, targetIsZero: true, block);
+            sink = new DeviceCopySink(target, targetIsZero, block);
             unit = CopyPipeline.PlainUnit(ChunkSize, block);
         }
 

@@ -1,3 +1,5 @@
+using DiskImage.IO;
+
 namespace DiskImage.Formats;
 
 /// <summary>How <see cref="DiskImageFile.Open(string, DiskImageOpenOptions?)"/> and the format-specific openers treat an image.</summary>
@@ -27,6 +29,15 @@ public sealed class DiskImageOpenOptions
             _maxBackingChainDepth = value;
         }
     }
+
+    /// <summary>
+    /// How the image file (and the files of its backing chain) are locked against other users, with
+    /// the locks QEMU takes. Default: <see cref="ImageLocking.Enabled"/>, as in QEMU: a writable open
+    /// fails with <see cref="IOException"/> while another process (or another open in this process)
+    /// uses the image, and a read-only open of a qcow2 image fails while another user writes it.
+    /// <see cref="ImageLocking.ForceShare"/> (qemu-img's <c>-U</c>) is for read-only opens only.
+    /// </summary>
+    public ImageLocking Locking { get; init; }
 
     /// <summary>
     /// For <c>info</c>-style callers (the CLI): open a qcow2 image read-only for its metadata only. A

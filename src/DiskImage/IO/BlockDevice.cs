@@ -26,6 +26,9 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
     /// <summary>Whether <see cref="SetLength(long)"/> is permitted (host storage such as a file that a qcow2 image grows into).</summary>
     public virtual bool CanSetLength => false;
 
+    /// <summary>The message of the exception <see cref="SetLength(long)"/> throws when the length is fixed.</summary>
+    private protected virtual string FixedLengthMessage => $"{GetType().Name} has a fixed length.";
+
     /// <summary>Whether the device has been disposed.</summary>
     protected bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -127,7 +130,7 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Grows or shrinks the device. Bytes added at the end read as zeros.</summary>
-    /// <exception cref="NotSupportedException">The device has a fixed length (<see cref="CanSetLength"/> is false).</exception>
+    /// <exception cref="NotSupportedException">The device has a fixed length (<see cref="CanSetLength"/> is false) other than <paramref name="length"/>.</exception>
     public void SetLength(long length)
     {
         ThrowIfDisposed();
@@ -135,7 +138,13 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         if (!CanSetLength)
         {
-            throw new NotSupportedException($"{GetType().Name} has a fixed length.");
+            // Setting a fixed length to itself changes nothing (qemu-img resize of a device to its size succeeds).
+            if (length == Length)
+            {
+                return;
+            }
+
+            throw new NotSupportedException(FixedLengthMessage);
         }
 
         SetLengthCore(length);

@@ -2,12 +2,24 @@ using Microsoft.Win32.SafeHandles;
 
 namespace DiskImage.IO;
 
-/// <summary>A device over a host file, using positional I/O (<see cref="RandomAccess"/>); no shared file position.</summary>
+/// <summary>A device over a host file or block device, using positional I/O (<see cref="RandomAccess"/>); no shared file position.</summary>
 /// <remarks>
+/// <para>
 /// On 64-bit Linux, allocation queries use SEEK_DATA/SEEK_HOLE (holes report as
 /// <see cref="AllocationKind.Zero"/>), <see cref="BlockDevice.WriteZeroes(long, long)"/> punches holes, and
 /// <see cref="AllocatedSize"/> reports the blocks the file really occupies. Elsewhere, or when the
 /// file system refuses these calls, the whole file reports as data and zeros are written.
+/// </para>
+/// <para>
+/// A block device (Linux) has the device's size, is never truncated or resized
+/// (<see cref="CanSetLength"/> is false), and is zeroed with the device's own zero-out operation
+/// (<c>BLKZEROOUT</c>) where it has one.
+/// </para>
+/// <para>
+/// Files opened by path are locked as QEMU locks image files (<see cref="ImageLocking"/>): a reader
+/// shares everything, a writer does not share writing, so a second writable open of the same file,
+/// in this process or another one (DiskImage or QEMU), fails with <see cref="IOException"/>.
+/// </para>
 /// </remarks>
 public sealed class FileBlockDevice : BlockDevice
 {
@@ -17,15 +29,20 @@ public sealed class FileBlockDevice : BlockDevice
     private long _length;
     private volatile bool _seekUnsupported;
     private volatile bool _punchUnsupported;
+    private volatile bool _zeroOutUnsupported;
 
     private FileBlockDevice(SafeFileHandle handle, bool writable, bool ownsHandle, string? path)
     {
         _handle = handle;
         _writable = writable;
         _ownsHandle = ownsHandle;
-        _length = RandomAccess.GetLength(handle);
+        IsHostBlockDevice = LinuxFileInterop.IsSupported && LinuxFileInterop.GetFileType(handle) == LinuxFileInterop.BlockDeviceFile;
+        _length = IsHostBlockDevice ? DeviceSize(handle, path) : RandomAccess.GetLength(handle);
         Path = path;
     }
+
+    /// <summary>Whether the host object is a block device (Linux), whose size is fixed.</summary>
+    public bool IsHostBlockDevice { get; }
 
     /// <summary>Full path of the file, when opened by path.</summary>
     public string? Path { get; }
@@ -64,10 +81,23 @@ public sealed class FileBlockDevice : BlockDevice
     }
 
     /// <inheritdoc />
-    public override bool CanSetLength => _writable;
+    public override bool CanSetLength => _writable && !IsHostBlockDevice;
 
-    /// <summary>Opens an existing file.</summary>
-    public static FileBlockDevice Open(string path, bool writable = false)
+    /// <inheritdoc />
+    private protected override string FixedLengthMessage => IsHostBlockDevice ? "Cannot resize device files" : base.FixedLengthMessage;
+
+    /// <summary>Opens an existing file or block device, locked as QEMU locks a raw image (<see cref="ImageLocking.Enabled"/>).</summary>
+    /// <exception cref="IOException">Another open (another process, or this one) holds locks that conflict.</exception>
+    public static FileBlockDevice Open(string path, bool writable = false) => Open(path, writable, ImageLocking.Enabled);
+
+    /// <summary>Opens an existing file or block device with the given locking.</summary>
+    /// <exception cref="IOException">With locking enabled, another open holds locks that conflict.</exception>
+    /// <exception cref="ArgumentException"><paramref name="locking"/> is <see cref="ImageLocking.ForceShare"/> and <paramref name="writable"/> is true.</exception>
+    public static FileBlockDevice Open(string path, bool writable, ImageLocking locking) =>
+        Open(path, writable, ImageLockRequest.ForFile(writable, metadataOnly: false, locking));
+
+    /// <summary>Opens an existing file with the locks of <paramref name="request"/> (the format layers choose them).</summary>
+    internal static FileBlockDevice Open(string path, bool writable, ImageLockRequest request)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         SafeFileHandle handle = File.OpenHandle(
@@ -77,38 +107,69 @@ public sealed class FileBlockDevice : BlockDevice
             writable ? FileShare.Read : FileShare.ReadWrite | FileShare.Delete);
         try
         {
+            QemuImageLock.Acquire(handle, path, request);
             return new FileBlockDevice(handle, writable, ownsHandle: true, System.IO.Path.GetFullPath(path));
         }
         catch
         {
+            QemuImageLock.Release(handle);
             handle.Dispose();
             throw;
         }
     }
 
-    /// <summary>Creates (or truncates) a file of <paramref name="length"/> bytes, sparse where the file system allows.</summary>
+    /// <summary>
+    /// Creates (or, with <paramref name="overwrite"/>, truncates) a file of <paramref name="length"/>
+    /// bytes, sparse where the file system allows. The write lock is taken before an existing file is
+    /// truncated, so a file another user holds is refused unchanged. An existing block device is
+    /// written in place: it is not truncated, and must hold at least <paramref name="length"/> bytes.
+    /// </summary>
+    /// <exception cref="IOException">The file is locked by another user, exists while <paramref name="overwrite"/> is false, or is a device smaller than <paramref name="length"/>.</exception>
     public static FileBlockDevice Create(string path, long length = 0, bool overwrite = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        SafeFileHandle handle = File.OpenHandle(path, overwrite ? FileMode.Create : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+
+        // Not FileMode.Create: its O_TRUNC would empty the file before the lock is checked.
+        SafeFileHandle handle = File.OpenHandle(path, overwrite ? FileMode.OpenOrCreate : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
         try
         {
+            QemuImageLock.Acquire(handle, path, ImageLockRequest.ForFile(writable: true, metadataOnly: false, ImageLocking.Enabled));
+            var device = new FileBlockDevice(handle, writable: true, ownsHandle: true, System.IO.Path.GetFullPath(path));
+            if (device.IsHostBlockDevice)
+            {
+                if (device.Length < length)
+                {
+                    // qemu-img's words.
+                    device.Dispose();
+                    throw new IOException("Cannot grow device files");
+                }
+
+                return device;
+            }
+
+            if (RandomAccess.GetLength(handle) != 0)
+            {
+                RandomAccess.SetLength(handle, 0);
+            }
+
             if (length > 0)
             {
                 RandomAccess.SetLength(handle, length);
             }
 
-            return new FileBlockDevice(handle, writable: true, ownsHandle: true, System.IO.Path.GetFullPath(path));
+            device._length = length;
+            return device;
         }
         catch
         {
+            QemuImageLock.Release(handle);
             handle.Dispose();
             throw;
         }
     }
 
-    /// <summary>Wraps an open handle.</summary>
+    /// <summary>Wraps an open handle. No image lock is taken: the owner of the handle decides how it is shared.</summary>
     public static FileBlockDevice FromHandle(SafeFileHandle handle, bool writable, bool ownsHandle = false)
     {
         ArgumentNullException.ThrowIfNull(handle);
@@ -162,6 +223,11 @@ public sealed class FileBlockDevice : BlockDevice
     /// <inheritdoc />
     protected override void SetLengthCore(long length)
     {
+        if (IsHostBlockDevice)
+        {
+            throw new NotSupportedException($"The block device '{Path}' cannot be resized.");
+        }
+
         RandomAccess.SetLength(_handle, length);
         Volatile.Write(ref _length, length);
     }
@@ -169,6 +235,12 @@ public sealed class FileBlockDevice : BlockDevice
     /// <inheritdoc />
     protected override void WriteZeroesCore(long offset, long length)
     {
+        if (IsHostBlockDevice)
+        {
+            ZeroDevice(offset, length);
+            return;
+        }
+
         if (LinuxFileInterop.IsSupported && !_punchUnsupported)
         {
             int errno;
@@ -197,6 +269,39 @@ public sealed class FileBlockDevice : BlockDevice
         }
 
         base.WriteZeroesCore(offset, length);
+    }
+
+    // BLKZEROOUT on the 512-byte aligned middle (the device guarantees zeros afterwards); the rest,
+    // or everything when the device has no such operation, is written.
+    private void ZeroDevice(long offset, long length)
+    {
+        const long Sector = 512;
+        long start = (offset + Sector - 1) / Sector * Sector;
+        long end = (offset + length) / Sector * Sector;
+        if (!_zeroOutUnsupported && end > start && LinuxFileInterop.ZeroDeviceRange(_handle, start, end - start) == 0)
+        {
+            base.WriteZeroesCore(offset, start - offset);
+            base.WriteZeroesCore(end, offset + length - end);
+            return;
+        }
+
+        if (end > start)
+        {
+            _zeroOutUnsupported = true;
+        }
+
+        base.WriteZeroesCore(offset, length);
+    }
+
+    private static long DeviceSize(SafeFileHandle handle, string? path)
+    {
+        long size = LinuxFileInterop.GetDeviceSize(handle);
+        if (size < 0)
+        {
+            throw new IOException($"The size of the block device '{path}' cannot be read (errno {-size}).");
+        }
+
+        return size;
     }
 
     /// <inheritdoc />
@@ -260,6 +365,7 @@ public sealed class FileBlockDevice : BlockDevice
     {
         if (disposing && _ownsHandle)
         {
+            QemuImageLock.Release(_handle);
             _handle.Dispose();
         }
     }

@@ -51,6 +51,58 @@ internal static partial class LinuxFileInterop
     /// <summary>S_IFREG: a regular file.</summary>
     public const int RegularFile = 0x8000;
 
+    /// <summary>S_IFBLK: a block device.</summary>
+    public const int BlockDeviceFile = 0x6000;
+
+    private const int SeekEnd = 2;
+    private const ulong BlkZeroOut = 0x127F;
+
+    [LibraryImport(LibC, EntryPoint = "ioctl", SetLastError = true)]
+    private static unsafe partial int IoctlRange(SafeFileHandle fd, ulong request, ulong* range);
+
+    /// <summary>The file type bits (S_IFMT) of an open file, or -1 when unknown.</summary>
+    public static unsafe int GetFileType(SafeFileHandle handle)
+    {
+        if (s_noStatx || s_unavailable)
+        {
+            return -1;
+        }
+
+        byte* buffer = stackalloc byte[StatxSize];
+        new Span<byte>(buffer, StatxSize).Clear();
+        try
+        {
+            if (StatX(handle, string.Empty, AtEmptyPath, StatxType, buffer) != 0 || (*(uint*)buffer & StatxType) == 0)
+            {
+                return -1;
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            s_noStatx = true;
+            return -1;
+        }
+        catch (DllNotFoundException)
+        {
+            s_unavailable = true;
+            return -1;
+        }
+
+        return *(ushort*)(buffer + StatxModeOffset) & FileTypeMask;
+    }
+
+    /// <summary>The size of a block device (lseek to its end), or -errno.</summary>
+    public static long GetDeviceSize(SafeFileHandle handle) => Seek(handle, 0, SeekEnd);
+
+    /// <summary>Zeroes a 512-byte aligned range of a block device (BLKZEROOUT); returns 0 or errno.</summary>
+    public static unsafe int ZeroDeviceRange(SafeFileHandle handle, long offset, long length)
+    {
+        ulong* range = stackalloc ulong[2];
+        range[0] = (ulong)offset;
+        range[1] = (ulong)length;
+        return IoctlRange(handle, BlkZeroOut, range) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>The file type bits (S_IFMT) of <paramref name="path"/>, following symbolic links, or -1 when unknown.</summary>
     public static unsafe int GetFileType(string path)
     {

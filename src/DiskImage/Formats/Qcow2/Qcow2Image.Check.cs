@@ -54,10 +54,20 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>Checks the qcow2 image file at <paramref name="path"/> (opened writable only when repairing).</summary>
-    public static Qcow2CheckResult Check(string path, Qcow2RepairMode repair = Qcow2RepairMode.None)
+    /// <param name="path">The image file.</param>
+    /// <param name="repair">What to repair; repairing opens the file for writing.</param>
+    /// <param name="locking">QEMU-compatible image locking; <see cref="ImageLocking.ForceShare"/> only without repair.</param>
+    /// <exception cref="IOException">Another process holds the image in a way that excludes this check.</exception>
+    public static Qcow2CheckResult Check(string path, Qcow2RepairMode repair = Qcow2RepairMode.None, ImageLocking locking = ImageLocking.Enabled)
     {
         ArgumentNullException.ThrowIfNull(path);
-        using FileBlockDevice host = FileBlockDevice.Open(path, writable: repair != Qcow2RepairMode.None);
+        bool writable = repair != Qcow2RepairMode.None;
+        if (writable && locking == ImageLocking.ForceShare)
+        {
+            throw new ArgumentException("Force-share locking can only be used to check without repairing.", nameof(locking));
+        }
+
+        using FileBlockDevice host = FileBlockDevice.Open(path, writable, ImageLockRequest.ForQcow2(writable, metadataOnly: false, locking));
         return Qcow2Checker.Run(host, repair);
     }
 

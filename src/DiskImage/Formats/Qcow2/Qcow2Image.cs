@@ -372,7 +372,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             FormatError.Throw("qcow2 backing chain", -1, $"the backing chain loops: '{path}' is reached twice.");
         }
 
-        FileBlockDevice host = FileBlockDevice.Open(path, options.Writable);
+        FileBlockDevice host = FileBlockDevice.Open(path, options.Writable, ImageLockRequest.ForQcow2(options.Writable, options.MetadataOnly, options.Locking));
         try
         {
             return OpenCore(host, options, leaveOpen: false, path, context, forRepair: false);
@@ -881,6 +881,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             AllowExternalDataFile = options.AllowExternalDataFile,
             MaxBackingChainDepth = options.MaxBackingChainDepth,
             Format = kind,
+            Locking = options.Locking,
         };
         if (kind == DiskImageFormat.Raw)
         {

@@ -22,11 +22,12 @@ public sealed class RawImage : DiskImageFile
     /// <inheritdoc />
     public override string FileName { get; }
 
-    /// <summary>Opens a raw image file.</summary>
+    /// <summary>Opens a raw image file (or block device), locked as <see cref="DiskImageOpenOptions.Locking"/> says.</summary>
+    /// <exception cref="IOException">Another user holds locks that conflict with the open.</exception>
     public static new RawImage Open(string path, DiskImageOpenOptions? options = null)
     {
         options ??= DiskImageOpenOptions.Default;
-        return new RawImage(FileBlockDevice.Open(path, options.Writable), path);
+        return new RawImage(FileBlockDevice.Open(path, options.Writable, ImageLockRequest.ForFile(options.Writable, options.MetadataOnly, options.Locking)), path);
     }
 
     /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes.</summary>
