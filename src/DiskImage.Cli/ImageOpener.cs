@@ -37,6 +37,41 @@ internal static class ImageOpener
     };
 
     /// <summary>
+    /// Takes, for a moment, the locks a writable open of <paramref name="path"/> takes. A verb that first
+    /// opens an image read-only to look before it changes anything (check -r, resize) calls this first,
+    /// so that an image another process holds is refused in qemu-img's words, as its writable open is.
+    /// </summary>
+    /// <exception cref="CliException">Another process holds the image (exit code 1).</exception>
+    public static void RequireWriteLock(string path, string? format)
+    {
+        bool qcow2 = format is null ? IsQcow2(path) : format == "qcow2";
+        try
+        {
+            FileBlockDevice.Open(path, writable: true, qcow2 ? ImageLockRequest.ForQcow2(true, metadataOnly: false, ImageLocking.Enabled) : ImageLockRequest.ForFile(true, metadataOnly: false, ImageLocking.Enabled)).Dispose();
+        }
+        catch (IOException e) when (e.Message.StartsWith("Failed to get", StringComparison.Ordinal))
+        {
+            throw new CliException($"Could not open '{path}': {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not a lock conflict (missing file, permissions...): the open that follows reports it.
+        }
+    }
+
+    private static bool IsQcow2(string path)
+    {
+        try
+        {
+            return DiskImageFile.DetectFormatName(path) == "qcow2";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or InvalidDataException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Opens <paramref name="path"/>. Backing files are followed unless <paramref name="followBacking"/>
     /// is false (the CLI's <c>--no-backing</c>); the library's default is to refuse them.
     /// </summary>

@@ -103,6 +103,11 @@ internal static class CheckCommand
             throw new CliException($"Could not open '{fileName}': force-share=on can only be used with read-only images");
         }
 
+        if (repair != Qcow2RepairMode.None)
+        {
+            ImageOpener.RequireWriteLock(fileName, format);
+        }
+
         CliException? openError = null;
         try
         {

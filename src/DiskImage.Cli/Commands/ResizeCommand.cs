@@ -58,6 +58,7 @@ internal static class ResizeCommand
         }
 
         string fileName = getopt.Operands[0];
+        ImageOpener.RequireWriteLock(fileName, format);
         if (followBacking)
         {
             // A writable open may already write (a dirty image is repaired), so the image is first

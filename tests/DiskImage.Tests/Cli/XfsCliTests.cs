@@ -62,6 +62,38 @@ public sealed class XfsCliTests
     }
 
     [SkippableFact]
+    public void CopyOut_OneTebibyteSparseFile_SkipsTheHolesAndKeepsTheBytes()
+    {
+        Oracle.Require("mkfs.xfs");
+        Ext4KernelMount.Require();
+        using var tmp = new TempDirectory();
+        string image = tmp.File("xfs.img");
+        XfsTestImages.Format(image);
+        byte[] data = new byte[8192];
+        new Random(5).NextBytes(data);
+        const long At = 512L << 30;
+        XfsTestImages.Fill(image, tmp.File("rw"), root =>
+        {
+            using var f = new FileStream(Path.Combine(root, "sparse"), FileMode.CreateNew);
+            f.SetLength(1L << 40);
+            f.Position = At;
+            f.Write(data);
+        });
+
+        string output = tmp.File("out");
+        Directory.CreateDirectory(output);
+        // Reading 1 TiB of zeros would take many minutes: the copy must jump over the holes.
+        Task copy = Task.Run(() => CliHarness.RunOk("copy-out", image, "/sparse", output));
+        Assert.True(copy.Wait(TimeSpan.FromMinutes(2)), "copy-out read the holes instead of skipping them");
+        using var copied = new FileStream(Path.Combine(output, "sparse"), FileMode.Open, FileAccess.Read);
+        Assert.Equal(1L << 40, copied.Length);
+        byte[] back = new byte[data.Length];
+        copied.Position = At;
+        copied.ReadExactly(back);
+        Assert.Equal(data, back);
+    }
+
+    [SkippableFact]
     public void CopyIn_Xfs_RefusedNamingXfs()
     {
         Oracle.Require("mkfs.xfs");

@@ -3,72 +3,20 @@ using DiskImage.IO;
 namespace DiskImage.FileSystems.Ext4;
 
 /// <summary>A read-only, seekable view of a file's blocks; holes and unwritten extents read as zeros.</summary>
-internal sealed class Ext4FileStream : Stream, ISparseReadStream
+internal sealed class Ext4FileStream(BlockDevice device, int blockSize, long length, List<Ext4Extent> extents) : ReadOnlyFileStream(length), ISparseReadStream
 {
-    private readonly BlockDevice _device;
-    private readonly int _blockSize;
-    private readonly long _length;
-    private readonly List<Ext4Extent> _extents;
-    private long _position;
-    private bool _disposed;
+    private readonly BlockDevice _device = device;
+    private readonly int _blockSize = blockSize;
+    private readonly long _length = length;
+    private readonly List<Ext4Extent> _extents = extents;
 
-    public Ext4FileStream(BlockDevice device, int blockSize, long length, List<Ext4Extent> extents)
+    protected override void ReadAt(long position, Span<byte> buffer)
     {
-        _device = device;
-        _blockSize = blockSize;
-        _length = length;
-        _extents = extents;
-    }
-
-    public override bool CanRead => !_disposed;
-
-    public override bool CanSeek => !_disposed;
-
-    public override bool CanWrite => false;
-
-    public override long Length
-    {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _length;
-        }
-    }
-
-    public override long Position
-    {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _position;
-        }
-
-        set => Seek(value, SeekOrigin.Begin);
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(buffer.AsSpan(offset, count));
-    }
-
-    public override int Read(Span<byte> buffer)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_position >= _length || buffer.IsEmpty)
-        {
-            return 0;
-        }
-
-        int total = (int)Math.Min(buffer.Length, _length - _position);
+        int total = buffer.Length;
         int done = 0;
         while (done < total)
         {
-            long pos = _position + done;
+            long pos = position + done;
             long block = pos / _blockSize;
             int inBlock = (int)(pos % _blockSize);
             int index = Find(block);
@@ -99,32 +47,12 @@ internal sealed class Ext4FileStream : Stream, ISparseReadStream
 
             done += n;
         }
-
-        _position += done;
-        return done;
-    }
-
-    public override long Seek(long offset, SeekOrigin origin)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        _position = StreamSeek.Target(offset, origin, _position, _length);
-        return _position;
-    }
-
-    public override void SetLength(long value) => throw new NotSupportedException("The stream does not support writing.");
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("The stream does not support writing.");
-
-    protected override void Dispose(bool disposing)
-    {
-        _disposed = true;
-        base.Dispose(disposing);
     }
 
     /// <inheritdoc />
     public long NextDataOffset(long position)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         if (position >= _length)
         {
             return _length;
