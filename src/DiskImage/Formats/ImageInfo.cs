@@ -38,4 +38,32 @@ public sealed record ImageInfo
 
     /// <summary>qcow2-specific details (<c>format-specific.data</c>), or <see langword="null"/> for other formats.</summary>
     public Qcow2.Qcow2FormatInfo? Qcow2 { get; init; }
+
+    /// <summary>A one-line summary: file, format, virtual size, cluster size, snapshots and backing file when present.</summary>
+    public override string ToString()
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{FileName}: {Format.ToString().ToLowerInvariant()}, {VirtualSize} bytes");
+        if (ClusterSize is { } cluster)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $", cluster {cluster}");
+        }
+
+        if (Snapshots.Count > 0)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $", {Snapshots.Count} snapshot{(Snapshots.Count == 1 ? string.Empty : "s")}");
+        }
+
+        if (BackingFileName is { } backing)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $", backing '{backing}'");
+        }
+
+        if (DirtyFlag)
+        {
+            text.Append(", dirty");
+        }
+
+        return text.ToString();
+    }
 }
