@@ -91,29 +91,7 @@ public static class UnixPathEncoding
             }
         }
 
-        int count = 0;
-        int i = 0;
-        while (i < value.Length)
-        {
-            char c = value[i];
-            if (char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]))
-            {
-                count += 4;
-                i += 2;
-                continue;
-            }
-
-            count += c switch
-            {
-                < '\u0080' => 1,
-                < '\u0800' => 2,
-                >= EscapeFirst and <= EscapeLast => 1,
-                >= '\uD800' and <= '\uDFFF' => throw Unencodable(value, null),
-                _ => 3,
-            };
-            i++;
-        }
-
+        int count = CountBytes(value, strict: true);
         if (!IsCanonical(value, count))
         {
             throw new ArgumentException(
@@ -209,7 +187,13 @@ public static class UnixPathEncoding
     internal static int EncodeLenient(ReadOnlySpan<char> value, Span<byte> destination) => Encode(value, destination, strict: false);
 
     /// <summary>The number of bytes <see cref="EncodeLenient"/> writes for <paramref name="value"/>.</summary>
-    internal static int GetByteCountLenient(ReadOnlySpan<char> value)
+    internal static int GetByteCountLenient(ReadOnlySpan<char> value) => CountBytes(value, strict: false);
+
+    /// <summary>
+    /// Bytes of the encoding: 1–3 per char, 4 per surrogate pair, 1 per escaped byte; a lone surrogate
+    /// outside the escape range throws when <paramref name="strict"/>, else counts as U+FFFD (3).
+    /// </summary>
+    private static int CountBytes(ReadOnlySpan<char> value, bool strict)
     {
         int count = 0;
         int i = 0;
@@ -228,6 +212,7 @@ public static class UnixPathEncoding
                 < '\u0080' => 1,
                 < '\u0800' => 2,
                 >= EscapeFirst and <= EscapeLast => 1,
+                >= '\uD800' and <= '\uDFFF' when strict => throw Unencodable(value, null),
                 _ => 3,
             };
             i++;
