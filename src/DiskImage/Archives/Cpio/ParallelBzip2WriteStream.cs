@@ -56,6 +56,8 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
         ObjectDisposedException.ThrowIf(_closed, this);
         int runByte = _runByte;
         int runLength = _runLength;
+        byte[] block = _block;
+        int length = _blockLength;
         foreach (byte b in buffer)
         {
             if (b == runByte && runLength < 255)
@@ -64,15 +66,24 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
                 continue;
             }
 
-            if (runLength > 0)
+            if (runLength == 1 && length < BlockFill - 1)
             {
+                // The common case: a single byte that leaves the block short of full.
+                block[length++] = (byte)runByte;
+            }
+            else if (runLength > 0)
+            {
+                _blockLength = length;
                 AddRun((byte)runByte, runLength);
+                block = _block;
+                length = _blockLength;
             }
 
             runByte = b;
             runLength = 1;
         }
 
+        _blockLength = length;
         _runByte = runByte;
         _runLength = runLength;
         while (_inFlight.Count > 0 && _inFlight.Peek().Done.IsCompleted)
