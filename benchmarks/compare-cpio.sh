@@ -2,7 +2,8 @@
 # Packs the same real tree with DiskImage and with `find | sort | cpio -o -H newc | zstd -3`,
 # `... | gzip -6` and `... | bzip2 -9`, alternating the two RUNS times per compressor in one run, and
 # prints the best and median wall times, CPU times, sizes and ours/pipeline ratios against the
-# targets (zstd <= 1.0, gzip <= 0.5, bzip2 <= 1.0). COMPRESSORS (default "zstd gzip bzip2") picks rows.
+# targets (zstd <= 1.0, gzip <= 0.5, bzip2 <= 1.0). COMPRESSORS (default "zstd gzip bzip2") picks rows. With
+# bzip2, a last row compares one thread of our bzip2 encoder with `bzip2 -9` on the same cpio archive.
 #
 # Both outputs are judged before any figure is printed: each must pass its compressor's own test
 # (`zstd -t`, `gzip -t`, `bzip2 -t`); decompressed, `cpio -it` must list the same paths for both; GNU cpio must
@@ -144,6 +145,32 @@ for c in ${COMPRESSORS:-zstd gzip bzip2}; do
     "$([ "$verdict" = 1 ] && echo met || echo missed)" "$(echo "$os / $ps" | bc -l)")")
   rows+=("     ratio of each run (ours / the pipeline run before it): $pairs")
 done
+# Per-core speed of the bzip2 encoder: the same cpio archive (GNU cpio's, of the tree) through `bzip2 -9` and
+# through our encoder on the calling thread only (the benchmark project's `bzip2-file ... 0`, JIT), alternately
+# RUNS times; ours must pass `bzip2 -t` and decompress to the archive. BZIP2_PER_CORE=0 skips it.
+if [[ " ${COMPRESSORS:-zstd gzip bzip2} " == *" bzip2 "* ]] && [ "${BZIP2_PER_CORE:-1}" = 1 ]; then
+  dotnet build -c Release "$here/DiskImage.Benchmarks" -v q -nologo >/dev/null
+  bench="$here/DiskImage.Benchmarks/bin/Release/net10.0/DiskImage.Benchmarks"
+  (cd "$tree" && find . | sort | cpio -o -H newc --quiet > "$out/tree.cpio")
+  pc_pipe=(sh -c "bzip2 -9 < '$out/tree.cpio' > '$out/pc.pipe.bz2'")
+  pc_ours=("$bench" bzip2-file "$out/tree.cpio" "$out/pc.ours.bz2" 0)
+  "${pc_pipe[@]}"; "${pc_ours[@]}" >/dev/null   # untimed warm-up of both sides
+  : > "$out/pc.pipe.times"; : > "$out/pc.ours.times"
+  for ((i = 0; i < RUNS; i++)); do
+    timed "$out/pc.pipe.times" "${pc_pipe[@]}"
+    timed "$out/pc.ours.times" "${pc_ours[@]}"
+  done
+  bzip2 -t "$out/pc.ours.bz2"
+  bzip2 -dc "$out/pc.ours.bz2" | cmp -s - "$out/tree.cpio" || die "bzip2 (1 thread): ours does not decompress to the archive"
+  pb=$(best "$out/pc.pipe.times" 1); ob=$(best "$out/pc.ours.times" 1)
+  pm=$(median "$out/pc.pipe.times" 1); om=$(median "$out/pc.ours.times" 1)
+  pc=$(median "$out/pc.pipe.times" 2); oc=$(median "$out/pc.ours.times" 2)
+  ps=$(stat -c %s "$out/pc.pipe.bz2"); os=$(stat -c %s "$out/pc.ours.bz2")
+  rows+=("$(printf 'bzip2, one thread, %d B of cpio | bzip2 -9 best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ours (0 workers, JIT) best %5.2f s, median %5.2f s, CPU %5.2f s, %9d B | ratio best %.2f, median %.2f, CPU %.2f | size %.4f' \
+    "$(stat -c %s "$out/tree.cpio")" "$pb" "$pm" "$pc" "$ps" "$ob" "$om" "$oc" "$os" "$(echo "$ob / $pb" | bc -l)" "$(echo "$om / $pm" | bc -l)" \
+    "$(echo "$oc / $pc" | bc -l)" "$(echo "$os / $ps" | bc -l)")")
+  rm -f "$out/tree.cpio"
+fi
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "judged: zstd -t / gzip -t / bzip2 -t pass; cpio -it lists equal; GNU cpio extracts ours to the input tree; ours identical over all runs"
 printf '%s\n' "${rows[@]}"

@@ -11,6 +11,11 @@ internal static class Program
             return Archives.CpioPackCommand.Run(args[1..]);
         }
 
+        if (args.Length == 4 && args[0] == "bzip2-file")
+        {
+            return Compression.Bzip2FileCommand.Run(args[1..]);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

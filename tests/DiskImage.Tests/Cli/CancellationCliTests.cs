@@ -39,10 +39,10 @@ public sealed class CancellationCliTests
     {
         using var tmp = new TempDirectory();
         string src = tmp.File("src"), output = tmp.File("initrd.img");
-        WriteBigTree(src, files: 4);
+        WriteBigTree(src, files: 12);
         File.WriteAllText(output, "previous image");
 
-        // bzip2 is the slowest writer: a few MiB keep it busy for seconds.
+        // 48 MiB of random data keep the bzip2 writer busy for seconds (about 15 MB/s per core).
         using CliProcess cli = CliProcess.Start("mkinitramfs", src, "-o", output, "--compress", "bzip2");
         cli.WaitUntil(() => Directory.GetFiles(tmp.Path, "initrd.img.tmp-*").Length > 0, "the temporary output was created");
         cli.Signal("INT");

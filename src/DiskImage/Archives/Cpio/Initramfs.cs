@@ -3,7 +3,6 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using K4os.Compression.LZ4;
-using SharpCompress.Compressors.BZip2;
 using SharpCompress.Compressors.LZMA;
 using ZstdSharp;
 using ZstdSharp.Unsafe;

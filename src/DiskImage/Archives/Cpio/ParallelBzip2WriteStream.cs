@@ -1,28 +1,26 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using SharpCompress.Compressors;
-using SharpCompress.Compressors.BZip2;
+using DiskImage.Compression.Bzip2;
 
 namespace DiskImage.Archives.Cpio;
 
 /// <summary>
 /// Writes one bzip2 stream (block size 900k, <c>BZh9</c>) whose blocks are compressed on worker threads, as lbzip2
-/// does. bzip2 blocks are independent (each restarts its run-length, BWT, MTF and Huffman coding and carries its own
-/// CRC), so the input is cut into chunks small enough to fit one block each, every chunk is compressed on its own
-/// into a one-block stream, and the block's bits are taken out of it and concatenated, in order and not byte-aligned,
-/// after one stream header; the stream CRC combines the block CRCs (rotate left by one, xor) and follows the
-/// end-of-stream marker. The result is one stream, as the kernel requires of an initramfs segment. Chunk boundaries
-/// depend only on the offset in the input, so the bytes are the same for any worker count and thread timing.
+/// does. The calling thread applies bzip2's first run-length stage (RLE1: a run of 4 to 255 equal bytes becomes four
+/// bytes and a count) and cuts blocks where bzip2 does (at 899,981 bytes after RLE1; a run being counted goes to the
+/// next block); each block is then encoded on its own by <see cref="Bzip2BlockEncoder"/> (blocks are independent:
+/// each restarts the transform, the move-to-front and the Huffman coding and carries its own CRC), and the blocks'
+/// bits are concatenated, in order and not byte-aligned, after one stream header; the stream CRC combines the block
+/// CRCs and follows the end-of-stream marker. The result is one stream, as the kernel requires of an initramfs
+/// segment. Block boundaries depend only on the input, so the bytes are the same for any worker count and timing.
 /// </summary>
 internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
 {
     /// <summary>
-    /// Input bytes per block: the first run-length stage can grow input by 5/4 (a run of exactly four bytes becomes
-    /// five), and a 900k block holds 899,980 bytes after it, so 719,000 input bytes always fit one block.
+    /// A block is cut once it holds this many RLE1 bytes (bzip2's own limit for 900k blocks); the last run added
+    /// (at most 5 bytes) keeps it within the 900,000 the decoder accepts.
     /// </summary>
-    public const int ChunkSize = 719_000;
+    public const int BlockFill = Bzip2BlockEncoder.MaxBlockLength - 19;
 
-    private const ulong BlockMagic = 0x314159265359;
     private const ulong EndMagic = 0x177245385090;
 
     private readonly Stream _output;
@@ -30,8 +28,10 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
     private readonly bool _parallel;
     private readonly Queue<Chunk> _inFlight = new();
     private readonly byte[] _pending = new byte[64 * 1024];
-    private byte[] _current = ArrayPool<byte>.Shared.Rent(ChunkSize);
-    private int _filled;
+    private byte[] _block = ArrayPool<byte>.Shared.Rent(Bzip2BlockEncoder.MaxBlockLength);
+    private int _blockLength;
+    private int _runByte = -1;
+    private int _runLength;
     private uint _combinedCrc;
     private ulong _bits;
     private int _bitCount;
@@ -54,22 +54,38 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_closed, this);
-        while (!buffer.IsEmpty)
+        int runByte = _runByte;
+        int runLength = _runLength;
+        byte[] block = _block;
+        int length = _blockLength;
+        foreach (byte b in buffer)
         {
-            int n = Math.Min(buffer.Length, ChunkSize - _filled);
-            buffer[..n].CopyTo(_current.AsSpan(_filled));
-            _filled += n;
-            buffer = buffer[n..];
-            if (_filled == ChunkSize)
+            if (b == runByte && runLength < 255)
             {
-                Submit();
-                while (_inFlight.Count >= _maxInFlight)
-                {
-                    WriteOldest();
-                }
+                runLength++;
+                continue;
             }
+
+            if (runLength == 1 && length < BlockFill - 1)
+            {
+                // The common case: a single byte that leaves the block short of full.
+                block[length++] = (byte)runByte;
+            }
+            else if (runLength > 0)
+            {
+                _blockLength = length;
+                AddRun((byte)runByte, runLength);
+                block = _block;
+                length = _blockLength;
+            }
+
+            runByte = b;
+            runLength = 1;
         }
 
+        _blockLength = length;
+        _runByte = runByte;
+        _runLength = runLength;
         while (_inFlight.Count > 0 && _inFlight.Peek().Done.IsCompleted)
         {
             WriteOldest();
@@ -83,7 +99,13 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
             _closed = true;
             try
             {
-                if (_filled > 0)
+                if (_runLength > 0)
+                {
+                    AddRun((byte)_runByte, _runLength);
+                    _runLength = 0;
+                }
+
+                if (_blockLength > 0)
                 {
                     Submit();
                 }
@@ -115,21 +137,54 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
                     {
                         // Already reported by the write that failed, or superseded by the failure being unwound.
                     }
+
+                    chunk.ReturnOutput();
                 }
 
                 _inFlight.Clear();
-                ArrayPool<byte>.Shared.Return(_current);
+                ArrayPool<byte>.Shared.Return(_block);
             }
         }
 
         base.Dispose(disposing);
     }
 
+    /// <summary>Adds one run (1–255 equal bytes) to the block as RLE1 writes it; cuts the block when it is full.</summary>
+    private void AddRun(byte value, int length)
+    {
+        byte[] block = _block;
+        int at = _blockLength;
+        block[at++] = value;
+        if (length > 1)
+        {
+            block[at++] = value;
+            if (length > 2)
+            {
+                block[at++] = value;
+                if (length > 3)
+                {
+                    block[at++] = value;
+                    block[at++] = (byte)(length - 4);
+                }
+            }
+        }
+
+        _blockLength = at;
+        if (at >= BlockFill)
+        {
+            Submit();
+            while (_inFlight.Count >= _maxInFlight)
+            {
+                WriteOldest();
+            }
+        }
+    }
+
     private void Submit()
     {
-        var chunk = new Chunk(_current, _filled);
-        _current = ArrayPool<byte>.Shared.Rent(ChunkSize);
-        _filled = 0;
+        var chunk = new Chunk(_block, _blockLength);
+        _block = ArrayPool<byte>.Shared.Rent(Bzip2BlockEncoder.MaxBlockLength);
+        _blockLength = 0;
         if (_parallel)
         {
             chunk.Done = Task.Factory.StartNew(static c => ((Chunk)c!).Compress(), chunk, CancellationToken.None, TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
@@ -147,20 +202,59 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
         Chunk chunk = _inFlight.Peek();
         chunk.Done.GetAwaiter().GetResult();
         _inFlight.Dequeue();
-        _combinedCrc = ((_combinedCrc << 1) | (_combinedCrc >> 31)) ^ chunk.BlockCrc;
-        byte[] stream = chunk.Output!;
-        long bits = chunk.BlockBits;
-        int whole = (int)(bits >> 3);
-        for (int i = 0; i < whole; i++)
+        try
         {
-            PutBits(stream[4 + i], 8);
+            _combinedCrc = Bzip2Crc.CombineStream(_combinedCrc, chunk.BlockCrc);
+            byte[] bits = chunk.Output!;
+            long length = chunk.BlockBits;
+            int whole = (int)(length >> 3);
+            PutBytes(bits.AsSpan(0, whole));
+            int rest = (int)(length & 7);
+            if (rest > 0)
+            {
+                PutBits((uint)bits[whole] >> (8 - rest), rest);
+            }
+        }
+        finally
+        {
+            chunk.ReturnOutput();
+        }
+    }
+
+    private void PutBytes(ReadOnlySpan<byte> bytes)
+    {
+        if (_bitCount == 0)
+        {
+            while (!bytes.IsEmpty)
+            {
+                int n = Math.Min(bytes.Length, _pending.Length - _pendingLength);
+                bytes[..n].CopyTo(_pending.AsSpan(_pendingLength));
+                _pendingLength += n;
+                bytes = bytes[n..];
+                if (_pendingLength == _pending.Length)
+                {
+                    FlushPending();
+                }
+            }
+
+            return;
         }
 
-        int rest = (int)(bits & 7);
-        if (rest > 0)
+        // Not byte-aligned: each output byte takes the held bits and the top of the next input byte.
+        ulong held = _bits;
+        int shift = _bitCount;
+        byte[] pending = _pending;
+        foreach (byte b in bytes)
         {
-            PutBits((uint)stream[4 + whole] >> (8 - rest), rest);
+            held = (held << 8) | b;
+            pending[_pendingLength++] = (byte)(held >> shift);
+            if (_pendingLength == pending.Length)
+            {
+                FlushPending();
+            }
         }
+
+        _bits = held;
     }
 
     private void PutBits(ulong value, int count)
@@ -191,12 +285,13 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
         _pendingLength = 0;
     }
 
-    private sealed class Chunk(byte[] input, int length)
+    private sealed class Chunk(byte[] block, int length)
     {
-        private byte[]? _input = input;
+        private byte[]? _block = block;
 
         public Task Done { get; set; } = Task.CompletedTask;
 
+        /// <summary>The block's bits from the first, in a pooled array.</summary>
         public byte[]? Output { get; private set; }
 
         /// <summary>The length in bits of the block (from its magic to the end of its Huffman data).</summary>
@@ -206,54 +301,36 @@ internal sealed class ParallelBzip2WriteStream : WriteOnlyStreamBase
 
         public void Compress()
         {
-            var sink = new MemoryStream(length + (length >> 3) + 1024);
             try
             {
-                using Stream bzip2 = BZip2Stream.Create(sink, CompressionMode.Compress, decompressConcatenated: false, leaveOpen: true, tolerateTruncatedStream: false);
-                bzip2.Write(_input!, 0, length);
+                byte[] output = ArrayPool<byte>.Shared.Rent(Bzip2BlockEncoder.MaxOutputBytes(length));
+                try
+                {
+                    BlockBits = Bzip2BlockEncoder.Encode(_block.AsSpan(0, length), output, out uint crc);
+                    BlockCrc = crc;
+                }
+                catch
+                {
+                    ArrayPool<byte>.Shared.Return(output);
+                    throw;
+                }
+
+                Output = output;
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(_input!);
-                _input = null;
+                ArrayPool<byte>.Shared.Return(_block!);
+                _block = null;
             }
-
-            byte[] s = sink.GetBuffer();
-            int total = (int)sink.Length;
-
-            // "BZh9", the block magic, the block CRC; and, at the end, the end-of-stream magic and the stream CRC
-            // (equal to the block CRC for one block) followed by 0-7 padding bits.
-            if (total < 4 + 10 + 10 || BinaryPrimitives.ReadUInt32BigEndian(s) != 0x425A6839 || ReadBits(s, 32, 48) != BlockMagic)
-            {
-                throw new InvalidOperationException("The bzip2 encoder did not write the expected stream header.");
-            }
-
-            BlockCrc = (uint)ReadBits(s, 80, 32);
-            long end = (long)total * 8;
-            for (int pad = 0; pad < 8; pad++)
-            {
-                long at = end - pad - 80;
-                if (ReadBits(s, at, 48) == EndMagic && (uint)ReadBits(s, at + 48, 32) == BlockCrc)
-                {
-                    BlockBits = at - 32;
-                    Output = s;
-                    return;
-                }
-            }
-
-            throw new InvalidOperationException("The bzip2 encoder wrote more than one block for one chunk.");
         }
 
-        private static ulong ReadBits(byte[] data, long bitOffset, int count)
+        public void ReturnOutput()
         {
-            ulong v = 0;
-            for (int i = 0; i < count; i++)
+            if (Output is { } output)
             {
-                long bit = bitOffset + i;
-                v = (v << 1) | (uint)((data[bit >> 3] >> (7 - (int)(bit & 7))) & 1);
+                Output = null;
+                ArrayPool<byte>.Shared.Return(output);
             }
-
-            return v;
         }
     }
 }
