@@ -205,6 +205,91 @@ public sealed partial class Ext4InlineDirectoryWriteTests(Xunit.Abstractions.ITe
         }
     }
 
+    /// <summary>
+    /// The kernel as the model of the layout: the same entries created one by one by the kernel (loop mount,
+    /// read-write) on one copy and by the writer on another give the same directory layout (inline i_size, block)
+    /// after every step; then the writer removes and adds entries in the directory the kernel grew.
+    /// </summary>
+    [SkippableFact]
+    [Trait("Category", "KernelMount")]
+    public void AddEntries_SameSequenceAsTheKernel_SameLayoutAtEveryStep()
+    {
+        Ext4KernelMount.Require();
+        using var temp = new TempDirectory();
+        string ours = MakeImage(temp, "-t ext4 -O inline_data");
+        string kernel = temp.File("kernel.img");
+        File.Copy(ours, kernel);
+        var names = new List<string>();
+        var layouts = new List<string>();
+        for (int i = 0; i < 40 && (names.Count == 0 || DirectoryLayout(ours, "/c").Stage != Stage.Block); i++)
+        {
+            string name = new string((char)('a' + (i % 26)), 1 + (i % 5)) + i.ToString(CultureInfo.InvariantCulture);
+            bool mkdir = i % 4 == 3;
+            using (Ext4KernelMount.Mounted m = Ext4KernelMount.Mount(kernel, temp.File("mnt"), options: "loop"))
+            {
+                string host = Path.Combine(m.MountPoint, "c", name);
+                if (mkdir)
+                {
+                    Directory.CreateDirectory(host);
+                }
+                else
+                {
+                    File.WriteAllBytes(host, []);
+                }
+            }
+
+            using (FileBlockDevice device = FileBlockDevice.Open(ours, writable: true))
+            using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
+            {
+                if (mkdir)
+                {
+                    fs.CreateDirectory("/c/" + name);
+                }
+                else
+                {
+                    fs.OpenFile("/c/" + name, FileMode.CreateNew, FileAccess.Write).Dispose();
+                }
+            }
+
+            names.Add(name);
+            (Stage, long) want = DirectoryLayout(kernel, "/c");
+            Assert.Equal(want, DirectoryLayout(ours, "/c"));
+            if (mkdir)
+            {
+                Assert.Equal(DirectoryLayout(kernel, "/c/" + name), DirectoryLayout(ours, "/c/" + name));
+            }
+
+            layouts.Add($"{name}: {want}");
+        }
+
+        output.WriteLine(string.Join("\n", layouts));
+        Assert.Equal(Stage.Block, DirectoryLayout(ours, "/c").Stage);
+        AssertFsckClean(kernel, "as the kernel left it");
+        AssertFsckClean(ours, "after the same sequence");
+
+        // The writer changes a directory the kernel grew into system.data.
+        using (Ext4KernelMount.Mounted m = Ext4KernelMount.Mount(kernel, temp.File("mnt"), options: "loop"))
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                File.WriteAllBytes(Path.Combine(m.MountPoint, "b", "k" + i.ToString(CultureInfo.InvariantCulture)), []);
+            }
+        }
+
+        Assert.Equal(Stage.InodeAndXattr, DirectoryLayout(kernel, "/b").Stage);
+        using (FileBlockDevice device = FileBlockDevice.Open(kernel, writable: true))
+        using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }))
+        {
+            fs.Delete("/b/k3");
+            fs.Delete("/b/one");
+            fs.Rename("/b/k2", "/b/k2-renamed");
+            fs.CreateDirectory("/b/sub");
+        }
+
+        AssertFsckClean(kernel, "after the writer changed a directory the kernel grew");
+        Assert.Equal(["k0", "k1", "k2-renamed", "sub", "two"], DebugfsNames(kernel, "/b"));
+    }
+
     [SkippableFact]
     public void AddEntry_NoSpaceForTheBlock_InlineDirectoryUnchanged()
     {
