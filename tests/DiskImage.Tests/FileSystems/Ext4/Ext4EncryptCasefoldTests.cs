@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
 using DiskImage.IO;
+using DiskImage.Tests.Cli;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.FileSystems.Ext4;
@@ -112,6 +113,30 @@ public sealed class Ext4EncryptCasefoldTests
             Assert.Throws<NotSupportedException>(() => fs.OpenFile("/plain/file", FileMode.Truncate, FileAccess.Write));
             Assert.Equal(10, fs.GetEntry("/plain/file").Size);
         }
+    }
+
+    [SkippableFact]
+    public void Cli_CasefoldImage_CopyInElsewhereWorks_CasefoldedDirectoryRefusedByName()
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, "casefold");
+        SetFlags(image, "/special", Ext4Inode.CaseFoldFlag);
+        string add = temp.File("added");
+        File.WriteAllText(add, "added");
+
+        CliResult ok = CliHarness.Run("copy-in", image, add, "/plain");
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        CliResult refused = CliHarness.Run("copy-in", image, add, "/special");
+        Assert.True(refused.ExitCode != 0, refused.ToString());
+        Assert.Contains("/special", refused.StandardError, StringComparison.Ordinal);
+        CliResult ls = CliHarness.Run("ls", image, "/special");
+        Assert.True(ls.ExitCode != 0, ls.ToString());
+        Assert.Contains("/special", ls.StandardError, StringComparison.Ordinal);
+        Assert.Contains("added", CliHarness.Run("ls", image, "/plain").StandardOutput, StringComparison.Ordinal);
+
+        AssertFsckClean(image, "after copy-in");
+        Assert.Equal(["added", "file", "inner"], DebugfsNames(image, "/plain"));
+        Assert.Equal(["inner"], DebugfsNames(image, "/special"));
     }
 
     [SkippableFact]
