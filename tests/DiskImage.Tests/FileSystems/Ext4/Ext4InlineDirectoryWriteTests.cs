@@ -290,6 +290,26 @@ public sealed partial class Ext4InlineDirectoryWriteTests(Xunit.Abstractions.ITe
         Assert.Equal(["k0", "k1", "k2-renamed", "sub", "two"], DebugfsNames(kernel, "/b"));
     }
 
+    [SkippableTheory]
+    [InlineData("block[2] 0x00000034")]   // the first record's rec_len 52 stops short of byte 60
+    [InlineData("size 64")]               // i_size disagrees with the empty system.data
+    public void Change_CorruptInlineDirectory_InvalidDataAndNothingWritten(string field)
+    {
+        using var temp = new TempDirectory();
+        string image = MakeImage(temp, "-t ext4 -O inline_data");
+        ToolResult set = Oracle.Run("debugfs", ["-w", "-R", "set_inode_field /c " + field, image], TimeSpan.FromMinutes(1));
+        Assert.True(set.ExitCode == 0, set.ToString());
+        byte[] before = File.ReadAllBytes(image);
+        foreach (Action<Ext4FileSystem> change in new Action<Ext4FileSystem>[] { fs => fs.CreateFifo("/c/x"), fs => fs.CreateDirectory("/c/d"), fs => fs.Rename("/a/x", "/c/x") })
+        {
+            using FileBlockDevice device = FileBlockDevice.Open(image, writable: true);
+            using Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true });
+            Assert.Throws<InvalidDataException>(() => change(fs));
+        }
+
+        Assert.True(before.AsSpan().SequenceEqual(File.ReadAllBytes(image)), "the image changed");
+    }
+
     [SkippableFact]
     public void AddEntry_NoSpaceForTheBlock_InlineDirectoryUnchanged()
     {
