@@ -23,11 +23,7 @@ public sealed partial class Ext4FileSystem
             return cached;
         }
 
-        if ((inode.Flags & Ext4Inode.EncryptFlag) != 0)
-        {
-            FormatError.Unsupported($"Directory inode {inode.Number} is encrypted.");
-        }
-
+        CheckDirectoryReadable(inode, directory.Path);
         var entries = new Dictionary<string, uint>(StringComparer.Ordinal);
         if (inode.HasInlineData)
         {
@@ -45,6 +41,26 @@ public sealed partial class Ext4FileSystem
 
         _directoryCache[inode.Number] = entries;
         return entries;
+    }
+
+    /// <summary>
+    /// Refuses a directory whose names this reader cannot use: encrypted (<c>ENCRYPT_FL</c>, fscrypt: the names on
+    /// disk are ciphertext) or casefolded (<c>CASEFOLD_FL</c>: lookups ignore case and its htree hashes the folded
+    /// name). Names the path when it is known.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The directory is encrypted or casefolded.</exception>
+    internal static void CheckDirectoryReadable(Ext4Inode inode, string? path)
+    {
+        string what = path is null ? $"Directory inode {inode.Number}" : $"The directory '{path}'";
+        if ((inode.Flags & Ext4Inode.EncryptFlag) != 0)
+        {
+            FormatError.Unsupported($"{what} is encrypted (fscrypt); listing, looking up or changing its entries is not supported.");
+        }
+
+        if ((inode.Flags & Ext4Inode.CaseFoldFlag) != 0)
+        {
+            FormatError.Unsupported($"{what} is case-insensitive (casefold); listing, looking up or changing its entries is not supported.");
+        }
     }
 
     private void ReadInlineDirectory(Ext4Inode inode, Dictionary<string, uint> entries)

@@ -23,8 +23,9 @@ public sealed partial class Ext4FileSystem
     private const byte DirectoryTailFileType = 0xDE;
     private const int DxRootCountOffset = 0x20;
     private const int DxNodeCountOffset = 0x08;
-    private const int DirectoryTypeCode = 2;
+    internal const int DirectoryTypeCode = 2;
 
+    private Ext4InlineDirectory? _inlineDirectories;
     private uint[]? _dxHashSeed;
     private int _dxDefaultHashVersion;
     private bool _dxUnsignedHash;
@@ -37,7 +38,7 @@ public sealed partial class Ext4FileSystem
     /// <exception cref="ArgumentException">The name is empty, "." or "..", or holds '/', NUL or a lone surrogate that <see cref="UnixPathEncoding"/> cannot encode.</exception>
     /// <exception cref="PathTooLongException">The name is longer than 255 bytes in UTF-8.</exception>
     /// <exception cref="IOException">The name exists already, or the directory index is full.</exception>
-    /// <exception cref="NotSupportedException">The directory keeps its entries inline (inline_data).</exception>
+    /// <exception cref="NotSupportedException">The directory is encrypted or casefolded.</exception>
     internal void AddDirectoryEntry(Ext4Inode directory, string name, uint inode, UnixFileType type)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -54,21 +55,21 @@ public sealed partial class Ext4FileSystem
             throw new IOException($"'{key}' exists already in directory inode {directory.Number}.");
         }
 
-        if (directory.HasInlineData)
-        {
-            FormatError.Unsupported($"Adding entries to directory inode {directory.Number} is not supported: it keeps its entries inline (inline_data).");
-        }
-
         byte typeCode = _sb.HasFileType ? FileTypeCode(type) : (byte)0;
         try
         {
-            if (IsIndexedDirectory(directory))
+            // An inline directory that has no room left becomes a one-block directory, which takes the entry.
+            bool placedInline = directory.HasInlineData && InlineDirectories.TryAdd(directory, nameBytes, inode, typeCode);
+            if (!placedInline)
             {
-                AddIndexed(directory, nameBytes, inode, typeCode);
-            }
-            else
-            {
-                AddLinear(directory, nameBytes, inode, typeCode);
+                if (IsIndexedDirectory(directory))
+                {
+                    AddIndexed(directory, nameBytes, inode, typeCode);
+                }
+                else
+                {
+                    AddLinear(directory, nameBytes, inode, typeCode);
+                }
             }
         }
         catch
@@ -85,7 +86,7 @@ public sealed partial class Ext4FileSystem
     /// The inode the entry pointed to is not touched.
     /// </summary>
     /// <exception cref="ArgumentException">The name is "." or "..", or is not a valid entry name.</exception>
-    /// <exception cref="NotSupportedException">The directory keeps its entries inline (inline_data).</exception>
+    /// <exception cref="NotSupportedException">The directory is encrypted or casefolded.</exception>
     internal bool RemoveDirectoryEntry(Ext4Inode directory, string name)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -99,16 +100,12 @@ public sealed partial class Ext4FileSystem
             return false;
         }
 
-        if (directory.HasInlineData)
-        {
-            FormatError.Unsupported($"Removing entries from directory inode {directory.Number} is not supported: it keeps its entries inline (inline_data).");
-        }
-
+        CheckDirectoryReadable(directory, null);
         bool removed;
         try
         {
-            removed = IsIndexedDirectory(directory) ? RemoveIndexed(directory, nameBytes) : RemoveLinear(directory, nameBytes);
-            if (!removed && name.Contains('\uFFFD', StringComparison.Ordinal))
+            removed = directory.HasInlineData ? InlineDirectories.Remove(directory, nameBytes) : IsIndexedDirectory(directory) ? RemoveIndexed(directory, nameBytes) : RemoveLinear(directory, nameBytes);
+            if (!removed && !directory.HasInlineData && name.Contains('\uFFFD', StringComparison.Ordinal))
             {
                 // The listing shows names that are not valid UTF-8 decoded lossily; find such a name by what it decodes to.
                 removed = RemoveByDecodedName(directory, name);
@@ -131,10 +128,18 @@ public sealed partial class Ext4FileSystem
     /// <summary>
     /// Gives the new (empty, block-mapped or extent-mapped) directory <paramref name="newDirectory"/> its first
     /// block holding "." and "..", sets its size to one block and writes the inode. Link counts are the caller's.
+    /// On an inline_data file system the directory is created inline instead, as the kernel does, when its
+    /// inode has room for the <c>system.data</c> attribute.
     /// </summary>
     internal void InitializeDirectory(Ext4Inode newDirectory, uint parentInode)
     {
         ArgumentNullException.ThrowIfNull(newDirectory);
+        if (InlineDirectories.TryInitialize(newDirectory, parentInode))
+        {
+            InvalidateDirectory(newDirectory.Number);
+            return;
+        }
+
         int bs = _sb.BlockSize;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
         try
@@ -219,6 +224,11 @@ public sealed partial class Ext4FileSystem
         return GetDirectory(new Ext4Node(directory)).Count == 0;
     }
 
+    /// <summary>The superblock as parsed at open (geometry and feature flags).</summary>
+    internal Ext4SuperBlock SuperBlock => _sb;
+
+    private Ext4InlineDirectory InlineDirectories => _inlineDirectories ??= new Ext4InlineDirectory(this);
+
     /// <summary>Drops the cached listing of directory <paramref name="inode"/> (call it when the inode is freed or rewritten).</summary>
     internal void InvalidateDirectory(uint inode)
     {
@@ -281,12 +291,12 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>The record length an entry with a name of <paramref name="nameLength"/> bytes needs (4-byte aligned).</summary>
-    private static int EntrySize(int nameLength) => (8 + nameLength + 3) & ~3;
+    internal static int EntrySize(int nameLength) => (8 + nameLength + 3) & ~3;
 
     private int GetRecordLength(ReadOnlySpan<byte> block, int offset) =>
         RecordLength(BinaryPrimitives.ReadUInt16LittleEndian(block[(offset + 4)..]));
 
-    private void SetRecordLength(Span<byte> block, int offset, int length)
+    internal void SetRecordLength(Span<byte> block, int offset, int length)
     {
         ushort raw;
         if (length < 65536)
@@ -302,7 +312,7 @@ public sealed partial class Ext4FileSystem
         BinaryPrimitives.WriteUInt16LittleEndian(block[(offset + 4)..], raw);
     }
 
-    private void WriteEntry(Span<byte> block, int offset, int recordLength, uint inode, ReadOnlySpan<byte> name, byte typeCode)
+    internal void WriteEntry(Span<byte> block, int offset, int recordLength, uint inode, ReadOnlySpan<byte> name, byte typeCode)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(block[offset..], inode);
         SetRecordLength(block, offset, recordLength);
@@ -313,7 +323,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>The end of the entry area of a leaf block: before the checksum tail with metadata_csum.</summary>
-    private int LeafLimit() => _sb.BlockSize - (_sb.HasMetadataChecksum ? DirectoryTailSize : 0);
+    internal int LeafLimit() => _sb.BlockSize - (_sb.HasMetadataChecksum ? DirectoryTailSize : 0);
 
     /// <summary>Checks that a leaf block's records chain exactly to its end (or its checksum tail) and returns that end.</summary>
     private int LeafLimit(Ext4Inode directory, ReadOnlySpan<byte> block, long logical)
@@ -354,7 +364,7 @@ public sealed partial class Ext4FileSystem
         return limit;
     }
 
-    private void SealLeaf(Ext4Inode directory, Span<byte> block)
+    internal void SealLeaf(Ext4Inode directory, Span<byte> block)
     {
         if (!_sb.HasMetadataChecksum)
         {

@@ -145,7 +145,7 @@ public sealed partial class Ext4FileSystem
 
     private int ExtentCapacity => (_sb.BlockSize - 12) / 12;
 
-    private static void InitializeExtentRoot(Ext4Inode inode)
+    internal static void InitializeExtentRoot(Ext4Inode inode)
     {
         Span<byte> root = inode.BlockAreaWritable;
         root.Clear();

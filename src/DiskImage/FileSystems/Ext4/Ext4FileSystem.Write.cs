@@ -77,11 +77,6 @@ public sealed partial class Ext4FileSystem
             FormatError.Unsupported(Prefix + "multiple-mount protection (mmp) is not supported for writing.");
         }
 
-        if ((incompat & (Ext4IncompatibleFeatures.Encrypt | Ext4IncompatibleFeatures.CaseFold)) != 0)
-        {
-            FormatError.Unsupported(Prefix + "encrypt and casefold are not supported for writing.");
-        }
-
         if ((parsed.Compatible & Ext4CompatibleFeatures.HasJournal) != 0 && BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE0..]) == 0)
         {
             FormatError.Unsupported(Prefix + "the journal is on an external device.");
@@ -260,6 +255,11 @@ public sealed partial class Ext4FileSystem
         if (inode.Type != UnixFileType.RegularFile)
         {
             throw new IOException($"'{path}' is not a regular file ({inode.Type}).");
+        }
+
+        if ((inode.Flags & Ext4Inode.EncryptFlag) != 0)
+        {
+            FormatError.Unsupported($"'{path}' is encrypted (fscrypt); reading or writing its content is not supported.");
         }
     }
 

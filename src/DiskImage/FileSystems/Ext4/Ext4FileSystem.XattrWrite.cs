@@ -16,6 +16,9 @@ public sealed partial class Ext4FileSystem
     private const uint XattrRefCountMax = 1024;
     private const int XattrBlockCacheLimit = 16384;
 
+    /// <summary>The name suffix of <c>system.data</c> (index 7), which holds inline data past <c>i_block</c>.</summary>
+    private static readonly byte[] InlineDataName = "data"u8.ToArray();
+
     /// <summary>Attribute blocks seen or written, by block hash: candidates for sharing identical blocks.</summary>
     private readonly Dictionary<uint, List<long>> _xattrBlockCache = [];
     private int _xattrBlockCacheCount;
@@ -126,6 +129,69 @@ public sealed partial class Ext4FileSystem
         }
 
         WriteInode(inode);
+    }
+
+    /// <summary>
+    /// The largest value the hidden <c>system.data</c> attribute (inline data past <c>i_block</c>) can hold in the
+    /// inode's own attribute area next to the other in-inode attributes (the kernel's
+    /// <c>get_max_inline_xattr_value_size</c>, on a packed area), a multiple of 4; negative when the area cannot
+    /// even hold the entry.
+    /// </summary>
+    internal int MaxInlineDataValueLength(Ext4Inode inode)
+    {
+        int capacity = Ext4XattrLayout.InodeCapacity(inode.Raw.Length, inode.ExtraSize);
+        if (capacity == 0)
+        {
+            return -1;
+        }
+
+        XattrSet set = LoadXattrSet(inode);
+        int used = 4 + Ext4XattrLayout.EntrySize(InlineDataName.Length);
+        foreach (Ext4XattrEntry e in set.InodeEntries)
+        {
+            if (!e.IsInlineData)
+            {
+                used += e.Footprint;
+            }
+        }
+
+        int free = capacity - used;
+        return free < 0 ? -1 : free & ~3;
+    }
+
+    /// <summary>
+    /// Creates or replaces the hidden <c>system.data</c> attribute in the inode's own attribute area (never in the
+    /// block, as the kernel requires) and writes the inode. The caller has checked the room with
+    /// <see cref="MaxInlineDataValueLength"/>.
+    /// </summary>
+    internal void SetInlineDataValue(Ext4Inode inode, byte[] value)
+    {
+        XattrSet set = LoadXattrSet(inode);
+        var entry = new Ext4XattrEntry(Ext4XattrLayout.SystemIndex, InlineDataName, value);
+        int i = set.InodeEntries.FindIndex(e => e.IsInlineData);
+        if (i >= 0)
+        {
+            set.InodeEntries[i] = entry;
+        }
+        else
+        {
+            set.InodeEntries.Add(entry);
+        }
+
+        if (!Fits(set.InodeEntries, set.InodeCapacity))
+        {
+            throw new InvalidOperationException($"ext4 inline data of inode {inode.Number} does not fit its attribute area (the caller must check the space).");
+        }
+
+        StoreXattrSet(inode, set);
+    }
+
+    /// <summary>Removes the hidden <c>system.data</c> attribute (the inode no longer keeps data inline) and writes the inode.</summary>
+    internal void RemoveInlineDataValue(Ext4Inode inode)
+    {
+        XattrSet set = LoadXattrSet(inode);
+        set.InodeEntries.RemoveAll(e => e.IsInlineData);
+        StoreXattrSet(inode, set);
     }
 
     private static bool Fits(List<Ext4XattrEntry> entries, int capacity) =>

@@ -15,10 +15,12 @@ namespace DiskImage.FileSystems.Ext4;
 /// Supported: block maps and extent trees of any depth, 32/64-bit descriptors, meta_bg, flex_bg,
 /// sparse_super(2), huge_file, dir_nlink, extra_isize, linear and htree directories, in-inode and
 /// block xattrs, fast and slow symbolic links, inline_data, gdt_csum and metadata_csum (with or
-/// without metadata_csum_seed), orphan_file, bigalloc. Refused with <see cref="NotSupportedException"/>:
-/// encrypt, casefold, dirdata, journal devices, a journal that needs recovery (unless
-/// <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>), unknown incompatible features, and
-/// xattr values stored in separate inodes (ea_inode) when one is read.
+/// without metadata_csum_seed), orphan_file, bigalloc, encrypt and casefold file systems (their
+/// unencrypted, case-sensitive directories and files). Refused with <see cref="NotSupportedException"/>:
+/// listing, looking up or changing entries of an encrypted (fscrypt) or casefolded directory and the
+/// content of an encrypted file (each naming the path), dirdata, journal devices, a journal that needs
+/// recovery (unless <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>), unknown incompatible
+/// features, and xattr values stored in separate inodes (ea_inode) when one is read.
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 {
@@ -49,7 +51,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             FormatError.Throw("ext4 root inode", -1, "is not a directory.");
         }
 
-        _root = new Ext4Node(root);
+        _root = new Ext4Node(root, "/");
     }
 
     /// <inheritdoc />
@@ -399,7 +401,9 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             return null;
         }
 
-        return GetDirectory(directory).TryGetValue(name, out uint ino) ? new Ext4Node(ReadInode(ino)) : null;
+        return GetDirectory(directory).TryGetValue(name, out uint ino)
+            ? new Ext4Node(ReadInode(ino), FileSystemPath.Combine(directory.Path ?? "/", name))
+            : null;
     }
 
     bool IPathWalker<Ext4Node>.IsDirectory(Ext4Node node) => node.Inode.Type == UnixFileType.Directory;

@@ -12,6 +12,9 @@ internal sealed class Ext4Inode
     public const uint IndexFlag = 0x1000;
     public const uint InlineDataFlag = 0x10000000;
     public const uint EncryptFlag = 0x800;
+
+    /// <summary><c>EXT4_CASEFOLD_FL</c>: a directory whose names are looked up case-insensitively.</summary>
+    public const uint CaseFoldFlag = 0x40000000;
     public const uint VerityFlag = 0x100000;
     public const uint HugeFileFlag = 0x40000;
 

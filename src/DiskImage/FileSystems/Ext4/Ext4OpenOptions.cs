@@ -22,8 +22,9 @@ public sealed class Ext4OpenOptions
     /// Whether the file system is opened for writing. Default: false. Opening for writing is refused with
     /// <see cref="NotSupportedException"/> when the device is read-only, the journal needs recovery or
     /// holds transactions, the file system is not clean or has errors, orphan inodes are pending, or a
-    /// feature is set that the writer does not maintain (bigalloc, encrypt, casefold, verity, quota,
-    /// project, mmp, shared_blocks, the read-only feature, or unknown read-only-compatible bits).
+    /// feature is set that the writer does not maintain (bigalloc, verity, quota, project, mmp,
+    /// shared_blocks, the read-only feature, or unknown read-only-compatible bits). On encrypt and casefold
+    /// file systems, changes inside encrypted or casefolded directories are refused; the rest is writable.
     /// Changes are written through to the device; counters, bitmaps and descriptors on
     /// <see cref="Ext4FileSystem.Flush"/> and <see cref="Ext4FileSystem.Dispose"/>. Before its first change the
     /// file system is marked not clean on the device (<c>EXT4_VALID_FS</c> cleared in <c>s_state</c>), and marked

@@ -102,20 +102,23 @@ internal sealed class Ext4SuperBlock
             Ext4IncompatibleFeatures.MetaBlockGroups | Ext4IncompatibleFeatures.Extents | Ext4IncompatibleFeatures.SixtyFourBit |
             Ext4IncompatibleFeatures.MultipleMountProtection | Ext4IncompatibleFeatures.FlexBlockGroups |
             Ext4IncompatibleFeatures.ExtendedAttributeInodes | Ext4IncompatibleFeatures.ChecksumSeed |
-            Ext4IncompatibleFeatures.LargeDirectories | Ext4IncompatibleFeatures.InlineData;
+            Ext4IncompatibleFeatures.LargeDirectories | Ext4IncompatibleFeatures.InlineData |
+            Ext4IncompatibleFeatures.Encrypt | Ext4IncompatibleFeatures.CaseFold;
         if ((incompat & Ext4IncompatibleFeatures.JournalDevice) != 0)
         {
             FormatError.Unsupported("This is an external ext4 journal device, not a file system.");
         }
 
-        if ((incompat & Ext4IncompatibleFeatures.Encrypt) != 0)
-        {
-            FormatError.Unsupported("ext4 'encrypt' (fscrypt) file systems are not supported.");
-        }
-
+        // encrypt and casefold only change the directories and files that carry ENCRYPT_FL or CASEFOLD_FL: those are
+        // refused by name when used; the rest of the file system reads (and writes) as usual.
         if ((incompat & Ext4IncompatibleFeatures.CaseFold) != 0)
         {
-            FormatError.Unsupported("ext4 'casefold' file systems are not supported yet (case-insensitive lookups).");
+            // s_encoding: 1 = UTF-8 12.1, the only encoding the kernel knows; it refuses to mount others.
+            ushort encoding = BinaryPrimitives.ReadUInt16LittleEndian(sb[0x27C..]);
+            if (encoding != 1)
+            {
+                FormatError.Unsupported($"ext4 'casefold' file system with unknown filename encoding {encoding} (s_encoding).");
+            }
         }
 
         if ((incompat & ~readable) != 0)

@@ -184,24 +184,6 @@ public sealed partial class Ext4DirectoryForeignTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public void AddDirectoryEntry_InlineDirectory_ThrowsNotSupported()
-    {
-        Oracle.Require("mke2fs");
-        using var temp = new TempDirectory();
-        string src = temp.File("src");
-        Directory.CreateDirectory(Path.Combine(src, "d"));
-        File.WriteAllBytes(Path.Combine(src, "d", "a"), []);
-        string image = temp.File("fs.img");
-        ToolResult mk = Oracle.Run("mke2fs", ["-q", "-F", "-t", "ext4", "-O", "inline_data", "-d", src, image, "8M"], TimeSpan.FromMinutes(2));
-        Assert.True(mk.ExitCode == 0, mk.ToString());
-        using FileBlockDevice device = FileBlockDevice.Open(image, writable: true);
-        using Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true });
-        NotSupportedException e = Assert.Throws<NotSupportedException>(() => fs.CreateFifo("/d/b"));
-        Assert.Contains("inline", e.Message, StringComparison.Ordinal);
-        Assert.Throws<NotSupportedException>(() => fs.Delete("/d/a"));
-    }
-
-    [SkippableFact]
     public void AddRemove_DebootstrapTreeIndexedByE2fsck_FsckCleanAndListingsMatch()
     {
         string tree = Fixtures.RequireDebootstrapTree();

@@ -121,8 +121,6 @@ public sealed class Ext4HostileImageTests(Ext4HostileFixture fixture) : IClassFi
     }
 
     [SkippableTheory]
-    [InlineData("casefold")]
-    [InlineData("encrypt")]
     [InlineData("journal_dev")]
     public void Open_RefusedFeature_ThrowsNotSupportedNamingIt(string feature)
     {

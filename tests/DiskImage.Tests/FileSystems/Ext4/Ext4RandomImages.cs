@@ -63,6 +63,9 @@ public sealed class Ext4RandomImageKind
     /// <summary>ext3: block-mapped files and directories (direct, single, double and triple indirect blocks).</summary>
     public static Ext4RandomImageKind MkfsExt3 { get; } = new() { Name = "mkfs -t ext3", SeedBase = 5000, MkfsOptions = ["-t", "ext3", "-T", "default"] };
 
+    /// <summary>inline_data: new directories start inline, grow into system.data, then into a block.</summary>
+    public static Ext4RandomImageKind MkfsInlineData { get; } = new() { Name = "mkfs.ext4 -O inline_data", SeedBase = 8000, MkfsOptions = ["-t", "ext4", "-T", "default", "-O", "inline_data"] };
+
     public static Ext4RandomImageKind FormatDebian12 { get; } = new()
     {
         Name = "Format Debian12 4 KiB",
@@ -78,7 +81,7 @@ public sealed class Ext4RandomImageKind
         BlockSize = 1024,
     };
 
-    public static IReadOnlyList<Ext4RandomImageKind> All { get; } = [MkfsDefaults, MkfsNoCsumNo64, Mkfs1K, MkfsInode128, MkfsExt3, FormatDebian12, FormatRhel7];
+    public static IReadOnlyList<Ext4RandomImageKind> All { get; } = [MkfsDefaults, MkfsNoCsumNo64, Mkfs1K, MkfsInode128, MkfsExt3, MkfsInlineData, FormatDebian12, FormatRhel7];
 
     public RandomOperationOptions GeneratorOptions => new()
     {

@@ -6,10 +6,11 @@ namespace DiskImage.Tests.FileSystems.Ext4;
 /// Write interop (issue acceptance 2): seeded random operation sequences (30–200 operations: files written,
 /// overwritten, appended, truncated and made sparse; directories grown past one block into htrees and thinned
 /// out; renames that replace; symlinks fast and slow; hard links; devices, FIFOs, sockets; chmod, chown, utimes
-/// with nanoseconds; xattrs in the inode and in a block, SELinux labels and POSIX ACLs) applied to a writable
+/// with nanoseconds; xattrs in the inode and in a block, SELinux labels and POSIX ACLs; on inline_data, directories
+/// that start inline and grow into system.data and a block) applied to a writable
 /// <see cref="DiskImage.FileSystems.Ext4.Ext4FileSystem"/> and to the in-memory model. After each sequence
 /// e2fsck -fn (e2fsprogs 1.47) must exit 0, and the tree as debugfs reads it must equal the model. 45 seeds for
-/// each of seven image kinds (315 sequences); one test class per kind so that kinds run in parallel.
+/// each of eight image kinds (360 sequences); one test class per kind so that kinds run in parallel.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public abstract class Ext4RandomOperationTests(Xunit.Abstractions.ITestOutputHelper output)
@@ -73,6 +74,12 @@ public sealed class Ext4RandomOperationTests_Mkfs128ByteInodes(Xunit.Abstraction
 public sealed class Ext4RandomOperationTests_MkfsExt3(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
 {
     protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsExt3;
+}
+
+[SupportedOSPlatform("linux")]
+public sealed class Ext4RandomOperationTests_MkfsInlineData(Xunit.Abstractions.ITestOutputHelper output) : Ext4RandomOperationTests(output)
+{
+    protected override Ext4RandomImageKind Kind => Ext4RandomImageKind.MkfsInlineData;
 }
 
 [SupportedOSPlatform("linux")]
