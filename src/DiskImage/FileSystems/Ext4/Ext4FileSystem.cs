@@ -40,6 +40,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         _descriptors = descriptors;
         if (options.Writable)
         {
+            _transaction = (Ext4TransactionDevice)device;
             InitializeWritableState(sbRaw);
         }
 
@@ -105,6 +106,14 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 
         byte[] sbBytes = new byte[Ext4SuperBlock.Size];
         device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
+        if (options.Writable && device.CanWrite &&
+            (BinaryPrimitives.ReadUInt32LittleEndian(sbBytes.AsSpan(0x60)) & (uint)Ext4IncompatibleFeatures.Recover) != 0)
+        {
+            // Like a kernel mount: replay the journal, then open what it leaves.
+            ReplayJournal(device, options);
+            device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
+        }
+
         Ext4SuperBlock sb = Ext4SuperBlock.Parse(sbBytes, device.Length, options);
         if (options.Writable)
         {
@@ -112,12 +121,13 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         }
 
         byte[] descriptors = ReadDescriptors(device, sb, options);
-        var fs = new Ext4FileSystem(device, leaveOpen, options, sb, descriptors, sbBytes);
+        var fs = new Ext4FileSystem(options.Writable ? new Ext4TransactionDevice(device, sb.BlockSize) : device, leaveOpen, options, sb, descriptors, sbBytes);
         if (options.Writable)
         {
             try
             {
                 fs.CheckJournalClean();
+                fs.InitializeTransactions();
                 fs.VerifyAllocationState();
             }
             catch
