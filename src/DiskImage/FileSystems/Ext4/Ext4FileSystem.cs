@@ -6,8 +6,9 @@ namespace DiskImage.FileSystems.Ext4;
 /// <summary>
 /// An ext2, ext3 or ext4 file system on a <see cref="BlockDevice"/>, in managed code. Opened read-only by
 /// default (every change throws <see cref="NotSupportedException"/>); with
-/// <see cref="Ext4OpenOptions.Writable"/> every <see cref="IFileSystem"/> change is supported, and
-/// <see cref="Flush"/>/<see cref="Dispose"/> write the bitmaps, descriptors and superblock. Every number read
+/// <see cref="Ext4OpenOptions.Writable"/> every <see cref="IFileSystem"/> change is supported, each one all or
+/// nothing, and <see cref="Flush"/>/<see cref="Dispose"/> commit them (through the jbd2 journal when there is
+/// one). Every number read
 /// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
 /// Not thread-safe.
 /// </summary>
@@ -16,8 +17,8 @@ namespace DiskImage.FileSystems.Ext4;
 /// sparse_super(2), huge_file, dir_nlink, extra_isize, linear and htree directories, in-inode and
 /// block xattrs, fast and slow symbolic links, inline_data, gdt_csum and metadata_csum (with or
 /// without metadata_csum_seed), orphan_file, bigalloc. Refused with <see cref="NotSupportedException"/>:
-/// encrypt, casefold, dirdata, journal devices, a journal that needs recovery (unless
-/// <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>), unknown incompatible features, and
+/// encrypt, casefold, dirdata, journal devices, a journal that needs recovery when opened read-only (unless
+/// <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>; a writable open replays it), unknown incompatible features, and
 /// xattr values stored in separate inodes (ea_inode) when one is read.
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
