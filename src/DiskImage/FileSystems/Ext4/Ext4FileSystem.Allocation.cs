@@ -26,7 +26,7 @@ public sealed partial class Ext4FileSystem
     private bool[] _inodeBitmapDirty = [];
     private bool[] _descriptorDirty = [];
     private bool _metadataDirty;
-    private bool _markedNotClean;
+    private readonly HashSet<long> _dirtyDescriptorBlocks = [];
     private uint _generationState;
     private long _bytesWritten;
 
@@ -337,8 +337,34 @@ public sealed partial class Ext4FileSystem
 
         CheckNotMetadata(block, ((data.Length - 1) / _sb.BlockSize) + 1, "write");
 
-        MarkNotClean();
+        // Metadata: a block image in the running transaction, written in place only by its commit.
         _device.Write(block * _sb.BlockSize, data);
+        _bytesWritten += data.Length;
+    }
+
+    /// <summary>
+    /// Writes file data (whole blocks) at <paramref name="block"/>: straight to the device, ahead of the commit that
+    /// makes the blocks part of the file (ordered mode); a block freed and reused within the running transaction
+    /// stays in the transaction instead.
+    /// </summary>
+    internal void WriteDataBlocks(long block, ReadOnlySpan<byte> data)
+    {
+        if (block <= 0 || block + ((data.Length - 1) / _sb.BlockSize) >= _sb.BlocksCount)
+        {
+            FormatError.Throw("ext4 block", -1, $"refusing to write block {block}, outside the data area of the file system (a corrupt block pointer).");
+        }
+
+        int count = ((data.Length - 1) / _sb.BlockSize) + 1;
+        CheckNotMetadata(block, count, "write");
+        if (_reusedFreedBlocks && AnyFreedInTransaction(block, count))
+        {
+            _device.Write(block * _sb.BlockSize, data);
+        }
+        else
+        {
+            _transaction!.WriteThrough(block * _sb.BlockSize, data);
+        }
+
         _bytesWritten += data.Length;
     }
 
@@ -359,29 +385,57 @@ public sealed partial class Ext4FileSystem
         uint groups = _sb.GroupCount;
         uint startGroup = GroupOfBlock(goal);
         int startBit = (int)((goal - _sb.FirstDataBlock) % _sb.BlocksPerGroup);
-        for (uint i = 0; i <= groups; i++)
+
+        // Blocks freed by the running transaction are reused only when nothing else is left: until its commit they
+        // still belong to their old owner on the device, and data written to them in place would change that owner.
+        for (int pass = 0; pass < 2; pass++)
         {
-            uint g = (startGroup + i) % groups;
-            if (GroupFreeBlocks(g) == 0)
+            for (uint i = 0; i <= groups; i++)
             {
-                continue;
-            }
+                uint g = (startGroup + i) % groups;
+                if (GroupFreeBlocks(g) == 0)
+                {
+                    continue;
+                }
 
-            byte[] bitmap = BlockBitmap(g);
-            int n = BlocksInGroup(g);
-            int from = i == 0 ? startBit : 0;
-            int bit = FindBit(bitmap, from, n, false);
-            if (bit < 0)
-            {
-                continue;
-            }
+                byte[] bitmap = BlockBitmap(g);
+                byte[]? freed = pass == 0 ? _freedInTransaction[g] : null;
+                int n = BlocksInGroup(g);
+                int bit = FindBit(bitmap, i == 0 ? startBit : 0, n, false);
+                while (bit >= 0 && freed is not null && TestBit(freed, bit))
+                {
+                    int past = FindBit(freed, bit, n, false);
+                    bit = past < 0 ? -1 : FindBit(bitmap, past, n, false);
+                }
 
-            int end = FindBit(bitmap, bit, Math.Min(n, bit + count), true);
-            int run = (end < 0 ? Math.Min(n, bit + count) : end) - bit;
-            CheckNotMetadata(GroupFirstBlock(g) + bit, run, "allocate");
-            MarkBlocks(g, bitmap, bit, run, used: true);
-            allocated = run;
-            return GroupFirstBlock(g) + bit;
+                if (bit < 0)
+                {
+                    continue;
+                }
+
+                int limit = Math.Min(n, bit + count);
+                int end = FindBit(bitmap, bit, limit, true);
+                if (freed is not null)
+                {
+                    int f = FindBit(freed, bit, end < 0 ? limit : end, true);
+                    if (f >= 0)
+                    {
+                        end = f;
+                    }
+                }
+
+                int run = (end < 0 ? limit : end) - bit;
+                long first = GroupFirstBlock(g) + bit;
+                CheckNotMetadata(first, run, "allocate");
+                if (pass == 1 && AnyFreedInTransaction(first, run))
+                {
+                    _reusedFreedBlocks = true;
+                }
+
+                MarkBlocks(g, bitmap, bit, run, used: true);
+                allocated = run;
+                return first;
+            }
         }
 
         throw new IOException("No space left on the ext4 file system.");
@@ -416,6 +470,7 @@ public sealed partial class Ext4FileSystem
             }
 
             MarkBlocks(g, bitmap, bit, run, used: false);
+            SetBits(_freedInTransaction[g] ??= new byte[_sb.BlockSize], bit, run, true);
             start += run;
             count -= run;
         }
@@ -478,7 +533,6 @@ public sealed partial class Ext4FileSystem
             }
         }
 
-        MarkNotClean();
         _device.Write(InodeOffset(inode.Number), raw);
         _bytesWritten += raw.Length;
     }
@@ -662,7 +716,7 @@ public sealed partial class Ext4FileSystem
 
     // ---- flush ----------------------------------------------------------------------------------
 
-    /// <summary>Writes dirty bitmaps (with their checksums), descriptors and the superblock.</summary>
+    /// <summary>Puts dirty inodes, bitmaps (with their checksums), descriptors and the superblock counters into the running transaction.</summary>
     private void FlushMetadata()
     {
         if (!_writable)
@@ -670,23 +724,36 @@ public sealed partial class Ext4FileSystem
             return;
         }
 
+        int unlinked = 0;
         foreach (Ext4Inode inode in _dirtyInodes)
         {
+            // An unlinked inode still open keeps its on-disk state until its last stream closes and releases it.
+            if (inode.LinksCount == 0 && _pendingRelease.Contains(inode.Number))
+            {
+                unlinked++;
+                continue;
+            }
+
             WriteInodeNow(inode);
         }
 
-        _dirtyInodes.Clear();
-        if (!_metadataDirty && !_markedNotClean)
+        if (unlinked == 0)
+        {
+            _dirtyInodes.Clear();
+        }
+        else
+        {
+            _dirtyInodes.RemoveWhere(i => !(i.LinksCount == 0 && _pendingRelease.Contains(i.Number)));
+        }
+
+        if (!_metadataDirty)
         {
             return;
         }
 
-        MarkNotClean();
-
         int bs = _sb.BlockSize;
         int descSize = _sb.DescriptorSize;
         int perBlock = bs / descSize;
-        var dirtyDescBlocks = new HashSet<long>();
         for (uint g = 0; g < _sb.GroupCount; g++)
         {
             if (_blockBitmapDirty[g] && _blockBitmaps[g] is { } bb)
@@ -725,17 +792,17 @@ public sealed partial class Ext4FileSystem
                     BinaryPrimitives.WriteUInt16LittleEndian(d[0x1E..], DescriptorChecksum(_sb, g, d));
                 }
 
-                dirtyDescBlocks.Add(g / perBlock);
                 _descriptorDirty[g] = false;
+                _dirtyDescriptorBlocks.Add(g / perBlock);
             }
         }
 
-        foreach (long i in dirtyDescBlocks)
+        foreach (long i in _dirtyDescriptorBlocks)
         {
-            long block = DescriptorBlockNumber(_sb, i);
-            _device.Write(block * bs, _descriptors.AsSpan((int)(i * bs), bs));
+            _device.Write(DescriptorBlockNumber(_sb, i) * bs, _descriptors.AsSpan((int)(i * bs), bs));
         }
 
+        _dirtyDescriptorBlocks.Clear();
         long freeBlocks = 0;
         long freeInodes = 0;
         for (uint g = 0; g < _sb.GroupCount; g++)
@@ -756,37 +823,13 @@ public sealed partial class Ext4FileSystem
         ulong kib = BinaryPrimitives.ReadUInt64LittleEndian(s[0x178..]);
         BinaryPrimitives.WriteUInt64LittleEndian(s[0x178..], kib + (ulong)(_bytesWritten >> 10));
         _bytesWritten &= 1023;
-
-        // Everything else is on the device before the superblock says "clean" again.
-        _device.Flush();
-        SetValidState(true);
-        _device.Write(Ext4SuperBlock.Offset, _sbRaw);
+        WriteSuperblockToTransaction();
         _metadataDirty = false;
-        _markedNotClean = false;
     }
 
-    /// <summary>
-    /// Before the first change after opening or flushing: clears <c>EXT4_VALID_FS</c> in <c>s_state</c> and writes
-    /// the superblock ahead of any other change, as the kernel does when it mounts a file system without a journal.
-    /// A crash part-way then leaves a file system marked "not clean", which e2fsck checks fully and which is refused
-    /// for writing; <see cref="FlushMetadata"/> sets the flag again once everything else is written.
-    /// </summary>
-    private void MarkNotClean()
+    private void SetValidState(byte[] sb, bool valid)
     {
-        if (_markedNotClean)
-        {
-            return;
-        }
-
-        SetValidState(false);
-        _device.Write(Ext4SuperBlock.Offset, _sbRaw);
-        _device.Flush();
-        _markedNotClean = true;
-    }
-
-    private void SetValidState(bool valid)
-    {
-        Span<byte> s = _sbRaw;
+        Span<byte> s = sb;
         ushort state = BinaryPrimitives.ReadUInt16LittleEndian(s[0x3A..]);
         BinaryPrimitives.WriteUInt16LittleEndian(s[0x3A..], (ushort)(valid ? state | 0x1 : state & ~0x1));
         if (_sb.HasMetadataChecksum)

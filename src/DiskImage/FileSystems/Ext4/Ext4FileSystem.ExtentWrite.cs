@@ -537,8 +537,7 @@ public sealed partial class Ext4FileSystem
                 {
                     // Make the whole extent written: zero its blocks so its content (zeros) does not change.
                     CheckNotMetadata(p, len, "zero");
-                    MarkNotClean();
-                    _device.WriteZeroes(p * _sb.BlockSize, (long)len * _sb.BlockSize);
+                    WriteDataZeroes(p, len);
                     SetLeafExtent(leaf, i, l, p, len, false);
                     WriteLevel(inode, leafLevel);
                 }
@@ -805,7 +804,6 @@ public sealed partial class Ext4FileSystem
                 {
                     int inBlock = (int)(tailFrom % bs);
                     CheckNotMetadata(phys, 1, "zero");
-                    MarkNotClean();
                     _device.WriteZeroes((phys * bs) + inBlock, bs - inBlock);
                 }
             }
@@ -1109,7 +1107,6 @@ public sealed partial class Ext4FileSystem
     {
         long block = AllocateBlocks(goal, 1, out _);
         CheckNotMetadata(block, 1, "zero");
-        MarkNotClean();
         _device.WriteZeroes(block * _sb.BlockSize, _sb.BlockSize);
         return block;
     }

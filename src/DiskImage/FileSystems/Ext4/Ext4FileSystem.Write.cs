@@ -174,15 +174,26 @@ public sealed partial class Ext4FileSystem
         }
 
         _openCounts.Remove(inode.Number);
-        if (_dirtyInodes.Remove(inode))
+        bool op = BeginOperation();
+        try
         {
-            WriteInodeNow(inode);
+            if (_dirtyInodes.Remove(inode))
+            {
+                WriteInodeNow(inode);
+            }
+
+            if (_pendingRelease.Remove(inode.Number))
+            {
+                ReleaseInode(inode);
+            }
+        }
+        catch
+        {
+            AbortOperation(op);
+            throw;
         }
 
-        if (_pendingRelease.Remove(inode.Number))
-        {
-            ReleaseInode(inode);
-        }
+        EndOperation(op);
     }
 
     /// <inheritdoc />
@@ -199,6 +210,7 @@ public sealed partial class Ext4FileSystem
             return OpenContent(found);
         }
 
+        using Ext4Operation op = new(this);
         ResolvedPath<Ext4Node> r = PathResolver.Resolve(this, path, followFinal: true);
         Ext4Inode inode;
         if (r.Node is null)
@@ -237,11 +249,13 @@ public sealed partial class Ext4FileSystem
 
         if ((access & FileAccess.Write) == 0 && inode.HasInlineData)
         {
+            op.Complete();
             return OpenContent(inode);
         }
 
         // Every stream maps blocks live, and an unlinked file's blocks are kept until its last stream closes.
         _openCounts[inode.Number] = _openCounts.GetValueOrDefault(inode.Number) + 1;
+        op.Complete();
         return new Ext4WritableFileStream(this, inode, access, mode == FileMode.Append);
     }
 
@@ -266,15 +280,18 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateDirectory(string path, int mode = 0x1ED)
     {
+        using Ext4Operation op = new(this);
         ResolvedPath<Ext4Node> r = NewEntry(path);
         Ext4Inode parent = r.Parent.Inode;
         CheckCanAddSubdirectory(parent, path);
         CreateInode(r, UnixFileType.Directory, mode, null);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target)
     {
+        using Ext4Operation op = new(this);
         ArgumentException.ThrowIfNullOrEmpty(target);
         byte[] bytes = UnixPathEncoding.GetBytes(target);
         if (bytes.Length > 4095)
@@ -309,11 +326,13 @@ public sealed partial class Ext4FileSystem
             long physical = MapOrAllocateBlock(inode, 0);
             WriteFsBlock(physical, block);
         });
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateHardLink(string path, string existingPath)
     {
+        using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         Ext4Inode existing = PathResolver.ResolveExisting(this, existingPath, followFinal: false).Node!.Inode;
         if (existing.Type == UnixFileType.Directory)
@@ -334,24 +353,38 @@ public sealed partial class Ext4FileSystem
         existing.SetChangeTime(now);
         WriteInode(existing);
         TouchDirectory(parent, now);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
     {
+        using Ext4Operation op = new(this);
         FileSystemWriteChecks.CheckDevice(type, major, minor);
         CreateInode(NewEntry(path), type, mode, inode => inode.SetDevice(major, minor));
+        op.Complete();
     }
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => CreateInode(NewEntry(path), UnixFileType.Fifo, mode, null);
+    public void CreateFifo(string path, int mode = 0x1A4)
+    {
+        using Ext4Operation op = new(this);
+        CreateInode(NewEntry(path), UnixFileType.Fifo, mode, null);
+        op.Complete();
+    }
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => CreateInode(NewEntry(path), UnixFileType.Socket, mode, null);
+    public void CreateSocket(string path, int mode = 0x1ED)
+    {
+        using Ext4Operation op = new(this);
+        CreateInode(NewEntry(path), UnixFileType.Socket, mode, null);
+        op.Complete();
+    }
 
     /// <inheritdoc />
     public void Delete(string path)
     {
+        using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: false);
         if (r.IsRoot)
@@ -380,11 +413,13 @@ public sealed partial class Ext4FileSystem
 
         TouchDirectory(parent, now);
         Unlink(node, now);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void Rename(string sourcePath, string destinationPath)
     {
+        using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
         ResolvedPath<Ext4Node> dst = PathResolver.Resolve(this, destinationPath, followFinal: false);
@@ -452,30 +487,36 @@ public sealed partial class Ext4FileSystem
         {
             Unlink(replaced, now);
         }
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void SetMode(string path, int mode)
     {
+        using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         inode.Mode = (ushort)((inode.Mode & 0xF000) | (mode & 0xFFF));
         inode.SetChangeTime(Now());
         WriteInode(inode);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void SetOwner(string path, uint userId, uint groupId)
     {
+        using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         inode.UserId = userId;
         inode.GroupId = groupId;
         inode.SetChangeTime(Now());
         WriteInode(inode);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime)
     {
+        using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         if (accessTime is { } a)
         {
@@ -489,11 +530,13 @@ public sealed partial class Ext4FileSystem
 
         inode.SetChangeTime(Now());
         WriteInode(inode);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
     {
+        using Ext4Operation op = new(this);
         XattrName.Validate(name);
         if (value.Length > 65536)
         {
@@ -504,20 +547,24 @@ public sealed partial class Ext4FileSystem
         inode.SetChangeTime(Now());
         SetXattrCore(inode, name, value);
         WriteInode(inode);
+        op.Complete();
     }
 
     /// <inheritdoc />
     public bool RemoveXattr(string path, string name)
     {
+        using Ext4Operation op = new(this);
         XattrName.Validate(name);
         Ext4Inode inode = Changeable(path);
         if (!RemoveXattrCore(inode, name))
         {
+            op.Complete();
             return false;
         }
 
         inode.SetChangeTime(Now());
         WriteInode(inode);
+        op.Complete();
         return true;
     }
 
@@ -527,7 +574,7 @@ public sealed partial class Ext4FileSystem
         ThrowIfDisposed();
         if (_writable)
         {
-            FlushMetadata();
+            Commit();
             _device.Flush();
         }
     }
@@ -556,7 +603,16 @@ public sealed partial class Ext4FileSystem
                 }
 
                 _pendingRelease.Clear();
-                FlushMetadata();
+                try
+                {
+                    Commit();
+                }
+                catch (IOException)
+                {
+                    // One more attempt (a transient failure); a second failure leaves the committed part to the replay at the next open.
+                    Commit();
+                }
+
                 _device.Flush();
             }
         }

@@ -6,8 +6,9 @@ namespace DiskImage.FileSystems.Ext4;
 /// <summary>
 /// An ext2, ext3 or ext4 file system on a <see cref="BlockDevice"/>, in managed code. Opened read-only by
 /// default (every change throws <see cref="NotSupportedException"/>); with
-/// <see cref="Ext4OpenOptions.Writable"/> every <see cref="IFileSystem"/> change is supported, and
-/// <see cref="Flush"/>/<see cref="Dispose"/> write the bitmaps, descriptors and superblock. Every number read
+/// <see cref="Ext4OpenOptions.Writable"/> every <see cref="IFileSystem"/> change is supported, each one all or
+/// nothing, and <see cref="Flush"/>/<see cref="Dispose"/> commit them (through the jbd2 journal when there is
+/// one). Every number read
 /// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
 /// Not thread-safe.
 /// </summary>
@@ -19,8 +20,9 @@ namespace DiskImage.FileSystems.Ext4;
 /// unencrypted, case-sensitive directories and files). Refused with <see cref="NotSupportedException"/>:
 /// listing, looking up or changing entries of an encrypted (fscrypt) or casefolded directory and the
 /// content of an encrypted file (each naming the path), dirdata, journal devices, a journal that needs
-/// recovery (unless <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>), unknown incompatible
-/// features, and xattr values stored in separate inodes (ea_inode) when one is read.
+/// recovery when opened read-only (unless <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>; a
+/// writable open replays it), unknown incompatible features, and xattr values stored in separate inodes
+/// (ea_inode) when one is read.
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 {
@@ -42,6 +44,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         _descriptors = descriptors;
         if (options.Writable)
         {
+            _transaction = (Ext4TransactionDevice)device;
             InitializeWritableState(sbRaw);
         }
 
@@ -107,6 +110,14 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 
         byte[] sbBytes = new byte[Ext4SuperBlock.Size];
         device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
+        if (options.Writable && device.CanWrite &&
+            (BinaryPrimitives.ReadUInt32LittleEndian(sbBytes.AsSpan(0x60)) & (uint)Ext4IncompatibleFeatures.Recover) != 0)
+        {
+            // Like a kernel mount: replay the journal, then open what it leaves.
+            ReplayJournal(device, options);
+            device.ReadExactly(Ext4SuperBlock.Offset, sbBytes);
+        }
+
         Ext4SuperBlock sb = Ext4SuperBlock.Parse(sbBytes, device.Length, options);
         if (options.Writable)
         {
@@ -114,12 +125,13 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         }
 
         byte[] descriptors = ReadDescriptors(device, sb, options);
-        var fs = new Ext4FileSystem(device, leaveOpen, options, sb, descriptors, sbBytes);
+        var fs = new Ext4FileSystem(options.Writable ? new Ext4TransactionDevice(device, sb.BlockSize) : device, leaveOpen, options, sb, descriptors, sbBytes);
         if (options.Writable)
         {
             try
             {
                 fs.CheckJournalClean();
+                fs.InitializeTransactions();
                 fs.VerifyAllocationState();
             }
             catch

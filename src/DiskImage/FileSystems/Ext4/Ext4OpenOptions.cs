@@ -12,24 +12,26 @@ public sealed class Ext4OpenOptions
     public bool VerifyChecksums { get; set; } = true;
 
     /// <summary>
-    /// Whether a file system whose journal needs recovery (a snapshot of a running system) may be read
+    /// Whether a file system whose journal needs recovery (a snapshot of a running system) may be opened read-only
     /// as it is, without replaying the journal; recent changes may then be missing. Default: false
-    /// (<see cref="NotSupportedException"/>). Never allowed together with <see cref="Writable"/>.
+    /// (<see cref="NotSupportedException"/>). Ignored with <see cref="Writable"/>, which replays the journal.
     /// </summary>
     public bool AllowJournalRecoveryNeeded { get; set; }
 
     /// <summary>
-    /// Whether the file system is opened for writing. Default: false. Opening for writing is refused with
-    /// <see cref="NotSupportedException"/> when the device is read-only, the journal needs recovery or
-    /// holds transactions, the file system is not clean or has errors, orphan inodes are pending, or a
-    /// feature is set that the writer does not maintain (bigalloc, verity, quota, project, mmp,
-    /// shared_blocks, the read-only feature, or unknown read-only-compatible bits). On encrypt and casefold
-    /// file systems, changes inside encrypted or casefolded directories are refused; the rest is writable.
-    /// Changes are written through to the device; counters, bitmaps and descriptors on
-    /// <see cref="Ext4FileSystem.Flush"/> and <see cref="Ext4FileSystem.Dispose"/>. Before its first change the
-    /// file system is marked not clean on the device (<c>EXT4_VALID_FS</c> cleared in <c>s_state</c>), and marked
-    /// clean again by the flush once everything else is written: after a crash in between, e2fsck checks it fully
-    /// ("was not cleanly unmounted") and opening it for writing is refused until it has been checked.
+    /// Whether the file system is opened for writing. Default: false. A journal that needs recovery is replayed
+    /// first, as a kernel mount does. Opening for writing is refused with <see cref="NotSupportedException"/> when
+    /// the device is read-only, the journal holds transactions without needs_recovery or uses features this writer
+    /// does not produce (v1 checksums, fast commits), the file system is not clean or has errors, orphan inodes are
+    /// pending, or a feature is set that the writer does not maintain (bigalloc, verity, quota, project, mmp,
+    /// shared_blocks, the read-only feature, or unknown read-only-compatible bits). On encrypt and casefold file
+    /// systems, changes inside encrypted or casefolded directories are refused; the rest is writable.
+    /// Each change is an all-or-nothing operation whose metadata joins a running transaction in memory (file data
+    /// goes to the device first); a failed operation is undone. The transaction is committed through the jbd2
+    /// journal (then checkpointed in place and the journal emptied), or, without a journal, written in place with
+    /// the file system marked not clean meanwhile, when it grows large, on <see cref="Ext4FileSystem.Flush"/> and
+    /// on <see cref="Ext4FileSystem.Dispose"/>: a crash at any point leaves a file system e2fsck and the kernel
+    /// accept (after replaying the journal).
     /// </summary>
     public bool Writable { get; set; }
 

@@ -123,8 +123,10 @@ internal sealed class Ext4WritableFileStream : Stream
         }
 
         _fs.CheckFileSize(_inode, value);
+        using Ext4Operation op = new(_fs);
         _fs.TruncateBlocks(_inode, value);
         Touch();
+        op.Complete();
     }
 
     public override void Write(byte[] buffer, int offset, int count)
@@ -145,6 +147,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
         long end = _position + buffer.Length;
         _fs.CheckFileSize(_inode, end);
+        using Ext4Operation op = new(_fs);
 
         // A gap past the end becomes a hole: the rest of the old last block already reads as zeros
         // (TruncateBlocks and partial writes keep bytes past the end zero).
@@ -163,7 +166,7 @@ internal sealed class Ext4WritableFileStream : Stream
                     int blocks = (int)Math.Min(left / _blockSize, 1 << 20);
                     long physical = _fs.MapOrAllocateRun(_inode, block, blocks, out int run);
                     int n = run * _blockSize;
-                    _fs.WriteFsBlock(physical, buffer.Slice(done, n));
+                    _fs.WriteDataBlocks(physical, buffer.Slice(done, n));
                     _fs.NoteDataBlocksWritten(physical, run);
                     done += n;
                 }
@@ -184,7 +187,7 @@ internal sealed class Ext4WritableFileStream : Stream
                     }
 
                     buffer.Slice(done, n).CopyTo(tmp[inBlock..]);
-                    _fs.WriteFsBlock(physical, tmp);
+                    _fs.WriteDataBlocks(physical, tmp);
                     _fs.NoteDataBlocksWritten(physical, 1);
                     done += n;
                 }
@@ -206,6 +209,7 @@ internal sealed class Ext4WritableFileStream : Stream
         }
 
         Touch();
+        op.Complete();
     }
 
     protected override void Dispose(bool disposing)

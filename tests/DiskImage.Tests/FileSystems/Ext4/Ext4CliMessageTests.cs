@@ -26,15 +26,15 @@ public sealed class Ext4CliMessageTests
         string add = temp.File("add");
         File.WriteAllText(add, "x");
 
-        CliResult copyIn = CliHarness.Run("copy-in", img, add, "/");
-        Assert.True(copyIn.ExitCode != 0, copyIn.ToString());
-        Assert.DoesNotContain("Ext4OpenOptions", copyIn.StandardError, StringComparison.Ordinal);
-        Assert.Contains("e2fsck", copyIn.StandardError, StringComparison.Ordinal);
-
         CliResult ls = CliHarness.Run("ls", img);
         Assert.True(ls.ExitCode != 0, ls.ToString());
         Assert.DoesNotContain("Ext4OpenOptions", ls.StandardError, StringComparison.Ordinal);
         Assert.Contains("--skip-journal", ls.StandardError, StringComparison.Ordinal);
+
+        // A writing verb replays the journal first, as a kernel mount does.
+        CliResult copyIn = CliHarness.Run("copy-in", img, add, "/");
+        Assert.True(copyIn.ExitCode == 0, copyIn.ToString());
+        Assert.Equal("x", CliHarness.RunOk("cat", img, "/add").StandardOutput);
 
         // Also corrupt: the message is about the corruption, still without a library option.
         bytes[2048 + 0x0C] ^= 0x01;
