@@ -133,7 +133,7 @@ public static class ImageRebaser
                 UnauthorizedAccessException => $"Could not open '{shown}': Permission denied",
                 _ => e.Message,
             };
-            throw new IOException($"Could not open new backing file '{shown}': {reason}", e);
+            throw new IOException($"Could not open new backing file '{newName}': {reason}", e);
         }
 
         // The new chain must not reach the image under any name: it would read what it writes.
@@ -142,7 +142,7 @@ public static class ImageRebaser
         if (ImageFiles.FindAlias(mine[0], files) is not null)
         {
             opened.Dispose();
-            throw new IOException($"Could not open new backing file '{shown}': Failed to get shared \"write\" lock\nIs another process using the image [{shown}]?");
+            throw new IOException($"Could not open new backing file '{newName}': Failed to get shared \"write\" lock\nIs another process using the image [{shown}]?");
         }
 
         return opened;
