@@ -33,6 +33,12 @@ public sealed partial class Qcow2Image
                 throw new InvalidOperationException("Too many snapshots");
             }
 
+            if (_refcountOrder == 0)
+            {
+                // One-bit refcounts cannot count a second reference; QEMU fails with EINVAL before it writes.
+                throw new InvalidOperationException("-22 (Invalid argument)");
+            }
+
             long next = 1;
             foreach (Qcow2SnapshotEntry e in _snapshotEntries)
             {
