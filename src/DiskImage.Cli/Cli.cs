@@ -30,6 +30,7 @@ internal static class Cli
           commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename
           rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
           snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
+          amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
@@ -174,6 +175,7 @@ internal static class Cli
             "commit" => CommitCommand.Run(rest, stdout, cancellationToken),
             "rebase" => RebaseCommand.Run(rest, stdout, cancellationToken),
             "snapshot" => SnapshotCommand.Run(rest, stdout),
+            "amend" => AmendCommand.Run(rest, stdout),
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr, cancellationToken),
