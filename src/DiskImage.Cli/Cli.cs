@@ -27,6 +27,10 @@ internal static class Cli
           measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] [--no-backing] filename]
           map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] [--no-backing] filename
           resize [-f fmt] [-q] [--shrink] [--no-backing] filename [+ | -]size
+          commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename
+          rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
+          snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
+          amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
@@ -168,6 +172,10 @@ internal static class Cli
             "convert" => ConvertCommand.Run(rest, stdout, cancellationToken),
             "resize" => ResizeCommand.Run(rest, stdout, stderr),
             "measure" => MeasureCommand.Run(rest, stdout),
+            "commit" => CommitCommand.Run(rest, stdout, cancellationToken),
+            "rebase" => RebaseCommand.Run(rest, stdout, cancellationToken),
+            "snapshot" => SnapshotCommand.Run(rest, stdout),
+            "amend" => AmendCommand.Run(rest, stdout),
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr, cancellationToken),

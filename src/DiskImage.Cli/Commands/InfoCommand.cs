@@ -325,7 +325,7 @@ internal static class InfoCommand
         }
     }
 
-    private static void AppendSnapshotRow(StringBuilder sb, Qcow2Snapshot s)
+    internal static void AppendSnapshotRow(StringBuilder sb, Qcow2Snapshot s)
     {
         string date = DateTimeOffset.FromUnixTimeSeconds(s.DateSeconds).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
         long clockSeconds = s.VmClockNanoseconds / 1_000_000_000;

@@ -7,7 +7,7 @@ using static DiskImage.Tests.Cli.CliHarness;
 namespace DiskImage.Tests.Cli;
 
 /// <summary>
-/// A target is never an input: <c>convert</c>, <c>create -b</c> and <c>resize</c> given a target that
+/// A target is never an input: <c>convert</c>, <c>create -b</c>, <c>resize</c> and <c>commit</c> given a target that
 /// is one of their inputs under another spelling (symbolic link chains, hard links, relative paths,
 /// <c>./x</c>, <c>dir/../x</c>, <c>/proc/self/fd/N</c>) exit non-zero and leave every input byte
 /// for byte as it was; distinct files still work. Randomized with fixed seeds, printed on failure.
@@ -138,7 +138,7 @@ public sealed class TargetAliasSafetyTests : IDisposable
 
         for (int i = 0; i < 40; i++)
         {
-            string verb = (string[])["convert", "create", "resize"] is var verbs ? verbs[random.Next(verbs.Length)] : "";
+            string verb = (string[])["convert", "create", "resize", "commit"] is var verbs ? verbs[random.Next(verbs.Length)] : "";
             bool alias = random.Next(3) != 0;
             string[] args;
             string context;
@@ -170,6 +170,28 @@ public sealed class TargetAliasSafetyTests : IDisposable
                 args = random.Next(3) == 0
                     ? ["create", "-q", "-f", "qcow2", "-u", "-b", backingName, "-F", backingFormat, target, "1M"]
                     : ["create", "-q", "-f", "qcow2", "-b", backingName, "-F", backingFormat, target];
+            }
+            else if (verb == "commit")
+            {
+                if (alias)
+                {
+                    // The image whose backing file is itself, or a base that is the top by another name.
+                    args = random.Next(2) == 0
+                        ? ["commit", "-q", Spell(random, loop)]
+                        : ["commit", "-q", "-b", Spell(random, mid), Spell(random, mid, sameDirectory: true)];
+                }
+                else
+                {
+                    // A fresh chain beside the inputs: a copy of the raw base under a new qcow2 overlay.
+                    int n = _counter++;
+                    File.Copy(baseRaw, _dir.File($"cbase{n}.raw"));
+                    string overlay = _dir.File($"ctop{n}.qcow2");
+                    RunOk("create", "-q", "-f", "qcow2", "-b", $"cbase{n}.raw", "-F", "raw", overlay);
+                    WriteGuest(overlay, 3 * 65536, 0x44);
+                    args = random.Next(2) == 0
+                        ? ["commit", "-q", Spell(random, overlay, sameDirectory: true)]
+                        : ["commit", "-q", "-b", $"cbase{n}.raw", Spell(random, overlay, sameDirectory: true)];
+                }
             }
             else
             {

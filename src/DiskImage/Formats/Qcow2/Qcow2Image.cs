@@ -63,7 +63,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly bool _writable;
     private readonly Qcow2CompressionType _compressionType;
     private readonly List<Qcow2SnapshotEntry> _snapshotEntries;
-    private readonly IReadOnlyList<Qcow2Snapshot> _snapshots;
+    private IReadOnlyList<Qcow2Snapshot> _snapshots;   // rebuilt when snapshots are created or deleted
     private readonly DiskImageFile? _backing;
     private readonly BlockDevice? _dataFile;      // external data file (read-only), or null
     private readonly bool _externalData;
