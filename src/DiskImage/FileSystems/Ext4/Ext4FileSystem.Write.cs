@@ -264,12 +264,13 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED)
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         ResolvedPath<Ext4Node> r = NewEntry(path);
         Ext4Inode parent = r.Parent.Inode;
         CheckCanAddSubdirectory(parent, path);
-        CreateInode(r, UnixFileType.Directory, mode, null);
+        CreateInode(r, UnixFileType.Directory, bits, null);
     }
 
     /// <inheritdoc />
@@ -337,17 +338,18 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
     {
         FileSystemWriteChecks.CheckDevice(type, major, minor);
-        CreateInode(NewEntry(path), type, mode, inode => inode.SetDevice(major, minor));
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
+        CreateInode(NewEntry(path), type, bits, inode => inode.SetDevice(major, minor));
     }
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => CreateInode(NewEntry(path), UnixFileType.Fifo, mode, null);
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => CreateInode(NewEntry(path), UnixFileType.Fifo, UnixFileModeBits.ToBits(mode, nameof(mode)), null);
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => CreateInode(NewEntry(path), UnixFileType.Socket, mode, null);
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => CreateInode(NewEntry(path), UnixFileType.Socket, UnixFileModeBits.ToBits(mode, nameof(mode)), null);
 
     /// <inheritdoc />
     public void Delete(string path)
@@ -455,10 +457,11 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void SetMode(string path, int mode)
+    public void SetMode(string path, UnixFileMode mode)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         Ext4Inode inode = Changeable(path);
-        inode.Mode = (ushort)((inode.Mode & 0xF000) | (mode & 0xFFF));
+        inode.Mode = (ushort)((inode.Mode & 0xF000) | bits);
         inode.SetChangeTime(Now());
         WriteInode(inode);
     }

@@ -422,7 +422,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         {
             Path = path,
             Type = i.Type,
-            Mode = i.Mode & 0xFFF,
+            Mode = UnixFileModeBits.FromBits(i.Mode),
             UserId = i.UserId,
             GroupId = i.GroupId,
             Size = i.Type is UnixFileType.RegularFile or UnixFileType.Directory or UnixFileType.SymbolicLink ? i.Size : 0,
