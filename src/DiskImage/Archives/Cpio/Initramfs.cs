@@ -139,11 +139,19 @@ public static class Initramfs
         }
     }
 
-    /// <summary>Reads every entry header of an image (data is skipped), across all segments.</summary>
-    public static IEnumerable<CpioEntry> List(Stream image, InitramfsReaderOptions? options = null, bool leaveOpen = false)
+    /// <summary>
+    /// Reads every entry header of an image (data is skipped), across all segments, as the sequence is enumerated.
+    /// <paramref name="image"/> is borrowed: it is never disposed (the caller opened it and closes it).
+    /// </summary>
+    public static IEnumerable<CpioEntry> List(Stream image, InitramfsReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(image);
-        using var reader = new InitramfsReader(image, options, leaveOpen);
+        return ListCore(image, options);
+    }
+
+    private static IEnumerable<CpioEntry> ListCore(Stream image, InitramfsReaderOptions? options)
+    {
+        using var reader = new InitramfsReader(image, options, leaveOpen: true);
         while (reader.GetNextEntry() is { } entry)
         {
             yield return entry;
@@ -154,7 +162,7 @@ public static class Initramfs
     public static void WriteListing(Stream image, TextWriter output, bool longFormat = false, InitramfsReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(output);
-        foreach (CpioEntry entry in List(image, options, leaveOpen: true))
+        foreach (CpioEntry entry in List(image, options))
         {
             output.WriteLine(longFormat ? FormatLong(entry) : entry.Name);
         }

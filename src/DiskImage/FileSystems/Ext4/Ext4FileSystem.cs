@@ -122,12 +122,8 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             }
             catch
             {
+                // A failed open takes nothing over: the caller still owns the device.
                 fs._writable = false;
-                if (!leaveOpen)
-                {
-                    device.Dispose();
-                }
-
                 throw;
             }
         }

@@ -10,13 +10,17 @@ public sealed class RawImage : DiskImageFile
     private RawImage(FileBlockDevice file, string fileName)
     {
         _file = file;
+        _file.MarkHeldByOwner();
         FileName = fileName;
     }
 
     /// <inheritdoc />
     public override DiskImageFormat Format => DiskImageFormat.Raw;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// The image file as a device; a view the image owns, so disposing it (or a stream or file system
+    /// over it) leaves it open: it is released with the image.
+    /// </summary>
     public override BlockDevice Content => _file;
 
     /// <inheritdoc />
@@ -47,7 +51,7 @@ public sealed class RawImage : DiskImageFile
     {
         if (disposing)
         {
-            _file.Dispose();
+            _file.DisposeByOwner();
         }
     }
 }
