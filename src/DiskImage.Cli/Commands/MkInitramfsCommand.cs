@@ -89,7 +89,7 @@ internal static class MkInitramfsCommand
         }
 
         // Pack writes a temporary file and renames it, so a refused compression (xz, lzo), a failure or an interrupt leaves no output.
-        Initramfs.Pack(source, output, options, early, cancellationToken);
+        Initramfs.Pack(source, output, options, early, overwrite: true, cancellationToken);
         return 0;
     }
 

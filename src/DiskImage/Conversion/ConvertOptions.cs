@@ -38,6 +38,13 @@ public sealed class ConvertOptions
     /// </summary>
     public bool FlushToDisk { get; init; }
 
+    /// <summary>
+    /// Whether an existing target may be replaced. Default false: an existing target (file, symbolic
+    /// link or device) is refused with <see cref="IOException"/> naming it. <c>qemu-img convert</c>
+    /// replaces it; the CLI sets this.
+    /// </summary>
+    public bool Overwrite { get; init; }
+
     /// <summary>Worker threads for compression; default <see cref="Environment.ProcessorCount"/>.</summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 }

@@ -61,17 +61,25 @@ public static class Initramfs
     /// <summary>
     /// Packs the host directory <paramref name="sourceDirectory"/> (and optionally an early directory) into the file
     /// <paramref name="outputPath"/>, through a temporary file renamed at the end: a failure or a cancellation leaves
-    /// no output (and an existing file of that name unchanged).
+    /// no output (and an existing file of that name unchanged). An existing <paramref name="outputPath"/> is
+    /// refused unless <paramref name="overwrite"/> is true.
     /// </summary>
     /// <param name="sourceDirectory">The directory of the main archive.</param>
     /// <param name="outputPath">The image file to write.</param>
     /// <param name="options">Compression and archive options; null for the defaults.</param>
     /// <param name="earlyDirectory">The directory of the uncompressed early archive, or null for none.</param>
+    /// <param name="overwrite">Whether an existing <paramref name="outputPath"/> may be replaced; false by default.</param>
     /// <param name="cancellationToken">Stops before the next entry or chunk of file data.</param>
+    /// <exception cref="IOException"><paramref name="outputPath"/> exists and <paramref name="overwrite"/> is false (the message names it).</exception>
     /// <exception cref="OperationCanceledException">Packing was cancelled; the temporary file was removed.</exception>
-    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null, CancellationToken cancellationToken = default)
+    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null, bool overwrite = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        if (!overwrite && (Path.Exists(outputPath) || new FileInfo(outputPath).LinkTarget is not null))
+        {
+            throw new IOException($"'{outputPath}' already exists; pass overwrite: true to replace it.");
+        }
+
         var main = new HostDirectoryTreeSource(sourceDirectory);
         ICpioTreeSource? early = earlyDirectory is null ? null : new HostDirectoryTreeSource(earlyDirectory);
         string temp = outputPath + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -84,7 +92,7 @@ public static class Initramfs
 
             cancellationToken.ThrowIfCancellationRequested();
 
-            File.Move(temp, outputPath, overwrite: true);
+            File.Move(temp, outputPath, overwrite);
         }
         catch
         {

@@ -34,8 +34,13 @@ public sealed class RawImage : DiskImageFile
         return new RawImage(FileBlockDevice.Open(path, options.Writable, ImageLockRequest.ForFile(options.Writable, options.MetadataOnly, options.Locking)), path);
     }
 
-    /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes.</summary>
-    public static RawImage Create(string path, long virtualSize) => new(FileBlockDevice.Create(path, virtualSize), path);
+    /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes, opened writable.</summary>
+    /// <param name="path">The image file to create.</param>
+    /// <param name="virtualSize">The guest disk size in bytes.</param>
+    /// <param name="overwrite">Whether an existing file may be replaced; false by default.</param>
+    /// <exception cref="IOException">The file exists and <paramref name="overwrite"/> is false (the message names it), or another user holds it.</exception>
+    public static RawImage Create(string path, long virtualSize, bool overwrite = false) =>
+        new(FileBlockDevice.Create(path, virtualSize, overwrite), path);
 
     /// <inheritdoc />
     public override ImageInfo GetInfo() => new()
