@@ -6,6 +6,9 @@ namespace DiskImage.Conversion;
 /// <summary>Options for <see cref="ImageConverter"/>; defaults match <c>qemu-img convert</c>.</summary>
 public sealed class ConvertOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static ConvertOptions Default { get; } = new();
+
     /// <summary>Target container format (<c>-O</c>). Default qcow2.</summary>
     public DiskImageFormat TargetFormat { get; init; } = DiskImageFormat.Qcow2;
 
