@@ -4,6 +4,7 @@
 using System.Security.Cryptography;
 using DiskImage.Archives.Cpio;
 using DiskImage.Conversion;
+using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
@@ -20,6 +21,25 @@ try
         image.Content.Write(0, data);
         image.Content.Write(40L << 20, data);
         image.Flush();
+
+        // Content is the image's own view: a stream over it may be disposed, the image stays open.
+        using (Stream view = image.Content.AsStream())
+        {
+            view.Position = 4096;
+            view.Write(data.AsSpan(0, 512));
+        }
+
+        image.Content.Write(0, data.AsSpan(0, 4096));
+    }
+
+    // Create never replaces an existing file unless asked.
+    try
+    {
+        Qcow2Image.Create(qcow2, 64L << 20).Dispose();
+        Expect(false, "Create replaced an existing image");
+    }
+    catch (IOException e) when (e.Message.Contains(qcow2, StringComparison.Ordinal))
+    {
     }
 
     using (Qcow2Image image = Qcow2Image.Open(qcow2, new DiskImageOpenOptions { Writable = true }))
@@ -51,12 +71,14 @@ try
         Ext4FileSystem.Format(device, new Ext4FormatOptions { Label = "consumer" });
         using (Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true }, leaveOpen: true))
         {
-            fs.CreateDirectory("/etc");
+            fs.CreateDirectory("/etc", UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             using Stream file = fs.OpenFile("/etc/hostname", FileMode.CreateNew, FileAccess.Write);
             file.Write("consumer\n"u8);
         }
 
-        using Ext4FileSystem readBack = Ext4FileSystem.Open(device, leaveOpen: true);
+        using Ext4FileSystem readBack = Ext4FileSystem.Open(device, Ext4OpenOptions.Default, leaveOpen: true);
+        UnixFileInfo etc = readBack.GetEntry("/etc");
+        Expect(etc.Mode == (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), $"/etc mode {etc.Mode}");
         using Stream hostname = readBack.OpenFile("/etc/hostname", FileMode.Open, FileAccess.Read);
         using var reader = new StreamReader(hostname);
         Expect(reader.ReadToEnd() == "consumer\n", "ext4 read-back differs");
@@ -72,6 +94,7 @@ try
     {
         var names = Initramfs.List(stream).Select(e => e.Name).ToHashSet();
         Expect(names.Contains("init") && names.Contains("bin"), "initramfs listing: " + string.Join(' ', names));
+        Expect(stream.CanRead, "Initramfs.List closed the caller's stream");
     }
 
     Console.WriteLine("consumer ok");

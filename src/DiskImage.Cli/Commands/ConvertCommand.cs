@@ -174,6 +174,7 @@ internal static class ConvertCommand
                     Compress = compress,
                     SparseSize = sparseSize,
                     MaxDegreeOfParallelism = parallelism,
+                    Overwrite = true, // qemu-img convert replaces an existing target
                 };
                 ImageConverter.Convert(content, target, convertOptions, printer, cancellationToken);
             }

@@ -99,7 +99,7 @@ internal static class CreateCommand
                 stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}{preallocationText}\n");
             }
 
-            Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize)));
+            Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize), overwrite: true));
             return 0;
         }
 
@@ -180,7 +180,7 @@ internal static class CreateCommand
         }
 
         Qcow2CreateOptions createOptions = build();
-        Create(fileName, () => Qcow2Image.Create(fileName, RoundUpToSector(virtualSize), createOptions), unsafeBacking && backingName is not null);
+        Create(fileName, () => Qcow2Image.Create(fileName, RoundUpToSector(virtualSize), createOptions, overwrite: true), unsafeBacking && backingName is not null);
         return 0;
     }
 

@@ -170,7 +170,7 @@ internal static class LsCommand
         foreach ((UnixFileInfo e, string shown) in listing)
         {
             line.Clear();
-            line.Append(ModeString(e.Type, e.Mode)).Append(' ');
+            line.Append(ModeString(e.Type, (int)e.Mode)).Append(' ');
             line.Append(e.LinkCount.ToString(CultureInfo.InvariantCulture).PadLeft(links)).Append(' ');
             line.Append(e.UserId.ToString(CultureInfo.InvariantCulture).PadLeft(uid)).Append(' ');
             line.Append(e.GroupId.ToString(CultureInfo.InvariantCulture).PadLeft(gid)).Append(' ');

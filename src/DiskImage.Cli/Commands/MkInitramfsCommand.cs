@@ -22,8 +22,10 @@ internal static class MkInitramfsCommand
     {
         string? output = null;
         string? early = null;
-        var build = new CpioBuildOptions();
-        var options = new InitramfsWriteOptions { Build = build };
+        var compression = InitramfsWriteOptions.Default.Compression;
+        int? compressionLevel = null;
+        bool reproducible = false, rootOwner = false;
+        var format = CpioFormat.Newc;
         var getopt = new GetOpt(
             args,
             "ho:",
@@ -40,23 +42,20 @@ internal static class MkInitramfsCommand
             switch (option)
             {
                 case 'o' or OptOutput: output = value; break;
-                case OptCompress: options.Compression = ParseCompression(value!); break;
+                case OptCompress: compression = ParseCompression(value!); break;
                 case OptLevel:
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int level))
                     {
                         throw CliException.Usage($"Invalid compression level '{value}'");
                     }
 
-                    options.CompressionLevel = level;
+                    compressionLevel = level;
                     break;
                 case OptEarly: early = value; break;
-                case OptReproducible: build.Reproducible = true; break;
-                case OptRootOwner:
-                    build.Uid = 0;
-                    build.Gid = 0;
-                    break;
+                case OptReproducible: reproducible = true; break;
+                case OptRootOwner: rootOwner = true; break;
                 case OptFormat:
-                    build.Format = value switch
+                    format = value switch
                     {
                         "newc" => CpioFormat.Newc,
                         "crc" => CpioFormat.Crc,
@@ -88,8 +87,21 @@ internal static class MkInitramfsCommand
             throw new CliException($"Could not open '{early}': No such directory");
         }
 
+        var options = new InitramfsWriteOptions
+        {
+            Compression = compression,
+            CompressionLevel = compressionLevel,
+            Build = new CpioBuildOptions
+            {
+                Format = format,
+                Reproducible = reproducible,
+                Uid = rootOwner ? 0 : null,
+                Gid = rootOwner ? 0 : null,
+            },
+        };
+
         // Pack writes a temporary file and renames it, so a refused compression (xz, lzo), a failure or an interrupt leaves no output.
-        Initramfs.Pack(source, output, options, early, cancellationToken);
+        Initramfs.Pack(source, output, options, early, overwrite: true, cancellationToken);
         return 0;
     }
 

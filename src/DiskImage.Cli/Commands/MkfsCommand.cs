@@ -102,7 +102,7 @@ internal static class MkfsCommand
         long rounded = size > long.MaxValue - 511 ? size : (size + 511) & ~511L;
         try
         {
-            return format == DiskImageFormat.Qcow2 ? Qcow2Image.Create(fileName, rounded) : RawImage.Create(fileName, rounded);
+            return format == DiskImageFormat.Qcow2 ? Qcow2Image.Create(fileName, rounded, overwrite: true) : RawImage.Create(fileName, rounded, overwrite: true);
         }
         catch (Exception e) when (ImageOpener.IsOpenFailure(e))
         {

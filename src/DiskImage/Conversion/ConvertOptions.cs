@@ -6,6 +6,9 @@ namespace DiskImage.Conversion;
 /// <summary>Options for <see cref="ImageConverter"/>; defaults match <c>qemu-img convert</c>.</summary>
 public sealed class ConvertOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static ConvertOptions Default { get; } = new();
+
     /// <summary>Target container format (<c>-O</c>). Default qcow2.</summary>
     public DiskImageFormat TargetFormat { get; init; } = DiskImageFormat.Qcow2;
 
@@ -37,6 +40,13 @@ public sealed class ConvertOptions
     /// lose it. Intermediate flushes are never issued, since a failed conversion deletes the target.
     /// </summary>
     public bool FlushToDisk { get; init; }
+
+    /// <summary>
+    /// Whether an existing target may be replaced. Default false: an existing target (file, symbolic
+    /// link or device) is refused with <see cref="IOException"/> naming it. <c>qemu-img convert</c>
+    /// replaces it; the CLI sets this.
+    /// </summary>
+    public bool Overwrite { get; init; }
 
     /// <summary>Worker threads for compression; default <see cref="Environment.ProcessorCount"/>.</summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;

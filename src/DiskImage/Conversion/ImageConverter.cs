@@ -17,7 +17,8 @@ namespace DiskImage.Conversion;
 /// it was. (Symbolic links and non-regular targets such as device nodes are written in place; a
 /// block device is not truncated, and what must read as zeros is zeroed.) A target that is a file the
 /// source reads, under any name, is refused with <see cref="ArgumentException"/> before anything is
-/// written; an existing target is write-locked as QEMU locks images, so a target another process uses
+/// written; any other existing target is refused with <see cref="IOException"/> unless
+/// <see cref="ConvertOptions.Overwrite"/> is set. An existing target that may be replaced is write-locked as QEMU locks images, so a target another process uses
 /// is refused with <see cref="IOException"/>.
 /// </remarks>
 public static class ImageConverter
@@ -25,6 +26,7 @@ public static class ImageConverter
     /// <summary>Writes <paramref name="source"/>'s content to a new image at <paramref name="targetPath"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="targetPath"/> names a file the source reads (the source file or, for a qcow2 image's content, any file of its backing chain), by any spelling.</exception>
     /// <exception cref="NotSupportedException">Compression was requested for a target format without compressed clusters, or the qcow2 options name a backing file.</exception>
+    /// <exception cref="IOException">The target exists and <see cref="ConvertOptions.Overwrite"/> is false, or another process uses it.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static void Convert(BlockDevice source, string targetPath, ConvertOptions? options = null, IProgress<ConvertProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -33,6 +35,10 @@ public static class ImageConverter
         options ??= new ConvertOptions();
         Validate(source, targetPath, options);
         cancellationToken.ThrowIfCancellationRequested();
+        if (!options.Overwrite && (Path.Exists(targetPath) || new FileInfo(targetPath).LinkTarget is not null))
+        {
+            throw new IOException($"'{targetPath}' already exists; set ConvertOptions.Overwrite to replace it.");
+        }
 
         // A new image is written beside the target and renamed over it on success, so a failed
         // conversion leaves an existing file untouched.
@@ -46,7 +52,7 @@ public static class ImageConverter
         // An existing target that another process (QEMU or DiskImage) uses is refused, as qemu-img
         // refuses it, rather than replaced underneath its user: its write lock is held until the rename.
         using FileBlockDevice? replaced = !inPlace && File.Exists(fullTarget) ? FileBlockDevice.Open(targetPath, writable: true) : null;
-        FileBlockDevice file = FileBlockDevice.Create(writePath, raw ? source.Length : 0);
+        FileBlockDevice file = FileBlockDevice.Create(writePath, raw ? source.Length : 0, overwrite: inPlace);
         if (file.IsHostBlockDevice && !raw)
         {
             file.Dispose();
@@ -80,7 +86,7 @@ public static class ImageConverter
 
             if (!inPlace)
             {
-                File.Move(writePath, fullTarget, overwrite: true);
+                File.Move(writePath, fullTarget, overwrite: options.Overwrite);
             }
 
             completed = true;

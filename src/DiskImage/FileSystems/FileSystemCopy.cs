@@ -433,7 +433,7 @@ public static class FileSystemCopy
                     }
 
                     HostTreeWriter.RemoveExisting(target);
-                    if (!HostTreeWriter.TryCreateNode(target, entry.Type, entry.Mode, entry.DeviceMajor, entry.DeviceMinor))
+                    if (!HostTreeWriter.TryCreateNode(target, entry.Type, (int)entry.Mode, entry.DeviceMajor, entry.DeviceMinor))
                     {
                         Result.Skip(entry.Path, "cannot create the node (needs root)");
                         return;
@@ -488,7 +488,7 @@ public static class FileSystemCopy
                 HostTreeWriter.TrySetOwner(target, entry.UserId, entry.GroupId);
             }
 
-            HostTreeWriter.SetMode(target, entry.Mode);
+            HostTreeWriter.SetMode(target, (int)entry.Mode);
 
             HostTreeWriter.SetTimes(target, entry.AccessTime, entry.ModificationTime, isSymbolicLink: false);
         }

@@ -3,6 +3,9 @@ namespace DiskImage.FileSystems;
 /// <summary>Options for <see cref="FileSystemCopy"/>.</summary>
 public sealed class FileSystemCopyOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static FileSystemCopyOptions Default { get; } = new();
+
     /// <summary>
     /// Whether owners (uid/gid) are copied (default true). On the host they are applied only when the
     /// process runs as root (the host refuses other owners anyway); the new entries then belong to

@@ -57,7 +57,7 @@ public interface IFileSystem : IDisposable
     Stream OpenFile(string path, FileMode mode, FileAccess access);
 
     /// <summary>Creates a directory with the given permission bits; the parent must exist.</summary>
-    void CreateDirectory(string path, int mode = 0x1ED);
+    void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory);
 
     /// <summary>Creates a symbolic link at <paramref name="path"/> whose target is <paramref name="target"/> (stored verbatim).</summary>
     void CreateSymbolicLink(string path, string target);
@@ -66,13 +66,13 @@ public interface IFileSystem : IDisposable
     void CreateHardLink(string path, string existingPath);
 
     /// <summary>Creates a character or block device node.</summary>
-    void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0);
+    void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device);
 
     /// <summary>Creates a named pipe.</summary>
-    void CreateFifo(string path, int mode = 0x1A4);
+    void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File);
 
     /// <summary>Creates a socket inode (a placeholder; nothing listens on it).</summary>
-    void CreateSocket(string path, int mode = 0x1ED);
+    void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory);
 
     /// <summary>Removes a non-directory entry or an empty directory (a final symbolic link itself is removed).</summary>
     void Delete(string path);
@@ -85,7 +85,7 @@ public interface IFileSystem : IDisposable
     void Rename(string sourcePath, string destinationPath);
 
     /// <summary>Sets the permission bits (<c>mode &amp; 07777</c>) of an entry (not following a final symbolic link).</summary>
-    void SetMode(string path, int mode);
+    void SetMode(string path, UnixFileMode mode);
 
     /// <summary>Sets the owner of an entry (not following a final symbolic link).</summary>
     void SetOwner(string path, uint userId, uint groupId);

@@ -27,8 +27,10 @@ public sealed class UnixFileInfo
     /// <summary>The entry type.</summary>
     public required UnixFileType Type { get; init; }
 
-    /// <summary>Permission bits including set-uid, set-gid and sticky (<c>st_mode &amp; 07777</c>).</summary>
-    public required int Mode { get; init; }
+    /// <summary>
+    /// Permission bits including set-uid, set-gid and sticky (<c>st_mode &amp; 07777</c>); the file type is <see cref="Type"/>.
+    /// </summary>
+    public required UnixFileMode Mode { get; init; }
 
     /// <summary>Owner user id.</summary>
     public required uint UserId { get; init; }
@@ -70,5 +72,5 @@ public sealed class UnixFileInfo
     public bool IsDirectory => Type == UnixFileType.Directory;
 
     /// <inheritdoc />
-    public override string ToString() => $"{Path} {Type} {Convert.ToString(Mode, 8)} {UserId}:{GroupId} {Size}";
+    public override string ToString() => $"{Path} {Type} {Convert.ToString((int)Mode, 8)} {UserId}:{GroupId} {Size}";
 }

@@ -10,7 +10,12 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
     /// <summary>The container format.</summary>
     public abstract DiskImageFormat Format { get; }
 
-    /// <summary>The guest-visible disk as a device (reads follow the backing chain where there is one).</summary>
+    /// <summary>
+    /// The guest-visible disk as a device (reads follow the backing chain where there is one). The image
+    /// owns it: it stays usable until the image is disposed, and disposing it — or a stream
+    /// (<see cref="BlockDevice.AsStream"/>) or file system opened over it without <c>leaveOpen</c> — does
+    /// not close it or the image.
+    /// </summary>
     public abstract BlockDevice Content { get; }
 
     /// <summary>Path of the image file, when opened from a path.</summary>

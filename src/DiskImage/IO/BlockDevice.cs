@@ -16,6 +16,7 @@ namespace DiskImage.IO;
 public abstract class BlockDevice : IDisposable, IAsyncDisposable
 {
     private int _disposed;
+    private int _heldByOwner;
 
     /// <summary>Size of the device in bytes.</summary>
     public abstract long Length { get; }
@@ -305,9 +306,32 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
     /// <summary>Throws <see cref="ObjectDisposedException"/> once disposed.</summary>
     protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Marks this device as a view that an owner (an image whose <c>Content</c> it is) holds: from now on
+    /// <see cref="Dispose()"/> and <see cref="DisposeAsync"/> from anyone else do nothing, and only
+    /// <see cref="DisposeByOwner"/> releases it. See the ownership rule in docs/architecture.md.
+    /// </summary>
+    internal void MarkHeldByOwner() => Volatile.Write(ref _heldByOwner, 1);
+
+    /// <summary>Releases a device its owner held (see <see cref="MarkHeldByOwner"/>).</summary>
+    internal void DisposeByOwner()
+    {
+        Volatile.Write(ref _heldByOwner, 0);
+        Dispose();
+    }
+
+    /// <summary>
+    /// Releases the device. A device that an owner holds as a view (an image's <c>Content</c>) is not
+    /// released by this call: it lives as long as its owner, so a stream or file system over it may
+    /// dispose it freely.
+    /// </summary>
     public void Dispose()
     {
+        if (Volatile.Read(ref _heldByOwner) != 0)
+        {
+            return;
+        }
+
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             Dispose(disposing: true);
@@ -316,9 +340,14 @@ public abstract class BlockDevice : IDisposable, IAsyncDisposable
         GC.SuppressFinalize(this);
     }
 
-    /// <inheritdoc />
+    /// <summary>Asynchronously releases the device; like <see cref="Dispose()"/>, a no-op for a device an owner holds.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Volatile.Read(ref _heldByOwner) != 0)
+        {
+            return;
+        }
+
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await DisposeAsyncCore().ConfigureAwait(false);

@@ -119,19 +119,25 @@ public sealed class FileBlockDevice : BlockDevice
     }
 
     /// <summary>
-    /// Creates (or, with <paramref name="overwrite"/>, truncates) a file of <paramref name="length"/>
-    /// bytes, sparse where the file system allows. The write lock is taken before an existing file is
-    /// truncated, so a file another user holds is refused unchanged. An existing block device is
-    /// written in place: it is not truncated, and must hold at least <paramref name="length"/> bytes.
+    /// Creates a new file of <paramref name="length"/> bytes, sparse where the file system allows. An
+    /// existing file is refused unless <paramref name="overwrite"/> is true; then it is truncated, the
+    /// write lock taken first, so a file another user holds is refused unchanged. With
+    /// <paramref name="overwrite"/>, an existing block device is written in place: it is not truncated,
+    /// and must hold at least <paramref name="length"/> bytes.
     /// </summary>
-    /// <exception cref="IOException">The file is locked by another user, exists while <paramref name="overwrite"/> is false, or is a device smaller than <paramref name="length"/>.</exception>
-    public static FileBlockDevice Create(string path, long length = 0, bool overwrite = true)
+    /// <param name="path">The file to create.</param>
+    /// <param name="length">Its length in bytes.</param>
+    /// <param name="overwrite">Whether an existing file (or block device) may be replaced; false by default.</param>
+    /// <exception cref="IOException">The file exists while <paramref name="overwrite"/> is false (the message names it), is locked by another user, or is a device smaller than <paramref name="length"/>.</exception>
+    public static FileBlockDevice Create(string path, long length = 0, bool overwrite = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
 
         // Not FileMode.Create: its O_TRUNC would empty the file before the lock is checked.
-        SafeFileHandle handle = File.OpenHandle(path, overwrite ? FileMode.OpenOrCreate : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        SafeFileHandle handle = overwrite
+            ? File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read)
+            : CreateNewHandle(path);
         try
         {
             QemuImageLock.Acquire(handle, path, ImageLockRequest.ForFile(writable: true, metadataOnly: false, ImageLocking.Enabled));
@@ -166,6 +172,19 @@ public sealed class FileBlockDevice : BlockDevice
             QemuImageLock.Release(handle);
             handle.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Creates <paramref name="path"/>, refusing an existing file with an <see cref="IOException"/> that names it.</summary>
+    internal static SafeFileHandle CreateNewHandle(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        }
+        catch (IOException) when (File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null)
+        {
+            throw new IOException($"'{path}' already exists; pass overwrite: true to replace it.");
         }
     }
 

@@ -125,7 +125,7 @@ public sealed class CpioHostileInputTests
         foreach (InitramfsCompression c in CpioTestSupport.WritableCompressions)
         {
             using var ms = new MemoryStream();
-            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = c, Build = { Format = CpioFormat.Crc } });
+            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = c, Build = new() { Format = CpioFormat.Crc } });
             byte[] good = ms.ToArray();
             for (int iter = 0; iter < 40; iter++)
             {

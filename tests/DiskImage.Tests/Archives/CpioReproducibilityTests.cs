@@ -42,7 +42,7 @@ public sealed class CpioReproducibilityTests
             var options = new InitramfsWriteOptions
             {
                 Compression = compression,
-                Build = { Reproducible = true, ModificationTimeClamp = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero) },
+                Build = new() { Reproducible = true, ModificationTimeClamp = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero) },
             };
             using var ms = new MemoryStream();
             Initramfs.Write(ms, new HostDirectoryTreeSource(main), options, new HostDirectoryTreeSource(early));
@@ -119,7 +119,7 @@ public sealed class CpioReproducibilityTests
         byte[] Build(int workers)
         {
             using var ms = new MemoryStream();
-            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Zstd, ZstdWorkers = workers, Build = { Reproducible = true } });
+            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Zstd, ZstdWorkers = workers, Build = new() { Reproducible = true } });
             return ms.ToArray();
         }
 
@@ -147,7 +147,7 @@ public sealed class CpioReproducibilityTests
         byte[] Build(int workers)
         {
             using var ms = new MemoryStream();
-            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Gzip, GzipWorkers = workers, Build = { Reproducible = true } });
+            Initramfs.Write(ms, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.Gzip, GzipWorkers = workers, Build = new() { Reproducible = true } });
             return ms.ToArray();
         }
 

@@ -32,7 +32,7 @@ public sealed class InitramfsBootTests(ITestOutputHelper output)
             string image = tmp.File($"initrd-{layout.c}-{(layout.early ? "early" : "plain")}");
             using (var fs = File.Create(image))
             {
-                Initramfs.Write(fs, BusyboxTree(busybox), new InitramfsWriteOptions { Compression = layout.c, Build = { Reproducible = true, Uid = 0, Gid = 0 } }, layout.early ? EarlyTree() : null);
+                Initramfs.Write(fs, BusyboxTree(busybox), new InitramfsWriteOptions { Compression = layout.c, Build = new() { Reproducible = true, Uid = 0, Gid = 0 } }, layout.early ? EarlyTree() : null);
             }
 
             await gate.WaitAsync();

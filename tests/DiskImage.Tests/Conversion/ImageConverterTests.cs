@@ -446,7 +446,7 @@ public sealed class ImageConverterTests : IDisposable
         string link = _temp.File("link.raw");
         File.CreateSymbolicLink(link, real);
         using var source = new MemoryBlockDevice(Enumerable.Repeat((byte)5, 10_000).ToArray());
-        ImageConverter.Convert(source, link, new ConvertOptions { TargetFormat = DiskImageFormat.Raw });
+        ImageConverter.Convert(source, link, new ConvertOptions { TargetFormat = DiskImageFormat.Raw, Overwrite = true });
         Assert.NotNull(new FileInfo(link).LinkTarget);
         Assert.Equal(Enumerable.Repeat((byte)5, 10_000).ToArray(), File.ReadAllBytes(real));
     }

@@ -144,7 +144,7 @@ public sealed class RandomOperation
 
                 return null;
             case RandomOperationKind.CreateDirectory:
-                fs.CreateDirectory(Path, Permissions);
+                fs.CreateDirectory(Path, (UnixFileMode)Permissions);
                 return null;
             case RandomOperationKind.Delete:
                 fs.Delete(Path);
@@ -159,16 +159,16 @@ public sealed class RandomOperation
                 fs.CreateHardLink(Path, Other!);
                 return null;
             case RandomOperationKind.Device:
-                fs.CreateDevice(Path, DeviceType, Major, Minor, Permissions);
+                fs.CreateDevice(Path, DeviceType, Major, Minor, (UnixFileMode)Permissions);
                 return null;
             case RandomOperationKind.Fifo:
-                fs.CreateFifo(Path, Permissions);
+                fs.CreateFifo(Path, (UnixFileMode)Permissions);
                 return null;
             case RandomOperationKind.Socket:
-                fs.CreateSocket(Path, Permissions);
+                fs.CreateSocket(Path, (UnixFileMode)Permissions);
                 return null;
             case RandomOperationKind.SetMode:
-                fs.SetMode(Path, Permissions);
+                fs.SetMode(Path, (UnixFileMode)Permissions);
                 return null;
             case RandomOperationKind.SetOwner:
                 fs.SetOwner(Path, UserId, GroupId);

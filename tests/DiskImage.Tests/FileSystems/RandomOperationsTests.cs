@@ -21,7 +21,7 @@ public sealed class RandomOperationsTests
     {
         using var model = new InMemoryFileSystem();
         using var target = new InMemoryFileSystem();
-        target.CreateDirectory("/lost+found", 0x1C0);
+        target.CreateDirectory("/lost+found", (UnixFileMode)0x1C0);
         RandomOperationRunner.Mirror(target, model);
         UnixTime start = UnixTime.Now;
         var runner = new RandomOperationRunner(seed, model);

@@ -115,7 +115,7 @@ public sealed class RandomTreeSnapshot
         {
             Path = e.Path,
             Type = e.Type,
-            Mode = e.Mode,
+            Mode = (int)e.Mode,
             UserId = e.UserId,
             GroupId = e.GroupId,
             Size = e.Size,

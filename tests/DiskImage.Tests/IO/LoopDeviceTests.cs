@@ -31,7 +31,7 @@ public sealed class LoopDeviceTests : IDisposable
         string backing = Garbage("backing.img", DeviceSize, Seed);
         byte[] original = File.ReadAllBytes(backing);
         using var loop = LoopDevice.Attach(backing);
-        using (FileBlockDevice device = FileBlockDevice.Create(loop.Path, 16L << 20))
+        using (FileBlockDevice device = FileBlockDevice.Create(loop.Path, 16L << 20, overwrite: true))
         {
             Assert.True(device.IsHostBlockDevice);
             Assert.Equal(DeviceSize, device.Length);
@@ -54,7 +54,7 @@ public sealed class LoopDeviceTests : IDisposable
             Assert.Throws<IOException>(() => FileBlockDevice.Open(loop.Path, writable: true));
         }
 
-        IOException grow = Assert.Throws<IOException>(() => FileBlockDevice.Create(loop.Path, DeviceSize + 512));
+        IOException grow = Assert.Throws<IOException>(() => FileBlockDevice.Create(loop.Path, DeviceSize + 512, overwrite: true));
         Assert.Equal("Cannot grow device files", grow.Message);
         Assert.Equal(DeviceSize, new FileInfo(backing).Length);
     }

@@ -60,17 +60,25 @@ public static class Initramfs
     /// <summary>
     /// Packs the host directory <paramref name="sourceDirectory"/> (and optionally an early directory) into the file
     /// <paramref name="outputPath"/>, through a temporary file renamed at the end: a failure or a cancellation leaves
-    /// no output (and an existing file of that name unchanged).
+    /// no output (and an existing file of that name unchanged). An existing <paramref name="outputPath"/> is
+    /// refused unless <paramref name="overwrite"/> is true.
     /// </summary>
     /// <param name="sourceDirectory">The directory of the main archive.</param>
     /// <param name="outputPath">The image file to write.</param>
     /// <param name="options">Compression and archive options; null for the defaults.</param>
     /// <param name="earlyDirectory">The directory of the uncompressed early archive, or null for none.</param>
+    /// <param name="overwrite">Whether an existing <paramref name="outputPath"/> may be replaced; false by default.</param>
     /// <param name="cancellationToken">Stops before the next entry or chunk of file data.</param>
+    /// <exception cref="IOException"><paramref name="outputPath"/> exists and <paramref name="overwrite"/> is false (the message names it).</exception>
     /// <exception cref="OperationCanceledException">Packing was cancelled; the temporary file was removed.</exception>
-    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null, CancellationToken cancellationToken = default)
+    public static void Pack(string sourceDirectory, string outputPath, InitramfsWriteOptions? options = null, string? earlyDirectory = null, bool overwrite = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        if (!overwrite && (Path.Exists(outputPath) || new FileInfo(outputPath).LinkTarget is not null))
+        {
+            throw new IOException($"'{outputPath}' already exists; pass overwrite: true to replace it.");
+        }
+
         var main = new HostDirectoryTreeSource(sourceDirectory);
         ICpioTreeSource? early = earlyDirectory is null ? null : new HostDirectoryTreeSource(earlyDirectory);
         string temp = outputPath + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -83,7 +91,7 @@ public static class Initramfs
 
             cancellationToken.ThrowIfCancellationRequested();
 
-            File.Move(temp, outputPath, overwrite: true);
+            File.Move(temp, outputPath, overwrite);
         }
         catch
         {
@@ -138,11 +146,19 @@ public static class Initramfs
         }
     }
 
-    /// <summary>Reads every entry header of an image (data is skipped), across all segments.</summary>
-    public static IEnumerable<CpioEntry> List(Stream image, InitramfsReaderOptions? options = null, bool leaveOpen = false)
+    /// <summary>
+    /// Reads every entry header of an image (data is skipped), across all segments, as the sequence is enumerated.
+    /// <paramref name="image"/> is borrowed: it is never disposed (the caller opened it and closes it).
+    /// </summary>
+    public static IEnumerable<CpioEntry> List(Stream image, InitramfsReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(image);
-        using var reader = new InitramfsReader(image, options, leaveOpen);
+        return ListCore(image, options);
+    }
+
+    private static IEnumerable<CpioEntry> ListCore(Stream image, InitramfsReaderOptions? options)
+    {
+        using var reader = new InitramfsReader(image, options, leaveOpen: true);
         while (reader.GetNextEntry() is { } entry)
         {
             yield return entry;
@@ -153,7 +169,7 @@ public static class Initramfs
     public static void WriteListing(Stream image, TextWriter output, bool longFormat = false, InitramfsReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(output);
-        foreach (CpioEntry entry in List(image, options, leaveOpen: true))
+        foreach (CpioEntry entry in List(image, options))
         {
             output.WriteLine(longFormat ? FormatLong(entry) : entry.Name);
         }

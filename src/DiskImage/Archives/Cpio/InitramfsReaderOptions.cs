@@ -3,11 +3,14 @@ namespace DiskImage.Archives.Cpio;
 /// <summary>Limits that protect readers of untrusted initramfs images.</summary>
 public sealed class InitramfsReaderOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static InitramfsReaderOptions Default { get; } = new();
+
     /// <summary>Largest total of decompressed bytes across all compressed segments (default 4 GiB); beyond it reading throws <see cref="InvalidDataException"/>.</summary>
     public long MaxDecompressedSize
     {
         get;
-        set
+        init
         {
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
             field = value;
@@ -18,7 +21,7 @@ public sealed class InitramfsReaderOptions
     public long MaxZstdWindowSize
     {
         get;
-        set
+        init
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(value, 1024);
             field = value;
@@ -26,5 +29,5 @@ public sealed class InitramfsReaderOptions
     } = 128L << 20;
 
     /// <summary>Verify the crc format's checksums (default true).</summary>
-    public bool VerifyChecksums { get; set; } = true;
+    public bool VerifyChecksums { get; init; } = true;
 }

@@ -3,15 +3,18 @@ namespace DiskImage.Archives.Cpio;
 /// <summary>How <see cref="Initramfs"/> writes an image.</summary>
 public sealed class InitramfsWriteOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static InitramfsWriteOptions Default { get; } = new();
+
     /// <summary>Compression of the main segment (default zstd). <see cref="InitramfsCompression.Xz"/> and <see cref="InitramfsCompression.Lzo"/> are read only.</summary>
-    public InitramfsCompression Compression { get; set; } = InitramfsCompression.Zstd;
+    public InitramfsCompression Compression { get; init; } = InitramfsCompression.Zstd;
 
     /// <summary>
     /// Compression level; null for the default: zstd 3, gzip 6 (zlib levels 0–9),
     /// bzip2 9 (the only block size written), lzma with a 1 MiB dictionary, lz4 1 (fast; 3–12 = HC).
     /// zstd levels are capped so the window stays within the kernel's 8 MiB.
     /// </summary>
-    public int? CompressionLevel { get; set; }
+    public int? CompressionLevel { get; init; }
 
     /// <summary>
     /// zstd worker threads; null (default) uses one per processor. Any count of 1 or more gives the
@@ -21,7 +24,7 @@ public sealed class InitramfsWriteOptions
     public int? ZstdWorkers
     {
         get;
-        set
+        init
         {
             if (value is < 0)
             {
@@ -40,7 +43,7 @@ public sealed class InitramfsWriteOptions
     public int? GzipWorkers
     {
         get;
-        set
+        init
         {
             if (value is < 0)
             {
@@ -52,5 +55,5 @@ public sealed class InitramfsWriteOptions
     }
 
     /// <summary>How the trees become cpio archives (format, reproducibility, ownership).</summary>
-    public CpioBuildOptions Build { get; set; } = new();
+    public CpioBuildOptions Build { get; init; } = new();
 }

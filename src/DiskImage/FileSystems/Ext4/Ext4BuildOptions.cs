@@ -4,6 +4,9 @@ namespace DiskImage.FileSystems.Ext4;
 /// <see cref="Ext4FileSystem.ComputeBuildSize(IFileSystem, Ext4BuildOptions?)"/>.</summary>
 public sealed class Ext4BuildOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static Ext4BuildOptions Default { get; } = new();
+
     /// <summary>Profile, geometry and identifiers of the new file system (default: <see cref="Ext4FormatProfile.Debian12"/>, sizes chosen like mke2fs).</summary>
     public Ext4FormatOptions Format { get; init; } = new();
 

@@ -168,7 +168,7 @@ internal sealed class Ext4Builder
             UnixTime now = UnixTime.FromDateTimeOffset(DateTimeOffset.UtcNow);
             var info = new UnixFileInfo
             {
-                Path = "/lost+found", Type = UnixFileType.Directory, Mode = 0x1C0, UserId = 0, GroupId = 0, Size = 0,
+                Path = "/lost+found", Type = UnixFileType.Directory, Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, UserId = 0, GroupId = 0, Size = 0,
                 LinkCount = 2, Inode = 0, AccessTime = now, ModificationTime = now, ChangeTime = now,
             };
             lostAndFound = new Item(info, "/lost+found") { Ino = LostAndFoundInode, Children = [], Parent = RootInode, Links = 1, Synthetic = true };
@@ -787,7 +787,7 @@ internal sealed class Ext4Builder
             throw new NotSupportedException($"'{item.Path}' has {item.Links} hard links; ext4 allows 65000.");
         }
 
-        ushort mode = (ushort)((int)info.Type | (info.Mode & 0xFFF));
+        ushort mode = (ushort)((int)info.Type | ((int)info.Mode & 0xFFF));
         if (item.Synthetic)
         {
             var t = new UnixTime(engine.Seconds, 0);

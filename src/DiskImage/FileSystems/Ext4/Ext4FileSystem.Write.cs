@@ -278,13 +278,14 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED)
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         ResolvedPath<Ext4Node> r = NewEntry(path);
         Ext4Inode parent = r.Parent.Inode;
         CheckCanAddSubdirectory(parent, path);
-        CreateInode(r, UnixFileType.Directory, mode, null);
+        CreateInode(r, UnixFileType.Directory, bits, null);
         op.Complete();
     }
 
@@ -357,27 +358,30 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
     {
         using Ext4Operation op = new(this);
         FileSystemWriteChecks.CheckDevice(type, major, minor);
-        CreateInode(NewEntry(path), type, mode, inode => inode.SetDevice(major, minor));
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
+        CreateInode(NewEntry(path), type, bits, inode => inode.SetDevice(major, minor));
         op.Complete();
     }
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4)
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
-        CreateInode(NewEntry(path), UnixFileType.Fifo, mode, null);
+        CreateInode(NewEntry(path), UnixFileType.Fifo, bits, null);
         op.Complete();
     }
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED)
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
-        CreateInode(NewEntry(path), UnixFileType.Socket, mode, null);
+        CreateInode(NewEntry(path), UnixFileType.Socket, bits, null);
         op.Complete();
     }
 
@@ -491,11 +495,12 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <inheritdoc />
-    public void SetMode(string path, int mode)
+    public void SetMode(string path, UnixFileMode mode)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
-        inode.Mode = (ushort)((inode.Mode & 0xF000) | (mode & 0xFFF));
+        inode.Mode = (ushort)((inode.Mode & 0xF000) | bits);
         inode.SetChangeTime(Now());
         WriteInode(inode);
         op.Complete();

@@ -136,12 +136,8 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
             }
             catch
             {
+                // A failed open takes nothing over: the caller still owns the device.
                 fs._writable = false;
-                if (!leaveOpen)
-                {
-                    device.Dispose();
-                }
-
                 throw;
             }
         }
@@ -438,7 +434,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
         {
             Path = path,
             Type = i.Type,
-            Mode = i.Mode & 0xFFF,
+            Mode = UnixFileModeBits.FromBits(i.Mode),
             UserId = i.UserId,
             GroupId = i.GroupId,
             Size = i.Type is UnixFileType.RegularFile or UnixFileType.Directory or UnixFileType.SymbolicLink ? i.Size : 0,

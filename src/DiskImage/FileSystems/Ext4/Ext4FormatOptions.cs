@@ -31,6 +31,9 @@ public enum Ext4FormatProfile
 /// <see cref="Timestamp"/> makes the result byte-for-byte reproducible.</summary>
 public sealed class Ext4FormatOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static Ext4FormatOptions Default { get; } = new();
+
     /// <summary>Feature profile (default <see cref="Ext4FormatProfile.Debian12"/>).</summary>
     public Ext4FormatProfile Profile { get; init; } = Ext4FormatProfile.Debian12;
 

@@ -3,20 +3,23 @@ namespace DiskImage.FileSystems.Ext4;
 /// <summary>How <see cref="Ext4FileSystem.Open(IO.BlockDevice, Ext4OpenOptions?, bool)"/> treats the file system.</summary>
 public sealed class Ext4OpenOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static Ext4OpenOptions Default { get; } = new();
+
     /// <summary>
     /// Whether metadata checksums (superblock, group descriptors, inodes, extent blocks, directory
     /// blocks, htree nodes, xattr blocks) are verified on read. A mismatch throws
     /// <see cref="InvalidDataException"/>. Default: true. Ignored when <see cref="Writable"/> is set:
     /// writing always verifies (a change must never trust a damaged structure).
     /// </summary>
-    public bool VerifyChecksums { get; set; } = true;
+    public bool VerifyChecksums { get; init; } = true;
 
     /// <summary>
     /// Whether a file system whose journal needs recovery (a snapshot of a running system) may be opened read-only
     /// as it is, without replaying the journal; recent changes may then be missing. Default: false
     /// (<see cref="NotSupportedException"/>). Ignored with <see cref="Writable"/>, which replays the journal.
     /// </summary>
-    public bool AllowJournalRecoveryNeeded { get; set; }
+    public bool AllowJournalRecoveryNeeded { get; init; }
 
     /// <summary>
     /// Whether the file system is opened for writing. Default: false. A journal that needs recovery is replayed
@@ -33,11 +36,11 @@ public sealed class Ext4OpenOptions
     /// on <see cref="Ext4FileSystem.Dispose"/>: a crash at any point leaves a file system e2fsck and the kernel
     /// accept (after replaying the journal).
     /// </summary>
-    public bool Writable { get; set; }
+    public bool Writable { get; init; }
 
     /// <summary>
     /// The clock for the timestamps of changes (inode times, <c>s_wtime</c>); null for the current time.
     /// A fixed clock makes written images reproducible.
     /// </summary>
-    public Func<UnixTime>? Clock { get; set; }
+    public Func<UnixTime>? Clock { get; init; }
 }

@@ -149,7 +149,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         UnixNative.GetDataRanges(RootDirectory + path, size);
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target) => PathResolver.ThrowReadOnly();
@@ -158,13 +158,13 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     public void CreateHardLink(string path, string existingPath) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => PathResolver.ThrowReadOnly();
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => PathResolver.ThrowReadOnly();
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => PathResolver.ThrowReadOnly();
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
     public void Delete(string path) => PathResolver.ThrowReadOnly();
@@ -173,7 +173,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     public void Rename(string sourcePath, string destinationPath) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
-    public void SetMode(string path, int mode) => PathResolver.ThrowReadOnly();
+    public void SetMode(string path, UnixFileMode mode) => PathResolver.ThrowReadOnly();
 
     /// <inheritdoc />
     public void SetOwner(string path, uint userId, uint groupId) => PathResolver.ThrowReadOnly();
@@ -225,7 +225,7 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         {
             Path = path,
             Type = s.FileType,
-            Mode = s.Mode & 0xFFF,
+            Mode = UnixFileModeBits.FromBits(s.Mode),
             UserId = s.Uid,
             GroupId = s.Gid,
             Size = s.Size,

@@ -111,7 +111,8 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED) => Add(NewEntry(path), UnixFileType.Directory, mode);
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) =>
+        Add(NewEntry(path), UnixFileType.Directory, UnixFileModeBits.ToBits(mode, nameof(mode)));
 
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target)
@@ -144,19 +145,20 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
     }
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0)
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
     {
         FileSystemWriteChecks.CheckDevice(type, major, minor);
-        InMemoryNode n = Add(NewEntry(path), type, mode);
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
+        InMemoryNode n = Add(NewEntry(path), type, bits);
         n.DeviceMajor = major;
         n.DeviceMinor = minor;
     }
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => Add(NewEntry(path), UnixFileType.Fifo, mode);
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => Add(NewEntry(path), UnixFileType.Fifo, UnixFileModeBits.ToBits(mode, nameof(mode)));
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => Add(NewEntry(path), UnixFileType.Socket, mode);
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Add(NewEntry(path), UnixFileType.Socket, UnixFileModeBits.ToBits(mode, nameof(mode)));
 
     /// <inheritdoc />
     public void Delete(string path)
@@ -216,10 +218,11 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
     }
 
     /// <inheritdoc />
-    public void SetMode(string path, int mode)
+    public void SetMode(string path, UnixFileMode mode)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         InMemoryNode n = Changeable(path);
-        n.Mode = mode & 0xFFF;
+        n.Mode = bits;
         n.ChangeTime = UnixTime.Now;
     }
 

@@ -84,7 +84,7 @@ internal sealed class InMemoryNode
     {
         Path = path,
         Type = Type,
-        Mode = Mode,
+        Mode = UnixFileModeBits.FromBits(Mode),
         UserId = UserId,
         GroupId = GroupId,
         Size = Size,

@@ -163,7 +163,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED) => ThrowReadOnly();
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => ThrowReadOnly();
 
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target) => ThrowReadOnly();
@@ -172,13 +172,13 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     public void CreateHardLink(string path, string existingPath) => ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => ThrowReadOnly();
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => ThrowReadOnly();
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => ThrowReadOnly();
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => ThrowReadOnly();
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => ThrowReadOnly();
 
     /// <inheritdoc />
     public void Delete(string path) => ThrowReadOnly();
@@ -187,7 +187,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     public void Rename(string sourcePath, string destinationPath) => ThrowReadOnly();
 
     /// <inheritdoc />
-    public void SetMode(string path, int mode) => ThrowReadOnly();
+    public void SetMode(string path, UnixFileMode mode) => ThrowReadOnly();
 
     /// <inheritdoc />
     public void SetOwner(string path, uint userId, uint groupId) => ThrowReadOnly();
@@ -291,7 +291,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         {
             Path = path,
             Type = i.Type,
-            Mode = i.RawMode & 0xFFF,
+            Mode = UnixFileModeBits.FromBits(i.RawMode),
             UserId = i.UserId,
             GroupId = i.GroupId,
             Size = i.Type is UnixFileType.RegularFile or UnixFileType.Directory or UnixFileType.SymbolicLink ? i.Size : 0,

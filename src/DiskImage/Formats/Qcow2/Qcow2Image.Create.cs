@@ -8,14 +8,19 @@ namespace DiskImage.Formats.Qcow2;
 /// <content>Creating new images with the layout <c>qemu-img create</c> uses: header, refcount table, refcount blocks, L1.</content>
 public sealed partial class Qcow2Image
 {
-    /// <summary>Creates a new image file (overwriting) of <paramref name="virtualSize"/> bytes, opened writable.</summary>
+    /// <summary>Creates a new image file of <paramref name="virtualSize"/> bytes, opened writable.</summary>
+    /// <param name="path">The image file to create.</param>
+    /// <param name="virtualSize">The guest disk size in bytes.</param>
+    /// <param name="options">Creation options; null for qemu-img's defaults.</param>
+    /// <param name="overwrite">Whether an existing file may be replaced; false by default.</param>
     /// <exception cref="ArgumentException">The options contradict each other (e.g. zstd or extended L2 with version 2).</exception>
-    public static Qcow2Image Create(string path, long virtualSize, Qcow2CreateOptions? options = null)
+    /// <exception cref="IOException">The file exists and <paramref name="overwrite"/> is false (the message names it), or another user holds it.</exception>
+    public static Qcow2Image Create(string path, long virtualSize, Qcow2CreateOptions? options = null, bool overwrite = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= Qcow2CreateOptions.Default;
         Validate(virtualSize, options);
-        FileBlockDevice host = FileBlockDevice.Create(path);
+        FileBlockDevice host = FileBlockDevice.Create(path, overwrite: overwrite);
         try
         {
             return CreateCore(host, virtualSize, options, leaveOpen: false, path);

@@ -109,6 +109,7 @@ public sealed partial class Qcow2Image : DiskImageFile
         _l2Cache = new Qcow2TableCache<ulong[]>(cacheTables);
         _refblockCache = new Qcow2TableCache<byte[]>(Math.Max(16, (4 * 1024 * 1024) >> _clusterBits));
         _content = new Qcow2ContentDevice(this, null, -1);
+        _content.MarkHeldByOwner();
         if (writable)
         {
             RebuildMetadataIndex();
@@ -315,7 +316,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             }
             finally
             {
-                _content.Dispose();
+                _content.DisposeByOwner();
                 _backing?.Dispose();
                 _dataFile?.Dispose();
                 if (!_leaveOpen)

@@ -1,6 +1,6 @@
 namespace DiskImage.Formats.Qcow2;
 
-/// <summary>What <see cref="Qcow2Image.Create(string, long, Qcow2CreateOptions?)"/> allocates up front.</summary>
+/// <summary>What <see cref="Qcow2Image.Create(string, long, Qcow2CreateOptions?, bool)"/> allocates up front.</summary>
 public enum Qcow2Preallocation
 {
     /// <summary>Nothing beyond the header, L1 and refcount structures (default).</summary>

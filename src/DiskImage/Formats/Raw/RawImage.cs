@@ -10,13 +10,17 @@ public sealed class RawImage : DiskImageFile
     private RawImage(FileBlockDevice file, string fileName)
     {
         _file = file;
+        _file.MarkHeldByOwner();
         FileName = fileName;
     }
 
     /// <inheritdoc />
     public override DiskImageFormat Format => DiskImageFormat.Raw;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// The image file as a device; a view the image owns, so disposing it (or a stream or file system
+    /// over it) leaves it open: it is released with the image.
+    /// </summary>
     public override BlockDevice Content => _file;
 
     /// <inheritdoc />
@@ -30,8 +34,13 @@ public sealed class RawImage : DiskImageFile
         return new RawImage(FileBlockDevice.Open(path, options.Writable, ImageLockRequest.ForFile(options.Writable, options.MetadataOnly, options.Locking)), path);
     }
 
-    /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes.</summary>
-    public static RawImage Create(string path, long virtualSize) => new(FileBlockDevice.Create(path, virtualSize), path);
+    /// <summary>Creates a sparse raw image of <paramref name="virtualSize"/> bytes, opened writable.</summary>
+    /// <param name="path">The image file to create.</param>
+    /// <param name="virtualSize">The guest disk size in bytes.</param>
+    /// <param name="overwrite">Whether an existing file may be replaced; false by default.</param>
+    /// <exception cref="IOException">The file exists and <paramref name="overwrite"/> is false (the message names it), or another user holds it.</exception>
+    public static RawImage Create(string path, long virtualSize, bool overwrite = false) =>
+        new(FileBlockDevice.Create(path, virtualSize, overwrite), path);
 
     /// <inheritdoc />
     public override ImageInfo GetInfo() => new()
@@ -47,7 +56,7 @@ public sealed class RawImage : DiskImageFile
     {
         if (disposing)
         {
-            _file.Dispose();
+            _file.DisposeByOwner();
         }
     }
 }

@@ -23,12 +23,12 @@ public static class ConformanceTree
     public static void Populate(IFileSystem fs)
     {
         Write(fs, "/hello.txt", HelloContent);
-        fs.SetMode("/hello.txt", 0x1A0); // 0640
+        fs.SetMode("/hello.txt", (UnixFileMode)0x1A0); // 0640
         fs.SetOwner("/hello.txt", 1000, 1001);
         fs.SetTimes("/hello.txt", FixedTime, FixedTime);
         fs.SetXattr("/hello.txt", "user.comment", "greeting"u8);
         fs.CreateDirectory("/dir");
-        fs.CreateDirectory("/dir/sub", 0x1C0); // 0700
+        fs.CreateDirectory("/dir/sub", (UnixFileMode)0x1C0); // 0700
         Write(fs, "/dir/sub/data.bin", PatternContent(70_000, 1));
         fs.OpenFile("/empty", FileMode.CreateNew, FileAccess.Write).Dispose();
         fs.CreateSymbolicLink("/link", "hello.txt");

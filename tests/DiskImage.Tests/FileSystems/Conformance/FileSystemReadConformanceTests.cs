@@ -23,7 +23,7 @@ public abstract class FileSystemReadConformanceTests
         using IFileSystem fs = OpenPopulated();
         UnixFileInfo e = fs.GetEntry("/hello.txt");
         Assert.Equal(UnixFileType.RegularFile, e.Type);
-        Assert.Equal(0x1A0, e.Mode);
+        Assert.Equal((UnixFileMode)0x1A0, e.Mode);
         Assert.Equal(ConformanceTree.HelloContent.Length, e.Size);
         Assert.Equal(2, e.LinkCount);
         UnixTime expected = PreservesNanoseconds ? ConformanceTree.FixedTime : new UnixTime(ConformanceTree.FixedTime.Seconds, 0);
@@ -195,7 +195,7 @@ public abstract class FileSystemReadConformanceTests
         Assert.Throws<NotSupportedException>(() => fs.CreateDirectory("/new"));
         Assert.Throws<NotSupportedException>(() => fs.Delete("/hello.txt"));
         Assert.Throws<NotSupportedException>(() => fs.Rename("/hello.txt", "/x"));
-        Assert.Throws<NotSupportedException>(() => fs.SetMode("/hello.txt", 0x1FF));
+        Assert.Throws<NotSupportedException>(() => fs.SetMode("/hello.txt", (UnixFileMode)0x1FF));
         Assert.Throws<NotSupportedException>(() => fs.SetXattr("/hello.txt", "user.a", "b"u8));
         Assert.Throws<NotSupportedException>(() => fs.OpenFile("/hello.txt", FileMode.Open, FileAccess.ReadWrite));
         Assert.Throws<NotSupportedException>(() => fs.OpenFile("/new", FileMode.CreateNew, FileAccess.Write));

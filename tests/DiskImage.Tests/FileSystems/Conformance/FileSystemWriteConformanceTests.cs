@@ -27,7 +27,7 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
         ConformanceTree.Write(fs, "/f", data);
         Assert.Equal(data, ConformanceTree.ReadAll(fs, "/f"));
         UnixFileInfo e = fs.GetEntry("/f");
-        Assert.Equal(0x1A4, e.Mode);
+        Assert.Equal((UnixFileMode)0x1A4, e.Mode);
         Assert.Equal(10_000, e.Size);
         Assert.Equal(1, e.LinkCount);
     }
@@ -113,11 +113,36 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
     public void CreateDirectory_Existing_ThrowsIOException()
     {
         using IFileSystem fs = CreateEmpty();
-        fs.CreateDirectory("/d", 0x1C0);
-        Assert.Equal(0x1C0, fs.GetEntry("/d").Mode);
+        fs.CreateDirectory("/d", (UnixFileMode)0x1C0);
+        Assert.Equal((UnixFileMode)0x1C0, fs.GetEntry("/d").Mode);
         Assert.Throws<IOException>(() => fs.CreateDirectory("/d"));
         Assert.Throws<DirectoryNotFoundException>(() => fs.CreateDirectory("/x/y"));
         Assert.Throws<IOException>(() => fs.CreateDirectory("/"));
+    }
+
+    [Fact]
+    public void Modes_WithBitsOutside07777_AreRefusedNotMasked()
+    {
+        using IFileSystem fs = CreateEmpty();
+        var withType = (UnixFileMode)0x41ED; // S_IFDIR | 0755: a file type is never part of a mode
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.CreateDirectory("/d", withType));
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.CreateFifo("/p", (UnixFileMode)0x11A4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.CreateSocket("/s", (UnixFileMode)0x1000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.CreateDevice("/c", UnixFileType.CharacterDevice, 1, 3, (UnixFileMode)0x21B6));
+        Assert.False(fs.Exists("/d") || fs.Exists("/p") || fs.Exists("/s") || fs.Exists("/c"));
+
+        ConformanceTree.Write(fs, "/f", [1]);
+        fs.SetMode("/f", UnixFileMode.UserRead);
+        Assert.Throws<ArgumentOutOfRangeException>(() => fs.SetMode("/f", (UnixFileMode)0x81A4));
+        Assert.Equal(UnixFileMode.UserRead, fs.GetEntry("/f").Mode);
+
+        const UnixFileMode Mode0755 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+        fs.CreateDirectory("/m", Mode0755);
+        Assert.Equal(Mode0755, fs.GetEntry("/m").Mode);
+        Assert.False(fs.GetEntry("/m").Mode.HasFlag(UnixFileMode.StickyBit));
+        fs.CreateDirectory("/t", Mode0755 | UnixFileMode.StickyBit);
+        Assert.Equal((UnixFileMode)0x3ED, fs.GetEntry("/t").Mode); // 01755
     }
 
     [Fact]
@@ -137,12 +162,12 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
     public void CreateSpecialFiles_ReportTypesAndDeviceNumbers()
     {
         using IFileSystem fs = CreateEmpty();
-        fs.CreateDevice("/null", UnixFileType.CharacterDevice, 1, 3, 0x1B6);
+        fs.CreateDevice("/null", UnixFileType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6);
         fs.CreateDevice("/sda", UnixFileType.BlockDevice, 259, 300000);
         fs.CreateFifo("/pipe");
         fs.CreateSocket("/sock");
         UnixFileInfo n = fs.GetEntry("/null");
-        Assert.Equal((UnixFileType.CharacterDevice, 1, 3, 0x1B6), (n.Type, n.DeviceMajor, n.DeviceMinor, n.Mode));
+        Assert.Equal((UnixFileType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6), (n.Type, n.DeviceMajor, n.DeviceMinor, n.Mode));
         UnixFileInfo b = fs.GetEntry("/sda");
         Assert.Equal((UnixFileType.BlockDevice, 259, 300000), (b.Type, b.DeviceMajor, b.DeviceMinor));
         Assert.Equal(UnixFileType.Fifo, fs.GetEntry("/pipe").Type);
@@ -236,12 +261,12 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
     {
         using IFileSystem fs = CreateEmpty();
         ConformanceTree.Write(fs, "/f", [1]);
-        fs.SetMode("/f", 0xFED); // 07755
+        fs.SetMode("/f", (UnixFileMode)0xFED); // 07755
         fs.SetOwner("/f", 4_000_000_000, 65_536);
         var t = new UnixTime(-5, 999_999_999);
         fs.SetTimes("/f", t, null);
         UnixFileInfo e = fs.GetEntry("/f");
-        Assert.Equal(0xFED, e.Mode);
+        Assert.Equal((UnixFileMode)0xFED, e.Mode);
         Assert.Equal(4_000_000_000u, e.UserId);
         Assert.Equal(65_536u, e.GroupId);
         Assert.Equal(t, e.AccessTime);

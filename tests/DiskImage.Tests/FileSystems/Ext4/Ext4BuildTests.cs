@@ -341,7 +341,7 @@ public sealed class Ext4BuildTests
         ConformanceTree.Populate(mem);
         if (asDirectory)
         {
-            mem.CreateDirectory("/lost+found", 0x1C0);
+            mem.CreateDirectory("/lost+found", (UnixFileMode)0x1C0);
             ConformanceTree.Write(mem, "/lost+found/#1234", "orphan"u8.ToArray());
         }
         else
@@ -621,23 +621,23 @@ public sealed class Ext4BuildTests
 
         public Stream OpenFile(string path, FileMode mode, FileAccess access) => throw new IOException();
 
-        public void CreateDirectory(string path, int mode = 0x1ED) => throw new NotSupportedException();
+        public void CreateDirectory(string path, UnixFileMode mode = (UnixFileMode)0x1ED) => throw new NotSupportedException();
 
         public void CreateSymbolicLink(string path, string target) => throw new NotSupportedException();
 
         public void CreateHardLink(string path, string existingPath) => throw new NotSupportedException();
 
-        public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => throw new NotSupportedException();
+        public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = (UnixFileMode)0x1B0) => throw new NotSupportedException();
 
-        public void CreateFifo(string path, int mode = 0x1A4) => throw new NotSupportedException();
+        public void CreateFifo(string path, UnixFileMode mode = (UnixFileMode)0x1A4) => throw new NotSupportedException();
 
-        public void CreateSocket(string path, int mode = 0x1ED) => throw new NotSupportedException();
+        public void CreateSocket(string path, UnixFileMode mode = (UnixFileMode)0x1ED) => throw new NotSupportedException();
 
         public void Delete(string path) => throw new NotSupportedException();
 
         public void Rename(string sourcePath, string destinationPath) => throw new NotSupportedException();
 
-        public void SetMode(string path, int mode) => throw new NotSupportedException();
+        public void SetMode(string path, UnixFileMode mode) => throw new NotSupportedException();
 
         public void SetOwner(string path, uint userId, uint groupId) => throw new NotSupportedException();
 
@@ -659,7 +659,7 @@ public sealed class Ext4BuildTests
 
         private static UnixFileInfo Dir(string path) => new()
         {
-            Path = path, Type = UnixFileType.Directory, Mode = 0x1ED, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2,
+            Path = path, Type = UnixFileType.Directory, Mode = (UnixFileMode)0x1ED, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2,
             Inode = 2, AccessTime = T, ModificationTime = T, ChangeTime = T,
         };
     }

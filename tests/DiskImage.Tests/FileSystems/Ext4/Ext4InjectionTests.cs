@@ -173,7 +173,7 @@ internal static class Injection
             s.Write(Ext4InjectionTests.InjectedContent);
         }
 
-        fs.SetMode(path, 0x1A0);
+        fs.SetMode(path, (UnixFileMode)0x1A0);
         fs.SetOwner(path, 0, 42);
         fs.SetTimes(path, Ext4InjectionTests.InjectedTime, Ext4InjectionTests.InjectedTime);
         fs.Flush();

@@ -112,7 +112,7 @@ public static class Ext4KernelMountQemu
         string initrd = Path.Combine(workDir, "ext4-check.initrd");
         using (FileStream fs = File.Create(initrd))
         {
-            Initramfs.Write(fs, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.None, Build = { Reproducible = true, Uid = 0, Gid = 0 } });
+            Initramfs.Write(fs, tree, new InitramfsWriteOptions { Compression = InitramfsCompression.None, Build = new() { Reproducible = true, Uid = 0, Gid = 0 } });
         }
 
         var args = new List<string>

@@ -56,7 +56,7 @@ public static class Ext4TreeComparer
             Assert.True(uint.Parse(f[2], CultureInfo.InvariantCulture) == a.UserId, ctx + $"uid {a.UserId}, expected {f[2]}");
             Assert.True(uint.Parse(f[3], CultureInfo.InvariantCulture) == a.GroupId, ctx + $"gid {a.GroupId}, expected {f[3]}");
             Assert.True(int.Parse(f[4], CultureInfo.InvariantCulture) == a.LinkCount, ctx + $"nlink {a.LinkCount}, expected {f[4]}");
-            Assert.True(Convert.ToInt32(f[5], 8) == a.Mode, ctx + $"mode {Convert.ToString(a.Mode, 8)}, expected {f[5]}");
+            Assert.True(Convert.ToInt32(f[5], 8) == (int)a.Mode, ctx + $"mode {Convert.ToString((int)a.Mode, 8)}, expected {f[5]}");
 
             // mke2fs 1.47.0 -d stores atime/mtime as 32-bit signed seconds only (no nanoseconds, no epoch
             // bits), so the expected on-disk value is the source time truncated that way. Reading the source

@@ -56,7 +56,7 @@ public sealed class Ext4WriteCoreRandomTests : IDisposable
         {
             if (fs.Exists("/lost+found"))
             {
-                model.CreateDirectory("/lost+found", 0x1C0);
+                model.CreateDirectory("/lost+found", (UnixFileMode)0x1C0);
             }
 
             var log = new List<string>();
@@ -178,7 +178,7 @@ public sealed class Ext4WriteCoreRandomTests : IDisposable
             string path = all.Count > 0 ? all[rng.Next(all.Count)].Path : "/";
             int mode = rng.Next(0x1000);
             op = $"chmod {path}";
-            Both(model, fs, f => f.SetMode(path, mode));
+            Both(model, fs, f => f.SetMode(path, (UnixFileMode)mode));
         }
 
         return op;

@@ -53,7 +53,7 @@ public sealed class Ext4WriteCoreTests : IDisposable
                 s.Write([1, 2, 3]);
             }
 
-            fs.SetMode("/small", 0x1C0);
+            fs.SetMode("/small", (UnixFileMode)0x1C0);
             fs.SetOwner("/small", 1000, 100);
             fs.SetTimes("/small", FixedTime, FixedTime);
         }
@@ -268,7 +268,7 @@ public sealed class Ext4WriteCoreTests : IDisposable
         using (Ext4FileSystem fs = OpenWritable(image))
         {
             fs.CreateDirectory("/d");
-            fs.CreateDirectory("/d/sub", 0x1C0);
+            fs.CreateDirectory("/d/sub", (UnixFileMode)0x1C0);
             for (int i = 0; i < 400; i++)
             {
                 using Stream s = fs.OpenFile($"/d/file-{i:D4}", FileMode.CreateNew, FileAccess.Write);

@@ -81,7 +81,7 @@ public sealed class XfsProtofileTests
             Assert.True(expected.TryGetValue(e.Path, out Expected? want), $"unexpected {e.Path}");
             string what = $"{e.Path} ({XfsTestImages.MkfsVersion})";
             Assert.True(want.Type == e.Type, what);
-            Assert.True(want.Mode == e.Mode, $"{what}: mode {Convert.ToString(e.Mode, 8)}");
+            Assert.True(want.Mode == (int)e.Mode, $"{what}: mode {Convert.ToString((int)e.Mode, 8)}");
             Assert.True(want.Uid == e.UserId && want.Gid == e.GroupId, what);
             switch (e.Type)
             {
