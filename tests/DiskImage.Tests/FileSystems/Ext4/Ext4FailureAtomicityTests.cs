@@ -202,7 +202,7 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
                 (fs, c) => c.Stream!.Write(appended),
                 (fs, c) => c.Close(),
             ]),
-            new("chmod /a", [(fs, _) => fs.SetMode("/a", 0x1C0)]),
+            new("chmod /a", [(fs, _) => fs.SetMode("/a", (UnixFileMode)0x1C0)]),
             new("delete /h", [(fs, _) => fs.Delete("/h")]),
             new("delete /b", [(fs, _) => fs.Delete("/b")]),
             new("rename /a/sub", [(fs, _) => fs.Rename("/a/sub", "/s")]),

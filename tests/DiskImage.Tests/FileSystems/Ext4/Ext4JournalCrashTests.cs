@@ -203,7 +203,7 @@ public sealed class Ext4JournalCrashTests : IDisposable
         fs.Rename("/a/f", "/g");
         fs.Delete("/a");
         fs.Flush();
-        fs.SetMode("/g", 0x180);
+        fs.SetMode("/g", (UnixFileMode)0x180);
     }
 
     private static InMemoryFileSystem MakeTree()
