@@ -172,6 +172,7 @@ internal sealed class FatDirectory
         };
         dot.WriteTo(e);
         dot.WriteTo(e[32..]);
+        e[33] = (byte)'.';
         SetDotDot(parentKey);
         WriteSlots(0, 2);
     }
