@@ -334,7 +334,7 @@ internal sealed class FatDirectory
             {
                 int len = name[..(total * 13)].IndexOf('\0');
                 len = len < 0 ? total * 13 : len;
-                if (len > 0 && name[..len].IndexOf('\uFFFF') < 0)
+                if (len > 0 && name[..len].IndexOfAny('\uFFFF', '/') < 0 && !name[..len].SequenceEqual(".") && !name[..len].SequenceEqual(".."))
                 {
                     longName = new string(name[..len]);
                 }
@@ -355,6 +355,11 @@ internal sealed class FatDirectory
             if (e[0] == '.' && (e[1] == ' ' || (e[1] == '.' && e[2] == ' ')))
             {
                 continue;
+            }
+
+            if (!FatNames.IsDisplayableShortName(e))
+            {
+                continue; // control characters or '/' in the 8.3 name: no path can name it (fsck.fat renames such entries)
             }
 
             var entry = FatDirectoryEntry.Parse(e, longName, i, longSlots, fat32);

@@ -169,6 +169,26 @@ internal static class FatNames
         throw new IOException($"No free short name for '{name}' in the directory.");
     }
 
+    /// <summary>Whether an on-disk 8.3 name can be shown as a path component: no control characters, no '/', and not all spaces.</summary>
+    public static bool IsDisplayableShortName(ReadOnlySpan<byte> name)
+    {
+        if (name[0] == ' ')
+        {
+            return false;
+        }
+
+        for (int i = 0; i < 11; i++)
+        {
+            byte b = name[i];
+            if ((b < 0x20 && !(i == 0 && b == 0x05)) || b is (byte)'/' or (byte)'\\')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Whether <paramref name="c"/> may appear in a short name (upper-case ASCII set of fatgen103 §6.1).</summary>
     public static bool IsShortNameChar(char c) =>
         c is (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '!' or '#' or '$' or '%' or '&' or '\'' or '(' or ')' or '-' or '@' or '^' or '_' or '`' or '{' or '}' or '~';
