@@ -89,7 +89,7 @@ internal static class FatFormatter
 
         if (!found)
         {
-            throw new ArgumentException($"No valid {(type is { } ft ? ft.ToString() : "FAT")} layout fits {device.Length} bytes; choose another size or type.", nameof(device));
+            throw new ArgumentException($"No valid {(type is { } ft ? "FAT" + ((int)ft).ToString(System.Globalization.CultureInfo.InvariantCulture) : "FAT")} layout fits {device.Length} bytes; choose another size or type.", nameof(device));
         }
 
         reserved = Align(reserved, spc, align);
