@@ -1,5 +1,6 @@
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.Fat;
 using DiskImage.FileSystems.Xfs;
 using DiskImage.Formats;
 
@@ -43,9 +44,14 @@ internal sealed class FileSystemImage : IDisposable
                 return new FileSystemImage(image, OpenXfs(path, image, writable));
             }
 
+            if (!Ext4FileSystem.IsExt4(image.Content) && FatFileSystem.IsFat(image.Content))
+            {
+                return new FileSystemImage(image, OpenFat(path, image, writable));
+            }
+
             if (!Ext4FileSystem.IsExt4(image.Content))
             {
-                throw new CliException($"'{path}': no ext4 or XFS file system found (the image must hold a bare file system; partition tables are not supported yet)");
+                throw new CliException($"'{path}': no ext4 or XFS file system found, nor FAT (the image must hold a bare file system; partition tables are not supported yet)");
             }
 
             Ext4FileSystem fs;
@@ -92,6 +98,18 @@ internal sealed class FileSystemImage : IDisposable
         try
         {
             return XfsFileSystem.Open(image.Content, leaveOpen: true);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            throw new CliException($"'{path}': {e.Message}");
+        }
+    }
+
+    private static FatFileSystem OpenFat(string path, DiskImageFile image, bool writable)
+    {
+        try
+        {
+            return FatFileSystem.Open(image.Content, new FatOpenOptions { Writable = writable }, leaveOpen: true);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.Fat;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
 using DiskImage.Formats.Raw;
@@ -8,8 +9,8 @@ namespace DiskImage.Cli.Commands;
 
 /// <summary>
 /// <c>mkfs [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent]
-/// [-T profile] [-O ^has_journal] [-E hash_seed=uuid] [--size N] [-f fmt] ext4 image</c>: writes an
-/// empty ext4 file system over the whole content of an image (raw or qcow2), like
+/// [-T profile] [-O ^has_journal] [-E hash_seed=uuid] [--size N] [-f fmt] ext4|fat|fat12|fat16|fat32 image</c>: writes an
+/// empty ext4 (or FAT, with -L only, sized like mkfs.fat) file system over the whole content of an image (raw or qcow2), like
 /// <c>mkfs.ext4</c>; with <c>--size</c> the image is created first.
 /// </summary>
 internal static class MkfsCommand
@@ -33,6 +34,7 @@ internal static class MkfsCommand
             new LongOption("profile", true, 'T'),
             new LongOption("type", true, 't'));
         string? typeOption = null;
+        string? label = null;
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
@@ -42,6 +44,7 @@ internal static class MkfsCommand
                 case 't': typeOption = value; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
                 case 'F' or 'q': break; // mke2fs's force and quiet: there is no prompt and no report.
+                case 'L': label = value; o.Apply(option, value!); break;
                 default: o.Apply(option, value!); break;
             }
         }
@@ -59,6 +62,15 @@ internal static class MkfsCommand
 
         string type = operands[0];
         string fileName = operands[1];
+        if (FatTypeOf(type) is { } fat)
+        {
+            using DiskImageFile fatImage = size is { } fatSize
+                ? CreateImage(fileName, ImageOpener.ParseFormat(format ?? "raw")!.Value, fatSize)
+                : ImageOpener.Open(fileName, format, writable: true, followBacking: true);
+            FormatFat(fatImage, fileName, new FatFormatOptions { Type = fat.Type, Label = label });
+            return 0;
+        }
+
         CheckType(type);
         Ext4FormatOptions options = o.Build();
         if (size is { } newSize)
@@ -72,6 +84,29 @@ internal static class MkfsCommand
         using DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking: true);
         Format(image, fileName, options);
         return 0;
+    }
+
+    /// <summary>The FAT type a <c>mkfs</c> type name asks for: "fat"/"vfat"/"msdos" (chosen by size like mkfs.fat) or "fat12"/"fat16"/"fat32"; null for other names.</summary>
+    public static (FatType? Type, bool IsFat)? FatTypeOf(string type) => type switch
+    {
+        "fat" or "vfat" or "msdos" => (null, true),
+        "fat12" => (FatType.Fat12, true),
+        "fat16" => (FatType.Fat16, true),
+        "fat32" => (FatType.Fat32, true),
+        _ => null,
+    };
+
+    private static void FormatFat(DiskImageFile image, string fileName, FatFormatOptions options)
+    {
+        try
+        {
+            FatFileSystem.Format(image.Content, options);
+            image.Flush();
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            throw new CliException($"{fileName}: {ImageOpener.Describe(e)}");
+        }
     }
 
     /// <summary>Accepts "ext4" (the only type written); names the others clearly.</summary>
