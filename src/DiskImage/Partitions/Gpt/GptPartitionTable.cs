@@ -253,8 +253,19 @@ public sealed class GptPartitionTable : PartitionTable
 
     private void Commit()
     {
+        ExtendUsableRange();
         _partitions = ParseEntries(_header, _array, SectorSize, out _);
         WriteTable();
+    }
+
+    /// <summary>When the backup moves to the end of a grown disk, the usable range grows up to the new backup array (sgdisk -e).</summary>
+    private void ExtendUsableRange()
+    {
+        long backupArrayLba = DiskSectors - 1 - _header.ArraySectors(SectorSize);
+        if (_backupLba != DiskSectors - 1 || _header.LastUsableLba >= backupArrayLba)
+        {
+            _header.LastUsableLba = backupArrayLba - 1;
+        }
     }
 
     private void WriteTable()
@@ -264,10 +275,7 @@ public sealed class GptPartitionTable : PartitionTable
         long arraySectors = _header.ArraySectors(ss);
         long backupArrayLba = lastLba - arraySectors;
         long oldBackup = _backupLba;
-        if (oldBackup != lastLba || _header.LastUsableLba >= backupArrayLba)
-        {
-            _header.LastUsableLba = backupArrayLba - 1;
-        }
+        ExtendUsableRange();
 
         _header.EntryArrayCrc = Crc32.Append(0, _array.AsSpan(0, (int)_header.ArrayBytes));
         GptHeader primary = _header.Clone();
