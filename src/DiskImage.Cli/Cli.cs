@@ -40,6 +40,11 @@ internal static class Cli
           cat [-f fmt] [--skip-journal] filename path...
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
           copy-in [-f fmt] [--xattrs] filename local_path... directory
+          part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
+          part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
+          part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
+          part delete [-f fmt] filename N
+          part resize [-f fmt] [--size N] [--shrink] filename N
 
         Command parameters:
           'filename' is a disk image filename
@@ -84,6 +89,16 @@ internal static class Cli
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)
+
+        Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
+        alignment):
+          'part list' prints the table ('--output=json': the shape of 'sfdisk --json')
+          'part create' writes a new empty table over the start (and, for gpt, the end) of the image
+          'part add' adds a partition: '--size' (default: the largest free area), '--type' a name
+            (linux, esp, bios, lvm, swap, raid, home, xbootldr, msdata, extended), a GUID (gpt) or a
+            hex byte (mbr); '--logical' puts an mbr partition inside the extended partition
+          'part delete' removes partition N; 'part resize' grows partition N into the free space after
+            it, or to '--size' ('--shrink' allows a smaller size)
 
         Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
         63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
@@ -184,6 +199,7 @@ internal static class Cli
             "ls" => LsCommand.Run(rest, stdout, cancellationToken),
             "cat" => CatCommand.Run(rest, stdout, binaryStdout, cancellationToken),
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr, cancellationToken),
+            "part" => PartCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
