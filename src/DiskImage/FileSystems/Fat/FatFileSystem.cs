@@ -250,8 +250,9 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, int mode = 0x1ED)
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        UnixFileModeBits.ToBits(mode, nameof(mode));
         CheckWritable();
         ResolvedPath<FatNode> r = PathResolver.Resolve(this, path, followFinal: false);
         if (r.Node is not null)
@@ -269,13 +270,13 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
     public void CreateHardLink(string path, string existingPath) => Refuse("hard links");
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, int mode = 0x1B0) => Refuse("device nodes");
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => Refuse("device nodes");
 
     /// <inheritdoc />
-    public void CreateFifo(string path, int mode = 0x1A4) => Refuse("named pipes");
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => Refuse("named pipes");
 
     /// <inheritdoc />
-    public void CreateSocket(string path, int mode = 0x1ED) => Refuse("sockets");
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Refuse("sockets");
 
     /// <inheritdoc />
     public void Delete(string path)
@@ -302,8 +303,9 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
 
     /// <inheritdoc />
     /// <remarks>Only the owner write bit of a file's mode is kept, as the read-only attribute; directories ignore the mode.</remarks>
-    public void SetMode(string path, int mode)
+    public void SetMode(string path, UnixFileMode mode)
     {
+        int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         CheckWritable();
         ResolvedPath<FatNode> r = Existing(path, followFinal: false);
         if (r.Node!.IsDirectory)
@@ -311,7 +313,7 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
             return;
         }
 
-        bool readOnly = (mode & 0x80) == 0;
+        bool readOnly = (bits & 0x80) == 0;
         _editor.UpdateEntry(r.Node.ParentKey, r.Node.Entry!.Slot, e => e.Attributes = readOnly ? e.Attributes | FatAttributes.ReadOnly : e.Attributes & ~FatAttributes.ReadOnly);
     }
 
@@ -487,7 +489,7 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
             var epoch = new UnixTime(0, 0);
             return new UnixFileInfo
             {
-                Path = path, Type = UnixFileType.Directory, Mode = 0x1ED, UserId = 0, GroupId = 0,
+                Path = path, Type = UnixFileType.Directory, Mode = UnixFileModeBits.Directory, UserId = 0, GroupId = 0,
                 Size = root.ByteLength, LinkCount = 2 + root.SubdirectoryCount, Inode = 1,
                 AccessTime = epoch, ModificationTime = epoch, ChangeTime = epoch,
             };
@@ -509,7 +511,7 @@ public sealed class FatFileSystem : IFileSystem, IPathWalker<FatNode>
         {
             Path = path,
             Type = e.IsDirectory ? UnixFileType.Directory : UnixFileType.RegularFile,
-            Mode = !e.IsDirectory && (e.Attributes & FatAttributes.ReadOnly) != 0 ? 0x16D : 0x1ED,
+            Mode = !e.IsDirectory && (e.Attributes & FatAttributes.ReadOnly) != 0 ? UnixFileModeBits.FromBits(0x16D) : UnixFileModeBits.Directory,
             UserId = 0,
             GroupId = 0,
             Size = size,

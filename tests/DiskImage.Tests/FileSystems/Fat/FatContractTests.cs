@@ -19,7 +19,7 @@ public sealed class FatContractTests
         byte[] data = ConformanceTree.PatternContent(10_000, 7);
         ConformanceTree.Write(fs, "/f", data);
         Assert.Equal(data, ConformanceTree.ReadAll(fs, "/f"));
-        Assert.Equal((0x1ED, 10_000L, 1), (fs.GetEntry("/f").Mode, fs.GetEntry("/f").Size, fs.GetEntry("/f").LinkCount));
+        Assert.Equal(((UnixFileMode)0x1ED, 10_000L, 1), (fs.GetEntry("/f").Mode, fs.GetEntry("/f").Size, fs.GetEntry("/f").LinkCount));
 
         using (Stream s = fs.OpenFile("/sparse", FileMode.CreateNew, FileAccess.ReadWrite))
         {
@@ -102,11 +102,11 @@ public sealed class FatContractTests
 
         fs.SetOwner("/f", 1000, 1000);
         Assert.Equal((0u, 0u), (fs.GetEntry("/f").UserId, fs.GetEntry("/f").GroupId));
-        fs.SetMode("/f", 0x124); // 0444
-        Assert.Equal(0x16D, fs.GetEntry("/f").Mode);
+        fs.SetMode("/f", (UnixFileMode)0x124); // 0444
+        Assert.Equal((UnixFileMode)0x16D, fs.GetEntry("/f").Mode);
         Assert.Equal(FatAttributes.ReadOnly | FatAttributes.Archive, fs.GetAttributes("/f"));
-        fs.SetMode("/f", 0x1A4);
-        Assert.Equal(0x1ED, fs.GetEntry("/f").Mode);
+        fs.SetMode("/f", (UnixFileMode)0x1A4);
+        Assert.Equal((UnixFileMode)0x1ED, fs.GetEntry("/f").Mode);
         fs.SetAttributes("/f", FatAttributes.Hidden | FatAttributes.System);
         Assert.Equal(FatAttributes.Hidden | FatAttributes.System, fs.GetAttributes("/f"));
 

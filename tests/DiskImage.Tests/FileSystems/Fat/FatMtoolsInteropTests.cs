@@ -50,7 +50,7 @@ public sealed class FatMtoolsInteropTests
         // Lookups are case-insensitive and find the 8.3 alias.
         Assert.True(fs.Exists("/efi/boot/bootx64.efi"));
         Assert.True(fs.Exists("/ALONGD~1/SIZE1B~1.BIN"));
-        Assert.Equal(0x1ED, fs.GetEntry("/Makefile").Mode);
+        Assert.Equal((UnixFileMode)0x1ED, fs.GetEntry("/Makefile").Mode);
     }
 
     [SkippableTheory]
