@@ -130,7 +130,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <exception cref="IOException">The tree does not fit on the device, or reading the source failed.</exception>
     /// <exception cref="ArgumentException">An option is out of range, the device is too small, or a POSIX ACL xattr of the source is malformed.</exception>
     /// <exception cref="NotSupportedException">The device is not writable, the profile is not written, or the tree has something
-    /// this builder cannot store (a name over 255 bytes, a symlink target over 1024 bytes, xattrs needing more than one leaf
+    /// this builder cannot store (a name over 255 bytes, a symlink target over 1023 bytes, xattrs needing more than one leaf
     /// block, an xattr outside the user/trusted/security namespaces and POSIX ACLs).</exception>
     public static void Build(BlockDevice device, IFileSystem source, XfsBuildOptions? options = null, CancellationToken cancellationToken = default)
     {

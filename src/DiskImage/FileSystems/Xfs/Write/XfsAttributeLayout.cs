@@ -47,6 +47,12 @@ internal static class XfsAttributeLayout
                 flags = 0;
                 suffix = name[5..];
             }
+            else if ((name == "trusted.SGI_ACL_FILE" && xattrs.ContainsKey(XfsPosixAcl.AccessName)) ||
+                     (name == "trusted.SGI_ACL_DEFAULT" && xattrs.ContainsKey(XfsPosixAcl.DefaultName)))
+            {
+                // An XFS source lists each ACL twice (as the kernel does): its raw form is the system one converted.
+                continue;
+            }
             else if (name.StartsWith("trusted.", StringComparison.Ordinal))
             {
                 flags = FlagRoot;

@@ -335,8 +335,11 @@ internal sealed class XfsBuilder
                 }
                 else
                 {
-                    item.DataBlocks = RemoteSymlink(item.Target, g.BlockSize);
-                    AllocateBlocks(item.DataBlocks, 1, item.DataExtents);
+                    // One header per contiguous extent (xfs_symlink, and xfs_repair reads it that way): one extent, one header.
+                    int blocks = (item.Target.Length + g.BlockSize - RemoteHeader - 1) / (g.BlockSize - RemoteHeader);
+                    item.DataBlocks = [RemoteSymlink(item.Target, blocks * g.BlockSize)];
+                    (int sag, int sblock) = _space.AllocateContiguous(blocks);
+                    item.DataExtents.Add(new XfsExtentToWrite(0, g.FsBlock(sag, sblock), blocks));
                 }
 
                 break;
@@ -448,22 +451,13 @@ internal sealed class XfsBuilder
         }
     }
 
-    private static List<XfsMetadataBlock> RemoteSymlink(byte[] target, int blockSize)
+    private static XfsMetadataBlock RemoteSymlink(byte[] target, int length)
     {
-        var blocks = new List<XfsMetadataBlock>();
-        int per = blockSize - RemoteHeader;
-        for (int off = 0, i = 0; off < target.Length; off += per, i++)
-        {
-            int len = Math.Min(per, target.Length - off);
-            byte[] b = new byte[blockSize];
-            BinaryPrimitives.WriteUInt32BigEndian(b, 0x58534C4D);
-            BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(4), off);
-            BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(8), len);
-            target.AsSpan(off, len).CopyTo(b.AsSpan(RemoteHeader));
-            blocks.Add(new XfsMetadataBlock(i, b, XfsHeaderKind.Remote));
-        }
-
-        return blocks;
+        byte[] b = new byte[length];
+        BinaryPrimitives.WriteUInt32BigEndian(b, 0x58534C4D);
+        BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(8), target.Length);
+        target.CopyTo(b.AsSpan(RemoteHeader));
+        return new XfsMetadataBlock(0, b, XfsHeaderKind.Remote);
     }
 
     /// <summary>The <c>XFS_DIR3_FT_*</c> value of a file type.</summary>

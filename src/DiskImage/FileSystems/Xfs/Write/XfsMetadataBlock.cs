@@ -9,7 +9,7 @@ internal enum XfsHeaderKind
     /// <summary>Dabtree header (directory leaf/node, attribute leaf).</summary>
     DaTree,
 
-    /// <summary>Remote attribute value or symlink header, one per file-system block.</summary>
+    /// <summary>Remote attribute value header (one per file-system block) or symlink header (one per contiguous extent).</summary>
     Remote,
 }
 

@@ -8,8 +8,8 @@ namespace DiskImage.FileSystems.Xfs;
 /// </summary>
 internal static class XfsTreeScanner
 {
-    /// <summary>Longest symbolic-link target XFS stores (<c>XFS_SYMLINK_MAXLEN</c>).</summary>
-    public const int MaxLinkTarget = 1024;
+    /// <summary>Longest symbolic-link target XFS stores (<c>XFS_SYMLINK_MAXLEN</c> less the NUL; xfs_repair rejects 1024).</summary>
+    public const int MaxLinkTarget = 1023;
 
     /// <summary>Returns the items in inode order and the total regular-file bytes.</summary>
     /// <param name="source">The tree to read.</param>
