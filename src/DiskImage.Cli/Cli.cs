@@ -34,8 +34,8 @@ internal static class Cli
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
-          mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4 filename
-          make-fs [-t ext4] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
+          mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4|xfs filename
+          make-fs [-t ext4|xfs] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
           ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
           cat [-f fmt] [--skip-journal] filename path...
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
@@ -77,7 +77,9 @@ internal static class Cli
         image are absolute):
           'mkfs' writes an empty ext4 file system over the image; '--size' creates the image first
             (format '-f', default raw); '-T' picks the feature profile: debian12 (default, also rhel8
-            and rhel9) or rhel7; SOURCE_DATE_EPOCH fixes the time written
+            and rhel9) or rhel7; SOURCE_DATE_EPOCH fixes the time written; 'mkfs xfs' takes mkfs.xfs
+            spellings (-b size=N, -i size=N, -d agcount=N, -l size=N blocks, -m uuid=U, -L, -T
+            debian12|rhel9|rhel8|rhel7)
           'make-fs' builds a new image holding a copy of a local directory tree (like virt-make-fs);
             the size is the smallest that fits plus 10% unless '-s' gives it ('+N' adds N bytes)
           'ls' lists a directory like virt-ls ('-l': mode, links, uid, gid, size, UTC time, name;

@@ -1,13 +1,14 @@
 using System.Runtime.Versioning;
 using DiskImage.FileSystems.Ext4;
+using DiskImage.FileSystems.Xfs;
 using DiskImage.FileSystems.Host;
 using DiskImage.Formats;
 
 namespace DiskImage.Cli.Commands;
 
 /// <summary>
-/// <c>make-fs [-t ext4] [-f raw|qcow2] [-s N|+N] [--label L] [-T profile] [-U uuid] ... dir image</c>:
-/// builds an ext4 file system holding a host directory tree into a new image, like <c>virt-make-fs</c>.
+/// <c>make-fs [-t ext4|xfs] [-f raw|qcow2] [-s N|+N] [--label L] [-T profile] [-U uuid] ... dir image</c>:
+/// builds an ext4 or XFS file system holding a host directory tree into a new image, like <c>virt-make-fs</c>.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal static class MakeFsCommand
@@ -23,9 +24,10 @@ internal static class MakeFsCommand
         string formatName = "raw";
         string? sizeText = null;
         var settings = new MkfsCommand.Settings();
+        var pending = new List<(int Option, string Value)>();
         var getopt = new GetOpt(
             args,
-            "b:E:f:F:hI:i:L:m:O:s:T:t:U:",
+            "b:d:E:f:F:hI:i:l:L:m:O:s:T:t:U:",
             new LongOption("help", false, OptHelp),
             new LongOption("type", true, 't'),
             new LongOption("format", true, 'f'),
@@ -41,7 +43,7 @@ internal static class MakeFsCommand
                 case 'f' or 'F': formatName = value!; break;
                 case 's': sizeText = value; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
-                default: settings.Apply(option, value!); break;
+                default: pending.Add((option, value!)); break;
             }
         }
 
@@ -62,21 +64,38 @@ internal static class MakeFsCommand
         }
 
         using var tree = new HostDirectoryFileSystem(source);
-        var build = new Ext4BuildOptions { Format = settings.Build() };
+        long? fixedSize = sizeText is not null && !sizeText.StartsWith('+') ? MkfsCommand.ParseSize(sizeText) : null;
+        int extraPercent = sizeText is null ? DefaultExtraPercent : 0;
+        long extraBytes = sizeText is null || fixedSize is not null ? 0 : MkfsCommand.ParseSize(sizeText[1..]);
         long size;
-        if (sizeText is not null && !sizeText.StartsWith('+'))
+        Action<DiskImage.IO.BlockDevice> build;
+        if (type == "xfs")
         {
-            size = MkfsCommand.ParseSize(sizeText);
+            var x = new XfsCliSettings();
+            foreach ((int option, string value) in pending)
+            {
+                x.Apply(option, value);
+            }
+
+            var xfs = new XfsBuildOptions { Format = x.Build() };
+            size = fixedSize ?? XfsFileSystem.ComputeBuildSize(tree, new XfsBuildOptions { Format = xfs.Format, ExtraPercent = extraPercent, ExtraBytes = extraBytes });
+            build = device => XfsFileSystem.Build(device, tree, xfs, cancellationToken);
         }
         else
         {
-            var sizing = new Ext4BuildOptions
+            foreach ((int option, string value) in pending)
             {
-                Format = build.Format,
-                ExtraPercent = sizeText is null ? DefaultExtraPercent : 0,
-                ExtraBytes = sizeText is null ? 0 : MkfsCommand.ParseSize(sizeText[1..]),
-            };
-            size = Ext4FileSystem.ComputeBuildSize(tree, sizing);
+                if (option is 'd' or 'l')
+                {
+                    throw new CliException($"option -{(char)option} is only for xfs");
+                }
+
+                settings.Apply(option, value);
+            }
+
+            var ext4 = new Ext4BuildOptions { Format = settings.Build() };
+            size = fixedSize ?? Ext4FileSystem.ComputeBuildSize(tree, new Ext4BuildOptions { Format = ext4.Format, ExtraPercent = extraPercent, ExtraBytes = extraBytes });
+            build = device => Ext4FileSystem.Build(device, tree, ext4, cancellationToken);
         }
 
         bool done = false;
@@ -86,7 +105,7 @@ internal static class MakeFsCommand
             {
                 try
                 {
-                    Ext4FileSystem.Build(image.Content, tree, build, cancellationToken);
+                    build(image.Content);
                 }
                 catch (Exception e) when (e is ArgumentException or NotSupportedException)
                 {

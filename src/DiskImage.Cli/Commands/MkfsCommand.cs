@@ -1,6 +1,7 @@
 using System.Globalization;
 using DiskImage.FileSystems.Ext4;
 using DiskImage.FileSystems.Fat;
+using DiskImage.FileSystems.Xfs;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
 using DiskImage.Formats.Raw;
@@ -23,9 +24,10 @@ internal static class MkfsCommand
         string? format = null;
         long? size = null;
         var o = new Settings();
+        var pending = new List<(int Option, string Value)>();
         var getopt = new GetOpt(
             args,
-            "b:E:f:FhI:i:L:m:O:qT:t:U:",
+            "b:d:E:f:FhI:i:l:L:m:O:qT:t:U:",
             new LongOption("help", false, OptHelp),
             new LongOption("size", true, OptSize),
             new LongOption("format", true, 'f'),
@@ -44,8 +46,8 @@ internal static class MkfsCommand
                 case 't': typeOption = value; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
                 case 'F' or 'q': break; // mke2fs's force and quiet: there is no prompt and no report.
-                case 'L': label = value; o.Apply(option, value!); break;
-                default: o.Apply(option, value!); break;
+                case 'L': label = value; pending.Add((option, value!)); break;
+                default: pending.Add((option, value!)); break;
             }
         }
 
@@ -72,17 +74,44 @@ internal static class MkfsCommand
         }
 
         CheckType(type);
-        Ext4FormatOptions options = o.Build();
+        Action<DiskImageFile> formatter;
+        if (type == "xfs")
+        {
+            var x = new XfsCliSettings();
+            foreach ((int option, string value) in pending)
+            {
+                x.Apply(option, value);
+            }
+
+            XfsFormatOptions xfs = x.Build();
+            formatter = image => Format(image, fileName, device => XfsFileSystem.Format(device, xfs));
+        }
+        else
+        {
+            foreach ((int option, string value) in pending)
+            {
+                if (option is 'd' or 'l')
+                {
+                    throw new CliException($"option -{(char)option} is only for xfs");
+                }
+
+                o.Apply(option, value);
+            }
+
+            Ext4FormatOptions options = o.Build();
+            formatter = image => Format(image, fileName, device => Ext4FileSystem.Format(device, options));
+        }
+
         if (size is { } newSize)
         {
             DiskImageFormat newFormat = ImageOpener.ParseFormat(format ?? "raw")!.Value;
             using DiskImageFile created = CreateImage(fileName, newFormat, newSize);
-            Format(created, fileName, options);
+            formatter(created);
             return 0;
         }
 
         using DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking: true);
-        Format(image, fileName, options);
+        formatter(image);
         return 0;
     }
 
@@ -109,14 +138,14 @@ internal static class MkfsCommand
         }
     }
 
-    /// <summary>Accepts "ext4" (the only type written); names the others clearly.</summary>
+    /// <summary>Accepts "ext4" and "xfs" (the types written); names the others clearly.</summary>
     public static void CheckType(string type)
     {
-        if (type != "ext4")
+        if (type is not ("ext4" or "xfs"))
         {
-            throw new CliException(type is "ext2" or "ext3" or "xfs" or "vfat" or "btrfs"
-                ? $"file system type '{type}' is not supported by diskimage (only ext4 is written)"
-                : $"unknown file system type '{type}' (use ext4)");
+            throw new CliException(type is "ext2" or "ext3" or "vfat" or "btrfs"
+                ? $"file system type '{type}' is not supported by diskimage (only ext4 and xfs are written)"
+                : $"unknown file system type '{type}' (use ext4 or xfs)");
         }
     }
 
@@ -145,11 +174,11 @@ internal static class MkfsCommand
         }
     }
 
-    private static void Format(DiskImageFile image, string fileName, Ext4FormatOptions options)
+    private static void Format(DiskImageFile image, string fileName, Action<DiskImage.IO.BlockDevice> format)
     {
         try
         {
-            Ext4FileSystem.Format(image.Content, options);
+            format(image.Content);
             image.Flush();
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

@@ -91,7 +91,7 @@ public sealed class Ext4CliTests
     }
 
     [Theory]
-    [InlineData(new[] { "mkfs", "--size", "16M", "xfs", "x.img" }, "file system type 'xfs' is not supported")]
+    [InlineData(new[] { "mkfs", "--size", "16M", "btrfs", "x.img" }, "file system type 'btrfs' is not supported")]
     [InlineData(new[] { "mkfs", "--size", "16M", "foo", "x.img" }, "unknown file system type 'foo'")]
     [InlineData(new[] { "mkfs", "ext4", "missing.img" }, "Could not open 'missing.img'")]
     [InlineData(new[] { "mkfs", "-b", "8192", "--size", "16M", "ext4", "x.img" }, "invalid block size '8192'")]

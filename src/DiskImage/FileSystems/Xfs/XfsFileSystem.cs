@@ -96,6 +96,103 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         return new XfsFileSystem(new XfsVolume(device, sb, options.VerifyChecksums), leaveOpen);
     }
 
+    /// <summary>
+    /// Writes an empty XFS file system over the whole of <paramref name="device"/> as <c>mkfs.xfs</c> 6.1 lays it out for
+    /// the profile: allocation groups, headers, free-space, inode, free-inode and refcount btrees, the root directory
+    /// and realtime inodes in the first inode chunk, and a clean internal log.
+    /// </summary>
+    /// <param name="device">A writable device; its length is the file-system size (rounded down to whole blocks).</param>
+    /// <param name="options">Profile, geometry and the identifiers that make the result reproducible; null for the defaults.</param>
+    /// <exception cref="ArgumentException">The device is too small, or an option is out of range.</exception>
+    /// <exception cref="NotSupportedException">The device is not writable, or the profile is <see cref="XfsFormatProfile.Upstream"/> (rmapbt is not written).</exception>
+    public static void Format(BlockDevice device, XfsFormatOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (!device.CanWrite)
+        {
+            throw new NotSupportedException("The device is not writable.");
+        }
+
+        options ??= new XfsFormatOptions();
+        new XfsBuilder(XfsBuilder.EmptyTree(options), options, CancellationToken.None).Build(device, null);
+    }
+
+    /// <summary>
+    /// Formats <paramref name="device"/> and fills it with the tree of <paramref name="source"/> in one pass (like
+    /// <c>mkfs.xfs -p</c>, but bulk-loaded): types, permission bits, owners, nanosecond times, sizes, link targets, device
+    /// numbers, hard links, extended attributes (<c>user.</c>, <c>trusted.</c>, <c>security.</c>, POSIX ACLs) and holes are preserved.
+    /// </summary>
+    /// <param name="device">A writable device; its length is the file-system size (see <see cref="ComputeBuildSize"/>).</param>
+    /// <param name="source">The tree to copy; its root directory's mode, owner, times and xattrs go to the new root.</param>
+    /// <param name="options">Format options and size margins; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops the build; the device then holds an incomplete file system.</param>
+    /// <exception cref="OperationCanceledException">The build was cancelled.</exception>
+    /// <exception cref="IOException">The tree does not fit on the device, or reading the source failed.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, the device is too small, or a POSIX ACL xattr of the source is malformed.</exception>
+    /// <exception cref="NotSupportedException">The device is not writable, the profile is not written, or the tree has something
+    /// this builder cannot store (a name over 255 bytes, a symlink target over 1023 bytes, xattrs needing more than one leaf
+    /// block, an xattr outside the user/trusted/security namespaces and POSIX ACLs).</exception>
+    public static void Build(BlockDevice device, IFileSystem source, XfsBuildOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(source);
+        if (!device.CanWrite)
+        {
+            throw new NotSupportedException("The device is not writable.");
+        }
+
+        options = ValidateBuildOptions(options);
+        (List<XfsBuildItem> items, _) = XfsTreeScanner.Scan(source, sizingOnly: false, cancellationToken);
+        new XfsBuilder(items, options.Format, cancellationToken).Build(device, source);
+    }
+
+    /// <summary>Builds from a host directory (through <see cref="Host.HostDirectoryFileSystem"/>); see <see cref="Build(BlockDevice, IFileSystem, XfsBuildOptions?, CancellationToken)"/>.</summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="sourceDirectory"/> does not exist.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not running on Linux (reading host metadata needs statx and llistxattr).</exception>
+    public static void Build(BlockDevice device, string sourceDirectory, XfsBuildOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentException.ThrowIfNullOrEmpty(sourceDirectory);
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("Building from a host directory needs Linux (statx, llistxattr).");
+        }
+
+        using var source = new Host.HostDirectoryFileSystem(sourceDirectory);
+        Build(device, source, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// The smallest device size in bytes (to 1 MiB) that <see cref="Build(BlockDevice, IFileSystem, XfsBuildOptions?, CancellationToken)"/>
+    /// can fill with <paramref name="source"/>, plus <see cref="XfsBuildOptions.ExtraPercent"/> and <see cref="XfsBuildOptions.ExtraBytes"/>,
+    /// rounded up to the block size. Reads the tree's metadata, not its content.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of range, or a POSIX ACL xattr of the source is malformed.</exception>
+    /// <exception cref="NotSupportedException">The tree has something XFS cannot hold (see <see cref="Build(BlockDevice, IFileSystem, XfsBuildOptions?, CancellationToken)"/>).</exception>
+    public static long ComputeBuildSize(IFileSystem source, XfsBuildOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        options = ValidateBuildOptions(options);
+        (List<XfsBuildItem> items, _) = XfsTreeScanner.Scan(source, sizingOnly: true, CancellationToken.None);
+        long min = new XfsBuilder(items, options.Format, CancellationToken.None).SmallestSize();
+        long size = min + (min / 100 * options.ExtraPercent) + options.ExtraBytes;
+        int bs = options.Format.BlockSize;
+        return (size + bs - 1) / bs * bs;
+    }
+
+    private static XfsBuildOptions ValidateBuildOptions(XfsBuildOptions? options)
+    {
+        options ??= new XfsBuildOptions();
+        ArgumentNullException.ThrowIfNull(options.Format, nameof(options));
+        if (options.ExtraPercent is < 0 or > 1000)
+        {
+            throw new ArgumentException("ExtraPercent must be between 0 and 1000.", nameof(options));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ExtraBytes, nameof(options));
+        return options;
+    }
+
     /// <inheritdoc />
     public UnixFileInfo GetEntry(string path)
     {

@@ -46,4 +46,28 @@ internal static class XfsPosixAcl
 
         return xattr;
     }
+
+    /// <summary>Converts the Linux xattr form (version 2) to the on-disk XFS ACL.</summary>
+    /// <exception cref="ArgumentException">The value is not a version 2 POSIX ACL of whole entries.</exception>
+    public static byte[] ToDisk(ReadOnlySpan<byte> xattr)
+    {
+        if (xattr.Length < 4 || BinaryPrimitives.ReadUInt32LittleEndian(xattr) != XattrVersion || (xattr.Length - 4) % XattrEntry != 0)
+        {
+            throw new ArgumentException("not a version 2 POSIX ACL.");
+        }
+
+        int count = (xattr.Length - 4) / XattrEntry;
+        byte[] disk = new byte[4 + (count * DiskEntry)];
+        BinaryPrimitives.WriteUInt32BigEndian(disk, (uint)count);
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> x = xattr.Slice(4 + (i * XattrEntry), XattrEntry);
+            Span<byte> e = disk.AsSpan(4 + (i * DiskEntry), DiskEntry);
+            BinaryPrimitives.WriteUInt32BigEndian(e, BinaryPrimitives.ReadUInt16LittleEndian(x));
+            BinaryPrimitives.WriteUInt32BigEndian(e[4..], BinaryPrimitives.ReadUInt32LittleEndian(x[4..]));
+            BinaryPrimitives.WriteUInt16BigEndian(e[8..], BinaryPrimitives.ReadUInt16LittleEndian(x[2..]));
+        }
+
+        return disk;
+    }
 }

@@ -35,10 +35,9 @@ internal static class XfsSymbolicLink
         XfsSuperBlock sb = volume.SuperBlock;
         XfsExtent[] extents = XfsBlockMap.Read(volume, inode, attributeFork: false);
         byte[] target = new byte[length];
-        byte[] block = new byte[sb.BlockSize];
-        int perBlock = sb.BlockSize - (sb.HasCrc ? Header : 0);
         int done = 0;
-        for (ulong fileBlock = 0; done < length; fileBlock++)
+        ulong fileBlock = 0;
+        while (done < length)
         {
             int index = XfsBlockMap.Find(extents, fileBlock);
             if (index < 0)
@@ -46,13 +45,22 @@ internal static class XfsSymbolicLink
                 FormatError.Throw(what, -1, $"block {fileBlock} of the target is not mapped.");
             }
 
+            // Version 5 keeps one header per contiguous extent (the kernel reads each mapping as one buffer).
             XfsExtent e = extents[index];
-            volume.ReadBlocks(e.FsBlock + (fileBlock - e.FileBlock), block, what);
-            int n = Math.Min(perBlock, length - done);
-            int start = 0;
+            ulong inExtent = fileBlock - e.FileBlock;
+            int blocks = (int)Math.Min(e.Length - inExtent, (ulong)((MaxLength + sb.BlockSize - 1) / sb.BlockSize) + 1);
+            if (!sb.HasCrc)
+            {
+                blocks = 1;
+            }
+
+            byte[] buffer = new byte[blocks * sb.BlockSize];
+            volume.ReadBlocks(e.FsBlock + inExtent, buffer, what);
+            int start = sb.HasCrc ? Header : 0;
+            int n = Math.Min(buffer.Length - start, length - done);
             if (sb.HasCrc)
             {
-                ReadOnlySpan<byte> s = block;
+                ReadOnlySpan<byte> s = buffer;
                 if (BinaryPrimitives.ReadUInt32BigEndian(s) != Magic || BinaryPrimitives.ReadUInt32BigEndian(s[4..]) != (uint)done ||
                     BinaryPrimitives.ReadUInt32BigEndian(s[8..]) != (uint)n || BinaryPrimitives.ReadUInt64BigEndian(s[32..]) != inode.Number)
                 {
@@ -63,12 +71,11 @@ internal static class XfsSymbolicLink
                 {
                     FormatError.Throw(what, -1, $"remote block {fileBlock}: checksum mismatch.");
                 }
-
-                start = Header;
             }
 
-            block.AsSpan(start, n).CopyTo(target.AsSpan(done));
+            buffer.AsSpan(start, n).CopyTo(target.AsSpan(done));
             done += n;
+            fileBlock += (ulong)blocks;
         }
 
         return Decode(target, what);

@@ -1,0 +1,126 @@
+namespace DiskImage.FileSystems.Xfs;
+
+/// <summary>
+/// Free space of a file system being built: per allocation group a sorted list of free extents, handed out first-fit
+/// (so a bulk build fills the groups in order and leaves few, large free extents for the free-space btrees).
+/// </summary>
+internal sealed class XfsSpaceAllocator
+{
+    /// <summary>Longest extent a bmbt record holds (<c>XFS_MAX_BMBT_EXTLEN</c>, 21 bits).</summary>
+    public const int MaxExtentLength = (1 << 21) - 1;
+
+    private readonly XfsGeometry _g;
+    private readonly List<(int Start, int Length)>[] _free;
+    private int _firstAg;
+
+    public XfsSpaceAllocator(XfsGeometry g)
+    {
+        _g = g;
+        _free = new List<(int Start, int Length)>[g.AgCount];
+        for (int ag = 0; ag < g.AgCount; ag++)
+        {
+            _free[ag] = [(0, g.AgLength(ag))];
+        }
+    }
+
+    /// <summary>The free extents of <paramref name="ag"/>, sorted by start.</summary>
+    public IReadOnlyList<(int Start, int Length)> Free(int ag) => _free[ag];
+
+    /// <summary>Takes a specific range out of the free space (headers, log, the root inode chunk).</summary>
+    public void Reserve(int ag, int start, int length)
+    {
+        List<(int Start, int Length)> list = _free[ag];
+        for (int i = 0; i < list.Count; i++)
+        {
+            (int s, int l) = list[i];
+            if (start >= s && start + length <= s + l)
+            {
+                Take(list, i, start, length);
+                return;
+            }
+        }
+
+        throw new InvalidOperationException($"AG {ag} blocks {start}+{length} are not free.");
+    }
+
+    /// <summary>Allocates <paramref name="length"/> contiguous blocks aligned to <paramref name="align"/> in <paramref name="ag"/>; -1 when none.</summary>
+    public int AllocateIn(int ag, int length, int align)
+    {
+        List<(int Start, int Length)> list = _free[ag];
+        for (int i = 0; i < list.Count; i++)
+        {
+            (int s, int l) = list[i];
+            int a = (s + align - 1) / align * align;
+            if (a + length <= s + l)
+            {
+                Take(list, i, a, length);
+                return a;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Allocates contiguous blocks in the first group that has them.</summary>
+    /// <exception cref="IOException">No group has them.</exception>
+    public (int Ag, int Block) AllocateContiguous(int length, int align = 1)
+    {
+        for (int ag = _firstAg; ag < _g.AgCount; ag++)
+        {
+            int b = AllocateIn(ag, length, align);
+            if (b >= 0)
+            {
+                return (ag, b);
+            }
+        }
+
+        throw new IOException("The tree does not fit in the XFS file system (no contiguous free space left).");
+    }
+
+    /// <summary>Allocates up to <paramref name="length"/> blocks as one extent from the first free space (at least one block).</summary>
+    /// <exception cref="IOException">The file system is full.</exception>
+    public (int Ag, int Block, int Length) AllocatePart(long length)
+    {
+        for (int ag = _firstAg; ag < _g.AgCount; ag++)
+        {
+            List<(int Start, int Length)> list = _free[ag];
+            if (list.Count > 0)
+            {
+                (int s, int l) = list[0];
+                int n = (int)Math.Min(Math.Min(length, l), MaxExtentLength);
+                Take(list, 0, s, n);
+                return (ag, s, n);
+            }
+
+            if (ag == _firstAg)
+            {
+                _firstAg++;
+            }
+        }
+
+        throw new IOException("The tree does not fit in the XFS file system (it is full).");
+    }
+
+    private static void Take(List<(int Start, int Length)> list, int i, int start, int length)
+    {
+        (int s, int l) = list[i];
+        int tail = s + l - (start + length);
+        if (start > s && tail > 0)
+        {
+            list[i] = (s, start - s);
+            list.Insert(i + 1, (start + length, tail));
+        }
+        else if (start > s)
+        {
+            list[i] = (s, start - s);
+        }
+        else if (tail > 0)
+        {
+            list[i] = (start + length, tail);
+        }
+        else
+        {
+            list.RemoveAt(i);
+        }
+    }
+}
