@@ -80,7 +80,7 @@ public sealed class XfsFormatTests
         {
             Assert.Equal(FixedUuid, fs.Uuid);
             Assert.Empty(fs.EnumerateDirectory("/"));
-            Assert.Equal(0x1ED, fs.GetEntry("/").Mode);
+            Assert.Equal((UnixFileMode)0x1ED, fs.GetEntry("/").Mode);
             agCount = (int)((fs.BlockCount + 1) / 2);
         }
 

@@ -38,7 +38,7 @@ internal sealed class XfsBuilder
         UnixTime t = UnixTime.FromDateTimeOffset(format.Timestamp ?? DateTimeOffset.UtcNow);
         var info = new UnixFileInfo
         {
-            Path = "/", Type = UnixFileType.Directory, Mode = 0x1ED, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2, Inode = 0,
+            Path = "/", Type = UnixFileType.Directory, Mode = UnixFileModeBits.Directory, UserId = 0, GroupId = 0, Size = 0, LinkCount = 2, Inode = 0,
             AccessTime = t, ModificationTime = t, ChangeTime = t, CreationTime = t,
         };
         var root = new XfsBuildItem(info, "/") { Children = [] };

@@ -25,7 +25,7 @@ internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uu
             UnixFileType.Socket => 0xC000,
             _ => throw new NotSupportedException($"'{info.Path}': unsupported file type {info.Type}."),
         };
-        return (ushort)(type | (info.Mode & 0xFFF));
+        return (ushort)(type | ((int)info.Mode & 0xFFF));
     }
 
     /// <summary>Writes <paramref name="item"/>'s inode into <paramref name="inode"/> and everything it owns to the device.</summary>
