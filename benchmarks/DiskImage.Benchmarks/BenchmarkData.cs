@@ -66,7 +66,7 @@ internal static class BenchmarkData
         const int Chunk = 65536;
         var random = new Random(Seed);
         byte[] buffer = new byte[Chunk];
-        using var device = FileBlockDevice.Create(path, length);
+        using var device = FileBlockDevice.Create(path, length, overwrite: true);
         for (long offset = 0; offset < length; offset += Chunk)
         {
             int size = (int)Math.Min(Chunk, length - offset);

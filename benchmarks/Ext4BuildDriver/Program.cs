@@ -30,7 +30,7 @@ else
     size = Ext4FileSystem.ComputeBuildSize(source, new Ext4BuildOptions { Format = format, ExtraBytes = extra });
 }
 
-using (var device = FileBlockDevice.Create(args[1], size))
+using (var device = FileBlockDevice.Create(args[1], size, overwrite: true))
 {
     Ext4FileSystem.Build(device, source, new Ext4BuildOptions { Format = format });
 }

@@ -35,7 +35,7 @@ else
     size = XfsFileSystem.ComputeBuildSize(source, new XfsBuildOptions { Format = format, ExtraBytes = extra });
 }
 
-using (var device = FileBlockDevice.Create(args[1], size))
+using (var device = FileBlockDevice.Create(args[1], size, overwrite: true))
 {
     XfsFileSystem.Build(device, source, new XfsBuildOptions { Format = format });
 }

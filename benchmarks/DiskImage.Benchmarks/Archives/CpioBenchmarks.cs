@@ -61,7 +61,7 @@ public class CpioBenchmarks
     private byte[] Build(InitramfsCompression compression)
     {
         using var ms = new MemoryStream();
-        Initramfs.Write(ms, _tree, new InitramfsWriteOptions { Compression = compression, Build = { Reproducible = true } });
+        Initramfs.Write(ms, _tree, new InitramfsWriteOptions { Compression = compression, Build = new CpioBuildOptions { Reproducible = true } });
         return ms.ToArray();
     }
 

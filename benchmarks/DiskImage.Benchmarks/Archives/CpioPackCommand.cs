@@ -12,11 +12,11 @@ internal static class CpioPackCommand
         Initramfs.Pack(args[0], args[1], new InitramfsWriteOptions
         {
             Compression = Enum.Parse<InitramfsCompression>(args[2], ignoreCase: true),
-            Build = { Reproducible = true },
+            Build = new CpioBuildOptions { Reproducible = true },
             CompressionLevel = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_LEVEL"), out int level) ? level : null,
             ZstdWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_ZSTD_WORKERS"), out int w) ? w : null,
             GzipWorkers = int.TryParse(Environment.GetEnvironmentVariable("DISKIMAGE_GZIP_WORKERS"), out int g) ? g : null,
-        });
+        }, overwrite: true);
         Console.WriteLine($"{sw.Elapsed.TotalSeconds:F3}");
         return 0;
     }

@@ -40,7 +40,7 @@ public class Qcow2AllocationBenchmarks
     public void CreateImage()
     {
         string path = Path.Combine(_directory!, $"alloc-{_iteration++ % 2}.qcow2");
-        _image = Qcow2Image.Create(path, 4L * ClustersPerInvocation * ClusterSize, new Qcow2CreateOptions { ClusterSize = ClusterSize });
+        _image = Qcow2Image.Create(path, 4L * ClustersPerInvocation * ClusterSize, new Qcow2CreateOptions { ClusterSize = ClusterSize }, overwrite: true);
     }
 
     /// <summary>Closes the image written by the iteration.</summary>
