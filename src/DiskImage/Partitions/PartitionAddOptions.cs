@@ -3,6 +3,9 @@ namespace DiskImage.Partitions;
 /// <summary>What <see cref="PartitionTable.Add"/> creates.</summary>
 public sealed class PartitionAddOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static PartitionAddOptions Default { get; } = new();
+
     /// <summary>
     /// The size in bytes (a multiple of the sector size), or null for the largest free area with its end
     /// aligned down to 1 MiB, as sfdisk does for "rest of the disk".

@@ -3,6 +3,9 @@ namespace DiskImage.FileSystems.Fat;
 /// <summary>Options for <see cref="FatFileSystem.Format"/>; the defaults choose what <c>mkfs.fat</c> 4.2 chooses for the device size.</summary>
 public sealed class FatFormatOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static FatFormatOptions Default { get; } = new();
+
     /// <summary>The FAT type (<c>mkfs.fat -F</c>); null to choose by size: FAT32 from 512 MiB, else FAT12 or FAT16 by cluster count.</summary>
     public FatType? Type { get; init; }
 

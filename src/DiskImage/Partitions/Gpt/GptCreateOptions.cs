@@ -3,6 +3,9 @@ namespace DiskImage.Partitions.Gpt;
 /// <summary>How <see cref="GptPartitionTable.Create"/> lays out a new GPT.</summary>
 public sealed class GptCreateOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static GptCreateOptions Default { get; } = new();
+
     private int _sectorSize = 512;
     private int _entryCount = 128;
 

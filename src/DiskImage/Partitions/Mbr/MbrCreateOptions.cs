@@ -3,6 +3,9 @@ namespace DiskImage.Partitions.Mbr;
 /// <summary>How <see cref="MbrPartitionTable.Create"/> writes a new MBR.</summary>
 public sealed class MbrCreateOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static MbrCreateOptions Default { get; } = new();
+
     private readonly int _sectorSize = 512;
 
     /// <summary>The logical sector size: 512 (default) or 4096.</summary>

@@ -460,17 +460,22 @@ public sealed partial class Ext4InlineDirectoryWriteTests(Xunit.Abstractions.ITe
 
     private static void FillDisk(Ext4FileSystem fs)
     {
-        byte[] chunk = new byte[1 << 16];
+        // A failed write is undone as a whole (failure atomicity), so fill with ever smaller writes down to one
+        // small block: afterwards not a single block is free.
         using Stream s = fs.OpenFile("/filler", FileMode.CreateNew, FileAccess.Write);
-        try
+        foreach (int size in new[] { 1 << 16, 4096, 1024 })
         {
-            while (true)
+            byte[] chunk = new byte[size];
+            try
             {
-                s.Write(chunk);
+                while (true)
+                {
+                    s.Write(chunk);
+                }
             }
-        }
-        catch (IOException)
-        {
+            catch (IOException)
+            {
+            }
         }
     }
 

@@ -4,6 +4,9 @@ namespace DiskImage.FileSystems.Xfs;
 /// <see cref="XfsFileSystem.ComputeBuildSize(IFileSystem, XfsBuildOptions?)"/>.</summary>
 public sealed class XfsBuildOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static XfsBuildOptions Default { get; } = new();
+
     /// <summary>Profile, geometry and identifiers of the new file system (default: <see cref="XfsFormatProfile.Debian12"/>).</summary>
     public XfsFormatOptions Format { get; init; } = new();
 

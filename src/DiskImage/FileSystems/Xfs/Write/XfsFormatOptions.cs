@@ -4,6 +4,9 @@ namespace DiskImage.FileSystems.Xfs;
 /// result byte-for-byte reproducible.</summary>
 public sealed class XfsFormatOptions
 {
+    /// <summary>The defaults (what a null options argument means); shared, since options are immutable.</summary>
+    public static XfsFormatOptions Default { get; } = new();
+
     /// <summary>Feature profile (default <see cref="XfsFormatProfile.Debian12"/>).</summary>
     public XfsFormatProfile Profile { get; init; } = XfsFormatProfile.Debian12;
 
