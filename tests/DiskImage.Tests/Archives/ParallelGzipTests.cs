@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using DiskImage.Archives.Cpio;
+using DiskImage.Compression;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.Archives;

@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using DiskImage.Archives.Cpio;
+using DiskImage.Compression;
 using DiskImage.IO;
-using DiskImage.Partitions;
 using DiskImage.Partitions.Gpt;
 using DiskImage.Partitions.Mbr;
+using DiskImage.Partitions;
 
 namespace DiskImage.Tests.Partitions;
 

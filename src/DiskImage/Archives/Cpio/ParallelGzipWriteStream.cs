@@ -1,6 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers;
 using System.IO.Compression;
+using DiskImage.Compression;
 
 namespace DiskImage.Archives.Cpio;
 

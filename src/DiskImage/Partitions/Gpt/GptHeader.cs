@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using DiskImage.Archives.Cpio;
+using DiskImage.Compression;
 
 namespace DiskImage.Partitions.Gpt;
 

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using DiskImage.Archives.Cpio;
+using DiskImage.Compression;
 using DiskImage.IO;
 
 namespace DiskImage.Partitions.Gpt;

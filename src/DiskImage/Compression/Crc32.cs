@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 
-namespace DiskImage.Archives.Cpio;
+namespace DiskImage.Compression;
 
-/// <summary>CRC-32 (IEEE 802.3, reflected 0xEDB88320) as gzip uses it; slicing-by-8.</summary>
+/// <summary>CRC-32 (IEEE 802.3, reflected 0xEDB88320) as gzip and GPT use it; slicing-by-8.</summary>
 internal static class Crc32
 {
     private const uint Polynomial = 0xEDB88320;
