@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using DiskImage.Tests.Oracles;
+
+namespace DiskImage.Tests.OpenStack;
+
+/// <summary>
+/// A real Keystone (Debian's package: keystone-manage bootstrap, then keystone-wsgi-public's development
+/// server) on 127.0.0.1 with sqlite and fernet tokens; user and project <c>admin</c>, password
+/// <see cref="Password"/>. Started once per test run in a temporary directory.
+/// </summary>
+public sealed class KeystoneServer : IDisposable
+{
+    public const string Password = "s3cret-for-tests";
+
+    private readonly string? _unavailable;
+    private readonly Process? _process;
+    private readonly string _stateDirectory;
+    private readonly StringBuilder _log = new();
+
+    public KeystoneServer()
+    {
+        _stateDirectory = Path.Combine(Path.GetTempPath(), "diskimage-keystone-" + Guid.NewGuid().ToString("N")[..8]);
+        if (Oracle.Find("keystone-manage") is null || Oracle.Find("keystone-wsgi-public") is null)
+        {
+            _unavailable = "keystone is not installed (Debian package keystone; see .ci/run).";
+            return;
+        }
+
+        try
+        {
+            Directory.CreateDirectory(_stateDirectory);
+            int port = FreePort();
+            AuthUrl = new Uri($"http://127.0.0.1:{port}/v3/");
+            string config = Path.Combine(_stateDirectory, "keystone.conf");
+            File.WriteAllText(config, $"""
+                [DEFAULT]
+                use_stderr = true
+                [database]
+                connection = sqlite:///{_stateDirectory}/keystone.sqlite
+                [token]
+                provider = fernet
+                [fernet_tokens]
+                key_repository = {_stateDirectory}/fernet-keys
+                [fernet_receipts]
+                key_repository = {_stateDirectory}/fernet-keys
+                [credential]
+                key_repository = {_stateDirectory}/credential-keys
+                """);
+            string[][] steps =
+            [
+                ["db_sync"],
+                ["fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
+                ["credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
+                ["bootstrap", "--bootstrap-password", Password, "--bootstrap-region-id", "RegionOne",
+                    "--bootstrap-admin-url", AuthUrl.ToString(), "--bootstrap-internal-url", AuthUrl.ToString(), "--bootstrap-public-url", AuthUrl.ToString()],
+            ];
+            foreach (string[] step in steps)
+            {
+                ToolResult r = Oracle.Run("keystone-manage", ["--config-file", config, .. step], TimeSpan.FromMinutes(5));
+                if (r.ExitCode != 0)
+                {
+                    _unavailable = "keystone-manage failed: " + r;
+                    return;
+                }
+            }
+
+            var psi = new ProcessStartInfo(Oracle.Find("keystone-wsgi-public")!)
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            psi.ArgumentList.Add("--host");
+            psi.ArgumentList.Add("127.0.0.1");
+            psi.ArgumentList.Add("--port");
+            psi.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            psi.Environment["OS_KEYSTONE_CONFIG_FILES"] = config;
+            _process = Process.Start(psi) ?? throw new InvalidOperationException("keystone-wsgi-public did not start.");
+            _process.OutputDataReceived += (_, e) => Append(e.Data);
+            _process.ErrorDataReceived += (_, e) => Append(e.Data);
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                if (_process.HasExited)
+                {
+                    _unavailable = $"keystone-wsgi-public exited with {_process.ExitCode}:\n{Log}";
+                    return;
+                }
+
+                try
+                {
+                    using HttpResponseMessage r = http.GetAsync(AuthUrl).GetAwaiter().GetResult();
+                    if (r.IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException)
+                {
+                }
+
+                if (clock.Elapsed > TimeSpan.FromMinutes(3))
+                {
+                    _unavailable = "keystone did not answer within 3 minutes:\n" + Log;
+                    return;
+                }
+
+                Thread.Sleep(250);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            _unavailable = "keystone could not be set up: " + e.Message;
+        }
+    }
+
+    public Uri AuthUrl { get; } = new("http://127.0.0.1:1/v3/");
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Skips (or fails under DISKIMAGE_REQUIRE_ORACLES=1) when the server is not running.</summary>
+    public void Require()
+    {
+        if (_unavailable is null)
+        {
+            return;
+        }
+
+        if (Oracle.Required)
+        {
+            Assert.Fail(_unavailable);
+        }
+
+        throw new SkipException(_unavailable);
+    }
+
+    /// <summary>An admin token, got with plain HTTP (not through the code under test).</summary>
+    public async Task<string> AdminTokenAsync(HttpClient http)
+    {
+        string body = $$$$$$"""{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"name":"Default"},"password":"{{{{{{Password}}}}}}"}}},"scope":{"project":{"name":"admin","domain":{"name":"Default"}}}}}""";
+        using HttpResponseMessage r = await http.PostAsync(new Uri(AuthUrl, "auth/tokens"), new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        return r.Headers.GetValues("X-Subject-Token").Single();
+    }
+
+    /// <summary>Registers an <c>image</c> service with public and internal endpoints at <paramref name="url"/>.</summary>
+    public async Task RegisterImageEndpointAsync(Uri url)
+    {
+        using var http = new HttpClient();
+        string token = await AdminTokenAsync(http);
+        http.DefaultRequestHeaders.Add("X-Auth-Token", token);
+        JsonElement service = await PostWithRetryAsync(http, "services", new { service = new { type = "image", name = "glance" } });
+        string serviceId = service.GetProperty("service").GetProperty("id").GetString()!;
+        foreach (string @interface in new[] { "public", "internal" })
+        {
+            await PostWithRetryAsync(http, "endpoints", new { endpoint = new { service_id = serviceId, @interface, url = url.ToString(), region_id = "RegionOne" } });
+        }
+    }
+
+    /// <summary>Creates an application credential of the admin user and returns its ID and secret.</summary>
+    public async Task<(string Id, string Secret)> CreateApplicationCredentialAsync(string name)
+    {
+        using var http = new HttpClient();
+        string token = await AdminTokenAsync(http);
+        http.DefaultRequestHeaders.Add("X-Auth-Token", token);
+        using var req = new HttpRequestMessage(HttpMethod.Get, new Uri(AuthUrl, "auth/tokens"));
+        req.Headers.Add("X-Subject-Token", token);
+        using HttpResponseMessage validated = await http.SendAsync(req);
+        using JsonDocument doc = JsonDocument.Parse(await validated.Content.ReadAsStringAsync());
+        string userId = doc.RootElement.GetProperty("token").GetProperty("user").GetProperty("id").GetString()!;
+        JsonElement created = await PostWithRetryAsync(http, $"users/{userId}/application_credentials", new { application_credential = new { name } });
+        JsonElement cred = created.GetProperty("application_credential");
+        return (cred.GetProperty("id").GetString()!, cred.GetProperty("secret").GetString()!);
+    }
+
+    public void Dispose()
+    {
+        if (_process is not null)
+        {
+            try
+            {
+                if (!_process.HasExited)
+                {
+                    _process.Kill(entireProcessTree: true);
+                    _process.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            _process.Dispose();
+        }
+
+        try
+        {
+            Directory.Delete(_stateDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private async Task<JsonElement> PostWithRetryAsync<T>(HttpClient http, string path, T body)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            // keystone-wsgi-public's development server reads no chunked bodies: send a Content-Length.
+            using var content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+            using HttpResponseMessage r = await http.PostAsync(new Uri(AuthUrl, path), content);
+            string text = await r.Content.ReadAsStringAsync();
+            if ((int)r.StatusCode >= 500 && attempt < 3)
+            {
+                await Task.Delay(500); // sqlite "database is locked"
+                continue;
+            }
+
+            Assert.True(r.StatusCode == HttpStatusCode.Created, $"POST {path}: {(int)r.StatusCode} {text}");
+            using JsonDocument doc = JsonDocument.Parse(text);
+            return doc.RootElement.Clone();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            if (_log.Length < 200_000)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+}
