@@ -45,6 +45,7 @@ internal static class Cli
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
           part delete [-f fmt] filename N
           part resize [-f fmt] [--size N] [--shrink] filename N
+          overcloud upload [-o image_path] [--os-image-name name] [--http-boot dir] [--update-existing] [--whole-disk] [--architecture arch] [--platform p] [--image-type os|ironic-python-agent] [--output=ofmt]
 
         Command parameters:
           'filename' is a disk image filename
@@ -101,6 +102,14 @@ internal static class Cli
             hex byte (mbr); '--logical' puts an mbr partition inside the extended partition
           'part delete' removes partition N; 'part resize' grows partition N into the free space after
             it, or to '--size' ('--shrink' allows a smaller size)
+
+        OpenStack commands (credentials from the OS_* variables: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD,
+        OS_PROJECT_NAME, ... or OS_AUTH_TYPE=none with OS_ENDPOINT for a standalone Glance):
+          'overcloud upload' puts overcloud-full.{vmlinuz,initrd} (aki, ari) and the image (qcow2 or raw)
+            into Glance with kernel_id, ramdisk_id and hw_architecture, as 'openstack overcloud image
+            upload' does; an image of the same name and MD5 is reused; '--update-existing' renames a
+            changed one NAME_<created_at> and uploads anew; '--http-boot' copies the agent kernel and
+            ramdisk there as agent.kernel and agent.ramdisk
 
         Exit codes of 'check': 0 no problems, 1 check not completed, 2 corruptions, 3 leaks only,
         63 the format cannot be checked. Exit codes of 'compare': 0 identical, 1 different,
@@ -202,6 +211,7 @@ internal static class Cli
             "cat" => CatCommand.Run(rest, stdout, binaryStdout, cancellationToken),
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr, cancellationToken),
             "part" => PartCommand.Run(rest, stdout),
+            "overcloud" => OvercloudCommand.Run(rest, stdout, stderr, cancellationToken),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
