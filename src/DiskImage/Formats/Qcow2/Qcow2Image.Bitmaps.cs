@@ -192,7 +192,7 @@ public sealed partial class Qcow2Image
     private ulong[] ReadBitmapTable(Qcow2BitmapDirectoryEntry e)
     {
         const string S = "qcow2 bitmap table";
-        ulong[] table = ReadTable(_host, (long)e.TableOffset, (int)e.TableSize);
+        ulong[] table = Qcow2TableReader.ReadTable(_host, (long)e.TableOffset, (int)e.TableSize);
         long fileLength = _host.Length;
         foreach (ulong entry in table)
         {

@@ -55,8 +55,8 @@ public sealed partial class Qcow2Image
             return [];
         }
 
-        ValidateTable((ulong)offset, (ulong)entries * 8, _host.Length, _clusterSize, "L1 table");
-        return ReadTable(_host, offset, entries);
+        Qcow2HeaderValidator.ValidateTable((ulong)offset, (ulong)entries * 8, _host.Length, _clusterSize, "L1 table");
+        return Qcow2TableReader.ReadTable(_host, offset, entries);
     }
 
     /// <summary>Reads the L2 table at <paramref name="offset"/> (decoded to host byte order) without the cache.</summary>
@@ -64,7 +64,7 @@ public sealed partial class Qcow2Image
     internal ulong[] ReadL2Table(long offset)
     {
         ValidateMetadataCluster(offset, "L2 table");
-        return ReadTable(_host, offset, _clusterSize / 8);
+        return Qcow2TableReader.ReadTable(_host, offset, _clusterSize / 8);
     }
 
     /// <summary>Reads the refcount table of <paramref name="clusters"/> clusters at <paramref name="offset"/>.</summary>
@@ -76,8 +76,8 @@ public sealed partial class Qcow2Image
             FormatError.Throw("qcow2 refcount table", offset, $"invalid size ({clusters} clusters).");
         }
 
-        ValidateTable((ulong)offset, (ulong)bytes, _host.Length, _clusterSize, "refcount table");
-        return ReadTable(_host, offset, (int)(bytes / 8));
+        Qcow2HeaderValidator.ValidateTable((ulong)offset, (ulong)bytes, _host.Length, _clusterSize, "refcount table");
+        return Qcow2TableReader.ReadTable(_host, offset, (int)(bytes / 8));
     }
 
     /// <summary>Reads the refcount block at <paramref name="offset"/> (raw bytes, big-endian entries) without the cache.</summary>
@@ -103,7 +103,7 @@ public sealed partial class Qcow2Image
         _lock.EnterWriteLock();
         try
         {
-            Qcow2Header fresh = ReadValidatedHeader(_host, _writable, forRepair: true);
+            Qcow2Header fresh = Qcow2HeaderValidator.ReadValidatedHeader(_host, _writable, forRepair: true);
             if (fresh.Version != _header.Version || fresh.ClusterBits != _header.ClusterBits ||
                 fresh.RefcountOrder != _header.RefcountOrder || fresh.HasExtendedL2 != _header.HasExtendedL2 ||
                 fresh.CompressionTypeByte != _header.CompressionTypeByte || fresh.Size != _header.Size ||
@@ -114,8 +114,8 @@ public sealed partial class Qcow2Image
                 FormatError.Throw("qcow2 header", 0, "the header changed under the open image (its layout no longer matches).");
             }
 
-            ulong[] l1 = ReadTable(_host, (long)fresh.L1TableOffset, (int)fresh.L1Size);
-            ulong[] refcountTable = ReadTable(_host, (long)fresh.RefcountTableOffset, (int)(((ulong)fresh.RefcountTableClusters << _clusterBits) / 8));
+            ulong[] l1 = Qcow2TableReader.ReadTable(_host, (long)fresh.L1TableOffset, (int)fresh.L1Size);
+            ulong[] refcountTable = Qcow2TableReader.ReadTable(_host, (long)fresh.RefcountTableOffset, (int)(((ulong)fresh.RefcountTableClusters << _clusterBits) / 8));
 
             _header.L1TableOffset = fresh.L1TableOffset;
             _header.L1Size = fresh.L1Size;
