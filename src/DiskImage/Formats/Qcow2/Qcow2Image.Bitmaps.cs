@@ -298,12 +298,12 @@ public sealed partial class Qcow2Image
 
                 part.CopyTo(cluster);
                 cluster.AsSpan(n).Clear();
-                long host = AllocateClusters(1);
+                long host = _refcounts.AllocateClusters(1);
                 HostWrite(host, cluster);
                 BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(t * 8)), (ulong)host);
             }
 
-            long tableHost = AllocateClusters(table.Length >> _clusterBits);
+            long tableHost = _refcounts.AllocateClusters(table.Length >> _clusterBits);
             HostWrite(tableHost, table);
             newTables[i] = ((ulong)tableHost, (uint)tableSize);
         }
@@ -325,7 +325,7 @@ public sealed partial class Qcow2Image
             pos += e.DiskSize;
         }
 
-        long dirHost = AllocateClusters(raw.Length >> _clusterBits);
+        long dirHost = _refcounts.AllocateClusters(raw.Length >> _clusterBits);
         HostWrite(dirHost, raw);
         _host.Flush();
 
@@ -342,7 +342,7 @@ public sealed partial class Qcow2Image
         AddClusters(freed, (long)oldDirOffset, (long)oldDirSize);
         foreach (long c in freed)
         {
-            DecrementRefcount(c);
+            _refcounts.DecrementRefcount(c);
         }
 
         for (int i = 0; i < directory.Count; i++)

@@ -102,7 +102,7 @@ public sealed partial class Qcow2Image
             ReadOnlySpan<byte> data = packedData.Slice(pos, lengths[i]);
             pos += lengths[i];
             (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestOffsets[i] >> _clusterBits);
-            long host = AllocateCompressedBytes(data.Length);
+            long host = _refcounts.AllocateCompressedBytes(data.Length);
             CheckMetadataOverlap(host, data.Length);
             HostWrite(host, data);
             SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, data.Length, _clusterBits)));
@@ -118,12 +118,12 @@ public sealed partial class Qcow2Image
         // clusters the data spills into are available; otherwise start a fresh contiguous run.
         long start = 0;
         bool fresh = true;
-        long cursor = _compressedCursor;
+        long cursor = _refcounts.CompressedCursor;
         if (cursor != 0)
         {
             long cluster = cursor >> _clusterBits;
             int remaining = _clusterSize - (int)(cursor & (_clusterSize - 1));
-            ulong refcount = GetRefcount(cluster);
+            ulong refcount = _refcounts.GetRefcount(cluster);
             int inFirst = CountEntriesBefore(lengths, remaining);
             if (refcount > 0 && refcount + (ulong)inFirst <= max && inFirst > 0)
             {
@@ -131,7 +131,7 @@ public sealed partial class Qcow2Image
                 bool free = true;
                 for (long c = cluster + 1; c <= cluster + extra && free; c++)
                 {
-                    free = RefcountBlockExists(c >> _refblockBits) && GetRefcount(c) == 0;
+                    free = _refcounts.RefcountBlockExists(c >> _refblockBits) && _refcounts.GetRefcount(c) == 0;
                 }
 
                 if (free)
@@ -144,7 +144,7 @@ public sealed partial class Qcow2Image
 
         if (fresh)
         {
-            start = AllocateClusters((total + _clusterSize - 1) >> _clusterBits);
+            start = _refcounts.AllocateClusters((total + _clusterSize - 1) >> _clusterBits);
         }
 
         if (start + total > Qcow2CompressedClusterDescriptor.MaxHostOffset(_clusterBits))
@@ -180,7 +180,7 @@ public sealed partial class Qcow2Image
             for (int k = 0; k < span; k++)
             {
                 // Freshly allocated clusters already hold the reference AllocateClusters gave them.
-                ulong current = GetRefcount(firstHost + k);
+                ulong current = _refcounts.GetRefcount(firstHost + k);
                 ulong value = fresh ? counts[k] : current + counts[k];
                 if (value > max)
                 {
@@ -190,15 +190,15 @@ public sealed partial class Qcow2Image
                 counts[k] = value;
             }
 
-            SetRefcountValues(firstHost, counts.AsSpan(0, span));
+            _refcounts.SetRefcountValues(firstHost, counts.AsSpan(0, span));
         }
         finally
         {
             ArrayPool<ulong>.Shared.Return(counts);
         }
 
-        _allocatedEnd = Math.Max(_allocatedEnd, (lastHost + 1) << _clusterBits);
-        AdvanceCompressedCursor(start, total);
+        _refcounts.ExtendAllocatedEnd((lastHost + 1) << _clusterBits);
+        _refcounts.AdvanceCompressedCursor(start, total);
 
         // 3. L2 entries, one write per run of adjacent entries in one table.
         WriteCompressedEntries(guestOffsets, lengths, start);
@@ -258,31 +258,6 @@ public sealed partial class Qcow2Image
         finally
         {
             ArrayPool<byte>.Shared.Return(raw);
-        }
-    }
-
-    /// <summary>Sets the refcounts of consecutive clusters whose refcount blocks exist, one write per block.</summary>
-    private void SetRefcountValues(long firstCluster, ReadOnlySpan<ulong> values)
-    {
-        long c = firstCluster;
-        long end = firstCluster + values.Length;
-        while (c < end)
-        {
-            long blockIndex = c >> _refblockBits;
-            long blockEnd = Math.Min(end, (blockIndex + 1) << _refblockBits);
-            long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-            byte[] block = GetRefcountBlock(blockOffset);
-            int first = (int)(c & ((1L << _refblockBits) - 1));
-            int last = (int)((blockEnd - 1) & ((1L << _refblockBits) - 1));
-            for (int i = first; i <= last; i++)
-            {
-                Qcow2Refcounts.Set(block, i, _refcountOrder, values[(int)(c - firstCluster) + (i - first)]);
-            }
-
-            (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
-            (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
-            _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
-            c = blockEnd;
         }
     }
 }

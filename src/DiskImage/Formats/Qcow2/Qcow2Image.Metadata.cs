@@ -32,7 +32,7 @@ public sealed partial class Qcow2Image
     internal ReadOnlySpan<ulong> ActiveL1Table => _l1;
 
     /// <summary>The refcount table as loaded (host byte order; do not modify).</summary>
-    internal ReadOnlySpan<ulong> RefcountTable => _refcountTable;
+    internal ReadOnlySpan<ulong> RefcountTable => _refcounts.Table;
 
     /// <summary>The raw snapshot table entries.</summary>
     internal IReadOnlyList<Qcow2SnapshotEntry> SnapshotEntries => _snapshotEntries;
@@ -125,11 +125,8 @@ public sealed partial class Qcow2Image
             _header.CompatibleFeatures = fresh.CompatibleFeatures;
             _header.AutoclearFeatures = fresh.AutoclearFeatures;
             _l1 = l1;
-            _refcountTable = refcountTable;
+            _refcounts.Reset(refcountTable);
             _l2Cache.Clear();
-            _refblockCache.Clear();
-            _freeClusterHint = 0;
-            _compressedCursor = 0;
             _generation++;
             if (_writable)
             {
@@ -166,38 +163,6 @@ public sealed partial class Qcow2Image
         }
 
         return table;
-    }
-
-    /// <summary>The refcount block at <paramref name="offset"/>, from the cache or the file.</summary>
-    private byte[] GetRefcountBlock(long offset)
-    {
-        byte[]? block = _refblockCache.Get(offset);
-        if (block is null)
-        {
-            block = ReadRefcountBlock(offset);
-            _refblockCache.Put(offset, block);
-        }
-
-        return block;
-    }
-
-    /// <summary>Refcount of host cluster <paramref name="clusterIndex"/> (0 where no refcount block exists).</summary>
-    internal ulong GetRefcount(long clusterIndex)
-    {
-        long blockIndex = clusterIndex >> _refblockBits;
-        if (blockIndex >= _refcountTable.Length)
-        {
-            return 0;
-        }
-
-        long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-        if (blockOffset == 0)
-        {
-            return 0;
-        }
-
-        byte[] block = GetRefcountBlock(blockOffset);
-        return Qcow2Refcounts.Get(block, (int)(clusterIndex & ((1L << _refblockBits) - 1)), _refcountOrder);
     }
 
     /// <summary>Looks up the L2 entry of guest cluster <paramref name="guestCluster"/> through <paramref name="l1"/>.</summary>
@@ -257,7 +222,7 @@ public sealed partial class Qcow2Image
             }
         }
 
-        foreach (ulong e in _refcountTable)
+        foreach (ulong e in _refcounts.Table)
         {
             long off = (long)(e & Qcow2Refcounts.TableOffsetMask);
             if (off != 0)
@@ -286,7 +251,7 @@ public sealed partial class Qcow2Image
             {
                 what = "the active L1 table";
             }
-            else if (InRange(c, (long)_header.RefcountTableOffset, (long)_refcountTable.Length * 8))
+            else if (InRange(c, (long)_header.RefcountTableOffset, (long)_refcounts.Table.Length * 8))
             {
                 what = "the refcount table";
             }
@@ -332,7 +297,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>Writes the first header_length bytes of the header (fixed and additional fields; extensions untouched).</summary>
-    private void WriteHeaderFields()
+    internal void WriteHeaderFields()
     {
         Span<byte> buffer = stackalloc byte[_header.HeaderLength <= 1024 ? _header.HeaderLength : 0];
         byte[]? big = buffer.IsEmpty ? new byte[_header.HeaderLength] : null;
@@ -341,7 +306,7 @@ public sealed partial class Qcow2Image
         _host.Write(0, dest);
     }
 
-    private static void WriteEntry(BlockDevice host, long offset, ulong value)
+    internal static void WriteEntry(BlockDevice host, long offset, ulong value)
     {
         Span<byte> b = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(b, value);

@@ -68,9 +68,8 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly Qcow2ContentDevice _content;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
-    private readonly Qcow2TableCache<byte[]> _refblockCache;
+    private readonly Qcow2RefcountManager _refcounts;
     private ulong[] _l1;
-    private ulong[] _refcountTable;
     private int _disposed;
     private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
 
@@ -93,7 +92,6 @@ public sealed partial class Qcow2Image : DiskImageFile
         _writable = writable;
         _compressionType = (Qcow2CompressionType)header.CompressionTypeByte;
         _l1 = l1;
-        _refcountTable = refcountTable;
         _snapshotEntries = snapshotEntries;
         var list = new List<Qcow2Snapshot>(snapshotEntries.Count);
         foreach (Qcow2SnapshotEntry e in snapshotEntries)
@@ -105,7 +103,7 @@ public sealed partial class Qcow2Image : DiskImageFile
         _backing = backing;
         int cacheTables = Math.Max(16, (32 * 1024 * 1024) >> _clusterBits);
         _l2Cache = new Qcow2TableCache<ulong[]>(cacheTables);
-        _refblockCache = new Qcow2TableCache<byte[]>(Math.Max(16, (4 * 1024 * 1024) >> _clusterBits));
+        _refcounts = new Qcow2RefcountManager(this, refcountTable, _l2Cache, _metadataClusters);
         _content = new Qcow2ContentDevice(this, null, -1);
         _content.MarkHeldByOwner();
         if (writable)
