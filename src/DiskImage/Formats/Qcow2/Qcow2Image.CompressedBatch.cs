@@ -71,8 +71,8 @@ public sealed partial class Qcow2Image
             for (int i = 0; i < guestOffsets.Length; i++)
             {
                 long guestCluster = guestOffsets[i] >> _clusterBits;
-                (_, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-                Qcow2L2Entry e = EntryAt(table, index);
+                (_, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+                Qcow2L2Entry e = _mapping.EntryAt(table, index);
                 if (e.IsCompressed || e.HostOffset != 0)
                 {
                     throw new InvalidOperationException($"Guest cluster at {guestOffsets[i]} is already allocated; compressed clusters can only be written to unallocated clusters.");
@@ -101,11 +101,11 @@ public sealed partial class Qcow2Image
         {
             ReadOnlySpan<byte> data = packedData.Slice(pos, lengths[i]);
             pos += lengths[i];
-            (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestOffsets[i] >> _clusterBits);
+            (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestOffsets[i] >> _clusterBits);
             long host = _refcounts.AllocateCompressedBytes(data.Length);
             CheckMetadataOverlap(host, data.Length);
             HostWrite(host, data);
-            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, data.Length, _clusterBits)));
+            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, data.Length, _clusterBits)));
         }
     }
 
@@ -229,12 +229,12 @@ public sealed partial class Qcow2Image
             while (i < guestOffsets.Length)
             {
                 long guestCluster = guestOffsets[i] >> _clusterBits;
-                (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+                (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
                 int n = 0;
                 while (true)
                 {
                     var entry = new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, lengths[i + n], _clusterBits));
-                    StoreEntry(table, index + n, entry);
+                    _mapping.StoreEntry(table, index + n, entry);
                     BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(n * entrySize), entry.Value);
                     if (_extendedL2)
                     {

@@ -31,6 +31,16 @@ public sealed partial class Qcow2Image
     /// <summary>The active L1 table as loaded (host byte order; do not modify).</summary>
     internal ReadOnlySpan<ulong> ActiveL1Table => _l1;
 
+    /// <summary>The active L1 table (host byte order); replaced when the table grows.</summary>
+    internal ulong[] ActiveL1
+    {
+        get => _l1;
+        set => _l1 = value;
+    }
+
+    /// <summary>Whether guest data lives in an external data file.</summary>
+    internal bool HasExternalData => _externalData;
+
     /// <summary>The refcount table as loaded (host byte order; do not modify).</summary>
     internal ReadOnlySpan<ulong> RefcountTable => _refcounts.Table;
 
@@ -153,7 +163,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>The L2 table at <paramref name="offset"/>, from the cache or the file.</summary>
-    private ulong[] GetL2Table(long offset)
+    internal ulong[] GetL2Table(long offset)
     {
         ulong[]? table = _l2Cache.Get(offset);
         if (table is null)

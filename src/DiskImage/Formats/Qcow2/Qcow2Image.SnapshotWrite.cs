@@ -219,7 +219,7 @@ public sealed partial class Qcow2Image
             bool changed = false;
             for (int j = 0; j < entries; j++)
             {
-                Qcow2L2Entry e = EntryAt(table, j);
+                Qcow2L2Entry e = _mapping.EntryAt(table, j);
                 if (e.IsCompressed)
                 {
                     if (addend != 0)
@@ -250,7 +250,7 @@ public sealed partial class Qcow2Image
                 ulong value = _refcounts.GetRefcount(cluster) == 1 ? e.Value | Qcow2L2Entry.CopiedFlag : e.Value & ~Qcow2L2Entry.CopiedFlag;
                 if (value != e.Value)
                 {
-                    StoreEntry(table, j, new Qcow2L2Entry(value, e.Bitmap));
+                    _mapping.StoreEntry(table, j, new Qcow2L2Entry(value, e.Bitmap));
                     changed = true;
                 }
             }

@@ -15,7 +15,7 @@ public sealed partial class Qcow2Image
 
     private bool _preparedForWrite;
 
-    private static ReadOnlySpan<byte> Zeros(int length)
+    internal static ReadOnlySpan<byte> Zeros(int length)
     {
         byte[] zeros = s_zeros ??= new byte[1 << Qcow2Header.MaxClusterBits];
         return zeros.AsSpan(0, length);
@@ -53,7 +53,7 @@ public sealed partial class Qcow2Image
 
                 if (needed > _l1.Length)
                 {
-                    GrowL1((int)needed);
+                    _mapping.GrowL1((int)needed);
                 }
 
                 _header.Size = (ulong)newVirtualSize;
@@ -133,8 +133,8 @@ public sealed partial class Qcow2Image
             PrepareForWrite();
             MarkBitmapsDirty(guestOffset, _clusterSize);
             long guestCluster = guestOffset >> _clusterBits;
-            (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-            Qcow2L2Entry e = EntryAt(table, index);
+            (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+            Qcow2L2Entry e = _mapping.EntryAt(table, index);
             if (e.IsCompressed || e.HostOffset != 0)
             {
                 throw new InvalidOperationException($"Guest cluster at {guestOffset} is already allocated; compressed clusters can only be written to unallocated clusters.");
@@ -144,7 +144,7 @@ public sealed partial class Qcow2Image
             CheckMetadataOverlap(host, compressedData.Length);
             HostWrite(host, compressedData);
             ulong value = Qcow2CompressedClusterDescriptor.Encode(host, compressedData.Length, _clusterBits);
-            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
+            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
         }
         finally
         {
@@ -277,13 +277,13 @@ public sealed partial class Qcow2Image
     /// </summary>
     private int WriteFreshRun(long guestCluster, ReadOnlySpan<byte> data)
     {
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
         int entriesPerTable = 1 << _l2Bits;
         int max = Math.Min(data.Length >> _clusterBits, entriesPerTable - index);
         int count = 0;
         while (count < max)
         {
-            Qcow2L2Entry e = EntryAt(table, index + count);
+            Qcow2L2Entry e = _mapping.EntryAt(table, index + count);
             if (e.IsCompressed || e.HostOffset != 0)
             {
                 break;
@@ -308,7 +308,7 @@ public sealed partial class Qcow2Image
             for (int i = 0; i < count; i++)
             {
                 var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
-                StoreEntry(table, index + i, ne);
+                _mapping.StoreEntry(table, index + i, ne);
                 BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), ne.Value);
                 if (_extendedL2)
                 {
@@ -329,11 +329,11 @@ public sealed partial class Qcow2Image
     /// <summary>Writes bytes inside one guest cluster, allocating or copying on write as needed.</summary>
     private void WriteClusterPart(long guestCluster, int inCluster, ReadOnlySpan<byte> data)
     {
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-        Qcow2L2Entry e = EntryAt(table, index);
-        ValidateEntry(e, l2Offset, guestCluster);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = _mapping.EntryAt(table, index);
+        _mapping.ValidateEntry(e, l2Offset, guestCluster);
         Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
-        if (type == Qcow2ClusterType.Normal && e.Copied && IsExclusivelyOwned(e.HostOffset, "data cluster"))
+        if (type == Qcow2ClusterType.Normal && e.Copied && _mapping.IsExclusivelyOwned(e.HostOffset, "data cluster"))
         {
             long host = e.HostOffset;
             if (!_extendedL2)
@@ -372,7 +372,7 @@ public sealed partial class Qcow2Image
 
             ulong alloc = e.AllocatedBits | mask;
             ulong zero = e.ZeroBits & ~mask;
-            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(e.Value, alloc | (zero << 32)));
+            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(e.Value, alloc | (zero << 32)));
             return;
         }
 
@@ -391,8 +391,8 @@ public sealed partial class Qcow2Image
             long host = _refcounts.AllocateClusters(1);
             CheckMetadataOverlap(host, _clusterSize);
             HostWrite(host, cluster);
-            SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
-            ReleaseEntry(e);
+            _mapping.SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
+            _mapping.ReleaseEntry(e);
         }
         finally
         {
@@ -445,7 +445,7 @@ public sealed partial class Qcow2Image
             return count;
         }
 
-        (long l2Offset, ulong[] table, _) = GetL2ForWrite(guestCluster);
+        (long l2Offset, ulong[] table, _) = _mapping.GetL2ForWrite(guestCluster);
         int entrySize = _extendedL2 ? 16 : 8;
         Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
         var released = new List<Qcow2L2Entry>();
@@ -454,14 +454,14 @@ public sealed partial class Qcow2Image
         {
             for (int i = 0; i < count; i++)
             {
-                ValidateEntry(EntryAt(table, index + i), l2Offset, guestCluster + i);
+                _mapping.ValidateEntry(_mapping.EntryAt(table, index + i), l2Offset, guestCluster + i);
             }
 
             for (int i = 0; i < count; i++)
             {
-                Qcow2L2Entry old = EntryAt(table, index + i);
+                Qcow2L2Entry old = _mapping.EntryAt(table, index + i);
                 released.Add(old);
-                StoreEntry(table, index + i, zero);
+                _mapping.StoreEntry(table, index + i, zero);
                 BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), zero.Value);
                 if (_extendedL2)
                 {
@@ -478,7 +478,7 @@ public sealed partial class Qcow2Image
 
         foreach (Qcow2L2Entry old in released)
         {
-            ReleaseEntry(old);
+            _mapping.ReleaseEntry(old);
         }
 
         return count;
@@ -511,18 +511,18 @@ public sealed partial class Qcow2Image
             }
 
             // No backing data: an unallocated cluster reads as zeros.
-            (long l2Off, ulong[] t, int i) = GetL2ForWrite(guestCluster);
-            Qcow2L2Entry old = EntryAt(t, i);
-            SetL2Entry(l2Off, t, i, default);
-            ReleaseEntry(old);
+            (long l2Off, ulong[] t, int i) = _mapping.GetL2ForWrite(guestCluster);
+            Qcow2L2Entry old = _mapping.EntryAt(t, i);
+            _mapping.SetL2Entry(l2Off, t, i, default);
+            _mapping.ReleaseEntry(old);
             return;
         }
 
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-        Qcow2L2Entry e = EntryAt(table, index);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = _mapping.EntryAt(table, index);
         Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
-        SetL2Entry(l2Offset, table, index, zero);
-        ReleaseEntry(e);
+        _mapping.SetL2Entry(l2Offset, table, index, zero);
+        _mapping.ReleaseEntry(e);
     }
 
     private void ZeroPartial(long guestCluster, int inCluster, int length)
@@ -560,14 +560,14 @@ public sealed partial class Qcow2Image
                     WriteClusterPart(guestCluster, tailStart, Zeros(inCluster + length - tailStart));
                 }
 
-                (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-                Qcow2L2Entry cur = EntryAt(table, index);
+                (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+                Qcow2L2Entry cur = _mapping.EntryAt(table, index);
                 if (!cur.IsCompressed && (cur.HostOffset == 0 || cur.Copied))
                 {
                     uint mask = Qcow2L2Entry.SubclusterMask(s0, s1 - s0);
                     ulong alloc = cur.AllocatedBits & ~mask;
                     ulong zero = cur.ZeroBits | mask;
-                    SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(cur.Value, alloc | (zero << 32)));
+                    _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(cur.Value, alloc | (zero << 32)));
                     return;
                 }
 
@@ -577,166 +577,6 @@ public sealed partial class Qcow2Image
         }
 
         WriteClusterPart(guestCluster, inCluster, Zeros(length));
-    }
-
-    private Qcow2L2Entry EntryAt(ulong[] table, int index) =>
-        _extendedL2 ? new Qcow2L2Entry(table[index * 2], table[(index * 2) + 1]) : new Qcow2L2Entry(table[index]);
-
-    private void StoreEntry(ulong[] table, int index, Qcow2L2Entry entry)
-    {
-        if (_extendedL2)
-        {
-            table[index * 2] = entry.Value;
-            table[(index * 2) + 1] = entry.Bitmap;
-        }
-        else
-        {
-            table[index] = entry.Value;
-        }
-    }
-
-    private void ValidateEntry(Qcow2L2Entry e, long l2Offset, long guestCluster)
-    {
-        if (!e.IsCompressed && (e.HostOffset & (_clusterSize - 1)) != 0)
-        {
-            FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {e.HostOffset} unaligned (guest cluster {guestCluster}).");
-        }
-
-        if (_extendedL2 && !e.IsValidBitmap(_externalData))
-        {
-            FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{e.Bitmap:x16} for guest cluster {guestCluster}.");
-        }
-    }
-
-    /// <summary>Updates one L2 entry in memory and on disk (after the data it points to was written).</summary>
-    private void SetL2Entry(long l2Offset, ulong[] table, int index, Qcow2L2Entry entry)
-    {
-        StoreEntry(table, index, entry);
-        if (_extendedL2)
-        {
-            Span<byte> b = stackalloc byte[16];
-            BinaryPrimitives.WriteUInt64BigEndian(b, entry.Value);
-            BinaryPrimitives.WriteUInt64BigEndian(b[8..], entry.Bitmap);
-            _host.Write(l2Offset + ((long)index * 16), b);
-        }
-        else
-        {
-            WriteEntry(_host, l2Offset + ((long)index * 8), entry.Value);
-        }
-    }
-
-    /// <summary>Drops the reference an L2 entry held (after the entry was replaced on disk).</summary>
-    private void ReleaseEntry(Qcow2L2Entry e)
-    {
-        if (e.IsCompressed)
-        {
-            Qcow2CompressedClusterDescriptor d = Qcow2CompressedClusterDescriptor.Parse(e.Value, _clusterBits);
-            long start = d.HostOffset & ~(long)(Qcow2CompressedClusterDescriptor.SectorSize - 1);
-            long end = start + ((long)d.SectorCount * Qcow2CompressedClusterDescriptor.SectorSize);
-            for (long c = start >> _clusterBits; c <= (end - 1) >> _clusterBits; c++)
-            {
-                _refcounts.DecrementRefcount(c);
-            }
-
-            return;
-        }
-
-        if (e.HostOffset != 0)
-        {
-            _refcounts.DecrementRefcount(e.HostOffset >> _clusterBits);
-        }
-    }
-
-    /// <summary>
-    /// The L2 table for a write to <paramref name="guestCluster"/>: allocates a zeroed table when the
-    /// L1 entry is empty, and copies a table shared with a snapshot (L1 entry without COPIED).
-    /// </summary>
-    private (long L2Offset, ulong[] Table, int Index) GetL2ForWrite(long guestCluster)
-    {
-        long l1Index = guestCluster >> _l2Bits;
-        int index = (int)(guestCluster & ((1L << _l2Bits) - 1));
-        if (l1Index >= _l1.Length)
-        {
-            throw new InvalidOperationException($"Guest cluster {guestCluster} is outside the L1 table.");
-        }
-
-        ulong l1e = _l1[l1Index];
-        long l2Offset = (long)(l1e & Qcow2L1Entry.OffsetMask);
-        if (l2Offset == 0)
-        {
-            long fresh = _refcounts.AllocateClusters(1);
-            HostWrite(fresh, Zeros(_clusterSize));
-            var table = new ulong[_clusterSize / 8];
-            _metadataClusters.Add(fresh >> _clusterBits);
-            _l2Cache.Put(fresh, table);
-            SetL1Entry(l1Index, Qcow2L1Entry.Create(fresh, copied: true).Value);
-            return (fresh, table, index);
-        }
-
-        if ((l2Offset & (_clusterSize - 1)) != 0)
-        {
-            FormatError.Throw("qcow2 L1 table", -1, $"L2 table offset {l2Offset} unaligned (L1 index {l1Index}).");
-        }
-
-        ulong[] current = GetL2Table(l2Offset);
-        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0 && IsExclusivelyOwned(l2Offset, "L2 table"))
-        {
-            return (l2Offset, current, index);
-        }
-
-        // Shared with a snapshot: write to a private copy. Data cluster refcounts are unchanged
-        // (they count L1 tables, not L2 copies); the old table loses one reference.
-        long copyOffset = _refcounts.AllocateClusters(1);
-        ulong[] copy = (ulong[])current.Clone();
-        byte[] raw = ArrayPool<byte>.Shared.Rent(_clusterSize);
-        try
-        {
-            for (int i = 0; i < copy.Length; i++)
-            {
-                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), copy[i]);
-            }
-
-            HostWrite(copyOffset, raw.AsSpan(0, _clusterSize));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(raw);
-        }
-
-        _metadataClusters.Add(copyOffset >> _clusterBits);
-        _l2Cache.Put(copyOffset, copy);
-        SetL1Entry(l1Index, Qcow2L1Entry.Create(copyOffset, copied: true).Value);
-        _metadataClusters.Remove(l2Offset >> _clusterBits);
-        _refcounts.DecrementRefcount(l2Offset >> _clusterBits);
-        return (copyOffset, copy, index);
-    }
-
-    /// <summary>
-    /// Whether a cluster flagged COPIED may be changed in place: its refcount must be exactly 1.
-    /// A zero refcount means the entry points at space the image does not own (e.g. far past the
-    /// end of the file), which is corruption; a higher one means the flag is stale, so the caller
-    /// copies instead of writing into a shared cluster.
-    /// </summary>
-    private bool IsExclusivelyOwned(long hostOffset, string what)
-    {
-        if (hostOffset >= _host.Length)
-        {
-            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({_host.Length} bytes).");
-        }
-
-        ulong refcount = _refcounts.GetRefcount(hostOffset >> _clusterBits);
-        if (refcount == 0)
-        {
-            FormatError.Throw("qcow2 refcounts", hostOffset, $"{what} at {hostOffset} is referenced but has refcount 0 (run check).");
-        }
-
-        return refcount == 1;
-    }
-
-    private void SetL1Entry(long index, ulong value)
-    {
-        _l1[index] = value;
-        WriteEntry(_host, (long)_header.L1TableOffset + (index * 8), value);
     }
 
     /// <summary>Writes to the host, growing it first when the write ends past its current length.</summary>
@@ -749,41 +589,5 @@ public sealed partial class Qcow2Image
         }
 
         _host.Write(offset, data);
-    }
-
-    private void GrowL1(int newEntries)
-    {
-        int oldEntries = _l1.Length;
-        long oldOffset = (long)_header.L1TableOffset;
-        long oldClusters = oldEntries == 0 ? 0 : AlignUp((long)oldEntries * 8) >> _clusterBits;
-        long newClusters = AlignUp((long)newEntries * 8) >> _clusterBits;
-        var newL1 = new ulong[newEntries];
-        _l1.AsSpan().CopyTo(newL1);
-        if (oldEntries > 0 && newClusters <= oldClusters)
-        {
-            // Fits in the clusters the table already owns: clear the new entries on disk first.
-            HostWrite(oldOffset + ((long)oldEntries * 8), Zeros((newEntries - oldEntries) * 8));
-            _header.L1Size = (uint)newEntries;
-            WriteHeaderFields();
-            _l1 = newL1;
-            return;
-        }
-
-        long offset = _refcounts.AllocateClusters((int)newClusters);
-        byte[] raw = new byte[newClusters << _clusterBits];
-        for (int i = 0; i < newEntries; i++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), newL1[i]);
-        }
-
-        HostWrite(offset, raw);
-        _header.L1TableOffset = (ulong)offset;
-        _header.L1Size = (uint)newEntries;
-        WriteHeaderFields();
-        _l1 = newL1;
-        for (long c = 0; c < oldClusters; c++)
-        {
-            _refcounts.DecrementRefcount((oldOffset >> _clusterBits) + c);
-        }
     }
 }

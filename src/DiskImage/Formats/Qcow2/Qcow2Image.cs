@@ -69,6 +69,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
     private readonly Qcow2RefcountManager _refcounts;
+    private readonly Qcow2MappingWriter _mapping;
     private ulong[] _l1;
     private int _disposed;
     private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
@@ -104,6 +105,7 @@ public sealed partial class Qcow2Image : DiskImageFile
         int cacheTables = Math.Max(16, (32 * 1024 * 1024) >> _clusterBits);
         _l2Cache = new Qcow2TableCache<ulong[]>(cacheTables);
         _refcounts = new Qcow2RefcountManager(this, refcountTable, _l2Cache, _metadataClusters);
+        _mapping = new Qcow2MappingWriter(this, _l2Cache, _metadataClusters, _refcounts);
         _content = new Qcow2ContentDevice(this, null, -1);
         _content.MarkHeldByOwner();
         if (writable)
