@@ -161,7 +161,7 @@ public sealed partial class Qcow2Image : DiskImageFile
         try
         {
             Qcow2Header header = Qcow2HeaderValidator.ReadValidatedHeader(host, writable: false, forRepair: true, tablesMayPassEnd: true);
-            ReadBitmapDirectory(host, header, writable: false);
+            Qcow2BitmapDirectoryReader.ReadBitmapDirectory(host, header, writable: false);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
@@ -408,7 +408,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             ulong[] refcountTable = Qcow2TableReader.ReadTable(host, (long)header.RefcountTableOffset, (int)(reftableBytes / 8));
             ulong[] l1 = Qcow2TableReader.ReadTable(host, (long)header.L1TableOffset, (int)header.L1Size);
             List<Qcow2SnapshotEntry> snapshots = Qcow2TableReader.ReadSnapshotTable(host, header, hostLength);
-            List<Qcow2BitmapDirectoryEntry>? bitmaps = ReadBitmapDirectory(host, header, writable);
+            List<Qcow2BitmapDirectoryEntry>? bitmaps = Qcow2BitmapDirectoryReader.ReadBitmapDirectory(host, header, writable);
             return new Qcow2Image(host, leaveOpen, fileName, header, writable, l1, refcountTable, snapshots, backing, dataFile)
             {
                 _metadataOnly = options.MetadataOnly,
