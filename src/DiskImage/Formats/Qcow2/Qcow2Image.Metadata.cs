@@ -246,7 +246,7 @@ public sealed partial class Qcow2Image
     /// Refuses a data write to host bytes [<paramref name="offset"/>, +<paramref name="length"/>) that
     /// would land on metadata (header, L1, L2, refcount table/blocks, snapshot table, snapshot L1s).
     /// </summary>
-    private void CheckMetadataOverlap(long offset, long length)
+    internal void CheckMetadataOverlap(long offset, long length)
     {
         long first = offset >> _clusterBits;
         long last = (offset + length - 1) >> _clusterBits;

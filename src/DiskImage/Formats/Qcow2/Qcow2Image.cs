@@ -70,6 +70,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
     private readonly Qcow2RefcountManager _refcounts;
     private readonly Qcow2MappingWriter _mapping;
+    private readonly Qcow2CompressedBatchWriter _compressedBatch;
     private ulong[] _l1;
     private int _disposed;
     private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
@@ -106,6 +107,7 @@ public sealed partial class Qcow2Image : DiskImageFile
         _l2Cache = new Qcow2TableCache<ulong[]>(cacheTables);
         _refcounts = new Qcow2RefcountManager(this, refcountTable, _l2Cache, _metadataClusters);
         _mapping = new Qcow2MappingWriter(this, _l2Cache, _metadataClusters, _refcounts);
+        _compressedBatch = new Qcow2CompressedBatchWriter(this, _refcounts, _mapping);
         _content = new Qcow2ContentDevice(this, null, -1);
         _content.MarkHeldByOwner();
         if (writable)
