@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
 
-/// <summary>Reference counting: walks every structure that owns host clusters.</summary>
+/// <content>Reference counting: walks every structure that owns host clusters.</content>
 internal sealed partial class Qcow2Checker
 {
     private const int TableChunkEntries = 4096;

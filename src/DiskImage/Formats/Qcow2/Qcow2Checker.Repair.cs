@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 
 namespace DiskImage.Formats.Qcow2;
 
-/// <summary>Comparison with the stored refcounts, the COPIED-flag check, and the repairs.</summary>
+/// <content>Comparison with the stored refcounts, the COPIED-flag check, and the repairs.</content>
 internal sealed partial class Qcow2Checker
 {
     /// <summary>Reads refcount entry <paramref name="index"/> of a refcount block.</summary>

@@ -15,7 +15,7 @@ public sealed partial class Qcow2Image
     /// <exception cref="InvalidOperationException">The image is dirty, or lazy refcounts are asked of a version 2 image.</exception>
     internal static void AmendHeader(BlockDevice host, bool upgradeToVersion3, bool? lazyRefcounts)
     {
-        Qcow2Header header = ReadValidatedHeader(host, writable: true, forRepair: false);
+        Qcow2Header header = Qcow2HeaderValidator.ReadValidatedHeader(host, writable: true, forRepair: false);
         if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0)
         {
             throw new InvalidOperationException("The image is dirty; open it for writing once (which repairs it) before amending it.");

@@ -17,7 +17,7 @@ public sealed partial class Qcow2Image
     /// <exception cref="IOException">The name and the header extensions do not fit in the first cluster.</exception>
     internal static void ChangeBackingFile(BlockDevice host, string? backingFile, string? backingFormat)
     {
-        Qcow2Header header = ReadValidatedHeader(host, writable: true, forRepair: false);
+        Qcow2Header header = Qcow2HeaderValidator.ReadValidatedHeader(host, writable: true, forRepair: false);
         byte[] cluster0 = new byte[header.ClusterSize];
         int read = host.Read(0, cluster0);
         cluster0.AsSpan(read).Clear();

@@ -2,7 +2,7 @@ using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
 
-/// <summary>Consistency check and repair (<c>qemu-img check</c>).</summary>
+/// <content>Consistency check and repair (<c>qemu-img check</c>).</content>
 public sealed partial class Qcow2Image
 {
     /// <summary>Checks metadata consistency like <c>qemu-img check</c>, optionally repairing (needs a writable image).</summary>

@@ -260,6 +260,6 @@ public sealed partial class Qcow2Image
             Writable = true,
             BackingFiles = options.BackingFile is null ? BackingFilePolicy.Deny : BackingFilePolicy.Allow,
         };
-        return OpenCore(host, openOptions, leaveOpen, fileName, new OpenContext(), forRepair: false);
+        return OpenCore(host, openOptions, leaveOpen, fileName, new Qcow2OpenContext(), forRepair: false);
     }
 }

@@ -42,21 +42,21 @@ public sealed partial class Qcow2Image
                     }
 
                     // The table may be shared with a snapshot: GetL2ForWrite gives a private copy.
-                    (long l2Offset, ulong[] table, _) = GetL2ForWrite(firstCluster);
+                    (long l2Offset, ulong[] table, _) = _mapping.GetL2ForWrite(firstCluster);
                     released.Clear();
                     for (int i = 0; i < entries; i++)
                     {
-                        Qcow2L2Entry e = EntryAt(table, i);
-                        ValidateEntry(e, l2Offset, firstCluster + i);
+                        Qcow2L2Entry e = _mapping.EntryAt(table, i);
+                        _mapping.ValidateEntry(e, l2Offset, firstCluster + i);
                         released.Add(e);
-                        StoreEntry(table, i, default);
+                        _mapping.StoreEntry(table, i, default);
                     }
 
                     raw.AsSpan(0, entries * entrySize).Clear();
                     _host.Write(l2Offset, raw.AsSpan(0, entries * entrySize));
                     foreach (Qcow2L2Entry old in released)
                     {
-                        ReleaseEntry(old);
+                        _mapping.ReleaseEntry(old);
                     }
                 }
             }

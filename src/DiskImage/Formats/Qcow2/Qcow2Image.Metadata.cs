@@ -31,8 +31,18 @@ public sealed partial class Qcow2Image
     /// <summary>The active L1 table as loaded (host byte order; do not modify).</summary>
     internal ReadOnlySpan<ulong> ActiveL1Table => _l1;
 
+    /// <summary>The active L1 table (host byte order); replaced when the table grows.</summary>
+    internal ulong[] ActiveL1
+    {
+        get => _l1;
+        set => _l1 = value;
+    }
+
+    /// <summary>Whether guest data lives in an external data file.</summary>
+    internal bool HasExternalData => _externalData;
+
     /// <summary>The refcount table as loaded (host byte order; do not modify).</summary>
-    internal ReadOnlySpan<ulong> RefcountTable => _refcountTable;
+    internal ReadOnlySpan<ulong> RefcountTable => _refcounts.Table;
 
     /// <summary>The raw snapshot table entries.</summary>
     internal IReadOnlyList<Qcow2SnapshotEntry> SnapshotEntries => _snapshotEntries;
@@ -55,8 +65,8 @@ public sealed partial class Qcow2Image
             return [];
         }
 
-        ValidateTable((ulong)offset, (ulong)entries * 8, _host.Length, _clusterSize, "L1 table");
-        return ReadTable(_host, offset, entries);
+        Qcow2HeaderValidator.ValidateTable((ulong)offset, (ulong)entries * 8, _host.Length, _clusterSize, "L1 table");
+        return Qcow2TableReader.ReadTable(_host, offset, entries);
     }
 
     /// <summary>Reads the L2 table at <paramref name="offset"/> (decoded to host byte order) without the cache.</summary>
@@ -64,7 +74,7 @@ public sealed partial class Qcow2Image
     internal ulong[] ReadL2Table(long offset)
     {
         ValidateMetadataCluster(offset, "L2 table");
-        return ReadTable(_host, offset, _clusterSize / 8);
+        return Qcow2TableReader.ReadTable(_host, offset, _clusterSize / 8);
     }
 
     /// <summary>Reads the refcount table of <paramref name="clusters"/> clusters at <paramref name="offset"/>.</summary>
@@ -76,8 +86,8 @@ public sealed partial class Qcow2Image
             FormatError.Throw("qcow2 refcount table", offset, $"invalid size ({clusters} clusters).");
         }
 
-        ValidateTable((ulong)offset, (ulong)bytes, _host.Length, _clusterSize, "refcount table");
-        return ReadTable(_host, offset, (int)(bytes / 8));
+        Qcow2HeaderValidator.ValidateTable((ulong)offset, (ulong)bytes, _host.Length, _clusterSize, "refcount table");
+        return Qcow2TableReader.ReadTable(_host, offset, (int)(bytes / 8));
     }
 
     /// <summary>Reads the refcount block at <paramref name="offset"/> (raw bytes, big-endian entries) without the cache.</summary>
@@ -103,7 +113,7 @@ public sealed partial class Qcow2Image
         _lock.EnterWriteLock();
         try
         {
-            Qcow2Header fresh = ReadValidatedHeader(_host, _writable, forRepair: true);
+            Qcow2Header fresh = Qcow2HeaderValidator.ReadValidatedHeader(_host, _writable, forRepair: true);
             if (fresh.Version != _header.Version || fresh.ClusterBits != _header.ClusterBits ||
                 fresh.RefcountOrder != _header.RefcountOrder || fresh.HasExtendedL2 != _header.HasExtendedL2 ||
                 fresh.CompressionTypeByte != _header.CompressionTypeByte || fresh.Size != _header.Size ||
@@ -114,8 +124,8 @@ public sealed partial class Qcow2Image
                 FormatError.Throw("qcow2 header", 0, "the header changed under the open image (its layout no longer matches).");
             }
 
-            ulong[] l1 = ReadTable(_host, (long)fresh.L1TableOffset, (int)fresh.L1Size);
-            ulong[] refcountTable = ReadTable(_host, (long)fresh.RefcountTableOffset, (int)(((ulong)fresh.RefcountTableClusters << _clusterBits) / 8));
+            ulong[] l1 = Qcow2TableReader.ReadTable(_host, (long)fresh.L1TableOffset, (int)fresh.L1Size);
+            ulong[] refcountTable = Qcow2TableReader.ReadTable(_host, (long)fresh.RefcountTableOffset, (int)(((ulong)fresh.RefcountTableClusters << _clusterBits) / 8));
 
             _header.L1TableOffset = fresh.L1TableOffset;
             _header.L1Size = fresh.L1Size;
@@ -125,11 +135,8 @@ public sealed partial class Qcow2Image
             _header.CompatibleFeatures = fresh.CompatibleFeatures;
             _header.AutoclearFeatures = fresh.AutoclearFeatures;
             _l1 = l1;
-            _refcountTable = refcountTable;
+            _refcounts.Reset(refcountTable);
             _l2Cache.Clear();
-            _refblockCache.Clear();
-            _freeClusterHint = 0;
-            _compressedCursor = 0;
             _generation++;
             if (_writable)
             {
@@ -156,7 +163,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>The L2 table at <paramref name="offset"/>, from the cache or the file.</summary>
-    private ulong[] GetL2Table(long offset)
+    internal ulong[] GetL2Table(long offset)
     {
         ulong[]? table = _l2Cache.Get(offset);
         if (table is null)
@@ -166,38 +173,6 @@ public sealed partial class Qcow2Image
         }
 
         return table;
-    }
-
-    /// <summary>The refcount block at <paramref name="offset"/>, from the cache or the file.</summary>
-    private byte[] GetRefcountBlock(long offset)
-    {
-        byte[]? block = _refblockCache.Get(offset);
-        if (block is null)
-        {
-            block = ReadRefcountBlock(offset);
-            _refblockCache.Put(offset, block);
-        }
-
-        return block;
-    }
-
-    /// <summary>Refcount of host cluster <paramref name="clusterIndex"/> (0 where no refcount block exists).</summary>
-    internal ulong GetRefcount(long clusterIndex)
-    {
-        long blockIndex = clusterIndex >> _refblockBits;
-        if (blockIndex >= _refcountTable.Length)
-        {
-            return 0;
-        }
-
-        long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-        if (blockOffset == 0)
-        {
-            return 0;
-        }
-
-        byte[] block = GetRefcountBlock(blockOffset);
-        return Qcow2Refcounts.Get(block, (int)(clusterIndex & ((1L << _refblockBits) - 1)), _refcountOrder);
     }
 
     /// <summary>Looks up the L2 entry of guest cluster <paramref name="guestCluster"/> through <paramref name="l1"/>.</summary>
@@ -257,7 +232,7 @@ public sealed partial class Qcow2Image
             }
         }
 
-        foreach (ulong e in _refcountTable)
+        foreach (ulong e in _refcounts.Table)
         {
             long off = (long)(e & Qcow2Refcounts.TableOffsetMask);
             if (off != 0)
@@ -271,7 +246,7 @@ public sealed partial class Qcow2Image
     /// Refuses a data write to host bytes [<paramref name="offset"/>, +<paramref name="length"/>) that
     /// would land on metadata (header, L1, L2, refcount table/blocks, snapshot table, snapshot L1s).
     /// </summary>
-    private void CheckMetadataOverlap(long offset, long length)
+    internal void CheckMetadataOverlap(long offset, long length)
     {
         long first = offset >> _clusterBits;
         long last = (offset + length - 1) >> _clusterBits;
@@ -286,7 +261,7 @@ public sealed partial class Qcow2Image
             {
                 what = "the active L1 table";
             }
-            else if (InRange(c, (long)_header.RefcountTableOffset, (long)_refcountTable.Length * 8))
+            else if (InRange(c, (long)_header.RefcountTableOffset, (long)_refcounts.Table.Length * 8))
             {
                 what = "the refcount table";
             }
@@ -332,7 +307,7 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>Writes the first header_length bytes of the header (fixed and additional fields; extensions untouched).</summary>
-    private void WriteHeaderFields()
+    internal void WriteHeaderFields()
     {
         Span<byte> buffer = stackalloc byte[_header.HeaderLength <= 1024 ? _header.HeaderLength : 0];
         byte[]? big = buffer.IsEmpty ? new byte[_header.HeaderLength] : null;
@@ -341,7 +316,7 @@ public sealed partial class Qcow2Image
         _host.Write(0, dest);
     }
 
-    private static void WriteEntry(BlockDevice host, long offset, ulong value)
+    internal static void WriteEntry(BlockDevice host, long offset, ulong value)
     {
         Span<byte> b = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(b, value);

@@ -22,6 +22,9 @@ public sealed partial class Qcow2Image
     // Incremented whenever host clusters are freed or metadata reloaded (invalidates the per-thread cache).
     private long _generation;
 
+    /// <summary>Invalidates the per-thread decompressed-cluster cache (host clusters were freed).</summary>
+    internal void AdvanceGeneration() => Interlocked.Increment(ref _generation);
+
     /// <summary>Reads guest bytes through <paramref name="l1"/> (null: the active L1).</summary>
     internal void ReadGuest(ulong[]? l1, long offset, Span<byte> buffer)
     {

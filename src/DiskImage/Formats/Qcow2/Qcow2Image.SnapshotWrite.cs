@@ -53,7 +53,7 @@ public sealed partial class Qcow2Image
             if (_l1.Length > 0)
             {
                 int bytes = _l1.Length * 8;
-                l1Offset = AllocateClusters((int)(AlignUp(bytes) >> _clusterBits));
+                l1Offset = _refcounts.AllocateClusters((int)(AlignUp(bytes) >> _clusterBits));
                 byte[] raw = new byte[AlignUp(bytes)];
                 for (int i = 0; i < _l1.Length; i++)
                 {
@@ -214,12 +214,12 @@ public sealed partial class Qcow2Image
 
             ValidateMetadataCluster(l2Offset, "L2 table");
             long l2Cluster = l2Offset >> _clusterBits;
-            bool survives = (long)GetRefcount(l2Cluster) + addend > 0;
+            bool survives = (long)_refcounts.GetRefcount(l2Cluster) + addend > 0;
             ulong[] table = GetL2Table(l2Offset);
             bool changed = false;
             for (int j = 0; j < entries; j++)
             {
-                Qcow2L2Entry e = EntryAt(table, j);
+                Qcow2L2Entry e = _mapping.EntryAt(table, j);
                 if (e.IsCompressed)
                 {
                     if (addend != 0)
@@ -247,10 +247,10 @@ public sealed partial class Qcow2Image
                     AddRefcount(cluster, addend);
                 }
 
-                ulong value = GetRefcount(cluster) == 1 ? e.Value | Qcow2L2Entry.CopiedFlag : e.Value & ~Qcow2L2Entry.CopiedFlag;
+                ulong value = _refcounts.GetRefcount(cluster) == 1 ? e.Value | Qcow2L2Entry.CopiedFlag : e.Value & ~Qcow2L2Entry.CopiedFlag;
                 if (value != e.Value)
                 {
-                    StoreEntry(table, j, new Qcow2L2Entry(value, e.Bitmap));
+                    _mapping.StoreEntry(table, j, new Qcow2L2Entry(value, e.Bitmap));
                     changed = true;
                 }
             }
@@ -267,7 +267,7 @@ public sealed partial class Qcow2Image
 
             if (active)
             {
-                ulong entry = GetRefcount(l2Cluster) == 1 ? l1[i] | Qcow2L1Entry.CopiedFlag : l1[i] & ~Qcow2L1Entry.CopiedFlag;
+                ulong entry = _refcounts.GetRefcount(l2Cluster) == 1 ? l1[i] | Qcow2L1Entry.CopiedFlag : l1[i] & ~Qcow2L1Entry.CopiedFlag;
                 if (entry != l1[i])
                 {
                     l1[i] = entry;
@@ -284,18 +284,18 @@ public sealed partial class Qcow2Image
     {
         if (addend < 0)
         {
-            DecrementRefcount(cluster);
+            _refcounts.DecrementRefcount(cluster);
             return;
         }
 
-        ulong value = GetRefcount(cluster) + (ulong)addend;
+        ulong value = _refcounts.GetRefcount(cluster) + (ulong)addend;
         ulong max = _refcountOrder == 6 ? ulong.MaxValue : (1UL << (1 << _refcountOrder)) - 1;
         if (value > max || value == 0)
         {
             throw new InvalidOperationException($"The refcount of host cluster {cluster} would exceed the {RefcountBits}-bit maximum.");
         }
 
-        SetRefcount(cluster, value);
+        _refcounts.SetRefcount(cluster, value);
     }
 
     private void WriteL2Table(long offset, ulong[] table)
@@ -318,7 +318,7 @@ public sealed partial class Qcow2Image
 
         for (long c = offset >> _clusterBits; c <= (offset + bytes - 1) >> _clusterBits; c++)
         {
-            DecrementRefcount(c);
+            _refcounts.DecrementRefcount(c);
         }
     }
 
@@ -348,7 +348,7 @@ public sealed partial class Qcow2Image
                 pos += e.WriteTo(raw.AsSpan(pos));
             }
 
-            offset = AllocateClusters((int)(raw.Length >> _clusterBits));
+            offset = _refcounts.AllocateClusters((int)(raw.Length >> _clusterBits));
             HostWrite(offset, raw);
             _host.Flush();
         }

@@ -13,12 +13,9 @@ public sealed partial class Qcow2Image
 {
     private static byte[]? s_zeros;
 
-    private long _freeClusterHint;   // every host cluster below this index is in use
-    private long _compressedCursor;  // host byte offset where the next compressed cluster may start (0: start a new cluster)
-    private long _allocatedEnd;      // end (bytes) of the highest cluster this instance allocated
     private bool _preparedForWrite;
 
-    private static ReadOnlySpan<byte> Zeros(int length)
+    internal static ReadOnlySpan<byte> Zeros(int length)
     {
         byte[] zeros = s_zeros ??= new byte[1 << Qcow2Header.MaxClusterBits];
         return zeros.AsSpan(0, length);
@@ -56,7 +53,7 @@ public sealed partial class Qcow2Image
 
                 if (needed > _l1.Length)
                 {
-                    GrowL1((int)needed);
+                    _mapping.GrowL1((int)needed);
                 }
 
                 _header.Size = (ulong)newVirtualSize;
@@ -136,18 +133,18 @@ public sealed partial class Qcow2Image
             PrepareForWrite();
             MarkBitmapsDirty(guestOffset, _clusterSize);
             long guestCluster = guestOffset >> _clusterBits;
-            (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-            Qcow2L2Entry e = EntryAt(table, index);
+            (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+            Qcow2L2Entry e = _mapping.EntryAt(table, index);
             if (e.IsCompressed || e.HostOffset != 0)
             {
                 throw new InvalidOperationException($"Guest cluster at {guestOffset} is already allocated; compressed clusters can only be written to unallocated clusters.");
             }
 
-            long host = AllocateCompressedBytes(compressedData.Length);
+            long host = _refcounts.AllocateCompressedBytes(compressedData.Length);
             CheckMetadataOverlap(host, compressedData.Length);
             HostWrite(host, compressedData);
             ulong value = Qcow2CompressedClusterDescriptor.Encode(host, compressedData.Length, _clusterBits);
-            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
+            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
         }
         finally
         {
@@ -228,10 +225,7 @@ public sealed partial class Qcow2Image
             return;
         }
 
-        if (_allocatedEnd == 0)
-        {
-            _allocatedEnd = AlignUp(_host.Length);
-        }
+        _refcounts.InitializeAllocatedEnd();
 
         Qcow2AutoclearFeatures keep = _bitmapDirectory is null ? Qcow2AutoclearFeatures.None : Qcow2AutoclearFeatures.Bitmaps;
         if (_header.Version >= 3 && (_header.AutoclearFeatures & ~keep) != Qcow2AutoclearFeatures.None)
@@ -244,7 +238,7 @@ public sealed partial class Qcow2Image
         _preparedForWrite = true;
     }
 
-    private long AlignUp(long bytes) => (bytes + _clusterSize - 1) & ~(long)(_clusterSize - 1);
+    internal long AlignUp(long bytes) => (bytes + _clusterSize - 1) & ~(long)(_clusterSize - 1);
 
     private long SizeToL1(long size)
     {
@@ -283,13 +277,13 @@ public sealed partial class Qcow2Image
     /// </summary>
     private int WriteFreshRun(long guestCluster, ReadOnlySpan<byte> data)
     {
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
         int entriesPerTable = 1 << _l2Bits;
         int max = Math.Min(data.Length >> _clusterBits, entriesPerTable - index);
         int count = 0;
         while (count < max)
         {
-            Qcow2L2Entry e = EntryAt(table, index + count);
+            Qcow2L2Entry e = _mapping.EntryAt(table, index + count);
             if (e.IsCompressed || e.HostOffset != 0)
             {
                 break;
@@ -304,7 +298,7 @@ public sealed partial class Qcow2Image
         }
 
         int bytes = count << _clusterBits;
-        long host = AllocateClusters(count);
+        long host = _refcounts.AllocateClusters(count);
         CheckMetadataOverlap(host, bytes);
         HostWrite(host, data[..bytes]);
         int entrySize = _extendedL2 ? 16 : 8;
@@ -314,7 +308,7 @@ public sealed partial class Qcow2Image
             for (int i = 0; i < count; i++)
             {
                 var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
-                StoreEntry(table, index + i, ne);
+                _mapping.StoreEntry(table, index + i, ne);
                 BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), ne.Value);
                 if (_extendedL2)
                 {
@@ -335,11 +329,11 @@ public sealed partial class Qcow2Image
     /// <summary>Writes bytes inside one guest cluster, allocating or copying on write as needed.</summary>
     private void WriteClusterPart(long guestCluster, int inCluster, ReadOnlySpan<byte> data)
     {
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-        Qcow2L2Entry e = EntryAt(table, index);
-        ValidateEntry(e, l2Offset, guestCluster);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = _mapping.EntryAt(table, index);
+        _mapping.ValidateEntry(e, l2Offset, guestCluster);
         Qcow2ClusterType type = e.GetClusterType(_extendedL2, _externalData);
-        if (type == Qcow2ClusterType.Normal && e.Copied && IsExclusivelyOwned(e.HostOffset, "data cluster"))
+        if (type == Qcow2ClusterType.Normal && e.Copied && _mapping.IsExclusivelyOwned(e.HostOffset, "data cluster"))
         {
             long host = e.HostOffset;
             if (!_extendedL2)
@@ -378,7 +372,7 @@ public sealed partial class Qcow2Image
 
             ulong alloc = e.AllocatedBits | mask;
             ulong zero = e.ZeroBits & ~mask;
-            SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(e.Value, alloc | (zero << 32)));
+            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(e.Value, alloc | (zero << 32)));
             return;
         }
 
@@ -394,11 +388,11 @@ public sealed partial class Qcow2Image
             }
 
             data.CopyTo(cluster[inCluster..]);
-            long host = AllocateClusters(1);
+            long host = _refcounts.AllocateClusters(1);
             CheckMetadataOverlap(host, _clusterSize);
             HostWrite(host, cluster);
-            SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
-            ReleaseEntry(e);
+            _mapping.SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
+            _mapping.ReleaseEntry(e);
         }
         finally
         {
@@ -451,7 +445,7 @@ public sealed partial class Qcow2Image
             return count;
         }
 
-        (long l2Offset, ulong[] table, _) = GetL2ForWrite(guestCluster);
+        (long l2Offset, ulong[] table, _) = _mapping.GetL2ForWrite(guestCluster);
         int entrySize = _extendedL2 ? 16 : 8;
         Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
         var released = new List<Qcow2L2Entry>();
@@ -460,14 +454,14 @@ public sealed partial class Qcow2Image
         {
             for (int i = 0; i < count; i++)
             {
-                ValidateEntry(EntryAt(table, index + i), l2Offset, guestCluster + i);
+                _mapping.ValidateEntry(_mapping.EntryAt(table, index + i), l2Offset, guestCluster + i);
             }
 
             for (int i = 0; i < count; i++)
             {
-                Qcow2L2Entry old = EntryAt(table, index + i);
+                Qcow2L2Entry old = _mapping.EntryAt(table, index + i);
                 released.Add(old);
-                StoreEntry(table, index + i, zero);
+                _mapping.StoreEntry(table, index + i, zero);
                 BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), zero.Value);
                 if (_extendedL2)
                 {
@@ -484,7 +478,7 @@ public sealed partial class Qcow2Image
 
         foreach (Qcow2L2Entry old in released)
         {
-            ReleaseEntry(old);
+            _mapping.ReleaseEntry(old);
         }
 
         return count;
@@ -517,18 +511,18 @@ public sealed partial class Qcow2Image
             }
 
             // No backing data: an unallocated cluster reads as zeros.
-            (long l2Off, ulong[] t, int i) = GetL2ForWrite(guestCluster);
-            Qcow2L2Entry old = EntryAt(t, i);
-            SetL2Entry(l2Off, t, i, default);
-            ReleaseEntry(old);
+            (long l2Off, ulong[] t, int i) = _mapping.GetL2ForWrite(guestCluster);
+            Qcow2L2Entry old = _mapping.EntryAt(t, i);
+            _mapping.SetL2Entry(l2Off, t, i, default);
+            _mapping.ReleaseEntry(old);
             return;
         }
 
-        (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-        Qcow2L2Entry e = EntryAt(table, index);
+        (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+        Qcow2L2Entry e = _mapping.EntryAt(table, index);
         Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
-        SetL2Entry(l2Offset, table, index, zero);
-        ReleaseEntry(e);
+        _mapping.SetL2Entry(l2Offset, table, index, zero);
+        _mapping.ReleaseEntry(e);
     }
 
     private void ZeroPartial(long guestCluster, int inCluster, int length)
@@ -566,14 +560,14 @@ public sealed partial class Qcow2Image
                     WriteClusterPart(guestCluster, tailStart, Zeros(inCluster + length - tailStart));
                 }
 
-                (long l2Offset, ulong[] table, int index) = GetL2ForWrite(guestCluster);
-                Qcow2L2Entry cur = EntryAt(table, index);
+                (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+                Qcow2L2Entry cur = _mapping.EntryAt(table, index);
                 if (!cur.IsCompressed && (cur.HostOffset == 0 || cur.Copied))
                 {
                     uint mask = Qcow2L2Entry.SubclusterMask(s0, s1 - s0);
                     ulong alloc = cur.AllocatedBits & ~mask;
                     ulong zero = cur.ZeroBits | mask;
-                    SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(cur.Value, alloc | (zero << 32)));
+                    _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(cur.Value, alloc | (zero << 32)));
                     return;
                 }
 
@@ -585,168 +579,8 @@ public sealed partial class Qcow2Image
         WriteClusterPart(guestCluster, inCluster, Zeros(length));
     }
 
-    private Qcow2L2Entry EntryAt(ulong[] table, int index) =>
-        _extendedL2 ? new Qcow2L2Entry(table[index * 2], table[(index * 2) + 1]) : new Qcow2L2Entry(table[index]);
-
-    private void StoreEntry(ulong[] table, int index, Qcow2L2Entry entry)
-    {
-        if (_extendedL2)
-        {
-            table[index * 2] = entry.Value;
-            table[(index * 2) + 1] = entry.Bitmap;
-        }
-        else
-        {
-            table[index] = entry.Value;
-        }
-    }
-
-    private void ValidateEntry(Qcow2L2Entry e, long l2Offset, long guestCluster)
-    {
-        if (!e.IsCompressed && (e.HostOffset & (_clusterSize - 1)) != 0)
-        {
-            FormatError.Throw("qcow2 L2 table", l2Offset, $"cluster allocation offset {e.HostOffset} unaligned (guest cluster {guestCluster}).");
-        }
-
-        if (_extendedL2 && !e.IsValidBitmap(_externalData))
-        {
-            FormatError.Throw("qcow2 L2 table", l2Offset, $"invalid subcluster bitmap 0x{e.Bitmap:x16} for guest cluster {guestCluster}.");
-        }
-    }
-
-    /// <summary>Updates one L2 entry in memory and on disk (after the data it points to was written).</summary>
-    private void SetL2Entry(long l2Offset, ulong[] table, int index, Qcow2L2Entry entry)
-    {
-        StoreEntry(table, index, entry);
-        if (_extendedL2)
-        {
-            Span<byte> b = stackalloc byte[16];
-            BinaryPrimitives.WriteUInt64BigEndian(b, entry.Value);
-            BinaryPrimitives.WriteUInt64BigEndian(b[8..], entry.Bitmap);
-            _host.Write(l2Offset + ((long)index * 16), b);
-        }
-        else
-        {
-            WriteEntry(_host, l2Offset + ((long)index * 8), entry.Value);
-        }
-    }
-
-    /// <summary>Drops the reference an L2 entry held (after the entry was replaced on disk).</summary>
-    private void ReleaseEntry(Qcow2L2Entry e)
-    {
-        if (e.IsCompressed)
-        {
-            Qcow2CompressedClusterDescriptor d = Qcow2CompressedClusterDescriptor.Parse(e.Value, _clusterBits);
-            long start = d.HostOffset & ~(long)(Qcow2CompressedClusterDescriptor.SectorSize - 1);
-            long end = start + ((long)d.SectorCount * Qcow2CompressedClusterDescriptor.SectorSize);
-            for (long c = start >> _clusterBits; c <= (end - 1) >> _clusterBits; c++)
-            {
-                DecrementRefcount(c);
-            }
-
-            return;
-        }
-
-        if (e.HostOffset != 0)
-        {
-            DecrementRefcount(e.HostOffset >> _clusterBits);
-        }
-    }
-
-    /// <summary>
-    /// The L2 table for a write to <paramref name="guestCluster"/>: allocates a zeroed table when the
-    /// L1 entry is empty, and copies a table shared with a snapshot (L1 entry without COPIED).
-    /// </summary>
-    private (long L2Offset, ulong[] Table, int Index) GetL2ForWrite(long guestCluster)
-    {
-        long l1Index = guestCluster >> _l2Bits;
-        int index = (int)(guestCluster & ((1L << _l2Bits) - 1));
-        if (l1Index >= _l1.Length)
-        {
-            throw new InvalidOperationException($"Guest cluster {guestCluster} is outside the L1 table.");
-        }
-
-        ulong l1e = _l1[l1Index];
-        long l2Offset = (long)(l1e & Qcow2L1Entry.OffsetMask);
-        if (l2Offset == 0)
-        {
-            long fresh = AllocateClusters(1);
-            HostWrite(fresh, Zeros(_clusterSize));
-            var table = new ulong[_clusterSize / 8];
-            _metadataClusters.Add(fresh >> _clusterBits);
-            _l2Cache.Put(fresh, table);
-            SetL1Entry(l1Index, Qcow2L1Entry.Create(fresh, copied: true).Value);
-            return (fresh, table, index);
-        }
-
-        if ((l2Offset & (_clusterSize - 1)) != 0)
-        {
-            FormatError.Throw("qcow2 L1 table", -1, $"L2 table offset {l2Offset} unaligned (L1 index {l1Index}).");
-        }
-
-        ulong[] current = GetL2Table(l2Offset);
-        if ((l1e & Qcow2L1Entry.CopiedFlag) != 0 && IsExclusivelyOwned(l2Offset, "L2 table"))
-        {
-            return (l2Offset, current, index);
-        }
-
-        // Shared with a snapshot: write to a private copy. Data cluster refcounts are unchanged
-        // (they count L1 tables, not L2 copies); the old table loses one reference.
-        long copyOffset = AllocateClusters(1);
-        ulong[] copy = (ulong[])current.Clone();
-        byte[] raw = ArrayPool<byte>.Shared.Rent(_clusterSize);
-        try
-        {
-            for (int i = 0; i < copy.Length; i++)
-            {
-                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), copy[i]);
-            }
-
-            HostWrite(copyOffset, raw.AsSpan(0, _clusterSize));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(raw);
-        }
-
-        _metadataClusters.Add(copyOffset >> _clusterBits);
-        _l2Cache.Put(copyOffset, copy);
-        SetL1Entry(l1Index, Qcow2L1Entry.Create(copyOffset, copied: true).Value);
-        _metadataClusters.Remove(l2Offset >> _clusterBits);
-        DecrementRefcount(l2Offset >> _clusterBits);
-        return (copyOffset, copy, index);
-    }
-
-    /// <summary>
-    /// Whether a cluster flagged COPIED may be changed in place: its refcount must be exactly 1.
-    /// A zero refcount means the entry points at space the image does not own (e.g. far past the
-    /// end of the file), which is corruption; a higher one means the flag is stale, so the caller
-    /// copies instead of writing into a shared cluster.
-    /// </summary>
-    private bool IsExclusivelyOwned(long hostOffset, string what)
-    {
-        if (hostOffset >= _host.Length)
-        {
-            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({_host.Length} bytes).");
-        }
-
-        ulong refcount = GetRefcount(hostOffset >> _clusterBits);
-        if (refcount == 0)
-        {
-            FormatError.Throw("qcow2 refcounts", hostOffset, $"{what} at {hostOffset} is referenced but has refcount 0 (run check).");
-        }
-
-        return refcount == 1;
-    }
-
-    private void SetL1Entry(long index, ulong value)
-    {
-        _l1[index] = value;
-        WriteEntry(_host, (long)_header.L1TableOffset + (index * 8), value);
-    }
-
     /// <summary>Writes to the host, growing it first when the write ends past its current length.</summary>
-    private void HostWrite(long offset, ReadOnlySpan<byte> data)
+    internal void HostWrite(long offset, ReadOnlySpan<byte> data)
     {
         long end = offset + data.Length;
         if (end > _host.Length)
@@ -755,417 +589,5 @@ public sealed partial class Qcow2Image
         }
 
         _host.Write(offset, data);
-    }
-
-    private void GrowL1(int newEntries)
-    {
-        int oldEntries = _l1.Length;
-        long oldOffset = (long)_header.L1TableOffset;
-        long oldClusters = oldEntries == 0 ? 0 : AlignUp((long)oldEntries * 8) >> _clusterBits;
-        long newClusters = AlignUp((long)newEntries * 8) >> _clusterBits;
-        var newL1 = new ulong[newEntries];
-        _l1.AsSpan().CopyTo(newL1);
-        if (oldEntries > 0 && newClusters <= oldClusters)
-        {
-            // Fits in the clusters the table already owns: clear the new entries on disk first.
-            HostWrite(oldOffset + ((long)oldEntries * 8), Zeros((newEntries - oldEntries) * 8));
-            _header.L1Size = (uint)newEntries;
-            WriteHeaderFields();
-            _l1 = newL1;
-            return;
-        }
-
-        long offset = AllocateClusters((int)newClusters);
-        byte[] raw = new byte[newClusters << _clusterBits];
-        for (int i = 0; i < newEntries; i++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), newL1[i]);
-        }
-
-        HostWrite(offset, raw);
-        _header.L1TableOffset = (ulong)offset;
-        _header.L1Size = (uint)newEntries;
-        WriteHeaderFields();
-        _l1 = newL1;
-        for (long c = 0; c < oldClusters; c++)
-        {
-            DecrementRefcount((oldOffset >> _clusterBits) + c);
-        }
-    }
-
-    // ---- Host cluster allocation and refcounts ----
-
-    /// <summary>
-    /// Allocates <paramref name="count"/> contiguous host clusters with refcount 1 and returns the
-    /// first offset. Refcount blocks missing for the area are placed directly in front of the run
-    /// (each counting itself and the run), written before the refcount table references them.
-    /// </summary>
-    private long AllocateClusters(int count)
-    {
-        if (_allocatedEnd == 0)
-        {
-            _allocatedEnd = AlignUp(_host.Length);
-        }
-
-        while (true)
-        {
-            int need = count;
-            long start = FindFreeRun(need);
-            List<long> missing = MissingBlocks(start, start + count);
-            for (int guard = 0; ; guard++)
-            {
-                List<long> needed = MissingBlocks(start, start + missing.Count + count);
-                if (needed.Count == missing.Count && IsFreeRun(start, needed.Count + count))
-                {
-                    missing = needed;
-                    break;
-                }
-
-                if (guard > 64)
-                {
-                    throw new InvalidOperationException("qcow2 allocator did not converge.");
-                }
-
-                missing = needed;
-                if (!IsFreeRun(start, missing.Count + count))
-                {
-                    need = Math.Max(need, missing.Count + count);
-                    start = FindFreeRun(need);
-                }
-            }
-
-            int total = missing.Count + count;
-            if (start + total > (MaxHostOffset >> _clusterBits))
-            {
-                throw new IOException("The qcow2 image cannot grow further (host offsets would exceed 2^56).");
-            }
-
-            long maxBlock = -1;
-            foreach (long bi in missing)
-            {
-                maxBlock = Math.Max(maxBlock, bi);
-            }
-
-            if (maxBlock >= _refcountTable.Length)
-            {
-                GrowRefcountTable(maxBlock + 1);
-                continue;
-            }
-
-            // New refcount blocks first, each counting the area clusters in its range.
-            for (int j = 0; j < missing.Count; j++)
-            {
-                long bi = missing[j];
-                byte[] block = new byte[_clusterSize];
-                long rangeStart = Math.Max(start, bi << _refblockBits);
-                long rangeEnd = Math.Min(start + total, (bi + 1) << _refblockBits);
-                for (long c = rangeStart; c < rangeEnd; c++)
-                {
-                    Qcow2Refcounts.Set(block, (int)(c & ((1L << _refblockBits) - 1)), _refcountOrder, 1);
-                }
-
-                long offset = (start + j) << _clusterBits;
-                HostWrite(offset, block);
-                _refblockCache.Put(offset, block);
-                _metadataClusters.Add(start + j);
-            }
-
-            // Area clusters whose refcount blocks already exist.
-            long run = start;
-            while (run < start + total)
-            {
-                long bi = run >> _refblockBits;
-                long rangeEnd = Math.Min(start + total, (bi + 1) << _refblockBits);
-                if (!missing.Contains(bi))
-                {
-                    SetRefcountRange(run, (int)(rangeEnd - run), 1);
-                }
-
-                run = rangeEnd;
-            }
-
-            // Only now do the new blocks become reachable.
-            for (int j = 0; j < missing.Count; j++)
-            {
-                long offset = (start + j) << _clusterBits;
-                _refcountTable[missing[j]] = (ulong)offset;
-                WriteEntry(_host, (long)_header.RefcountTableOffset + (missing[j] * 8), (ulong)offset);
-            }
-
-            _allocatedEnd = Math.Max(_allocatedEnd, (start + total) << _clusterBits);
-            return (start + missing.Count) << _clusterBits;
-        }
-    }
-
-    /// <summary>Indices of the refcount blocks that do not exist for host clusters [<paramref name="start"/>, <paramref name="end"/>).</summary>
-    private List<long> MissingBlocks(long start, long end)
-    {
-        var list = new List<long>();
-        for (long bi = start >> _refblockBits; bi <= (end - 1) >> _refblockBits; bi++)
-        {
-            if (!RefcountBlockExists(bi))
-            {
-                list.Add(bi);
-            }
-        }
-
-        return list;
-    }
-
-    private bool RefcountBlockExists(long blockIndex) =>
-        blockIndex < _refcountTable.Length && (_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask) != 0;
-
-    private long FindFreeRun(int count)
-    {
-        long c = Math.Max(_freeClusterHint, 1);
-        bool sawFree = false;
-        long runStart = 0;
-        int run = 0;
-        while (true)
-        {
-            if (GetRefcount(c) == 0)
-            {
-                if (!sawFree)
-                {
-                    _freeClusterHint = c;
-                    sawFree = true;
-                }
-
-                if (run == 0)
-                {
-                    runStart = c;
-                }
-
-                if (++run == count)
-                {
-                    return runStart;
-                }
-            }
-            else
-            {
-                run = 0;
-            }
-
-            c++;
-        }
-    }
-
-    private bool IsFreeRun(long start, int count)
-    {
-        for (long c = start; c < start + count; c++)
-        {
-            if (GetRefcount(c) != 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>
-    /// Replaces the refcount table by a larger one at the end of the image. The new area holds the
-    /// refcount blocks that describe it followed by the table; the header switches over in one
-    /// write, then the old table is freed.
-    /// </summary>
-    private void GrowRefcountTable(long minEntries)
-    {
-        long entriesPerCluster = _clusterSize / 8;
-        long oldEntries = _refcountTable.Length;
-        long want = Math.Max(minEntries, oldEntries + Math.Max(entriesPerCluster, oldEntries / 2));
-        long tableClusters = (want + entriesPerCluster - 1) / entriesPerCluster;
-        long start = Math.Max(AlignUp(_host.Length), _allocatedEnd) >> _clusterBits;
-        var missing = new List<long>();
-        while (true)
-        {
-            long areaEnd = start + missing.Count + tableClusters;
-            var needed = new List<long>();
-            for (long bi = start >> _refblockBits; bi <= (areaEnd - 1) >> _refblockBits; bi++)
-            {
-                if (bi >= oldEntries || (_refcountTable[bi] & Qcow2Refcounts.TableOffsetMask) == 0)
-                {
-                    needed.Add(bi);
-                }
-            }
-
-            long lastBlock = (areaEnd - 1) >> _refblockBits;
-            long needClusters = Math.Max(tableClusters, ((lastBlock + 1) + entriesPerCluster - 1) / entriesPerCluster);
-            if (needed.Count == missing.Count && needClusters == tableClusters)
-            {
-                missing = needed;
-                break;
-            }
-
-            missing = needed;
-            tableClusters = needClusters;
-        }
-
-        if (tableClusters << _clusterBits > MaxRefcountTableBytes)
-        {
-            throw new IOException("The qcow2 refcount table would exceed 8 MiB; the image cannot grow further.");
-        }
-
-        long areaStart = start;
-        long tableStart = start + missing.Count;
-        long areaEndFinal = tableStart + tableClusters;
-        var newTable = new ulong[tableClusters * entriesPerCluster];
-        _refcountTable.AsSpan().CopyTo(newTable);
-
-        // Area clusters described by blocks that already exist: count them there first.
-        for (long c = areaStart; c < areaEndFinal; c++)
-        {
-            long bi = c >> _refblockBits;
-            if (!missing.Contains(bi))
-            {
-                SetRefcount(c, 1);
-            }
-        }
-
-        // New blocks, each counting the area clusters it describes.
-        for (int j = 0; j < missing.Count; j++)
-        {
-            long bi = missing[j];
-            byte[] block = new byte[_clusterSize];
-            for (long c = areaStart; c < areaEndFinal; c++)
-            {
-                if (c >> _refblockBits == bi)
-                {
-                    Qcow2Refcounts.Set(block, (int)(c & ((1L << _refblockBits) - 1)), _refcountOrder, 1);
-                }
-            }
-
-            long offset = (areaStart + j) << _clusterBits;
-            HostWrite(offset, block);
-            _refblockCache.Put(offset, block);
-            _metadataClusters.Add(areaStart + j);
-            newTable[bi] = (ulong)offset;
-        }
-
-        byte[] raw = new byte[tableClusters << _clusterBits];
-        for (int i = 0; i < newTable.Length; i++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), newTable[i]);
-        }
-
-        HostWrite(tableStart << _clusterBits, raw);
-        long oldOffset = (long)_header.RefcountTableOffset;
-        long oldClusters = _header.RefcountTableClusters;
-        _header.RefcountTableOffset = (ulong)(tableStart << _clusterBits);
-        _header.RefcountTableClusters = (uint)tableClusters;
-        WriteHeaderFields();
-        _refcountTable = newTable;
-        _allocatedEnd = Math.Max(_allocatedEnd, areaEndFinal << _clusterBits);
-        for (long c = 0; c < oldClusters; c++)
-        {
-            DecrementRefcount((oldOffset >> _clusterBits) + c);
-        }
-    }
-
-    /// <summary>Sets the refcount of a cluster whose refcount block exists.</summary>
-    private void SetRefcount(long cluster, ulong value)
-    {
-        long blockIndex = cluster >> _refblockBits;
-        long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-        byte[] block = GetRefcountBlock(blockOffset);
-        int index = (int)(cluster & ((1L << _refblockBits) - 1));
-        Qcow2Refcounts.Set(block, index, _refcountOrder, value);
-        (int off, int len) = Qcow2Refcounts.ByteRange(index, _refcountOrder);
-        _host.Write(blockOffset + off, block.AsSpan(off, len));
-    }
-
-    /// <summary>Sets the refcounts of a run of clusters whose refcount blocks exist, one write per block.</summary>
-    private void SetRefcountRange(long start, int count, ulong value)
-    {
-        long c = start;
-        long end = start + count;
-        while (c < end)
-        {
-            long blockIndex = c >> _refblockBits;
-            long blockEnd = Math.Min(end, (blockIndex + 1) << _refblockBits);
-            long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
-            byte[] block = GetRefcountBlock(blockOffset);
-            int first = (int)(c & ((1L << _refblockBits) - 1));
-            int last = (int)((blockEnd - 1) & ((1L << _refblockBits) - 1));
-            for (int i = first; i <= last; i++)
-            {
-                Qcow2Refcounts.Set(block, i, _refcountOrder, value);
-            }
-
-            (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
-            (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
-            _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
-            c = blockEnd;
-        }
-    }
-
-    /// <summary>Drops one reference to a host cluster; at zero the cluster becomes free.</summary>
-    private void DecrementRefcount(long cluster)
-    {
-        ulong v = GetRefcount(cluster);
-        if (v == 0)
-        {
-            FormatError.Throw("qcow2 refcounts", cluster << _clusterBits, "freeing a cluster whose refcount is already 0; the metadata is inconsistent (run check).");
-        }
-
-        SetRefcount(cluster, v - 1);
-        if (v == 1)
-        {
-            if (cluster < _freeClusterHint)
-            {
-                _freeClusterHint = cluster;
-            }
-
-            long offset = cluster << _clusterBits;
-            _l2Cache.Remove(offset);
-            _metadataClusters.Remove(cluster);
-            if (_compressedCursor != 0 && (_compressedCursor >> _clusterBits) == cluster)
-            {
-                _compressedCursor = 0;
-            }
-
-            Interlocked.Increment(ref _generation);
-        }
-    }
-
-    /// <summary>Finds room for <paramref name="length"/> bytes of compressed data, packed after the previous compressed cluster when possible.</summary>
-    private long AllocateCompressedBytes(int length)
-    {
-        long cursor = _compressedCursor;
-        if (cursor != 0)
-        {
-            long cluster = cursor >> _clusterBits;
-            int remaining = _clusterSize - (int)(cursor & (_clusterSize - 1));
-            ulong refcount = GetRefcount(cluster);
-            ulong max = Qcow2Refcounts.MaxValue(_refcountOrder);
-            if (refcount > 0 && refcount < max)
-            {
-                if (length <= remaining)
-                {
-                    SetRefcount(cluster, refcount + 1);
-                    AdvanceCompressedCursor(cursor, length);
-                    return cursor;
-                }
-
-                long next = cluster + 1;
-                if (RefcountBlockExists(next >> _refblockBits) && GetRefcount(next) == 0)
-                {
-                    SetRefcount(next, 1);
-                    SetRefcount(cluster, refcount + 1);
-                    _allocatedEnd = Math.Max(_allocatedEnd, (next + 1) << _clusterBits);
-                    AdvanceCompressedCursor(cursor, length);
-                    return cursor;
-                }
-            }
-        }
-
-        long fresh = AllocateClusters(1);
-        AdvanceCompressedCursor(fresh, length);
-        return fresh;
-    }
-
-    private void AdvanceCompressedCursor(long start, int length)
-    {
-        long end = start + length;
-        _compressedCursor = (end & (_clusterSize - 1)) == 0 ? 0 : end;
     }
 }

@@ -3,7 +3,7 @@ using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
 
-/// <summary>Size estimates for new images (<c>qemu-img measure -O qcow2</c>).</summary>
+/// <content>Size estimates for new images (<c>qemu-img measure -O qcow2</c>).</content>
 public sealed partial class Qcow2Image
 {
     private const long MeasureMaxL1Bytes = 32L * 1024 * 1024;
