@@ -90,7 +90,7 @@ public sealed partial class Ext4FileSystem
 
         long blockCount = inode.Size / bs;
         List<Ext4Extent> extents = MapFile(inode);
-        var map = new Ext4FileStream(_device, bs, inode.Size, extents);
+        var map = new Ext4FileStream(_device, bs, inode.Size, extents, _sync);
         HashSet<long>? dxBlocks = null;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
         try

@@ -665,7 +665,7 @@ public sealed partial class Ext4FileSystem
             HashSet<long>? indexBlocks = null;
             if (IsIndexedDirectory(directory))
             {
-                var map = new Ext4FileStream(_device, bs, directory.Size, MapFile(directory));
+                var map = new Ext4FileStream(_device, bs, directory.Size, MapFile(directory), _sync);
                 indexBlocks = VerifyHtree(directory, map, blocks, block);
             }
 

@@ -258,7 +258,7 @@ public sealed partial class Ext4FileSystem
             return new MemoryStream(ReadInlineData(inode), writable: false);
         }
 
-        return new Ext4FileStream(_device, _sb.BlockSize, inode.Size, MapFile(inode));
+        return new Ext4FileStream(_device, _sb.BlockSize, inode.Size, MapFile(inode), _sync);
     }
 
     /// <summary>Reads the whole content of a small object (symlink target, inline data).</summary>

@@ -199,6 +199,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public Stream OpenFile(string path, FileMode mode, FileAccess access)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         TrimInodeCache();
         PathResolver.ValidateOpen(mode, access, IsReadOnly);
@@ -280,6 +281,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         ResolvedPath<Ext4Node> r = NewEntry(path);
@@ -292,6 +294,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ArgumentException.ThrowIfNullOrEmpty(target);
         byte[] bytes = UnixPathEncoding.GetBytes(target);
@@ -333,6 +336,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateHardLink(string path, string existingPath)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         Ext4Inode existing = PathResolver.ResolveExisting(this, existingPath, followFinal: false).Node!.Inode;
@@ -360,6 +364,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         FileSystemWriteChecks.CheckDevice(type, major, minor);
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
@@ -370,6 +375,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         CreateInode(NewEntry(path), UnixFileType.Fifo, bits, null);
@@ -379,6 +385,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         CreateInode(NewEntry(path), UnixFileType.Socket, bits, null);
@@ -388,6 +395,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Delete(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: false);
@@ -423,6 +431,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Rename(string sourcePath, string destinationPath)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
@@ -497,6 +506,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetMode(string path, UnixFileMode mode)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
@@ -509,6 +519,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetOwner(string path, uint userId, uint groupId)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         inode.UserId = userId;
@@ -521,6 +532,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         if (accessTime is { } a)
@@ -541,6 +553,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         XattrName.Validate(name);
         if (value.Length > 65536)
@@ -558,6 +571,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public bool RemoveXattr(string path, string name)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         XattrName.Validate(name);
         Ext4Inode inode = Changeable(path);
@@ -576,6 +590,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Flush()
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         if (_writable)
         {
@@ -587,6 +602,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Dispose()
     {
+        using Lock.Scope held = _sync.EnterScope();
         if (_disposed)
         {
             return;

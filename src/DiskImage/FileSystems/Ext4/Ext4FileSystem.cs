@@ -10,7 +10,8 @@ namespace DiskImage.FileSystems.Ext4;
 /// nothing, and <see cref="Flush"/>/<see cref="Dispose"/> commit them (through the jbd2 journal when there is
 /// one). Every number read
 /// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
-/// Not thread-safe.
+/// Thread-safe: every public member and every stream it returns holds the file system's one lock, so
+/// concurrent callers are serialized (one call at a time, never interleaved).
 /// </summary>
 /// <remarks>
 /// Supported: block maps and extent trees of any depth, 32/64-bit descriptors, meta_bg, flex_bg,
@@ -23,6 +24,9 @@ namespace DiskImage.FileSystems.Ext4;
 /// recovery when opened read-only (unless <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>; a
 /// writable open replays it), unknown incompatible features, and xattr values stored in separate inodes
 /// (ea_inode) when one is read.
+/// <para>Concurrency: calls from several threads are safe and run one after another; a stream's read or write is
+/// one call (other threads see a write whole or not at all). There is no parallelism inside one file system; open
+/// it once per device.</para>
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 {
@@ -33,6 +37,9 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     private readonly Ext4SuperBlock _sb;
     private readonly byte[] _descriptors;
     private readonly Ext4Node _root;
+
+    /// <summary>Serializes every public call of the file system and of its streams (reentrant).</summary>
+    private readonly Lock _sync = new();
     private bool _disposed;
 
     private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors, byte[] sbRaw)
@@ -82,6 +89,9 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     public Ext4ReadOnlyCompatibleFeatures ReadOnlyCompatibleFeatures => _sb.ReadOnlyCompatible;
 
     Ext4Node IPathWalker<Ext4Node>.Root => _root;
+
+    /// <summary>The lock every public call holds; streams take it for each of their calls.</summary>
+    internal Lock Sync => _sync;
 
     /// <summary>Whether the device starts with an ext2/3/4 superblock magic (a cheap probe; does not validate).</summary>
     public static bool IsExt4(BlockDevice device)
@@ -348,6 +358,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public UnixFileInfo GetEntry(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ResolvedPath<Ext4Node> r = Existing(path, followFinal: false);
         return ToInfo(r.Node!, r.Path);
     }
@@ -355,6 +366,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public bool Exists(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         try
         {
@@ -369,6 +381,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ResolvedPath<Ext4Node> r = Existing(path, followFinal: true);
         if (r.Node!.Inode.Type != UnixFileType.Directory)
         {
@@ -388,6 +401,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         Ext4Inode inode = Existing(path, followFinal: false).Node!.Inode;
         var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (Ext4Xattr x in ReadXattrs(inode))
