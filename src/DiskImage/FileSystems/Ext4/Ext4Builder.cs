@@ -529,7 +529,7 @@ internal sealed class Ext4Builder
         Add(blocks, dir.Parent, ".."u8, 2);
         foreach (Child c in dir.Children!)
         {
-            Add(blocks, c.Item.Ino, c.Name, Ext4FileSystem.DirectoryEntryType(c.Item.Info.Type));
+            Add(blocks, c.Item.Ino, c.Name, Ext4DirectoryLeaf.DirectoryEntryType(c.Item.Info.Type));
         }
 
         BinaryPrimitives.WriteUInt16LittleEndian(blocks[((block * bs) + last + 4)..], (ushort)(usable - last));

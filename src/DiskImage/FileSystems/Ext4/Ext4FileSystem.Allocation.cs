@@ -3,15 +3,13 @@ using System.Numerics;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>
-/// Writable state: group descriptors and bitmaps held in memory with dirty tracking, block and inode
-/// allocation honouring the uninit flags, inode writes, and the metadata flush.
-/// </summary>
+// Writable state: group descriptors and bitmaps held in memory with dirty tracking, block and inode
+// allocation honouring the uninit flags, inode writes, and the metadata flush.
 public sealed partial class Ext4FileSystem
 {
     private const ushort BgInodeUninit = 0x1;
     private const ushort BgBlockUninit = 0x2;
-    private const int MaxInitializedExtentLength = 32768;
+    internal const int MaxInitializedExtentLength = 32768;
     private const int InodeCacheLimit = 65536;
 
     private readonly Dictionary<uint, Ext4Inode> _inodeCache = [];
@@ -114,7 +112,7 @@ public sealed partial class Ext4FileSystem
 
     private bool HasUninitGroups => _sb.HasMetadataChecksum || _sb.HasGroupDescriptorChecksum;
 
-    private long GroupFirstBlock(uint group) => _sb.FirstDataBlock + ((long)group * _sb.BlocksPerGroup);
+    internal long GroupFirstBlock(uint group) => _sb.FirstDataBlock + ((long)group * _sb.BlocksPerGroup);
 
     private int BlocksInGroup(uint group) => (int)Math.Min(_sb.BlocksPerGroup, _sb.BlocksCount - GroupFirstBlock(group));
 
@@ -674,7 +672,7 @@ public sealed partial class Ext4FileSystem
         if (type is UnixFileType.RegularFile or UnixFileType.Directory && HasExtentsFeature)
         {
             inode.Flags |= Ext4Inode.ExtentsFlag;
-            InitializeExtentRoot(inode);
+            Ext4ExtentNode.InitializeExtentRoot(inode);
         }
     }
 

@@ -2,11 +2,9 @@ using System.Buffers.Binary;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>
-/// The checks made before a writable file system trusts its allocation state: bitmap checksums
-/// (metadata_csum), bitmaps that call group metadata or reserved inodes free, inode slots that a bitmap
-/// calls free but that hold a live inode, and block writes or frees that would land on metadata.
-/// </summary>
+// The checks made before a writable file system trusts its allocation state: bitmap checksums
+// (metadata_csum), bitmaps that call group metadata or reserved inodes free, inode slots that a bitmap
+// calls free but that hold a live inode, and block writes or frees that would land on metadata.
 public sealed partial class Ext4FileSystem
 {
     /// <summary>Above this many bitmap bytes the bitmaps verified at open are not kept in memory.</summary>
@@ -15,7 +13,7 @@ public sealed partial class Ext4FileSystem
     private Ext4MetadataMap? _metadataMap;
 
     /// <summary>Whether checksums are verified: always when writing (a write must never trust a damaged structure).</summary>
-    private bool VerifyChecksums => _options.VerifyChecksums || _writable;
+    internal bool VerifyChecksums => _options.VerifyChecksums || _writable;
 
     /// <summary>
     /// Called when the file system is opened for writing, before anything is written: maps the metadata
@@ -252,7 +250,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Refuses a data write or free of [<paramref name="block"/>, +<paramref name="count"/>) that would touch file-system metadata.</summary>
-    private void CheckNotMetadata(long block, long count, string action)
+    internal void CheckNotMetadata(long block, long count, string action)
     {
         if (_metadataMap is { } map && map.FirstOverlap(block, count) is int i and >= 0)
         {

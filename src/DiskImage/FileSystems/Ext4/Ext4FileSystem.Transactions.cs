@@ -135,7 +135,7 @@ public sealed partial class Ext4FileSystem
         }
 
         _directoryCache.Clear();
-        InvalidateExtentCache();
+        ExtentPaths.InvalidateExtentCache();
     }
 
     /// <summary>Sets up the running transaction and, for a journaled file system, loads the journal.</summary>
@@ -198,7 +198,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Writes zeros over data blocks (making an unwritten extent written), through the transaction only where it must.</summary>
-    private void WriteDataZeroes(long block, long count)
+    internal void WriteDataZeroes(long block, long count)
     {
         bool viaTransaction = _reusedFreedBlocks && AnyFreedInTransaction(block, count);
         for (long b = block; !viaTransaction && b < block + count && _transaction!.Count != 0; b++)

@@ -4,7 +4,7 @@ using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>The <see cref="IFileSystem"/> changes of a writable ext4 file system, and the checks made before writing.</summary>
+// The IFileSystem changes of a writable ext4 file system, and the checks made before writing.
 public sealed partial class Ext4FileSystem
 {
     /// <summary>Largest link count of a non-directory (and of a directory without dir_nlink).</summary>
@@ -143,7 +143,7 @@ public sealed partial class Ext4FileSystem
     /// <summary>Throws when a regular file cannot grow to <paramref name="size"/> bytes.</summary>
     internal void CheckFileSize(Ext4Inode inode, long size)
     {
-        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMapCapacity;
+        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMaps.BlockMapCapacity;
         if ((size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
         {
             throw new IOException($"The file would exceed the largest size this file system supports ({maxBlocks * _sb.BlockSize} bytes).");
@@ -322,7 +322,7 @@ public sealed partial class Ext4FileSystem
             if (HasExtentsFeature)
             {
                 inode.Flags |= Ext4Inode.ExtentsFlag;
-                InitializeExtentRoot(inode);
+                Ext4ExtentNode.InitializeExtentRoot(inode);
             }
 
             byte[] block = new byte[_sb.BlockSize];
@@ -352,7 +352,7 @@ public sealed partial class Ext4FileSystem
         }
 
         Ext4Inode parent = r.Parent.Inode;
-        AddDirectoryEntry(parent, r.Name, existing.Number, existing.Type);
+        Directories.AddDirectoryEntry(parent, r.Name, existing.Number, existing.Type);
         existing.LinksCount++;
         UnixTime now = Now();
         existing.SetChangeTime(now);
@@ -412,7 +412,7 @@ public sealed partial class Ext4FileSystem
             throw new IOException($"The directory '{path}' is not empty.");
         }
 
-        if (!RemoveDirectoryEntry(parent, r.Name))
+        if (!Directories.RemoveDirectoryEntry(parent, r.Name))
         {
             FormatError.Throw("ext4 directory", -1, $"directory inode {parent.Number}: the entry '{r.Name}' vanished.");
         }
@@ -464,7 +464,7 @@ public sealed partial class Ext4FileSystem
         UnixTime now = Now();
         if (replaced is not null)
         {
-            if (!RemoveDirectoryEntry(dstParent, dst.Name))
+            if (!Directories.RemoveDirectoryEntry(dstParent, dst.Name))
             {
                 FormatError.Throw("ext4 directory", -1, $"directory inode {dstParent.Number}: the entry '{dst.Name}' vanished.");
             }
@@ -475,15 +475,15 @@ public sealed partial class Ext4FileSystem
             }
         }
 
-        AddDirectoryEntry(dstParent, dst.Name, node.Number, node.Type);
-        if (!RemoveDirectoryEntry(srcParent, src.Name))
+        Directories.AddDirectoryEntry(dstParent, dst.Name, node.Number, node.Type);
+        if (!Directories.RemoveDirectoryEntry(srcParent, src.Name))
         {
             FormatError.Throw("ext4 directory", -1, $"directory inode {srcParent.Number}: the entry '{src.Name}' vanished.");
         }
 
         if (isDir && moves)
         {
-            SetParentEntry(node, dstParent.Number);
+            Directories.SetParentEntry(node, dstParent.Number);
             DecrementDirectoryLinks(srcParent);
             IncrementDirectoryLinks(dstParent);
         }
@@ -686,7 +686,7 @@ public sealed partial class Ext4FileSystem
             if (type == UnixFileType.Directory)
             {
                 inode.LinksCount = 2;
-                InitializeDirectory(inode, parent.Number);
+                Directories.InitializeDirectory(inode, parent.Number);
             }
             else
             {
@@ -695,7 +695,7 @@ public sealed partial class Ext4FileSystem
             }
 
             WriteInode(inode);
-            AddDirectoryEntry(parent, r.Name, inode.Number, type);
+            Directories.AddDirectoryEntry(parent, r.Name, inode.Number, type);
         }
         catch
         {

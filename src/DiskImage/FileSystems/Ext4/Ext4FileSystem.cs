@@ -39,7 +39,13 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     private readonly Ext4Node _root;
 
     /// <summary>Serializes every public call of the file system and of its streams (reentrant).</summary>
-    private readonly Lock _sync = new();
+    internal readonly Lock _sync = new();
+    private Ext4HtreeWriter? _htree;
+    private Ext4DirectoryLeaf? _directoryLeaves;
+    private Ext4DirectoryWriter? _directoryWriter;
+    private Ext4BlockMap? _blockMaps;
+    private Ext4ExtentPaths? _extentPaths;
+    private Ext4ExtentTreeWriter? _extentTree;
     private bool _disposed;
 
     private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors, byte[] sbRaw)
@@ -92,6 +98,30 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 
     /// <summary>The lock every public call holds; streams take it for each of their calls.</summary>
     internal Lock Sync => _sync;
+
+    /// <summary>The superblock as parsed at open (geometry and feature flags).</summary>
+    internal Ext4SuperBlock SuperBlock => _sb;
+
+    /// <summary>The device the file system lives on (the transaction device when writable).</summary>
+    internal BlockDevice Device => _device;
+
+    /// <summary>Writes entries of htree (dx) directories.</summary>
+    internal Ext4HtreeWriter Htree => _htree ??= new Ext4HtreeWriter(this);
+
+    /// <summary>Reads and writes the records of directory leaf blocks.</summary>
+    internal Ext4DirectoryLeaf DirectoryLeaves => _directoryLeaves ??= new Ext4DirectoryLeaf(this);
+
+    /// <summary>Adds and removes directory entries.</summary>
+    internal Ext4DirectoryWriter Directories => _directoryWriter ??= new Ext4DirectoryWriter(this);
+
+    /// <summary>Maps, allocates and truncates ext2/ext3 block maps.</summary>
+    internal Ext4BlockMap BlockMaps => _blockMaps ??= new Ext4BlockMap(this);
+
+    /// <summary>Finds, caches, reads and writes extent-tree paths.</summary>
+    internal Ext4ExtentPaths ExtentPaths => _extentPaths ??= new Ext4ExtentPaths(this);
+
+    /// <summary>Inserts into and truncates extent trees.</summary>
+    internal Ext4ExtentTreeWriter ExtentTree => _extentTree ??= new Ext4ExtentTreeWriter(this);
 
     /// <summary>Whether the device starts with an ext2/3/4 superblock magic (a cheap probe; does not validate).</summary>
     public static bool IsExt4(BlockDevice device)
@@ -347,7 +377,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// bits), the direct and indirect blocks of a block map.
     /// </summary>
     private long MaxFileSize(Ext4Inode inode) =>
-        (inode.HasExtents || inode.HasInlineData ? MaxLogicalBlocks : BlockMapCapacity) * _sb.BlockSize;
+        (inode.HasExtents || inode.HasInlineData ? MaxLogicalBlocks : BlockMaps.BlockMapCapacity) * _sb.BlockSize;
 
     /// <summary>The per-inode checksum seed: crc32c(fs seed, inode number, generation).</summary>
     internal uint InodeSeed(uint number, uint generation)

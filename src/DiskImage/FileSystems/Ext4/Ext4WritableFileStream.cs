@@ -173,7 +173,7 @@ internal sealed class Ext4WritableFileStream : Stream
                     long physical = _fs.MapOrAllocateRun(_inode, block, blocks, out int run);
                     int n = run * _blockSize;
                     _fs.WriteDataBlocks(physical, buffer.Slice(done, n));
-                    _fs.NoteDataBlocksWritten(physical, run);
+                    _fs.ExtentPaths.NoteDataBlocksWritten(physical, run);
                     done += n;
                 }
                 else
@@ -194,7 +194,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
                     buffer.Slice(done, n).CopyTo(tmp[inBlock..]);
                     _fs.WriteDataBlocks(physical, tmp);
-                    _fs.NoteDataBlocksWritten(physical, 1);
+                    _fs.ExtentPaths.NoteDataBlocksWritten(physical, 1);
                     done += n;
                 }
             }
