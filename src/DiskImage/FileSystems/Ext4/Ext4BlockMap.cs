@@ -134,7 +134,7 @@ internal sealed class Ext4BlockMap(Ext4FileSystem fs)
         long data;
         if (logical < 12)
         {
-            data = _fs.AllocateBlocks(goal, 1, out _);
+            data = _fs.BlockAllocator.AllocateBlocks(goal, 1, out _);
             BinaryPrimitives.WriteUInt32LittleEndian(area[((int)logical * 4)..], (uint)data);
             inode.AddBlocks(1, _fs.SuperBlock.BlockSize);
             _fs.WriteInode(inode);
@@ -174,7 +174,7 @@ internal sealed class Ext4BlockMap(Ext4FileSystem fs)
             long child = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(index * 4));
             if (child == 0)
             {
-                child = l == 1 ? _fs.AllocateBlocks(goal, 1, out _) : _fs.AllocateZeroedBlock(goal);
+                child = l == 1 ? _fs.BlockAllocator.AllocateBlocks(goal, 1, out _) : _fs.AllocateZeroedBlock(goal);
                 goal = child + 1;
                 BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(index * 4), (uint)child);
                 _fs.WriteFsBlock(block, buffer);
@@ -200,7 +200,7 @@ internal sealed class Ext4BlockMap(Ext4FileSystem fs)
             uint b = BinaryPrimitives.ReadUInt32LittleEndian(area[(i * 4)..]);
             if (i >= newBlocks && b != 0)
             {
-                _fs.FreeBlocks(CheckMapped(inode, b), 1);
+                _fs.BlockAllocator.FreeBlocks(CheckMapped(inode, b), 1);
                 freed++;
                 BinaryPrimitives.WriteUInt32LittleEndian(area[(i * 4)..], 0);
             }
@@ -252,7 +252,7 @@ internal sealed class Ext4BlockMap(Ext4FileSystem fs)
             bool drop;
             if (level == 1)
             {
-                _fs.FreeBlocks(CheckMapped(inode, entry), 1);
+                _fs.BlockAllocator.FreeBlocks(CheckMapped(inode, entry), 1);
                 freed++;
                 drop = true;
             }
@@ -274,7 +274,7 @@ internal sealed class Ext4BlockMap(Ext4FileSystem fs)
 
         if (empty)
         {
-            _fs.FreeBlocks(block, 1);
+            _fs.BlockAllocator.FreeBlocks(block, 1);
             freed++;
             return true;
         }

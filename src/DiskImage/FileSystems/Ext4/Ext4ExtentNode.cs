@@ -47,16 +47,16 @@ internal static class Ext4ExtentNode
     {
         ReadOnlySpan<byte> e = node.Slice(12 + (i * 12), 12);
         int len = BinaryPrimitives.ReadUInt16LittleEndian(e[4..]);
-        bool unwritten = len > Ext4FileSystem.MaxInitializedExtentLength;
+        bool unwritten = len > Ext4BlockAllocator.MaxInitializedExtentLength;
         long physical = BinaryPrimitives.ReadUInt32LittleEndian(e[8..]) | ((long)BinaryPrimitives.ReadUInt16LittleEndian(e[6..]) << 32);
-        return (BinaryPrimitives.ReadUInt32LittleEndian(e), physical, unwritten ? len - Ext4FileSystem.MaxInitializedExtentLength : len, unwritten);
+        return (BinaryPrimitives.ReadUInt32LittleEndian(e), physical, unwritten ? len - Ext4BlockAllocator.MaxInitializedExtentLength : len, unwritten);
     }
 
     internal static void SetLeafExtent(Span<byte> node, int i, long logical, long physical, int length, bool unwritten)
     {
         Span<byte> e = node.Slice(12 + (i * 12), 12);
         BinaryPrimitives.WriteUInt32LittleEndian(e, (uint)logical);
-        BinaryPrimitives.WriteUInt16LittleEndian(e[4..], (ushort)(unwritten ? length + Ext4FileSystem.MaxInitializedExtentLength : length));
+        BinaryPrimitives.WriteUInt16LittleEndian(e[4..], (ushort)(unwritten ? length + Ext4BlockAllocator.MaxInitializedExtentLength : length));
         BinaryPrimitives.WriteUInt16LittleEndian(e[6..], (ushort)(physical >> 32));
         BinaryPrimitives.WriteUInt32LittleEndian(e[8..], (uint)physical);
     }

@@ -48,15 +48,15 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
             goal = _fs.GroupFirstBlock((inode.Number - 1) / _fs.SuperBlock.InodesPerGroup);
         }
 
-        long want = Math.Min(Math.Min(maxCount, Ext4FileSystem.MaxInitializedExtentLength), _fs.ExtentPaths.NextMappedLogical(inode, path) - logical);
-        long physical = _fs.AllocateBlocks(goal, (int)want, out int got);
+        long want = Math.Min(Math.Min(maxCount, Ext4BlockAllocator.MaxInitializedExtentLength), _fs.ExtentPaths.NextMappedLogical(inode, path) - logical);
+        long physical = _fs.BlockAllocator.AllocateBlocks(goal, (int)want, out int got);
         try
         {
             InsertExtent(inode, logical, physical, got, path);
         }
         catch
         {
-            _fs.FreeBlocks(physical, got);
+            _fs.BlockAllocator.FreeBlocks(physical, got);
             throw;
         }
 
@@ -89,7 +89,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
                 if (i >= 0)
                 {
                     (long l, long p, int len, bool unwritten) = Ext4ExtentNode.LeafExtent(leaf, i);
-                    if (!unwritten && l + len == logical && p + len == physical && len + length <= Ext4FileSystem.MaxInitializedExtentLength)
+                    if (!unwritten && l + len == logical && p + len == physical && len + length <= Ext4BlockAllocator.MaxInitializedExtentLength)
                     {
                         Ext4ExtentNode.SetLeafExtent(leaf, i, l, p, len + length, false);
                         _fs.ExtentPaths.WriteLevel(inode, leafLevel);
@@ -100,7 +100,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
                 if (i + 1 < entries)
                 {
                     (long l, long p, int len, bool unwritten) = Ext4ExtentNode.LeafExtent(leaf, i + 1);
-                    if (!unwritten && logical + length == l && physical + length == p && len + length <= Ext4FileSystem.MaxInitializedExtentLength)
+                    if (!unwritten && logical + length == l && physical + length == p && len + length <= Ext4BlockAllocator.MaxInitializedExtentLength)
                     {
                         Ext4ExtentNode.SetLeafExtent(leaf, i + 1, logical, physical, len + length, false);
                         _fs.ExtentPaths.WriteLevel(inode, leafLevel);
@@ -185,7 +185,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
 
         int entries = Ext4ExtentNode.NodeEntries(root);
         long goal = entries > 0 && depth == 0 ? Ext4ExtentNode.LeafExtent(root, 0).Physical : _fs.GroupFirstBlock((inode.Number - 1) / _fs.SuperBlock.InodesPerGroup);
-        long block = _fs.AllocateBlocks(goal, 1, out _);
+        long block = _fs.BlockAllocator.AllocateBlocks(goal, 1, out _);
 
         // Every node moves one level down: cached levels no longer line up with the tree.
         _fs.ExtentPaths.InvalidateExtentCache();
@@ -214,7 +214,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
 
         // Appending past the last entry moves only that entry, so sequential files fill their nodes.
         int keep = at.Index == entries - 1 && logical > Ext4ExtentNode.EntryKey(node, entries - 1) ? entries - 1 : entries / 2;
-        long block = _fs.AllocateBlocks(at.Block + 1, 1, out _);
+        long block = _fs.BlockAllocator.AllocateBlocks(at.Block + 1, 1, out _);
         byte[] buffer = new byte[_fs.SuperBlock.BlockSize];
         BinaryPrimitives.WriteUInt16LittleEndian(buffer, Ext4FileSystem.ExtentMagic);
         Ext4ExtentNode.SetNodeEntries(buffer, entries - keep);
@@ -253,7 +253,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
                 (long l, long p, int len, bool unwritten) = _fs.ExtentPaths.CheckedLeafExtent(inode, node, entries - 1);
                 if (l >= newBlocks)
                 {
-                    _fs.FreeBlocks(p, len);
+                    _fs.BlockAllocator.FreeBlocks(p, len);
                     freed += len;
                     entries--;
                     node.Slice(12 + (entries * 12), 12).Clear();
@@ -263,7 +263,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
                     if (l + len > newBlocks)
                     {
                         int keep = (int)(newBlocks - l);
-                        _fs.FreeBlocks(p + keep, len - keep);
+                        _fs.BlockAllocator.FreeBlocks(p + keep, len - keep);
                         freed += len - keep;
                         Ext4ExtentNode.SetLeafExtent(node, entries - 1, l, p, keep, unwritten);
                     }
@@ -290,7 +290,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
                 int left = TruncateExtentNode(inode, buffer, depth - 1, newBlocks);
                 if (left == 0)
                 {
-                    _fs.FreeBlocks(child, 1);
+                    _fs.BlockAllocator.FreeBlocks(child, 1);
                     freed++;
                     entries--;
                     node.Slice(12 + (entries * 12), 12).Clear();
@@ -318,7 +318,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
             if (depth == 0)
             {
                 (_, long p, int len, _) = Ext4ExtentNode.LeafExtent(node, i);
-                _fs.FreeBlocks(p, len);
+                _fs.BlockAllocator.FreeBlocks(p, len);
                 freed += len;
             }
             else
@@ -327,7 +327,7 @@ internal sealed class Ext4ExtentTreeWriter(Ext4FileSystem fs)
             }
         }
 
-        _fs.FreeBlocks(block, 1);
+        _fs.BlockAllocator.FreeBlocks(block, 1);
         return freed + 1;
     }
 }

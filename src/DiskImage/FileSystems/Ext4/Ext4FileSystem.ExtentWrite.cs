@@ -183,7 +183,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Whether i_block maps blocks (extents or a block map), rather than holding a fast symlink, device number or nothing.</summary>
-    private bool HasDataBlocks(Ext4Inode inode)
+    internal bool HasDataBlocks(Ext4Inode inode)
     {
         if (inode.HasInlineData)
         {
@@ -200,7 +200,7 @@ public sealed partial class Ext4FileSystem
 
     internal long AllocateZeroedBlock(long goal)
     {
-        long block = AllocateBlocks(goal, 1, out _);
+        long block = BlockAllocator.AllocateBlocks(goal, 1, out _);
         CheckNotMetadata(block, 1, "zero");
         _device.WriteZeroes(block * _sb.BlockSize, _sb.BlockSize);
         return block;

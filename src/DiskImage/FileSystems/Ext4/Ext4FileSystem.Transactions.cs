@@ -15,8 +15,8 @@ public sealed partial class Ext4FileSystem
     private bool _inOperation;
     private bool _operationCompleted;
     private bool _committedNotCheckpointed;
-    private bool _reusedFreedBlocks;
-    private byte[]?[] _freedInTransaction = [];
+    internal bool _reusedFreedBlocks;
+    internal byte[]?[] _freedInTransaction = [];
     private int _transactionLimit = InPlaceTransactionLimit;
 
     /// <summary>Starts an operation; returns whether this call started it (nested calls join the outer one).</summary>
@@ -183,12 +183,12 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Whether any of <paramref name="count"/> blocks from <paramref name="block"/> was freed by the running transaction.</summary>
-    private bool AnyFreedInTransaction(long block, long count)
+    internal bool AnyFreedInTransaction(long block, long count)
     {
         for (long b = block; b < block + count; b++)
         {
             uint g = GroupOfBlock(b);
-            if (_freedInTransaction[g] is { } freed && TestBit(freed, (int)((b - _sb.FirstDataBlock) % _sb.BlocksPerGroup)))
+            if (_freedInTransaction[g] is { } freed && Ext4Bitmap.TestBit(freed, (int)((b - _sb.FirstDataBlock) % _sb.BlocksPerGroup)))
             {
                 return true;
             }

@@ -342,7 +342,7 @@ public sealed partial class Ext4FileSystem
             }
             else
             {
-                target = AllocateBlocks(old != 0 ? old : XattrBlockGoal(inode), 1, out int allocated);
+                target = BlockAllocator.AllocateBlocks(old != 0 ? old : XattrBlockGoal(inode), 1, out int allocated);
                 if (allocated != 1)
                 {
                     throw new IOException("No free block for the extended attribute block.");
@@ -382,7 +382,7 @@ public sealed partial class Ext4FileSystem
         if (BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) <= 1)
         {
             ForgetXattrBlock(number, BinaryPrimitives.ReadUInt32LittleEndian(block[12..]));
-            FreeBlocks(number, 1);
+            BlockAllocator.FreeBlocks(number, 1);
         }
         else
         {

@@ -30,7 +30,7 @@ namespace DiskImage.FileSystems.Ext4;
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 {
-    private const uint RootInode = 2;
+    internal const uint RootInode = 2;
     private readonly BlockDevice _device;
     private readonly bool _leaveOpen;
     private readonly Ext4OpenOptions _options;
@@ -46,6 +46,9 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     private Ext4BlockMap? _blockMaps;
     private Ext4ExtentPaths? _extentPaths;
     private Ext4ExtentTreeWriter? _extentTree;
+    private Ext4BlockAllocator? _blockAllocator;
+    private Ext4InodeAllocator? _inodeAllocator;
+    private Ext4InodeLinker? _links;
     private bool _disposed;
 
     private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors, byte[] sbRaw)
@@ -122,6 +125,15 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 
     /// <summary>Inserts into and truncates extent trees.</summary>
     internal Ext4ExtentTreeWriter ExtentTree => _extentTree ??= new Ext4ExtentTreeWriter(this);
+
+    /// <summary>Allocates and frees blocks.</summary>
+    internal Ext4BlockAllocator BlockAllocator => _blockAllocator ??= new Ext4BlockAllocator(this);
+
+    /// <summary>Allocates and frees inodes.</summary>
+    internal Ext4InodeAllocator InodeAllocator => _inodeAllocator ??= new Ext4InodeAllocator(this);
+
+    /// <summary>Creates, links and unlinks inodes.</summary>
+    internal Ext4InodeLinker Links => _links ??= new Ext4InodeLinker(this);
 
     /// <summary>Whether the device starts with an ext2/3/4 superblock magic (a cheap probe; does not validate).</summary>
     public static bool IsExt4(BlockDevice device)

@@ -79,30 +79,6 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
 
     private int MaxIndexLevels => (_fs.SuperBlock.Incompatible & Ext4IncompatibleFeatures.LargeDirectories) != 0 ? 3 : 2;
 
-    private static int DxCount(ReadOnlySpan<byte> node, int countOffset) => BinaryPrimitives.ReadUInt16LittleEndian(node[(countOffset + 2)..]);
-
-    private static int DxLimitOf(ReadOnlySpan<byte> node, int countOffset) => BinaryPrimitives.ReadUInt16LittleEndian(node[countOffset..]);
-
-    private static void SetDxCount(Span<byte> node, int countOffset, int count) =>
-        BinaryPrimitives.WriteUInt16LittleEndian(node[(countOffset + 2)..], (ushort)count);
-
-    private static uint DxHash(ReadOnlySpan<byte> node, int countOffset, int index) =>
-        index == 0 ? 0 : BinaryPrimitives.ReadUInt32LittleEndian(node[(countOffset + (index * 8))..]);
-
-    private static uint DxChild(ReadOnlySpan<byte> node, int countOffset, int index) =>
-        BinaryPrimitives.ReadUInt32LittleEndian(node[(countOffset + (index * 8) + 4)..]);
-
-    /// <summary>Inserts {hash, block} as entry <paramref name="index"/> (≥ 1) of a node that has room.</summary>
-    private static void InsertDxEntry(Span<byte> node, int countOffset, int index, uint hash, uint child)
-    {
-        int count = DxCount(node, countOffset);
-        int at = countOffset + (index * 8);
-        node[at..(countOffset + (count * 8))].CopyTo(node[(at + 8)..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(node[at..], hash);
-        BinaryPrimitives.WriteUInt32LittleEndian(node[(at + 4)..], child);
-        SetDxCount(node, countOffset, count + 1);
-    }
-
     /// <summary>Starts an empty index node: a free record spanning the block, then limit and count.</summary>
     private void InitializeDxNode(Span<byte> node)
     {
@@ -115,8 +91,8 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
     internal void ValidateDxNode(Ext4Inode directory, ReadOnlySpan<byte> node, int countOffset, long blockCount, long logical)
     {
         const string S = "ext4 htree";
-        int limit = DxLimitOf(node, countOffset);
-        int count = DxCount(node, countOffset);
+        int limit = Ext4DxNode.DxLimitOf(node, countOffset);
+        int count = Ext4DxNode.DxCount(node, countOffset);
         if (limit != DxLimit(countOffset) || count == 0 || count > limit)
         {
             FormatError.Throw(S, -1, $"directory inode {directory.Number}, block {logical}: dx count {count} / limit {limit}.");
@@ -125,8 +101,8 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         uint previous = 0;
         for (int i = 0; i < count; i++)
         {
-            uint hash = DxHash(node, countOffset, i);
-            uint child = DxChild(node, countOffset, i);
+            uint hash = Ext4DxNode.DxHash(node, countOffset, i);
+            uint child = Ext4DxNode.DxChild(node, countOffset, i);
             if (child == 0 || child >= blockCount || hash < previous)
             {
                 FormatError.Throw(S, -1, $"directory inode {directory.Number}, block {logical}: dx entry {i} (hash 0x{hash:X8}, block {child}) is invalid.");
@@ -146,27 +122,6 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
                 FormatError.Throw(S, -1, $"directory inode {directory.Number}, block {logical}: dx checksum mismatch.");
             }
         }
-    }
-
-    /// <summary>The last entry whose hash is ≤ <paramref name="hash"/> (entry 0 stands for hash 0).</summary>
-    private static int DxSearch(ReadOnlySpan<byte> node, int countOffset, uint hash)
-    {
-        int lo = 1;
-        int hi = DxCount(node, countOffset) - 1;
-        while (lo <= hi)
-        {
-            int mid = lo + ((hi - lo) / 2);
-            if (DxHash(node, countOffset, mid) > hash)
-            {
-                hi = mid - 1;
-            }
-            else
-            {
-                lo = mid + 1;
-            }
-        }
-
-        return lo - 1;
     }
 
     /// <summary>
@@ -195,15 +150,15 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
             version = EffectiveHashVersion(directory, r[0x1C]);
             hash = HashName(name, version);
             ValidateDxNode(directory, r, DxRootCountOffset, blockCount, 0);
-            root.At = DxSearch(r, DxRootCountOffset, hash);
+            root.At = Ext4DxNode.DxSearch(r, DxRootCountOffset, hash);
             for (int level = 1; level <= levels; level++)
             {
                 DxFrame parent = frames[level - 1];
-                long logical = DxChild(parent.Buffer, parent.CountOffset, parent.At);
+                long logical = Ext4DxNode.DxChild(parent.Buffer, parent.CountOffset, parent.At);
                 var frame = new DxFrame { Logical = logical, Physical = _fs.Directories.DirectoryBlock(directory, logical), Buffer = ArrayPool<byte>.Shared.Rent(bs), CountOffset = DxNodeCountOffset };
                 frames.Add(frame);
                 ReadDxNode(directory, frame, blockCount);
-                frame.At = DxSearch(frame.Buffer, DxNodeCountOffset, hash);
+                frame.At = Ext4DxNode.DxSearch(frame.Buffer, DxNodeCountOffset, hash);
             }
 
             return frames;
@@ -247,7 +202,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
     private bool AdvanceToNextLeaf(Ext4Inode directory, List<DxFrame> frames, uint hash, long blockCount)
     {
         int j = frames.Count - 1;
-        while (j >= 0 && frames[j].At + 1 >= DxCount(frames[j].Buffer, frames[j].CountOffset))
+        while (j >= 0 && frames[j].At + 1 >= Ext4DxNode.DxCount(frames[j].Buffer, frames[j].CountOffset))
         {
             j--;
         }
@@ -258,7 +213,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         }
 
         frames[j].At++;
-        if ((DxHash(frames[j].Buffer, frames[j].CountOffset, frames[j].At) & ~1u) != hash)
+        if ((Ext4DxNode.DxHash(frames[j].Buffer, frames[j].CountOffset, frames[j].At) & ~1u) != hash)
         {
             return false;
         }
@@ -267,7 +222,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         {
             DxFrame parent = frames[i - 1];
             DxFrame frame = frames[i];
-            frame.Logical = DxChild(parent.Buffer, parent.CountOffset, parent.At);
+            frame.Logical = Ext4DxNode.DxChild(parent.Buffer, parent.CountOffset, parent.At);
             frame.Physical = _fs.Directories.DirectoryBlock(directory, frame.Logical);
             ReadDxNode(directory, frame, blockCount);
             frame.At = 0;
@@ -279,7 +234,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
     private long LeafOf(List<DxFrame> frames)
     {
         DxFrame last = frames[^1];
-        return DxChild(last.Buffer, last.CountOffset, last.At);
+        return Ext4DxNode.DxChild(last.Buffer, last.CountOffset, last.At);
     }
 
     private void WriteDxFrame(Ext4Inode directory, DxFrame frame)
@@ -331,7 +286,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         // Plan the index change before touching anything: the lowest index node with room, or one more level.
         int deepest = frames.Count - 1;
         int k = deepest;
-        while (k >= 0 && DxCount(frames[k].Buffer, frames[k].CountOffset) >= DxLimitOf(frames[k].Buffer, frames[k].CountOffset))
+        while (k >= 0 && Ext4DxNode.DxCount(frames[k].Buffer, frames[k].CountOffset) >= Ext4DxNode.DxLimitOf(frames[k].Buffer, frames[k].CountOffset))
         {
             k--;
         }
@@ -375,15 +330,15 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         {
             DxFrame root = frames[0];
             Span<byte> r = root.Buffer.AsSpan(0, bs);
-            int count = DxCount(r, DxRootCountOffset);
+            int count = Ext4DxNode.DxCount(r, DxRootCountOffset);
             var node = new DxFrame { Logical = firstNodeLogical + next, Physical = nodePhysical[next], Buffer = ArrayPool<byte>.Shared.Rent(bs), CountOffset = DxNodeCountOffset, At = root.At };
             next++;
             frames.Insert(1, node);
             Span<byte> n = node.Buffer.AsSpan(0, bs);
             InitializeDxNode(n);
             r.Slice(DxRootCountOffset + 4, (count * 8) - 4).CopyTo(n[(DxNodeCountOffset + 4)..]);
-            SetDxCount(n, DxNodeCountOffset, count);
-            SetDxCount(r, DxRootCountOffset, 1);
+            Ext4DxNode.SetDxCount(n, DxNodeCountOffset, count);
+            Ext4DxNode.SetDxCount(r, DxRootCountOffset, 1);
             BinaryPrimitives.WriteUInt32LittleEndian(r[(DxRootCountOffset + 4)..], (uint)node.Logical);
             r[0x1E]++;
             root.At = 0;
@@ -394,18 +349,18 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         {
             DxFrame full = frames[j];
             Span<byte> f = full.Buffer.AsSpan(0, bs);
-            int count = DxCount(f, full.CountOffset);
+            int count = Ext4DxNode.DxCount(f, full.CountOffset);
             int half = count / 2;
-            uint splitHash = DxHash(f, full.CountOffset, half);
+            uint splitHash = Ext4DxNode.DxHash(f, full.CountOffset, half);
             var upper = new DxFrame { Logical = firstNodeLogical + next, Physical = nodePhysical[next], Buffer = ArrayPool<byte>.Shared.Rent(bs), CountOffset = DxNodeCountOffset };
             next++;
             Span<byte> u = upper.Buffer.AsSpan(0, bs);
             InitializeDxNode(u);
             f.Slice(full.CountOffset + (half * 8) + 4, ((count - half) * 8) - 4).CopyTo(u[(DxNodeCountOffset + 4)..]);
-            SetDxCount(u, DxNodeCountOffset, count - half);
-            SetDxCount(f, full.CountOffset, half);
+            Ext4DxNode.SetDxCount(u, DxNodeCountOffset, count - half);
+            Ext4DxNode.SetDxCount(f, full.CountOffset, half);
             DxFrame parent = frames[j - 1];
-            InsertDxEntry(parent.Buffer, parent.CountOffset, parent.At + 1, splitHash, (uint)upper.Logical);
+            Ext4DxNode.InsertDxEntry(parent.Buffer, parent.CountOffset, parent.At + 1, splitHash, (uint)upper.Logical);
             DxFrame off;
             if (full.At >= half)
             {
@@ -426,7 +381,7 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         }
 
         DxFrame last = frames[^1];
-        InsertDxEntry(last.Buffer, last.CountOffset, last.At + 1, hash, child);
+        Ext4DxNode.InsertDxEntry(last.Buffer, last.CountOffset, last.At + 1, hash, child);
         for (int j = frames.Count - 1; j >= 0; j--)
         {
             WriteDxFrame(directory, frames[j]);
@@ -576,9 +531,9 @@ internal sealed class Ext4HtreeWriter(Ext4FileSystem fs)
         block[0x1C] = (byte)rootVersion;
         block[0x1D] = 8;
         BinaryPrimitives.WriteUInt16LittleEndian(block[DxRootCountOffset..], (ushort)DxLimit(DxRootCountOffset));
-        SetDxCount(block, DxRootCountOffset, 1);
+        Ext4DxNode.SetDxCount(block, DxRootCountOffset, 1);
         BinaryPrimitives.WriteUInt32LittleEndian(block[(DxRootCountOffset + 4)..], 1);
-        InsertDxEntry(block, DxRootCountOffset, 1, splitHash | (continued ? 1u : 0u), 2);
+        Ext4DxNode.InsertDxEntry(block, DxRootCountOffset, 1, splitHash | (continued ? 1u : 0u), 2);
         SealDxNode(directory, block, DxRootCountOffset);
         _fs.WriteFsBlock(physical, block);
         directory.Flags |= Ext4Inode.IndexFlag;
