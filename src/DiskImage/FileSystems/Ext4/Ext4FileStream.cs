@@ -3,15 +3,18 @@ using DiskImage.IO;
 namespace DiskImage.FileSystems.Ext4;
 
 /// <summary>A read-only, seekable view of a file's blocks; holes and unwritten extents read as zeros.</summary>
-internal sealed class Ext4FileStream(BlockDevice device, int blockSize, long length, List<Ext4Extent> extents) : ReadOnlyFileStream(length), ISparseReadStream
+internal sealed class Ext4FileStream(BlockDevice device, int blockSize, long length, List<Ext4Extent> extents, Lock sync) : ReadOnlyFileStream(length), ISparseReadStream
 {
     private readonly BlockDevice _device = device;
     private readonly int _blockSize = blockSize;
     private readonly long _length = length;
     private readonly List<Ext4Extent> _extents = extents;
+    private readonly Lock _sync = sync;
 
     protected override void ReadAt(long position, Span<byte> buffer)
     {
+        // The device is shared with the file system's other callers.
+        using Lock.Scope held = _sync.EnterScope();
         int total = buffer.Length;
         int done = 0;
         while (done < total)

@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
+using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>
-/// The checks made before a writable file system trusts its allocation state: bitmap checksums
-/// (metadata_csum), bitmaps that call group metadata or reserved inodes free, inode slots that a bitmap
-/// calls free but that hold a live inode, and block writes or frees that would land on metadata.
-/// </summary>
+// The checks made before writing: features and journal state that a writable open refuses, and, before a
+// writable file system trusts its allocation state, bitmap checksums
+// (metadata_csum), bitmaps that call group metadata or reserved inodes free, inode slots that a bitmap
+// calls free but that hold a live inode, and block writes or frees that would land on metadata.
 public sealed partial class Ext4FileSystem
 {
     /// <summary>Above this many bitmap bytes the bitmaps verified at open are not kept in memory.</summary>
@@ -15,7 +15,7 @@ public sealed partial class Ext4FileSystem
     private Ext4MetadataMap? _metadataMap;
 
     /// <summary>Whether checksums are verified: always when writing (a write must never trust a damaged structure).</summary>
-    private bool VerifyChecksums => _options.VerifyChecksums || _writable;
+    internal bool VerifyChecksums => _options.VerifyChecksums || _writable;
 
     /// <summary>
     /// Called when the file system is opened for writing, before anything is written: maps the metadata
@@ -38,12 +38,12 @@ public sealed partial class Ext4FileSystem
             }
             else
             {
-                BlockBitmap(g);
+                BlockAllocator.BlockBitmap(g);
             }
 
             if (g == 0 || !HasUninitGroups || (GroupFlags(g) & BgInodeUninit) == 0)
             {
-                InodeBitmap(g);
+                InodeAllocator.InodeBitmap(g);
             }
 
             if (!keep)
@@ -73,7 +73,7 @@ public sealed partial class Ext4FileSystem
     /// that lie in <paramref name="group"/>, from the metadata map (a binary search, not a pass over
     /// every group); false when there is no map yet.
     /// </summary>
-    private bool TryMarkGroupMetadata(uint group, byte[] bitmap)
+    internal bool TryMarkGroupMetadata(uint group, byte[] bitmap)
     {
         if (_metadataMap is not { } map)
         {
@@ -88,7 +88,7 @@ public sealed partial class Ext4FileSystem
             if (run.What != Ext4MetadataMap.Kind.Journal)
             {
                 long from = Math.Max(run.Start, first);
-                SetBits(bitmap, (int)(from - first), (int)(Math.Min(run.End, end) - from), true);
+                Ext4Bitmap.SetBits(bitmap, (int)(from - first), (int)(Math.Min(run.End, end) - from), true);
             }
         }
 
@@ -144,7 +144,7 @@ public sealed partial class Ext4FileSystem
     /// metadata block of the group is marked in use; a bitmap that fails either would let the allocator
     /// hand out the inode table, a bitmap or the journal.
     /// </summary>
-    private void CheckBlockBitmap(uint group, byte[] bitmap, bool fromDisk)
+    internal void CheckBlockBitmap(uint group, byte[] bitmap, bool fromDisk)
     {
         const string S = "ext4 block bitmap";
         if (fromDisk && _sb.HasMetadataChecksum && VerifyChecksums)
@@ -179,7 +179,7 @@ public sealed partial class Ext4FileSystem
 
             int from = (int)(Math.Max(run.Start, first) - first);
             int to = (int)(Math.Min(run.End, end) - first);
-            int free = FindBit(bitmap, from, to, false);
+            int free = Ext4Bitmap.FindBit(bitmap, from, to, false);
             if (free >= 0)
             {
                 FormatError.Throw(S, -1, $"group {group}: block {first + free}, part of {run.Describe()}, is marked free (the bitmap is corrupt).");
@@ -188,7 +188,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Checks an inode bitmap just loaded: its checksum when read from disk, and that the reserved inodes are in use.</summary>
-    private void CheckInodeBitmap(uint group, byte[] bitmap, bool fromDisk)
+    internal void CheckInodeBitmap(uint group, byte[] bitmap, bool fromDisk)
     {
         const string S = "ext4 inode bitmap";
         if (fromDisk && _sb.HasMetadataChecksum && VerifyChecksums)
@@ -209,7 +209,7 @@ public sealed partial class Ext4FileSystem
         if (group == 0)
         {
             int reserved = (int)Math.Min(_sb.FirstInode - 1, _sb.InodesPerGroup);
-            int free = FindBit(bitmap, 0, reserved, false);
+            int free = Ext4Bitmap.FindBit(bitmap, 0, reserved, false);
             if (free >= 0)
             {
                 FormatError.Throw(S, -1, $"group 0: reserved inode {free + 1} is marked free (the bitmap is corrupt).");
@@ -233,7 +233,7 @@ public sealed partial class Ext4FileSystem
     /// Refuses to hand out inode <paramref name="number"/>, which the bitmap calls free, when its initialised
     /// table slot still holds a live inode (mode set, links, no deletion time): the bitmap is corrupt.
     /// </summary>
-    private void CheckInodeSlotFree(uint number, uint group, int bit)
+    internal void CheckInodeSlotFree(uint number, uint group, int bit)
     {
         if (HasUninitGroups && ((GroupFlags(group) & BgInodeUninit) != 0 || (uint)bit >= _sb.InodesPerGroup - Math.Min(GroupItableUnused(group), _sb.InodesPerGroup)))
         {
@@ -252,11 +252,113 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Refuses a data write or free of [<paramref name="block"/>, +<paramref name="count"/>) that would touch file-system metadata.</summary>
-    private void CheckNotMetadata(long block, long count, string action)
+    internal void CheckNotMetadata(long block, long count, string action)
     {
         if (_metadataMap is { } map && map.FirstOverlap(block, count) is int i and >= 0)
         {
             FormatError.Throw("ext4 block", -1, $"refusing to {action} blocks {block}+{count}: they overlap {map.Run(i).Describe()} (a corrupt block pointer or bitmap).");
+        }
+    }
+
+    private const Ext4ReadOnlyCompatibleFeatures WritableReadOnlyCompatible =
+        Ext4ReadOnlyCompatibleFeatures.SparseSuper | Ext4ReadOnlyCompatibleFeatures.LargeFile | Ext4ReadOnlyCompatibleFeatures.HugeFile |
+        Ext4ReadOnlyCompatibleFeatures.GroupDescriptorChecksum | Ext4ReadOnlyCompatibleFeatures.DirNLink |
+        Ext4ReadOnlyCompatibleFeatures.ExtraInodeSize | Ext4ReadOnlyCompatibleFeatures.MetadataChecksum;
+
+    /// <summary>Refuses to open for writing what this writer cannot keep consistent.</summary>
+    private static void CheckWritable(BlockDevice device, ReadOnlySpan<byte> sb, Ext4SuperBlock parsed)
+    {
+        const string Prefix = "The ext4 file system cannot be opened for writing: ";
+        if (!device.CanWrite)
+        {
+            FormatError.Unsupported(Prefix + "the device is read-only.");
+        }
+
+        if ((parsed.Incompatible & Ext4IncompatibleFeatures.Recover) != 0)
+        {
+            FormatError.Unsupported(Prefix + "the journal needs recovery (the file system was not cleanly unmounted); replay it first (e2fsck).");
+        }
+
+        ushort state = BinaryPrimitives.ReadUInt16LittleEndian(sb[0x3A..]);
+        if ((state & 0x1) == 0)
+        {
+            FormatError.Unsupported(Prefix + "it was not cleanly unmounted; check it first (e2fsck).");
+        }
+
+        if ((state & 0x2) != 0)
+        {
+            FormatError.Unsupported(Prefix + "it has errors recorded; check it first (e2fsck).");
+        }
+
+        Ext4ReadOnlyCompatibleFeatures ro = parsed.ReadOnlyCompatible;
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.BigAlloc) != 0)
+        {
+            FormatError.Unsupported(Prefix + "bigalloc is not supported for writing.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.Verity) != 0)
+        {
+            FormatError.Unsupported(Prefix + "verity is not supported for writing.");
+        }
+
+        if ((ro & (Ext4ReadOnlyCompatibleFeatures.Quota | Ext4ReadOnlyCompatibleFeatures.Project)) != 0)
+        {
+            FormatError.Unsupported(Prefix + "quota and project quota files are not maintained by this writer.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.ReadOnly) != 0)
+        {
+            FormatError.Unsupported(Prefix + "it carries the read-only feature flag.");
+        }
+
+        if ((ro & Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0 || BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE8..]) != 0)
+        {
+            FormatError.Unsupported(Prefix + "orphan inodes are pending; check it first (e2fsck).");
+        }
+
+        if ((ro & ~WritableReadOnlyCompatible & ~Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0)
+        {
+            FormatError.Unsupported(Prefix + $"unsupported read-only-compatible feature flags 0x{(uint)(ro & ~WritableReadOnlyCompatible):X}.");
+        }
+
+        Ext4IncompatibleFeatures incompat = parsed.Incompatible;
+        if ((incompat & Ext4IncompatibleFeatures.MultipleMountProtection) != 0)
+        {
+            FormatError.Unsupported(Prefix + "multiple-mount protection (mmp) is not supported for writing.");
+        }
+
+        if ((parsed.Compatible & Ext4CompatibleFeatures.HasJournal) != 0 && BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE0..]) == 0)
+        {
+            FormatError.Unsupported(Prefix + "the journal is on an external device.");
+        }
+    }
+
+    /// <summary>Refuses a journal that still holds transactions (s_start ≠ 0).</summary>
+    private void CheckJournalClean()
+    {
+        if ((_sb.Compatible & Ext4CompatibleFeatures.HasJournal) == 0)
+        {
+            return;
+        }
+
+        uint journalInode = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(0xE0));
+        Ext4Inode journal = ReadInode(journalInode);
+        long first = MapLogicalBlock(journal, 0);
+        if (first < 0)
+        {
+            FormatError.Throw("ext4 journal", -1, "the journal's first block is not mapped.");
+        }
+
+        Span<byte> header = stackalloc byte[0x20];
+        _device.ReadExactly(first * _sb.BlockSize, header);
+        if (BinaryPrimitives.ReadUInt32BigEndian(header) != 0xC03B3998)
+        {
+            FormatError.Throw("ext4 journal", first * _sb.BlockSize, "bad journal superblock magic.");
+        }
+
+        if (BinaryPrimitives.ReadUInt32BigEndian(header[0x1C..]) != 0)
+        {
+            FormatError.Unsupported("The ext4 file system cannot be opened for writing: the journal holds transactions that need replaying (e2fsck).");
         }
     }
 }

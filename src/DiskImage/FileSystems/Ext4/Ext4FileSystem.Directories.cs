@@ -4,11 +4,11 @@ using System.Text;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>Directory reading: linear blocks, htree (dx) directories and inline directories.</summary>
+// Directory reading: linear blocks, htree (dx) directories and inline directories.
 public sealed partial class Ext4FileSystem
 {
     private const int MaxCachedDirectories = 256;
-    private readonly Dictionary<uint, Dictionary<string, uint>> _directoryCache = [];
+    internal readonly Dictionary<uint, Dictionary<string, uint>> _directoryCache = [];
 
     /// <summary>
     /// Returns name → inode for a directory (without "." and ".."). Listings are cached (up to 256
@@ -90,7 +90,7 @@ public sealed partial class Ext4FileSystem
 
         long blockCount = inode.Size / bs;
         List<Ext4Extent> extents = MapFile(inode);
-        var map = new Ext4FileStream(_device, bs, inode.Size, extents);
+        var map = new Ext4FileStream(_device, bs, inode.Size, extents, _sync);
         HashSet<long>? dxBlocks = null;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
         try
@@ -157,7 +157,7 @@ public sealed partial class Ext4FileSystem
         }
     }
 
-    private int RecordLength(ushort raw)
+    internal int RecordLength(ushort raw)
     {
         if (_sb.BlockSize < 65536)
         {
@@ -210,7 +210,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Checks the htree root and index nodes (limits, counts, levels, block numbers, checksums) and returns the index blocks.</summary>
-    private HashSet<long> VerifyHtree(Ext4Inode inode, Ext4FileStream map, long blockCount, Span<byte> block)
+    internal HashSet<long> VerifyHtree(Ext4Inode inode, Ext4FileStream map, long blockCount, Span<byte> block)
     {
         const string S = "ext4 htree";
         int bs = _sb.BlockSize;
@@ -307,4 +307,24 @@ public sealed partial class Ext4FileSystem
             }
         }
     }
+
+    /// <summary>Whether <paramref name="directory"/> holds nothing but "." and "..".</summary>
+    internal bool IsDirectoryEmpty(Ext4Inode directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        return GetDirectory(new Ext4Node(directory)).Count == 0;
+    }
+
+    /// <summary>Drops the cached listing of directory <paramref name="inode"/> (call it when the inode is freed or rewritten).</summary>
+    internal void InvalidateDirectory(uint inode)
+    {
+        _directoryCache.Remove(inode);
+    }
+
+    /// <summary>Adds an entry to <paramref name="directory"/> (see <see cref="Ext4DirectoryWriter.AddDirectoryEntry"/>).</summary>
+    internal void AddDirectoryEntry(Ext4Inode directory, string name, uint inode, UnixFileType type) =>
+        Directories.AddDirectoryEntry(directory, name, inode, type);
+
+    /// <summary>Removes an entry from <paramref name="directory"/> (see <see cref="Ext4DirectoryWriter.RemoveDirectoryEntry"/>).</summary>
+    internal bool RemoveDirectoryEntry(Ext4Inode directory, string name) => Directories.RemoveDirectoryEntry(directory, name);
 }

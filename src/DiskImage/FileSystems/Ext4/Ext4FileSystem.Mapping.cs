@@ -3,11 +3,11 @@ using System.Buffers.Binary;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>Maps file blocks to device blocks: extent trees and the legacy direct/indirect block maps.</summary>
+// Maps file blocks to device blocks: extent trees and the legacy direct/indirect block maps.
 public sealed partial class Ext4FileSystem
 {
-    private const ushort ExtentMagic = 0xF30A;
-    private const int MaxExtentDepth = 5;
+    internal const ushort ExtentMagic = 0xF30A;
+    internal const int MaxExtentDepth = 5;
 
     /// <summary>Returns the extents of <paramref name="inode"/>'s data, sorted by logical block, within its size.</summary>
     internal List<Ext4Extent> MapFile(Ext4Inode inode)
@@ -115,7 +115,7 @@ public sealed partial class Ext4FileSystem
         }
     }
 
-    private void VerifyExtentBlock(Ext4Inode inode, ReadOnlySpan<byte> block, long blockNumber)
+    internal void VerifyExtentBlock(Ext4Inode inode, ReadOnlySpan<byte> block, long blockNumber)
     {
         if (!_sb.HasMetadataChecksum || !VerifyChecksums)
         {
@@ -258,7 +258,7 @@ public sealed partial class Ext4FileSystem
             return new MemoryStream(ReadInlineData(inode), writable: false);
         }
 
-        return new Ext4FileStream(_device, _sb.BlockSize, inode.Size, MapFile(inode));
+        return new Ext4FileStream(_device, _sb.BlockSize, inode.Size, MapFile(inode), _sync);
     }
 
     /// <summary>Reads the whole content of a small object (symlink target, inline data).</summary>

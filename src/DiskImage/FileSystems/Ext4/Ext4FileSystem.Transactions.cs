@@ -15,8 +15,8 @@ public sealed partial class Ext4FileSystem
     private bool _inOperation;
     private bool _operationCompleted;
     private bool _committedNotCheckpointed;
-    private bool _reusedFreedBlocks;
-    private byte[]?[] _freedInTransaction = [];
+    internal bool _reusedFreedBlocks;
+    internal byte[]?[] _freedInTransaction = [];
     private int _transactionLimit = InPlaceTransactionLimit;
 
     /// <summary>Starts an operation; returns whether this call started it (nested calls join the outer one).</summary>
@@ -135,7 +135,7 @@ public sealed partial class Ext4FileSystem
         }
 
         _directoryCache.Clear();
-        InvalidateExtentCache();
+        ExtentPaths.InvalidateExtentCache();
     }
 
     /// <summary>Sets up the running transaction and, for a journaled file system, loads the journal.</summary>
@@ -183,12 +183,12 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Whether any of <paramref name="count"/> blocks from <paramref name="block"/> was freed by the running transaction.</summary>
-    private bool AnyFreedInTransaction(long block, long count)
+    internal bool AnyFreedInTransaction(long block, long count)
     {
         for (long b = block; b < block + count; b++)
         {
             uint g = GroupOfBlock(b);
-            if (_freedInTransaction[g] is { } freed && TestBit(freed, (int)((b - _sb.FirstDataBlock) % _sb.BlocksPerGroup)))
+            if (_freedInTransaction[g] is { } freed && Ext4Bitmap.TestBit(freed, (int)((b - _sb.FirstDataBlock) % _sb.BlocksPerGroup)))
             {
                 return true;
             }
@@ -198,7 +198,7 @@ public sealed partial class Ext4FileSystem
     }
 
     /// <summary>Writes zeros over data blocks (making an unwritten extent written), through the transaction only where it must.</summary>
-    private void WriteDataZeroes(long block, long count)
+    internal void WriteDataZeroes(long block, long count)
     {
         bool viaTransaction = _reusedFreedBlocks && AnyFreedInTransaction(block, count);
         for (long b = block; !viaTransaction && b < block + count && _transaction!.Count != 0; b++)

@@ -4,113 +4,9 @@ using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>The <see cref="IFileSystem"/> changes of a writable ext4 file system, and the checks made before writing.</summary>
+// The IFileSystem changes of a writable ext4 file system, and the checks made before writing.
 public sealed partial class Ext4FileSystem
 {
-    /// <summary>Largest link count of a non-directory (and of a directory without dir_nlink).</summary>
-    private const int LinkMax = 65000;
-
-    private const Ext4ReadOnlyCompatibleFeatures WritableReadOnlyCompatible =
-        Ext4ReadOnlyCompatibleFeatures.SparseSuper | Ext4ReadOnlyCompatibleFeatures.LargeFile | Ext4ReadOnlyCompatibleFeatures.HugeFile |
-        Ext4ReadOnlyCompatibleFeatures.GroupDescriptorChecksum | Ext4ReadOnlyCompatibleFeatures.DirNLink |
-        Ext4ReadOnlyCompatibleFeatures.ExtraInodeSize | Ext4ReadOnlyCompatibleFeatures.MetadataChecksum;
-
-    /// <summary>Refuses to open for writing what this writer cannot keep consistent.</summary>
-    private static void CheckWritable(BlockDevice device, ReadOnlySpan<byte> sb, Ext4SuperBlock parsed)
-    {
-        const string Prefix = "The ext4 file system cannot be opened for writing: ";
-        if (!device.CanWrite)
-        {
-            FormatError.Unsupported(Prefix + "the device is read-only.");
-        }
-
-        if ((parsed.Incompatible & Ext4IncompatibleFeatures.Recover) != 0)
-        {
-            FormatError.Unsupported(Prefix + "the journal needs recovery (the file system was not cleanly unmounted); replay it first (e2fsck).");
-        }
-
-        ushort state = BinaryPrimitives.ReadUInt16LittleEndian(sb[0x3A..]);
-        if ((state & 0x1) == 0)
-        {
-            FormatError.Unsupported(Prefix + "it was not cleanly unmounted; check it first (e2fsck).");
-        }
-
-        if ((state & 0x2) != 0)
-        {
-            FormatError.Unsupported(Prefix + "it has errors recorded; check it first (e2fsck).");
-        }
-
-        Ext4ReadOnlyCompatibleFeatures ro = parsed.ReadOnlyCompatible;
-        if ((ro & Ext4ReadOnlyCompatibleFeatures.BigAlloc) != 0)
-        {
-            FormatError.Unsupported(Prefix + "bigalloc is not supported for writing.");
-        }
-
-        if ((ro & Ext4ReadOnlyCompatibleFeatures.Verity) != 0)
-        {
-            FormatError.Unsupported(Prefix + "verity is not supported for writing.");
-        }
-
-        if ((ro & (Ext4ReadOnlyCompatibleFeatures.Quota | Ext4ReadOnlyCompatibleFeatures.Project)) != 0)
-        {
-            FormatError.Unsupported(Prefix + "quota and project quota files are not maintained by this writer.");
-        }
-
-        if ((ro & Ext4ReadOnlyCompatibleFeatures.ReadOnly) != 0)
-        {
-            FormatError.Unsupported(Prefix + "it carries the read-only feature flag.");
-        }
-
-        if ((ro & Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0 || BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE8..]) != 0)
-        {
-            FormatError.Unsupported(Prefix + "orphan inodes are pending; check it first (e2fsck).");
-        }
-
-        if ((ro & ~WritableReadOnlyCompatible & ~Ext4ReadOnlyCompatibleFeatures.OrphanPresent) != 0)
-        {
-            FormatError.Unsupported(Prefix + $"unsupported read-only-compatible feature flags 0x{(uint)(ro & ~WritableReadOnlyCompatible):X}.");
-        }
-
-        Ext4IncompatibleFeatures incompat = parsed.Incompatible;
-        if ((incompat & Ext4IncompatibleFeatures.MultipleMountProtection) != 0)
-        {
-            FormatError.Unsupported(Prefix + "multiple-mount protection (mmp) is not supported for writing.");
-        }
-
-        if ((parsed.Compatible & Ext4CompatibleFeatures.HasJournal) != 0 && BinaryPrimitives.ReadUInt32LittleEndian(sb[0xE0..]) == 0)
-        {
-            FormatError.Unsupported(Prefix + "the journal is on an external device.");
-        }
-    }
-
-    /// <summary>Refuses a journal that still holds transactions (s_start ≠ 0).</summary>
-    private void CheckJournalClean()
-    {
-        if ((_sb.Compatible & Ext4CompatibleFeatures.HasJournal) == 0)
-        {
-            return;
-        }
-
-        uint journalInode = BinaryPrimitives.ReadUInt32LittleEndian(_sbRaw.AsSpan(0xE0));
-        Ext4Inode journal = ReadInode(journalInode);
-        long first = MapLogicalBlock(journal, 0);
-        if (first < 0)
-        {
-            FormatError.Throw("ext4 journal", -1, "the journal's first block is not mapped.");
-        }
-
-        Span<byte> header = stackalloc byte[0x20];
-        _device.ReadExactly(first * _sb.BlockSize, header);
-        if (BinaryPrimitives.ReadUInt32BigEndian(header) != 0xC03B3998)
-        {
-            FormatError.Throw("ext4 journal", first * _sb.BlockSize, "bad journal superblock magic.");
-        }
-
-        if (BinaryPrimitives.ReadUInt32BigEndian(header[0x1C..]) != 0)
-        {
-            FormatError.Unsupported("The ext4 file system cannot be opened for writing: the journal holds transactions that need replaying (e2fsck).");
-        }
-    }
 
     /// <summary>Drops cached inodes when the cache grows large, keeping those of open streams and the root.</summary>
     private void TrimInodeCache()
@@ -143,7 +39,7 @@ public sealed partial class Ext4FileSystem
     /// <summary>Throws when a regular file cannot grow to <paramref name="size"/> bytes.</summary>
     internal void CheckFileSize(Ext4Inode inode, long size)
     {
-        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMapCapacity;
+        long maxBlocks = inode.HasExtents ? MaxLogicalBlocks : BlockMaps.BlockMapCapacity;
         if ((size + _sb.BlockSize - 1) / _sb.BlockSize > maxBlocks)
         {
             throw new IOException($"The file would exceed the largest size this file system supports ({maxBlocks * _sb.BlockSize} bytes).");
@@ -184,7 +80,7 @@ public sealed partial class Ext4FileSystem
 
             if (_pendingRelease.Remove(inode.Number))
             {
-                ReleaseInode(inode);
+                Links.ReleaseInode(inode);
             }
         }
         catch
@@ -199,6 +95,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public Stream OpenFile(string path, FileMode mode, FileAccess access)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         TrimInodeCache();
         PathResolver.ValidateOpen(mode, access, IsReadOnly);
@@ -221,7 +118,7 @@ public sealed partial class Ext4FileSystem
             }
 
             FileSystemPath.ValidateNewName(r.Name, path);
-            inode = CreateInode(r, UnixFileType.RegularFile, 0x1A4, null);
+            inode = Links.CreateInode(r, UnixFileType.RegularFile, 0x1A4, null);
         }
         else
         {
@@ -280,18 +177,20 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         ResolvedPath<Ext4Node> r = NewEntry(path);
         Ext4Inode parent = r.Parent.Inode;
-        CheckCanAddSubdirectory(parent, path);
-        CreateInode(r, UnixFileType.Directory, bits, null);
+        Links.CheckCanAddSubdirectory(parent, path);
+        Links.CreateInode(r, UnixFileType.Directory, bits, null);
         op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateSymbolicLink(string path, string target)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ArgumentException.ThrowIfNullOrEmpty(target);
         byte[] bytes = UnixPathEncoding.GetBytes(target);
@@ -305,7 +204,7 @@ public sealed partial class Ext4FileSystem
             throw new PathTooLongException($"A symbolic link target is limited to {_sb.BlockSize - 1} bytes on this file system.");
         }
 
-        CreateInode(NewEntry(path), UnixFileType.SymbolicLink, 0x1FF, inode =>
+        Links.CreateInode(NewEntry(path), UnixFileType.SymbolicLink, 0x1FF, inode =>
         {
             inode.Size = bytes.Length;
             if (bytes.Length < 60)
@@ -319,7 +218,7 @@ public sealed partial class Ext4FileSystem
             if (HasExtentsFeature)
             {
                 inode.Flags |= Ext4Inode.ExtentsFlag;
-                InitializeExtentRoot(inode);
+                Ext4ExtentNode.InitializeExtentRoot(inode);
             }
 
             byte[] block = new byte[_sb.BlockSize];
@@ -333,6 +232,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void CreateHardLink(string path, string existingPath)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         Ext4Inode existing = PathResolver.ResolveExisting(this, existingPath, followFinal: false).Node!.Inode;
@@ -342,52 +242,56 @@ public sealed partial class Ext4FileSystem
         }
 
         ResolvedPath<Ext4Node> r = NewEntry(path);
-        if (existing.LinksCount >= LinkMax)
+        if (existing.LinksCount >= Ext4InodeLinker.LinkMax)
         {
             throw new IOException($"'{existingPath}' has too many links.");
         }
 
         Ext4Inode parent = r.Parent.Inode;
-        AddDirectoryEntry(parent, r.Name, existing.Number, existing.Type);
+        Directories.AddDirectoryEntry(parent, r.Name, existing.Number, existing.Type);
         existing.LinksCount++;
         UnixTime now = Now();
         existing.SetChangeTime(now);
         WriteInode(existing);
-        TouchDirectory(parent, now);
+        Links.TouchDirectory(parent, now);
         op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         FileSystemWriteChecks.CheckDevice(type, major, minor);
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
-        CreateInode(NewEntry(path), type, bits, inode => inode.SetDevice(major, minor));
+        Links.CreateInode(NewEntry(path), type, bits, inode => inode.SetDevice(major, minor));
         op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
-        CreateInode(NewEntry(path), UnixFileType.Fifo, bits, null);
+        Links.CreateInode(NewEntry(path), UnixFileType.Fifo, bits, null);
         op.Complete();
     }
 
     /// <inheritdoc />
     public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
-        CreateInode(NewEntry(path), UnixFileType.Socket, bits, null);
+        Links.CreateInode(NewEntry(path), UnixFileType.Socket, bits, null);
         op.Complete();
     }
 
     /// <inheritdoc />
     public void Delete(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> r = PathResolver.ResolveExisting(this, path, followFinal: false);
@@ -404,7 +308,7 @@ public sealed partial class Ext4FileSystem
             throw new IOException($"The directory '{path}' is not empty.");
         }
 
-        if (!RemoveDirectoryEntry(parent, r.Name))
+        if (!Directories.RemoveDirectoryEntry(parent, r.Name))
         {
             FormatError.Throw("ext4 directory", -1, $"directory inode {parent.Number}: the entry '{r.Name}' vanished.");
         }
@@ -412,17 +316,18 @@ public sealed partial class Ext4FileSystem
         UnixTime now = Now();
         if (isDir)
         {
-            DecrementDirectoryLinks(parent);
+            Links.DecrementDirectoryLinks(parent);
         }
 
-        TouchDirectory(parent, now);
-        Unlink(node, now);
+        Links.TouchDirectory(parent, now);
+        Links.Unlink(node, now);
         op.Complete();
     }
 
     /// <inheritdoc />
     public void Rename(string sourcePath, string destinationPath)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         ThrowIfNotWritable();
         ResolvedPath<Ext4Node> src = PathResolver.ResolveExisting(this, sourcePath, followFinal: false);
@@ -449,47 +354,47 @@ public sealed partial class Ext4FileSystem
         }
         else if (isDir && moves)
         {
-            CheckCanAddSubdirectory(dstParent, destinationPath);
+            Links.CheckCanAddSubdirectory(dstParent, destinationPath);
         }
 
         UnixTime now = Now();
         if (replaced is not null)
         {
-            if (!RemoveDirectoryEntry(dstParent, dst.Name))
+            if (!Directories.RemoveDirectoryEntry(dstParent, dst.Name))
             {
                 FormatError.Throw("ext4 directory", -1, $"directory inode {dstParent.Number}: the entry '{dst.Name}' vanished.");
             }
 
             if (replaced.Type == UnixFileType.Directory)
             {
-                DecrementDirectoryLinks(dstParent);
+                Links.DecrementDirectoryLinks(dstParent);
             }
         }
 
-        AddDirectoryEntry(dstParent, dst.Name, node.Number, node.Type);
-        if (!RemoveDirectoryEntry(srcParent, src.Name))
+        Directories.AddDirectoryEntry(dstParent, dst.Name, node.Number, node.Type);
+        if (!Directories.RemoveDirectoryEntry(srcParent, src.Name))
         {
             FormatError.Throw("ext4 directory", -1, $"directory inode {srcParent.Number}: the entry '{src.Name}' vanished.");
         }
 
         if (isDir && moves)
         {
-            SetParentEntry(node, dstParent.Number);
-            DecrementDirectoryLinks(srcParent);
-            IncrementDirectoryLinks(dstParent);
+            Directories.SetParentEntry(node, dstParent.Number);
+            Links.DecrementDirectoryLinks(srcParent);
+            Links.IncrementDirectoryLinks(dstParent);
         }
 
         node.SetChangeTime(now);
         WriteInode(node);
-        TouchDirectory(srcParent, now);
+        Links.TouchDirectory(srcParent, now);
         if (moves)
         {
-            TouchDirectory(dstParent, now);
+            Links.TouchDirectory(dstParent, now);
         }
 
         if (replaced is not null)
         {
-            Unlink(replaced, now);
+            Links.Unlink(replaced, now);
         }
         op.Complete();
     }
@@ -497,6 +402,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetMode(string path, UnixFileMode mode)
     {
+        using Lock.Scope held = _sync.EnterScope();
         int bits = UnixFileModeBits.ToBits(mode, nameof(mode));
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
@@ -509,6 +415,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetOwner(string path, uint userId, uint groupId)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         inode.UserId = userId;
@@ -521,6 +428,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         Ext4Inode inode = Changeable(path);
         if (accessTime is { } a)
@@ -541,6 +449,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         XattrName.Validate(name);
         if (value.Length > 65536)
@@ -558,6 +467,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public bool RemoveXattr(string path, string name)
     {
+        using Lock.Scope held = _sync.EnterScope();
         using Ext4Operation op = new(this);
         XattrName.Validate(name);
         Ext4Inode inode = Changeable(path);
@@ -576,6 +486,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Flush()
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         if (_writable)
         {
@@ -587,6 +498,7 @@ public sealed partial class Ext4FileSystem
     /// <inheritdoc />
     public void Dispose()
     {
+        using Lock.Scope held = _sync.EnterScope();
         if (_disposed)
         {
             return;
@@ -603,7 +515,7 @@ public sealed partial class Ext4FileSystem
                     if (_inodeCache.TryGetValue(number, out Ext4Inode? inode))
                     {
                         _dirtyInodes.Remove(inode);
-                        ReleaseInode(inode);
+                        Links.ReleaseInode(inode);
                     }
                 }
 
@@ -658,138 +570,5 @@ public sealed partial class Ext4FileSystem
 
         FileSystemPath.ValidateNewName(r.Name, path);
         return r;
-    }
-
-    /// <summary>Allocates, initialises and links a new inode of <paramref name="type"/> under the resolved parent.</summary>
-    private Ext4Inode CreateInode(ResolvedPath<Ext4Node> r, UnixFileType type, int mode, Action<Ext4Inode>? fill)
-    {
-        Ext4Inode parent = r.Parent.Inode;
-        Ext4Inode inode = AllocateInode(parent.Number, type, mode & 0xFFF);
-        try
-        {
-            if (type == UnixFileType.Directory)
-            {
-                inode.LinksCount = 2;
-                InitializeDirectory(inode, parent.Number);
-            }
-            else
-            {
-                inode.LinksCount = 1;
-                fill?.Invoke(inode);
-            }
-
-            WriteInode(inode);
-            AddDirectoryEntry(parent, r.Name, inode.Number, type);
-        }
-        catch
-        {
-            // Undo: the inode never became reachable.
-            inode.LinksCount = 0;
-            ReleaseInode(inode);
-            throw;
-        }
-
-        UnixTime now = Now();
-        if (type == UnixFileType.Directory)
-        {
-            IncrementDirectoryLinks(parent);
-        }
-
-        TouchDirectory(parent, now);
-        return inode;
-    }
-
-    private void TouchDirectory(Ext4Inode directory, UnixTime now)
-    {
-        directory.SetModificationTime(now);
-        directory.SetChangeTime(now);
-        WriteInode(directory);
-    }
-
-    /// <summary>Throws when <paramref name="parent"/> cannot take one more subdirectory link.</summary>
-    private void CheckCanAddSubdirectory(Ext4Inode parent, string path)
-    {
-        if (parent.LinksCount >= LinkMax && !(HasReadOnlyCompatibleFeature(Ext4ReadOnlyCompatibleFeatures.DirNLink) && (parent.Flags & Ext4Inode.IndexFlag) != 0))
-        {
-            throw new IOException($"Too many subdirectories in the parent of '{path}'.");
-        }
-    }
-
-    /// <summary>A new subdirectory: one more link, or 1 ("many") once the count passes the limit (dir_nlink).</summary>
-    private void IncrementDirectoryLinks(Ext4Inode directory)
-    {
-        int links = directory.LinksCount;
-        if (links == 1)
-        {
-            return;
-        }
-
-        if (links + 1 >= LinkMax)
-        {
-            SetReadOnlyCompatibleFeature(Ext4ReadOnlyCompatibleFeatures.DirNLink);
-            directory.LinksCount = 1;
-        }
-        else
-        {
-            directory.LinksCount = (ushort)(links + 1);
-        }
-
-        WriteInode(directory);
-    }
-
-    /// <summary>A removed subdirectory: one link less, unless the count is "many" (1) or already at its floor of 2.</summary>
-    private void DecrementDirectoryLinks(Ext4Inode directory)
-    {
-        if (directory.LinksCount > 2)
-        {
-            directory.LinksCount--;
-            WriteInode(directory);
-        }
-    }
-
-    /// <summary>Drops one name of <paramref name="node"/>; the last one releases it (later, when a stream still has it open).</summary>
-    private void Unlink(Ext4Inode node, UnixTime now)
-    {
-        if (node.Type == UnixFileType.Directory)
-        {
-            node.LinksCount = 0;
-            InvalidateDirectory(node.Number);
-        }
-        else if (node.LinksCount > 0)
-        {
-            node.LinksCount--;
-        }
-
-        node.SetChangeTime(now);
-        if (node.LinksCount > 0)
-        {
-            WriteInode(node);
-            return;
-        }
-
-        if (_openCounts.ContainsKey(node.Number))
-        {
-            WriteInode(node);
-            _pendingRelease.Add(node.Number);
-            return;
-        }
-
-        ReleaseInode(node);
-    }
-
-    /// <summary>Frees an unlinked inode: its blocks, its xattr block, and the inode itself.</summary>
-    private void ReleaseInode(Ext4Inode inode)
-    {
-        if (HasDataBlocks(inode))
-        {
-            TruncateBlocks(inode, 0);
-        }
-
-        if (inode.FileAcl != 0)
-        {
-            ReleaseXattrs(inode);
-        }
-
-        FreeInode(inode);
     }
 }

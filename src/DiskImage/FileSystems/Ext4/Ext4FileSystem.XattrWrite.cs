@@ -3,13 +3,11 @@ using System.Buffers.Binary;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>
-/// Extended attributes: setting and removing them in the in-inode area and the external block. Like the
-/// kernel, a value goes into the inode when it fits there and into the block otherwise; when neither has
-/// room, every movable attribute is repacked (smallest into the inode first). A block shared by several
-/// inodes (<c>h_refcount</c> &gt; 1) is copied on write; a new block content identical to a block already
-/// seen is shared with it instead (at most 1024 references, as the kernel does).
-/// </summary>
+// Extended attributes: setting and removing them in the in-inode area and the external block. Like the
+// kernel, a value goes into the inode when it fits there and into the block otherwise; when neither has
+// room, every movable attribute is repacked (smallest into the inode first). A block shared by several
+// inodes (h_refcount > 1) is copied on write; a new block content identical to a block already
+// seen is shared with it instead (at most 1024 references, as the kernel does).
 public sealed partial class Ext4FileSystem
 {
     /// <summary>The kernel's limit on references to one attribute block (<c>EXT4_XATTR_REFCOUNT_MAX</c>).</summary>
@@ -344,7 +342,7 @@ public sealed partial class Ext4FileSystem
             }
             else
             {
-                target = AllocateBlocks(old != 0 ? old : XattrBlockGoal(inode), 1, out int allocated);
+                target = BlockAllocator.AllocateBlocks(old != 0 ? old : XattrBlockGoal(inode), 1, out int allocated);
                 if (allocated != 1)
                 {
                     throw new IOException("No free block for the extended attribute block.");
@@ -384,7 +382,7 @@ public sealed partial class Ext4FileSystem
         if (BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) <= 1)
         {
             ForgetXattrBlock(number, BinaryPrimitives.ReadUInt32LittleEndian(block[12..]));
-            FreeBlocks(number, 1);
+            BlockAllocator.FreeBlocks(number, 1);
         }
         else
         {

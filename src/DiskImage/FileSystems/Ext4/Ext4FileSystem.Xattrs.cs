@@ -3,7 +3,7 @@ using System.Text;
 
 namespace DiskImage.FileSystems.Ext4;
 
-/// <summary>Extended attributes: the in-inode area after <c>i_extra_isize</c> and the external block at <c>i_file_acl</c>.</summary>
+// Extended attributes: the in-inode area after i_extra_isize and the external block at i_file_acl.
 public sealed partial class Ext4FileSystem
 {
     private const string BlockStructure = "ext4 xattr block";

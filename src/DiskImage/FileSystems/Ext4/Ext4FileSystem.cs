@@ -10,7 +10,8 @@ namespace DiskImage.FileSystems.Ext4;
 /// nothing, and <see cref="Flush"/>/<see cref="Dispose"/> commit them (through the jbd2 journal when there is
 /// one). Every number read
 /// from the device is validated; corrupt structures throw <see cref="InvalidDataException"/>.
-/// Not thread-safe.
+/// Thread-safe: every public member and every stream it returns holds the file system's one lock, so
+/// concurrent callers are serialized (one call at a time, never interleaved).
 /// </summary>
 /// <remarks>
 /// Supported: block maps and extent trees of any depth, 32/64-bit descriptors, meta_bg, flex_bg,
@@ -23,16 +24,31 @@ namespace DiskImage.FileSystems.Ext4;
 /// recovery when opened read-only (unless <see cref="Ext4OpenOptions.AllowJournalRecoveryNeeded"/>; a
 /// writable open replays it), unknown incompatible features, and xattr values stored in separate inodes
 /// (ea_inode) when one is read.
+/// <para>Concurrency: calls from several threads are safe and run one after another; a stream's read or write is
+/// one call (other threads see a write whole or not at all). There is no parallelism inside one file system; open
+/// it once per device.</para>
 /// </remarks>
 public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
 {
-    private const uint RootInode = 2;
+    internal const uint RootInode = 2;
     private readonly BlockDevice _device;
     private readonly bool _leaveOpen;
     private readonly Ext4OpenOptions _options;
     private readonly Ext4SuperBlock _sb;
     private readonly byte[] _descriptors;
     private readonly Ext4Node _root;
+
+    /// <summary>Serializes every public call of the file system and of its streams (reentrant).</summary>
+    internal readonly Lock _sync = new();
+    private Ext4HtreeWriter? _htree;
+    private Ext4DirectoryLeaf? _directoryLeaves;
+    private Ext4DirectoryWriter? _directoryWriter;
+    private Ext4BlockMap? _blockMaps;
+    private Ext4ExtentPaths? _extentPaths;
+    private Ext4ExtentTreeWriter? _extentTree;
+    private Ext4BlockAllocator? _blockAllocator;
+    private Ext4InodeAllocator? _inodeAllocator;
+    private Ext4InodeLinker? _links;
     private bool _disposed;
 
     private Ext4FileSystem(BlockDevice device, bool leaveOpen, Ext4OpenOptions options, Ext4SuperBlock sb, byte[] descriptors, byte[] sbRaw)
@@ -82,6 +98,42 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     public Ext4ReadOnlyCompatibleFeatures ReadOnlyCompatibleFeatures => _sb.ReadOnlyCompatible;
 
     Ext4Node IPathWalker<Ext4Node>.Root => _root;
+
+    /// <summary>The lock every public call holds; streams take it for each of their calls.</summary>
+    internal Lock Sync => _sync;
+
+    /// <summary>The superblock as parsed at open (geometry and feature flags).</summary>
+    internal Ext4SuperBlock SuperBlock => _sb;
+
+    /// <summary>The device the file system lives on (the transaction device when writable).</summary>
+    internal BlockDevice Device => _device;
+
+    /// <summary>Writes entries of htree (dx) directories.</summary>
+    internal Ext4HtreeWriter Htree => _htree ??= new Ext4HtreeWriter(this);
+
+    /// <summary>Reads and writes the records of directory leaf blocks.</summary>
+    internal Ext4DirectoryLeaf DirectoryLeaves => _directoryLeaves ??= new Ext4DirectoryLeaf(this);
+
+    /// <summary>Adds and removes directory entries.</summary>
+    internal Ext4DirectoryWriter Directories => _directoryWriter ??= new Ext4DirectoryWriter(this);
+
+    /// <summary>Maps, allocates and truncates ext2/ext3 block maps.</summary>
+    internal Ext4BlockMap BlockMaps => _blockMaps ??= new Ext4BlockMap(this);
+
+    /// <summary>Finds, caches, reads and writes extent-tree paths.</summary>
+    internal Ext4ExtentPaths ExtentPaths => _extentPaths ??= new Ext4ExtentPaths(this);
+
+    /// <summary>Inserts into and truncates extent trees.</summary>
+    internal Ext4ExtentTreeWriter ExtentTree => _extentTree ??= new Ext4ExtentTreeWriter(this);
+
+    /// <summary>Allocates and frees blocks.</summary>
+    internal Ext4BlockAllocator BlockAllocator => _blockAllocator ??= new Ext4BlockAllocator(this);
+
+    /// <summary>Allocates and frees inodes.</summary>
+    internal Ext4InodeAllocator InodeAllocator => _inodeAllocator ??= new Ext4InodeAllocator(this);
+
+    /// <summary>Creates, links and unlinks inodes.</summary>
+    internal Ext4InodeLinker Links => _links ??= new Ext4InodeLinker(this);
 
     /// <summary>Whether the device starts with an ext2/3/4 superblock magic (a cheap probe; does not validate).</summary>
     public static bool IsExt4(BlockDevice device)
@@ -337,7 +389,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// bits), the direct and indirect blocks of a block map.
     /// </summary>
     private long MaxFileSize(Ext4Inode inode) =>
-        (inode.HasExtents || inode.HasInlineData ? MaxLogicalBlocks : BlockMapCapacity) * _sb.BlockSize;
+        (inode.HasExtents || inode.HasInlineData ? MaxLogicalBlocks : BlockMaps.BlockMapCapacity) * _sb.BlockSize;
 
     /// <summary>The per-inode checksum seed: crc32c(fs seed, inode number, generation).</summary>
     internal uint InodeSeed(uint number, uint generation)
@@ -348,6 +400,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public UnixFileInfo GetEntry(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ResolvedPath<Ext4Node> r = Existing(path, followFinal: false);
         return ToInfo(r.Node!, r.Path);
     }
@@ -355,6 +408,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public bool Exists(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ThrowIfDisposed();
         try
         {
@@ -369,6 +423,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         ResolvedPath<Ext4Node> r = Existing(path, followFinal: true);
         if (r.Node!.Inode.Type != UnixFileType.Directory)
         {
@@ -388,6 +443,7 @@ public sealed partial class Ext4FileSystem : IFileSystem, IPathWalker<Ext4Node>
     /// <inheritdoc />
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
+        using Lock.Scope held = _sync.EnterScope();
         Ext4Inode inode = Existing(path, followFinal: false).Node!.Inode;
         var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (Ext4Xattr x in ReadXattrs(inode))

@@ -77,7 +77,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
         Span<byte> first = directory.BlockAreaWritable[ParentSize..];
         CheckChain(directory, first, 0);
         CheckChain(directory, value, InodeAreaSize);
-        int needed = Ext4FileSystem.EntrySize(name.Length);
+        int needed = Ext4DirectoryLeaf.EntrySize(name.Length);
         int slot = FindSlot(first, needed);
         if (slot >= 0)
         {
@@ -137,7 +137,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
     {
         Ext4SuperBlock sb = fs.SuperBlock;
         int bs = sb.BlockSize;
-        int limit = fs.LeafLimit();
+        int limit = fs.DirectoryLeaves.LeafLimit();
         const int Dots = 24;
         int used = Dots + (InodeAreaSize - ParentSize) + value.Length;
         if (used > limit)
@@ -145,7 +145,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
             FormatError.Throw(Structure, -1, $"inode {directory.Number}: {used} bytes of entries do not fit one block.");
         }
 
-        byte dirType = sb.HasFileType ? (byte)Ext4FileSystem.DirectoryTypeCode : (byte)0;
+        byte dirType = sb.HasFileType ? (byte)Ext4DirectoryLeaf.DirectoryTypeCode : (byte)0;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(bs);
         byte[] saved = directory.Raw.AsSpan(0, 128).ToArray();
         try
@@ -153,12 +153,12 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
             Span<byte> block = buffer.AsSpan(0, bs);
             block.Clear();
             uint parent = BinaryPrimitives.ReadUInt32LittleEndian(directory.BlockArea);
-            fs.WriteEntry(block, 0, 12, directory.Number, "."u8, dirType);
-            fs.WriteEntry(block, 12, 12, parent, ".."u8, dirType);
+            fs.DirectoryLeaves.WriteEntry(block, 0, 12, directory.Number, "."u8, dirType);
+            fs.DirectoryLeaves.WriteEntry(block, 12, 12, parent, ".."u8, dirType);
             directory.BlockArea[ParentSize..].CopyTo(block[Dots..]);
             value.CopyTo(block[(Dots + InodeAreaSize - ParentSize)..]);
             StretchLast(block, Dots, used, limit);
-            fs.SealLeaf(directory, block);
+            fs.DirectoryLeaves.SealLeaf(directory, block);
 
             // i_block becomes the (empty) block map; the block is mapped before anything is written.
             directory.Flags &= ~Ext4Inode.InlineDataFlag;
@@ -166,7 +166,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
             if ((sb.Incompatible & Ext4IncompatibleFeatures.Extents) != 0)
             {
                 directory.Flags |= Ext4Inode.ExtentsFlag;
-                Ext4FileSystem.InitializeExtentRoot(directory);
+                Ext4ExtentNode.InitializeExtentRoot(directory);
             }
 
             long physical;
@@ -220,7 +220,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
             uint inode = recordLength == 0 ? 0 : BinaryPrimitives.ReadUInt32LittleEndian(area[offset..]);
             int nameLength = recordLength == 0 ? 0 : area[offset + 6];
             if (recordLength < 8 || (recordLength & 3) != 0 || recordLength > area.Length - offset ||
-                (inode != 0 && (nameLength == 0 || Ext4FileSystem.EntrySize(nameLength) > recordLength || inode > fs.SuperBlock.InodesCount)))
+                (inode != 0 && (nameLength == 0 || Ext4DirectoryLeaf.EntrySize(nameLength) > recordLength || inode > fs.SuperBlock.InodesCount)))
             {
                 FormatError.Throw(Structure, -1, $"inode {directory.Number}, offset {areaOffset + offset}: bad record (rec_len {recordLength}).");
             }
@@ -237,7 +237,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
         {
             int recordLength = BinaryPrimitives.ReadUInt16LittleEndian(area[(offset + 4)..]);
             bool free = BinaryPrimitives.ReadUInt32LittleEndian(area[offset..]) == 0;
-            int room = free ? recordLength : recordLength - Ext4FileSystem.EntrySize(area[offset + 6]);
+            int room = free ? recordLength : recordLength - Ext4DirectoryLeaf.EntrySize(area[offset + 6]);
             if (room >= needed)
             {
                 return offset;
@@ -254,13 +254,13 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
         int recordLength = BinaryPrimitives.ReadUInt16LittleEndian(area[(slot + 4)..]);
         if (BinaryPrimitives.ReadUInt32LittleEndian(area[slot..]) == 0)
         {
-            fs.WriteEntry(area, slot, recordLength, inode, name, typeCode);
+            fs.DirectoryLeaves.WriteEntry(area, slot, recordLength, inode, name, typeCode);
             return;
         }
 
-        int used = Ext4FileSystem.EntrySize(area[slot + 6]);
+        int used = Ext4DirectoryLeaf.EntrySize(area[slot + 6]);
         BinaryPrimitives.WriteUInt16LittleEndian(area[(slot + 4)..], (ushort)used);
-        fs.WriteEntry(area, slot + used, recordLength - used, inode, name, typeCode);
+        fs.DirectoryLeaves.WriteEntry(area, slot + used, recordLength - used, inode, name, typeCode);
     }
 
     /// <summary>Removes a live record named <paramref name="name"/> from a checked area; false when there is none.</summary>
@@ -310,7 +310,7 @@ internal sealed class Ext4InlineDirectory(Ext4FileSystem fs)
         }
 
         int length = BinaryPrimitives.ReadUInt16LittleEndian(block[(last + 4)..]) + (limit - end);
-        fs.SetRecordLength(block, last, length);
+        fs.DirectoryLeaves.SetRecordLength(block, last, length);
     }
 
     private static void WriteFreeRecord(Span<byte> area, int length)

@@ -6,7 +6,8 @@ namespace DiskImage.FileSystems.Ext4;
 /// <summary>
 /// A seekable read/write stream over a regular file of a writable <see cref="Ext4FileSystem"/>. Writes go
 /// straight to the device (whole blocks in runs, partial blocks read-modify-write or zero-filled when new);
-/// holes stay unallocated; <see cref="SetLength"/> frees blocks past the new end.
+/// holes stay unallocated; <see cref="SetLength"/> frees blocks past the new end. Each call holds the file
+/// system's lock.
 /// </summary>
 internal sealed class Ext4WritableFileStream : Stream
 {
@@ -42,6 +43,7 @@ internal sealed class Ext4WritableFileStream : Stream
     {
         get
         {
+            using Lock.Scope held = _fs.Sync.EnterScope();
             ObjectDisposedException.ThrowIf(_disposed, this);
             return _inode.Size;
         }
@@ -68,6 +70,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        using Lock.Scope held = _fs.Sync.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_canRead)
         {
@@ -108,6 +111,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
     public override long Seek(long offset, SeekOrigin origin)
     {
+        using Lock.Scope held = _fs.Sync.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         _position = StreamSeek.Target(offset, origin, _position, _inode.Size, _appendFloor);
         return _position;
@@ -115,6 +119,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
     public override void SetLength(long value)
     {
+        using Lock.Scope held = _fs.Sync.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(value);
         if (!_canWrite)
@@ -139,6 +144,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        using Lock.Scope held = _fs.Sync.EnterScope();
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_canWrite)
         {
@@ -167,7 +173,7 @@ internal sealed class Ext4WritableFileStream : Stream
                     long physical = _fs.MapOrAllocateRun(_inode, block, blocks, out int run);
                     int n = run * _blockSize;
                     _fs.WriteDataBlocks(physical, buffer.Slice(done, n));
-                    _fs.NoteDataBlocksWritten(physical, run);
+                    _fs.ExtentPaths.NoteDataBlocksWritten(physical, run);
                     done += n;
                 }
                 else
@@ -188,7 +194,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
                     buffer.Slice(done, n).CopyTo(tmp[inBlock..]);
                     _fs.WriteDataBlocks(physical, tmp);
-                    _fs.NoteDataBlocksWritten(physical, 1);
+                    _fs.ExtentPaths.NoteDataBlocksWritten(physical, 1);
                     done += n;
                 }
             }
@@ -214,6 +220,7 @@ internal sealed class Ext4WritableFileStream : Stream
 
     protected override void Dispose(bool disposing)
     {
+        using Lock.Scope held = _fs.Sync.EnterScope();
         if (!_disposed)
         {
             _disposed = true;
