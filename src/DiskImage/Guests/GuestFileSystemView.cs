@@ -9,7 +9,13 @@ namespace DiskImage.Guests;
 /// root. Changes go to the file system that owns the path; renames and hard links across mounts fail as
 /// <c>EXDEV</c> does, and mount points cannot be removed or renamed (<c>EBUSY</c>).
 /// </summary>
-/// <remarks>The view does not own the file systems (the <see cref="Guest"/> does).</remarks>
+/// <remarks>
+/// The view does not own the file systems (the <see cref="Guest"/> does). Inode numbers of the file systems
+/// mounted below the root carry the mount's index in their top 16 bits (<c>inode | index &lt;&lt; 48</c>), so
+/// that they are unique within the view: the kernel tells equal inode numbers of different mounts apart by
+/// <c>st_dev</c>, which <see cref="UnixFileInfo"/> does not have, and tree walkers (hard-link detection,
+/// directory-cycle guards) rely on inode identity.
+/// </remarks>
 internal sealed class GuestFileSystemView : IFileSystem
 {
     private readonly List<ViewMount> _mounts; // longest mount point first
@@ -71,7 +77,7 @@ internal sealed class GuestFileSystemView : IFileSystem
             throw new ArgumentException("No file system is mounted at '/'.", nameof(mounts));
         }
 
-        var view = new GuestFileSystemView([new ViewMount("/", guest.OpenFileSystem(guest.GetVolume(root.Device)), root.Device)]);
+        var view = new GuestFileSystemView([new ViewMount("/", guest.OpenFileSystem(guest.GetVolume(root.Device)), root.Device, 0)]);
         var ordered = new List<GuestMount>();
         foreach (GuestMount m in mounts)
         {
@@ -126,7 +132,7 @@ internal sealed class GuestFileSystemView : IFileSystem
                 throw new IOException($"{m.Device} cannot be mounted on {m.MountPoint}: the mount point does not exist.", e);
             }
 
-            view.Add(new ViewMount(at, fs, m.Device));
+            view.Add(new ViewMount(at, fs, m.Device, view._mounts.Count));
         }
 
         return view;
@@ -165,7 +171,7 @@ internal sealed class GuestFileSystemView : IFileSystem
     {
         Resolved r = Resolve(path, followFinal: false);
         UnixFileInfo entry = r.Mount.FileSystem.GetEntry(r.InnerPath);
-        return r.Direct ? entry : Rebase(entry, r.FullPath);
+        return r.Direct ? entry : Rebase(entry, r.FullPath, r.Mount.Index);
     }
 
     /// <inheritdoc />
@@ -197,8 +203,8 @@ internal sealed class GuestFileSystemView : IFileSystem
             string full = FileSystemPath.Combine(directory, e.Name);
             ViewMount owner = MountFor(full);
             yield return owner.MountPoint == full
-                ? Rebase(owner.FileSystem.GetEntry("/"), full)
-                : Rebase(e, full);
+                ? Rebase(owner.FileSystem.GetEntry("/"), full, owner.Index)
+                : Rebase(e, full, owner.Index);
         }
     }
 
@@ -470,7 +476,7 @@ internal sealed class GuestFileSystemView : IFileSystem
         return new Resolved(owner, resolved, GuestPaths.Inner(resolved, owner.MountPoint), Direct: false);
     }
 
-    private static UnixFileInfo Rebase(UnixFileInfo e, string path) => e.Path == path ? e : new UnixFileInfo
+    private static UnixFileInfo Rebase(UnixFileInfo e, string path, int mountIndex) => e.Path == path && mountIndex == 0 ? e : new UnixFileInfo
     {
         Path = path,
         Type = e.Type,
@@ -479,7 +485,7 @@ internal sealed class GuestFileSystemView : IFileSystem
         GroupId = e.GroupId,
         Size = e.Size,
         LinkCount = e.LinkCount,
-        Inode = e.Inode,
+        Inode = mountIndex == 0 ? e.Inode : e.Inode | ((long)mountIndex << 48),
         AccessTime = e.AccessTime,
         ModificationTime = e.ModificationTime,
         ChangeTime = e.ChangeTime,
@@ -489,8 +495,8 @@ internal sealed class GuestFileSystemView : IFileSystem
         LinkTarget = e.LinkTarget,
     };
 
-    /// <summary>A file system mounted at a canonical path.</summary>
-    internal sealed record ViewMount(string MountPoint, IFileSystem FileSystem, string Device);
+    /// <summary>A file system mounted at a canonical path; <c>Index</c> is its place in mount order (the root is 0).</summary>
+    internal sealed record ViewMount(string MountPoint, IFileSystem FileSystem, string Device, int Index);
 
     /// <summary>
     /// A resolved path: the mount that owns it, the full path in the view and the path inside the mount;
