@@ -6,7 +6,7 @@ namespace DiskImage.Cli.Commands;
 /// <summary>
 /// <c>get-kernel [-f fmt] [--unversioned-names] [--prefix P] image -o directory</c>: copies the guest's default
 /// kernel and its initrd out, like <c>virt-get-kernel</c> (same file names; the kernel and initrd are paired by
-/// version). Prints the two paths written.
+/// version). Prints what it copied as virt-get-kernel does (<c>download: GUEST -> HOST</c>).
 /// </summary>
 internal static class GetKernelCommand
 {
@@ -84,6 +84,6 @@ internal static class GetKernelCommand
             throw FileSystemImage.GuestError(guestPath, e);
         }
 
-        stdout.Write($"{hostPath}\n");
+        stdout.Write($"download: {guestPath} -> {hostPath}\n");
     }
 }
