@@ -160,7 +160,7 @@ public sealed class GuestDiskTests : IClassFixture<GuestDiskFixture>
         }
     }
 
-    private static void Walk(IFileSystem fs, UnixFileInfo entry, List<string> lines)
+    internal static void Walk(IFileSystem fs, UnixFileInfo entry, List<string> lines)
     {
         var stack = new Stack<UnixFileInfo>();
         stack.Push(entry);
