@@ -36,10 +36,13 @@ internal static class Cli
           unpack-initramfs initramfs_file directory
           mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4|xfs filename
           make-fs [-t ext4|xfs] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
-          ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
-          cat [-f fmt] [--skip-journal] filename path...
-          copy-out [-f fmt] [--skip-journal] filename path... local_directory
-          copy-in [-f fmt] [--xattrs] filename local_path... directory
+          ls [-l] [-R] [-f fmt] [--skip-journal] [--partition N] filename [path...]
+          cat [-f fmt] [--skip-journal] [--partition N] filename path...
+          copy-out [-f fmt] [--skip-journal] [--partition N] filename path... local_directory
+          copy-in [-f fmt] [--xattrs] [--partition N] filename local_path... directory
+          inspect [-f fmt] [--output=human|json|xml] filename
+          filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
+          get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -74,8 +77,8 @@ internal static class Cli
           'lsinitramfs' lists every segment's paths, one per line ('-l': long listing like cpio -tv)
           'unpack-initramfs' extracts every segment under the directory, never writing outside it
 
-        File-system commands (an image, raw or qcow2, holding a bare ext4 file system; paths in the
-        image are absolute):
+        File-system commands (an image, raw or qcow2, holding a bare ext4, XFS or FAT file system, or a
+        whole disk with an MBR or GPT partition table; paths in the image are absolute):
           'mkfs' writes an empty ext4 file system over the image; '--size' creates the image first
             (format '-f', default raw); '-T' picks the feature profile: debian12 (default, also rhel8
             and rhel9) or rhel7; SOURCE_DATE_EPOCH fixes the time written; 'mkfs xfs' takes mkfs.xfs
@@ -89,9 +92,17 @@ internal static class Cli
           'copy-out' copies files and directories (recursively) into an existing local directory,
             keeping modes, times, links (and owners as root); nothing is written outside it
           '--skip-journal' reads a file system whose journal needs recovery as it is
+          '--partition N' picks partition N (or a device name: /dev/sda2, /dev/VG/LV) of a whole disk;
+            without it a whole disk is seen as its operating system sees it (root and /etc/fstab mounts)
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)
+
+        Guest commands (whole disks: MBR/GPT partitions; file systems recognised by content):
+          'inspect' finds the operating systems like virt-inspector (root, distro, version, product name,
+            hostname, arch, package format, mount points from /etc/fstab)
+          'filesystems' lists file systems, partitions and the device like virt-filesystems --all --long
+          'get-kernel' copies the default kernel and its initrd into the directory like virt-get-kernel
 
         Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
         alignment):
@@ -212,6 +223,9 @@ internal static class Cli
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr, cancellationToken),
             "part" => PartCommand.Run(rest, stdout),
             "overcloud" => OvercloudCommand.Run(rest, stdout, stderr, cancellationToken),
+            "inspect" => InspectCommand.Run(rest, stdout),
+            "filesystems" => FilesystemsCommand.Run(rest, stdout),
+            "get-kernel" => GetKernelCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),

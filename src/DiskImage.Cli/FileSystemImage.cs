@@ -3,21 +3,28 @@ using DiskImage.FileSystems.Ext4;
 using DiskImage.FileSystems.Fat;
 using DiskImage.FileSystems.Xfs;
 using DiskImage.Formats;
+using DiskImage.Guests;
+using DiskImage.IO;
+using DiskImage.Partitions;
 
 namespace DiskImage.Cli;
 
 /// <summary>
-/// An image (raw or qcow2) holding a bare ext4 or XFS file system (no partition table), opened for the
-/// file-system verbs (<c>ls</c>, <c>cat</c>, <c>copy-out</c>, <c>copy-in</c>).
+/// An image (raw or qcow2) opened for the file-system verbs (<c>ls</c>, <c>cat</c>, <c>copy-out</c>,
+/// <c>copy-in</c>): a bare ext4, XFS or FAT file system, or a whole disk (MBR/GPT), seen through the guest
+/// view of its inspected operating system (root plus fstab mounts), or one file system picked with
+/// <c>--partition</c>.
 /// </summary>
 internal sealed class FileSystemImage : IDisposable
 {
     private readonly DiskImageFile _image;
+    private readonly Guest? _guest;
 
-    private FileSystemImage(DiskImageFile image, IFileSystem fileSystem)
+    private FileSystemImage(DiskImageFile image, IFileSystem fileSystem, Guest? guest = null)
     {
         _image = image;
         FileSystem = fileSystem;
+        _guest = guest;
     }
 
     /// <summary>The file system.</summary>
@@ -29,7 +36,9 @@ internal sealed class FileSystemImage : IDisposable
     /// <param name="writable">Open the image and the file system for writing.</param>
     /// <exception cref="CliException">The image cannot be opened or holds no usable ext4 file system.</exception>
     /// <param name="skipJournal">Read a file system whose journal needs recovery as it is (read-only verbs).</param>
-    public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false)
+    /// <param name="partition">The <c>--partition</c> operand (a partition number or a device name such as
+    /// <c>/dev/sda2</c> or <c>/dev/VG/LV</c>), or null for the bare file system or the inspected guest.</param>
+    public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false, string? partition = null)
     {
         if (Directory.Exists(path))
         {
@@ -39,6 +48,11 @@ internal sealed class FileSystemImage : IDisposable
         DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
         try
         {
+            if (partition is not null || IsWholeDisk(image))
+            {
+                return OpenGuest(path, image, writable, skipJournal, partition);
+            }
+
             if (XfsFileSystem.IsXfs(image.Content))
             {
                 return new FileSystemImage(image, OpenXfs(path, image, writable));
@@ -51,7 +65,7 @@ internal sealed class FileSystemImage : IDisposable
 
             if (!Ext4FileSystem.IsExt4(image.Content))
             {
-                throw new CliException($"'{path}': no ext4 or XFS file system found, nor FAT (the image must hold a bare file system; partition tables are not supported yet)");
+                throw new CliException($"'{path}': no ext4 or XFS file system found, nor FAT, nor a partition table");
             }
 
             Ext4FileSystem fs;
@@ -86,6 +100,95 @@ internal sealed class FileSystemImage : IDisposable
             image.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Whether the image holds a partition table rather than a bare file system.</summary>
+    private static bool IsWholeDisk(DiskImageFile image)
+    {
+        BlockDevice content = image.Content;
+        if (XfsFileSystem.IsXfs(content) || Ext4FileSystem.IsExt4(content))
+        {
+            return false;
+        }
+
+        try
+        {
+            return PartitionTable.TryOpen(content) is not null;
+        }
+        catch (InvalidDataException)
+        {
+            // A malformed table: the guest open reports it in full.
+            return true;
+        }
+    }
+
+    private static FileSystemImage OpenGuest(string path, DiskImageFile image, bool writable, bool skipJournal, string? partition)
+    {
+        Guest guest;
+        try
+        {
+            guest = Guest.Open(image.Content, new GuestOpenOptions { Writable = writable, AllowJournalRecoveryNeeded = skipJournal && !writable }, leaveOpen: true);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            throw new CliException($"'{path}': {e.Message}");
+        }
+
+        try
+        {
+            return new FileSystemImage(image, OpenGuestFileSystem(path, guest, writable, partition), guest);
+        }
+        catch
+        {
+            guest.Dispose();
+            throw;
+        }
+    }
+
+    private static IFileSystem OpenGuestFileSystem(string path, Guest guest, bool writable, string? partition)
+    {
+        try
+        {
+            if (partition is not null)
+            {
+                GuestVolume volume = FindVolume(path, guest, partition);
+                if (writable && volume.FileSystemType == GuestFileSystemType.Xfs)
+                {
+                    throw new CliException($"'{path}': {volume.Name}: writing XFS is not supported yet (XFS file systems can be listed, read and copied out)");
+                }
+
+                return guest.OpenFileSystem(volume);
+            }
+
+            IReadOnlyList<GuestOperatingSystem> systems = guest.Inspect();
+            if (systems.Count == 1)
+            {
+                return guest.Mount(systems[0]);
+            }
+
+            var mountable = guest.Volumes.Where(v => v.IsMountable).ToList();
+            if (systems.Count == 0 && mountable.Count == 1)
+            {
+                return guest.OpenFileSystem(mountable[0]);
+            }
+
+            string list = string.Join(", ", guest.Volumes.Select(v => $"{v.Name} ({v.FileSystemTypeName})"));
+            throw new CliException(systems.Count == 0
+                ? $"'{path}': no operating system found on the disk; pick a file system with --partition N (the volumes are {list})"
+                : $"'{path}': {systems.Count} operating systems found (roots {string.Join(", ", systems.Select(s => s.Root))}); pick a file system with --partition N");
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            throw new CliException($"'{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>The volume <c>--partition</c> names: a partition number, or a device name.</summary>
+    internal static GuestVolume FindVolume(string path, Guest guest, string partition)
+    {
+        string name = partition.Length > 0 && partition.All(char.IsAsciiDigit) ? Guest.DiskName + partition : partition;
+        return guest.FindVolume(name)
+            ?? throw new CliException($"'{path}': {partition}: no such partition (the volumes are {string.Join(", ", guest.Volumes.Select(v => $"{v.Name} ({v.FileSystemTypeName})"))})");
     }
 
     private static XfsFileSystem OpenXfs(string path, DiskImageFile image, bool writable)
@@ -142,6 +245,7 @@ internal sealed class FileSystemImage : IDisposable
     public void Flush()
     {
         FileSystem.Flush();
+        _guest?.Flush();
         _image.Flush();
     }
 
@@ -149,6 +253,7 @@ internal sealed class FileSystemImage : IDisposable
     public void Dispose()
     {
         FileSystem.Dispose();
+        _guest?.Dispose();
         _image.Dispose();
     }
 

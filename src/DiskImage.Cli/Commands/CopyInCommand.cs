@@ -15,18 +15,21 @@ internal static class CopyInCommand
 {
     private const int OptHelp = 1000;
     private const int OptXattrs = 1001;
+    private const int OptPartition = 1002;
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         string? format = null;
         bool xattrs = false;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("xattrs", false, OptXattrs));
+        string? partition = null;
+        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("xattrs", false, OptXattrs), new LongOption("partition", true, OptPartition));
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
             {
                 case 'f': format = value; break;
                 case OptXattrs: xattrs = true; break;
+                case OptPartition: partition = value; break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
         }
@@ -59,7 +62,7 @@ internal static class CopyInCommand
             sources.Add(full.Replace(Path.DirectorySeparatorChar, '/'));
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: true);
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: true, partition: partition);
         UnixFileInfo target = image.GetEntry(guestDirectory);
         if (!target.IsDirectory && !(target.Type == UnixFileType.SymbolicLink && image.GetEntry(FileSystemPath.Combine(guestDirectory, ".")).IsDirectory))
         {

@@ -10,11 +10,13 @@ internal sealed class ImageReadArguments
 {
     private const int OptHelp = 1000;
     private const int OptSkipJournal = 1001;
+    private const int OptPartition = 1002;
 
-    private ImageReadArguments(string? format, bool skipJournal, IReadOnlyList<string> operands)
+    private ImageReadArguments(string? format, bool skipJournal, string? partition, IReadOnlyList<string> operands)
     {
         Format = format;
         SkipJournal = skipJournal;
+        Partition = partition;
         Operands = operands;
     }
 
@@ -23,6 +25,9 @@ internal sealed class ImageReadArguments
 
     /// <summary>Whether <c>--skip-journal</c> was given.</summary>
     public bool SkipJournal { get; }
+
+    /// <summary>The <c>--partition</c> operand (a number or a device name), or null for the bare file system or the inspected guest.</summary>
+    public string? Partition { get; }
 
     /// <summary>The operands; the first is the image.</summary>
     public IReadOnlyList<string> Operands { get; }
@@ -51,7 +56,8 @@ internal sealed class ImageReadArguments
     {
         string? format = null;
         bool skipJournal = false;
-        var longOptions = new List<LongOption> { new("help", false, OptHelp), new("skip-journal", false, OptSkipJournal) };
+        string? partition = null;
+        var longOptions = new List<LongOption> { new("help", false, OptHelp), new("skip-journal", false, OptSkipJournal), new("partition", true, OptPartition) };
         if (extraLongOptions is not null)
         {
             longOptions.AddRange(extraLongOptions);
@@ -65,6 +71,7 @@ internal sealed class ImageReadArguments
             {
                 case 'f': format = value; break;
                 case OptSkipJournal: skipJournal = true; break;
+                case OptPartition: partition = value; break;
                 case 'h' or OptHelp: Cli.PrintHelp(stdout); return false;
                 default: onExtraOption?.Invoke(option); break;
             }
@@ -75,10 +82,10 @@ internal sealed class ImageReadArguments
             throw CliException.Usage(usage);
         }
 
-        parsed = new ImageReadArguments(format, skipJournal, getopt.Operands);
+        parsed = new ImageReadArguments(format, skipJournal, partition, getopt.Operands);
         return true;
     }
 
     /// <summary>Opens the image (the first operand) and its file system read-only.</summary>
-    public FileSystemImage Open() => FileSystemImage.Open(Operands[0], Format, writable: false, SkipJournal);
+    public FileSystemImage Open() => FileSystemImage.Open(Operands[0], Format, writable: false, SkipJournal, Partition);
 }
