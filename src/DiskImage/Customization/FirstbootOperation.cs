@@ -28,7 +28,7 @@ internal sealed class FirstbootOperation : CustomizeOperation
                 Firstboot.Add(context, arg, Encoding.UTF8.GetString(HostPath.ReadAllBytes(t, host)));
                 break;
             case "firstboot-command":
-                Firstboot.Add(context, arg, "#!/bin/sh\n" + arg + "\n");
+                Firstboot.Add(context, arg, arg); // virt-customize stores the command as given, without a #! line
                 break;
             default:
                 string command = PackageCommands.Install(context, arg.Replace(',', ' '));
