@@ -112,7 +112,15 @@ internal static class CustomizeCommand
         {
             foreach (CustomizationChange c in result.Changes)
             {
-                stdout.Write($"{(dryRun ? "would " : string.Empty)}{c.Kind.ToString().ToLowerInvariant()} {c.Path}\n");
+                string verb = c.Kind switch
+                {
+                    CustomizationChangeKind.Created => dryRun ? "would create" : "created",
+                    CustomizationChangeKind.Replaced => dryRun ? "would replace" : "replaced",
+                    CustomizationChangeKind.Modified => dryRun ? "would modify" : "modified",
+                    CustomizationChangeKind.AttributesChanged => dryRun ? "would change attributes of" : "changed attributes of",
+                    _ => dryRun ? "would delete" : "deleted",
+                };
+                stdout.Write($"{verb} {c.Path}\n");
             }
         }
 
