@@ -43,6 +43,11 @@ internal static class Cli
           inspect [-f fmt] [--output=human|json|xml] filename
           filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
           get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
+          ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
+          cat [-f fmt] [--skip-journal] filename path...
+          copy-out [-f fmt] [--skip-journal] filename path... local_directory
+          copy-in [-f fmt] [--xattrs] filename local_path... directory
+          customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -97,6 +102,12 @@ internal static class Cli
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)
+          'customize' applies virt-customize's operations in-process (--write, --upload, --copy-in,
+            --append-line, --mkdir, --touch, --truncate[-recursive], --delete, --move, --copy, --link,
+            --chmod, --chown UID.GID:PATH, --edit FILE:s/re/repl/, --hostname, --timezone,
+            --root-password, --password, --ssh-inject, --firstboot[-command], --run, --install...
+            deferred to first boot); everything is checked before the first write; '-n' lists
+            what would change, '-x' lists what changed
 
         Guest commands (whole disks: MBR/GPT partitions; file systems recognised by content):
           'inspect' finds the operating systems like virt-inspector (root, distro, version, product name,
@@ -227,6 +238,7 @@ internal static class Cli
             "filesystems" => FilesystemsCommand.Run(rest, stdout),
             "get-kernel" => GetKernelCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
+            "customize" => CustomizeCommand.Run(rest, stdout, stderr),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };
