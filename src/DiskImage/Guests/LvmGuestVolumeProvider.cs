@@ -7,7 +7,7 @@ namespace DiskImage.Guests;
 /// Joins LVM2 logical volumes to a guest: reads the volume groups on the volumes probed as LVM physical
 /// volumes and returns each visible LV that can be opened (linear and striped) as <c>/dev/VG/LV</c>, with
 /// its <c>/dev/mapper</c> name as an alias. LVs of other segment types (thin, RAID, cache, snapshot…) are
-/// left out, as are groups with a missing PV.
+/// left out, as are groups with a missing PV and PVs whose label or metadata does not read.
 /// </summary>
 internal sealed class LvmGuestVolumeProvider : IGuestVolumeProvider
 {
@@ -34,7 +34,19 @@ internal sealed class LvmGuestVolumeProvider : IGuestVolumeProvider
             devices.Add(v.Device);
         }
 
-        IReadOnlyList<LvmVolumeGroup> groups = LvmVolumeGroup.FindAll(devices);
+        IReadOnlyList<LvmVolumeGroup> groups;
+        try
+        {
+            groups = LvmVolumeGroup.FindAll(devices);
+        }
+        catch (InvalidDataException)
+        {
+            // One damaged PV must not hide the groups on the others: leave out each PV whose own metadata does not
+            // read (it stays listed as an lvm-pv volume) and read the groups of the rest.
+            devices.RemoveAll(d => !ReadsAlone(d));
+            groups = devices.Count == 0 ? [] : LvmVolumeGroup.FindAll(devices);
+        }
+
         var found = new List<GuestProvidedVolume>();
         var infos = new List<GuestVolumeGroupInfo>();
         try
@@ -85,6 +97,19 @@ internal sealed class LvmGuestVolumeProvider : IGuestVolumeProvider
         }
 
         return new GuestProviderResult(found, infos);
+    }
+
+    private static bool ReadsAlone(BlockDevice device)
+    {
+        try
+        {
+            LvmVolumeGroup.FindAll([device]);
+            return true;
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
     }
 
     /// <summary>An LVM UUID as libguestfs prints it: the 32 characters without LVM's dashes.</summary>

@@ -187,10 +187,10 @@ public sealed class CustomizerOperationTests
         }
 
         string rootHash = lines[0].Split(':')[1];
-        Assert.Matches(@"^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$", rootHash);
-        Assert.True(Sha512Crypt.Verify("s3cret", rootHash));
+        Assert.Matches(@"^\$y\$j9T\$[./0-9A-Za-z]{22}\$[./0-9A-Za-z]{43}$", rootHash); // Debian 12: yescrypt
+        Assert.True(Yescrypt.Verify("s3cret"u8, rootHash));
         Assert.Equal("!!*", lines[2].Split(':')[1]);
-        Assert.True(Sha512Crypt.Verify(r.GeneratedPasswords["alice"], lines[1].Split(':')[1]));
+        Assert.True(Yescrypt.Verify(System.Text.Encoding.UTF8.GetBytes(r.GeneratedPasswords["alice"]), lines[1].Split(':')[1]));
         Assert.Equal(16, r.GeneratedPasswords["alice"].Length);
         Assert.Equal(inode, fs.GetEntry("/etc/shadow").Inode);
         Assert.Equal(((UnixFileMode)0x1A0, 42u), (fs.GetEntry("/etc/shadow").Mode, fs.GetEntry("/etc/shadow").GroupId));
@@ -200,7 +200,7 @@ public sealed class CustomizerOperationTests
     }
 
     [Theory]
-    [InlineData("locked:password:pw", "!!$6$")]
+    [InlineData("locked:password:pw", "!!$y$")]
     [InlineData("disabled", "*")]
     [InlineData("locked", "!!*")]
     public void Password_Selectors_GiveVirtCustomizeFields(string selector, string prefix)
@@ -209,15 +209,29 @@ public sealed class CustomizerOperationTests
         Apply(fs, "--password", "alice:" + selector);
         string field = Read(fs, "/etc/shadow").Split('\n')[1].Split(':')[1];
         Assert.StartsWith(prefix, field, StringComparison.Ordinal);
-        if (prefix == "!!$6$")
+        if (prefix == "!!$y$")
         {
-            Assert.True(Sha512Crypt.Verify("pw", field[2..]));
+            Assert.True(Yescrypt.Verify("pw"u8, field[2..]));
         }
         else
         {
             Assert.Equal(prefix, field);
         }
     }
+
+    [Theory]
+    [InlineData("ID=debian\nVERSION_ID=\"12\"\n", "yescrypt")]
+    [InlineData("ID=debian\nVERSION_ID=\"10\"\n", "sha512")]
+    [InlineData("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"18.04\"\n", "sha512")]
+    [InlineData("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\n", "yescrypt")]
+    [InlineData("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n", "yescrypt")]
+    [InlineData("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"8.10\"\n", "sha512")]
+    [InlineData("ID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"7.9\"\n", "sha512")]
+    [InlineData("ID=fedora\nVERSION_ID=40\n", "yescrypt")]
+    [InlineData("ID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\nVERSION_ID=\"15.5\"\n", "yescrypt")]
+    [InlineData("ID=alpine\nVERSION_ID=3.19.1\n", "sha512")]
+    public void DefaultPasswordHash_FollowsTheGuestsLibxcryptDefault(string osRelease, string expected) =>
+        Assert.Equal(expected, PasswordHashing.DefaultFor(GuestOs.Parse(osRelease)));
 
     [Fact]
     public void SshInject_CreatesDirAndFileWithModesAndOwnerFromPasswd()

@@ -47,6 +47,9 @@ public sealed class GuestLvmTests
             if (lv == "lv_root")
             {
                 fs.CreateDirectory("/etc");
+                fs.CreateDirectory("/usr");
+                fs.CreateDirectory("/usr/bin");
+                fs.CreateSymbolicLink("/bin", "usr/bin");
                 fs.CreateDirectory("/var");
                 fs.CreateDirectory("/boot");
                 Write(fs, "/etc/fstab", """
