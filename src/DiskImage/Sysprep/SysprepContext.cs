@@ -179,7 +179,8 @@ internal sealed class SysprepContext
             var frame = stack.Pop();
             if (frame.Expanded)
             {
-                if (!regularFilesOnly)
+                // Directories are kept when only regular files go.
+                if (!regularFilesOnly || frame.Dir.Type != UnixFileType.Directory)
                 {
                     DeleteEntry(frame.Parent, frame.Dir, frame.Canonical, frame.Display);
                 }

@@ -41,6 +41,13 @@ internal sealed partial class NetplanMacAddressOperation : SysprepOperation
         bool changed = false;
         for (int i = 0; i < lines.Count; i++)
         {
+            if (EditNestedFlow(lines[i]) is { } nested)
+            {
+                lines[i] = nested;
+                changed = true;
+                continue;
+            }
+
             if (!TryKey(lines[i], out int indent, out string key, out string rest) || key != "match")
             {
                 continue;
@@ -49,6 +56,7 @@ internal sealed partial class NetplanMacAddressOperation : SysprepOperation
             bool empty;
             if (rest.StartsWith('{'))
             {
+                // "match: {...}" on its own line: an emptied flow mapping goes with the line.
                 string edited = FlowMacAddress().Replace(rest, string.Empty);
                 if (edited == rest)
                 {
@@ -99,6 +107,38 @@ internal sealed partial class NetplanMacAddressOperation : SysprepOperation
         return changed;
     }
 
+    /// <summary>
+    /// "id: {match: {macaddress: ...}, set-name: x, ...}": removes the MAC from the nested match; an emptied match goes
+    /// with the set-name of the same mapping. Null when the line has no such match.
+    /// </summary>
+    private static string? EditNestedFlow(string line)
+    {
+        Match m = NestedMatch().Match(line);
+        if (!m.Success || m.Index == line.Length - line.TrimStart().Length)
+        {
+            return null;
+        }
+
+        string inner = FlowMacAddress().Replace(m.Groups[1].Value, string.Empty).TrimEnd().TrimEnd(',');
+        if (inner == m.Groups[1].Value)
+        {
+            return null;
+        }
+
+        string edited;
+        if (inner.Trim().Length == 0)
+        {
+            edited = line[..m.Index] + line[(m.Index + m.Length)..];
+            edited = SetName().Replace(edited, string.Empty, 1);
+        }
+        else
+        {
+            edited = line[..m.Groups[1].Index] + inner + line[(m.Groups[1].Index + m.Groups[1].Length)..];
+        }
+
+        return TrailingComma().Replace(edited, "}");
+    }
+
     /// <summary>Removes a key at the same indentation within the block around <paramref name="at"/>.</summary>
     private static void RemoveSibling(List<string> lines, int at, int indent, string name)
     {
@@ -145,6 +185,12 @@ internal sealed partial class NetplanMacAddressOperation : SysprepOperation
 
     [GeneratedRegex(@"[""']?macaddress[""']?\s*:\s*(?:""[^""]*""|'[^']*'|[^,}\s]+)\s*,?\s*")]
     private static partial Regex FlowMacAddress();
+
+    [GeneratedRegex(@"match\s*:\s*\{([^{}]*)\}\s*,?\s*")]
+    private static partial Regex NestedMatch();
+
+    [GeneratedRegex(@"set-name\s*:\s*[^,}]+,?\s*")]
+    private static partial Regex SetName();
 
     [GeneratedRegex(@",\s*\}")]
     private static partial Regex TrailingComma();
