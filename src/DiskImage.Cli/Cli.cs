@@ -40,6 +40,7 @@ internal static class Cli
           cat [-f fmt] [--skip-journal] filename path...
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
           copy-in [-f fmt] [--xattrs] filename local_path... directory
+          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -91,6 +92,14 @@ internal static class Cli
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)
+
+        Sysprep (virt-sysprep's operations as file edits, no VM; docs/sysprep.md):
+          'sysprep' removes what a clone must not share (MAC addresses in network configuration, machine-id,
+            SSH host keys, leases, logs, mail, histories...) from the file system in the image;
+            '--operations' takes names and the keywords defaults, all, extras, with '-' to remove;
+            '--enable' exactly the operations named; '--list-operations' lists them ('*' default, '+' extra);
+            '--dry-run' prints every change without writing; '--machine-id' picks what /etc/machine-id
+            holds afterwards (default empty, as virt-sysprep's operation leaves it)
 
         Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
         alignment):
@@ -203,6 +212,7 @@ internal static class Cli
             "copy-out" => CopyOutCommand.Run(rest, stdout, stderr, cancellationToken),
             "part" => PartCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
+            "sysprep" => SysprepCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };
