@@ -16,6 +16,7 @@ namespace DiskImage.Tests.Sysprep;
 /// sysprepped by us and by virt-sysprep (one appliance boot for both disks) with the same operations; the trees must
 /// be equal except for the deliberate differences listed in docs/sysprep.md.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SysprepVirtSysprepParityTests
 {
     private readonly ITestOutputHelper _output;
