@@ -52,6 +52,17 @@ internal static class SysprepPlantedTree
                 break;
         }
 
+        if (rh)
+        {
+            // libguestfs' inspection believes /etc/debian_version over os-release.
+            if (fs.Exists("/etc/debian_version"))
+            {
+                fs.Delete("/etc/debian_version");
+            }
+
+            Write(fs, "/etc/redhat-release", "Red Hat Enterprise Linux release 9.4 (Plow)\n");
+        }
+
         // Identity.
         Write(fs, "/etc/machine-id", MachineId, 0x124);
         if (rh)
