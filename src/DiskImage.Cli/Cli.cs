@@ -48,6 +48,7 @@ internal static class Cli
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
           copy-in [-f fmt] [--xattrs] filename local_path... directory
           customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
+          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -114,6 +115,14 @@ internal static class Cli
             hostname, arch, package format, mount points from /etc/fstab)
           'filesystems' lists file systems, partitions and the device like virt-filesystems --all --long
           'get-kernel' copies the default kernel and its initrd into the directory like virt-get-kernel
+
+        Sysprep (virt-sysprep's operations as file edits, no VM; docs/sysprep.md):
+          'sysprep' removes what a clone must not share (MAC addresses in network configuration, machine-id,
+            SSH host keys, leases, logs, mail, histories...) from the file system in the image;
+            '--operations' takes names and the keywords defaults, all, extras, with '-' to remove;
+            '--enable' exactly the operations named; '--list-operations' lists them ('*' default, '+' extra);
+            '--dry-run' prints every change without writing; '--machine-id' picks what /etc/machine-id
+            holds afterwards (default empty, as virt-sysprep's operation leaves it)
 
         Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
         alignment):
@@ -239,6 +248,7 @@ internal static class Cli
             "get-kernel" => GetKernelCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             "customize" => CustomizeCommand.Run(rest, stdout, stderr),
+            "sysprep" => SysprepCommand.Run(rest, stdout, stderr, cancellationToken),
             _ when command.StartsWith('-') => throw CliException.Usage($"unrecognized option '{command}'"),
             _ => throw CliException.Usage($"Command not found: {command}"),
         };
