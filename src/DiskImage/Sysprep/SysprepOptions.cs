@@ -3,6 +3,9 @@ namespace DiskImage.Sysprep;
 /// <summary>What <see cref="SysprepRunner.Run"/> does: which operations, the machine-id policy, dry run.</summary>
 public sealed class SysprepOptions
 {
+    /// <summary>The default operations, an empty machine-id, no dry run.</summary>
+    public static SysprepOptions Default { get; } = new();
+
     /// <summary>The operations to run; null for <see cref="SysprepSelection.Defaults"/> (virt-sysprep's default set).</summary>
     public SysprepSelection? Operations { get; init; }
 
