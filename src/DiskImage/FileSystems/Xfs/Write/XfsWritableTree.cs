@@ -10,6 +10,8 @@ namespace DiskImage.FileSystems.Xfs;
 /// </summary>
 internal sealed class XfsWritableTree : IFileSystem
 {
+    private const int MaxMajor = 0x1FF;
+    private const int MaxMinor = 0x3FFFF;
     private readonly InMemoryFileSystem _model = new();
     private readonly XfsFileSystem _reader;
     private readonly Dictionary<long, ulong> _onDevice = [];
@@ -103,8 +105,17 @@ internal sealed class XfsWritableTree : IFileSystem
         }
 
         _model.SetOwner(path, e.UserId, e.GroupId);
-        foreach (KeyValuePair<string, byte[]> x in _reader.GetXattrs(path))
+        IReadOnlyDictionary<string, byte[]> xattrs = _reader.GetXattrs(path);
+        foreach (KeyValuePair<string, byte[]> x in xattrs)
         {
+            // The reader lists an ACL twice, as the kernel does to root: under the name XFS stores it and its system name.
+            // The tree keeps the system name only, so removing or replacing the ACL leaves no stale copy.
+            if ((x.Key == "trusted.SGI_ACL_FILE" && xattrs.ContainsKey(XfsPosixAcl.AccessName)) ||
+                (x.Key == "trusted.SGI_ACL_DEFAULT" && xattrs.ContainsKey(XfsPosixAcl.DefaultName)))
+            {
+                continue;
+            }
+
             _model.SetXattr(path, x.Key, x.Value);
         }
     }
@@ -186,8 +197,13 @@ internal sealed class XfsWritableTree : IFileSystem
     public void CreateHardLink(string path, string existingPath) => Change(() => _model.CreateHardLink(path, existingPath));
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) =>
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
+    {
+        // XFS stores sysv-encoded numbers (14-bit major, 18-bit minor) and the kernel's mknod allows majors up to 511.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(major, MaxMajor);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minor, MaxMinor);
         Change(() => _model.CreateDevice(path, type, major, minor, mode));
+    }
 
     /// <inheritdoc />
     public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => Change(() => _model.CreateFifo(path, mode));
