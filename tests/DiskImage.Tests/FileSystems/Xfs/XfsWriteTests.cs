@@ -150,4 +150,37 @@ public sealed class XfsWriteTests
         NotSupportedException e = Assert.Throws<NotSupportedException>(() => XfsFileSystem.Open(device, new XfsOpenOptions { Writable = true }, leaveOpen: true));
         Assert.Contains("rmapbt", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void SetXattr_BeyondOneLeafBlock_IOExceptionNowAndFlushStillWrites()
+    {
+        Oracle.Require("xfs_repair");
+        using var temp = new TempDirectory();
+        string image = FormatImage(temp);
+        int stored = 0;
+        using (XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(image, writable: true), new XfsOpenOptions { Writable = true }))
+        {
+            fs.CreateDirectory("/d");
+            IOException? refused = null;
+            for (int i = 0; i < 100 && refused is null; i++)
+            {
+                try
+                {
+                    fs.SetXattr("/d", $"user.attribute-{i:D3}", new byte[100]);
+                    stored++;
+                }
+                catch (IOException e)
+                {
+                    refused = e;
+                }
+            }
+
+            Assert.NotNull(refused);
+            Assert.Equal(stored, fs.GetXattrs("/d").Count);
+        }
+
+        XfsFormatTests.AssertRepairClean(image);
+        using XfsFileSystem back = XfsFileSystem.Open(FileBlockDevice.Open(image));
+        Assert.Equal(stored, back.GetXattrs("/d").Count);
+    }
 }

@@ -229,8 +229,42 @@ internal sealed class XfsWritableTree : IFileSystem
     /// <inheritdoc />
     public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
     {
-        byte[] copy = value.ToArray();
-        Change(() => _model.SetXattr(path, name, copy));
+        byte[]? previous = null;
+        try
+        {
+            if (_model.GetXattrs(path).TryGetValue(name, out byte[]? old))
+            {
+                previous = old;
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException)
+        {
+            // The model's SetXattr below reports it.
+        }
+
+        _model.SetXattr(path, name, value);
+        Dirty = true;
+        IReadOnlyDictionary<string, byte[]> now = _model.GetXattrs(path);
+        try
+        {
+            XfsAttributeLayout.LeafBlocks(XfsAttributeLayout.FromXattrs(now, path), _reader.BlockSize, path);
+        }
+        catch (Exception e) when (e is NotSupportedException or ArgumentException)
+        {
+            // Refused now rather than at Flush, where the whole write-back would fail.
+            _model.RemoveXattr(path, name);
+            if (previous is not null)
+            {
+                _model.SetXattr(path, name, previous);
+            }
+
+            if (e is ArgumentException)
+            {
+                throw;
+            }
+
+            throw new IOException($"'{path}': no room for this xattr: the xattrs of one XFS inode are written in one attribute leaf block at most.", e);
+        }
     }
 
     /// <inheritdoc />
