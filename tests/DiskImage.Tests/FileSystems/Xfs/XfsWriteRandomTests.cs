@@ -18,13 +18,13 @@ namespace DiskImage.Tests.FileSystems.Xfs;
 /// profile's options and by our <see cref="XfsFileSystem.Format"/>. After each sequence <c>xfs_repair -n</c> must exit 0,
 /// and the tree read back by a fresh open and by a kernel loop mount (where available) must equal the model.
 /// The quick set runs <see cref="QuickSeeds"/> seeds per kind; the <c>XfsWriteRandom</c> category runs
-/// <see cref="ManySeeds"/> more per kind (360 sequences in all with the quick set).
+/// <see cref="ManySeeds"/> more per kind (300 sequences in all with the quick set).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class XfsWriteRandomTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public const int QuickSeeds = 6;
-    public const int ManySeeds = 54;
+    public const int ManySeeds = 44;
 
     public static TheoryData<string, int> Quick() => Seeds(1, QuickSeeds);
 
