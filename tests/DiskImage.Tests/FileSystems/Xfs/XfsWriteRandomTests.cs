@@ -48,6 +48,16 @@ public sealed class XfsWriteRandomTests(Xunit.Abstractions.ITestOutputHelper out
     [MemberData(nameof(Quick))]
     public void RandomSequence_RepairCleanAndTreeEqualsModel(string kind, int seed) => Run(kind, seed, kernel: seed <= 2);
 
+    /// <summary>
+    /// Sequences that once failed: a node directory whose leaf blocks were split inside a run of equal name hashes
+    /// (xfs_repair: "directory block hashvalue inconsistency").
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("mkfs.xfs Rhel7", 45)]
+    [InlineData("Format Rhel7", 13)]
+    [InlineData("Format Debian12", 18)]
+    public void RandomSequence_FormerFailures_RepairCleanAndTreeEqualsModel(string kind, int seed) => Run(kind, seed, kernel: false);
+
     [SkippableTheory]
     [Trait("Category", "XfsWriteRandom")]
     [MemberData(nameof(Many))]

@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Xfs;
 using DiskImage.IO;
+using DiskImage.Tests.FileSystems.Ext4;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.FileSystems.Xfs;
@@ -183,4 +184,36 @@ public sealed class XfsWriteTests
         using XfsFileSystem back = XfsFileSystem.Open(FileBlockDevice.Open(image));
         Assert.Equal(stored, back.GetXattrs("/d").Count);
     }
+
+    [SkippableFact]
+    [Trait("Category", "KernelMount")]
+    public void KernelWrittenImage_CleanLogAccepted_ChangesKeepTheKernelsTree()
+    {
+        Oracle.Require("mkfs.xfs");
+        Oracle.Require("xfs_repair");
+        Ext4KernelMount.Require();
+        using var temp = new TempDirectory();
+        string image = temp.File("k.img");
+        XfsTestImages.Format(image, XfsFormatTests.MkfsOptions(XfsFormatProfile.Rhel8));
+        XfsTestImages.Fill(image, temp.File("rw"), root => HostTreeGenerator.Generate(root, 21, new HostTreeShape { BigDirectoryEntries = 700, Post2038Times = false }));
+        RandomTreeSnapshot before = WithoutSgi(XfsTestImages.KernelSnapshot(image, temp.File("ro1")));
+        using (XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(image, writable: true), new XfsOpenOptions { Writable = true }))
+        {
+            fs.CreateDirectory("/added", (UnixFileMode)0x1C0);
+            using Stream s = fs.OpenFile("/added/file", FileMode.CreateNew, FileAccess.Write);
+            s.Write("from DiskImage\n"u8);
+        }
+
+        XfsFormatTests.AssertRepairClean(image);
+        RandomTreeSnapshot after = WithoutSgi(XfsTestImages.KernelSnapshot(image, temp.File("ro2")));
+        Assert.True(after.Entries.ContainsKey("/added/file"));
+        after.Entries.Remove("/added");
+        after.Entries.Remove("/added/file");
+        before.Entries.Remove("/");
+        after.Entries.Remove("/");
+        List<string> diffs = RandomTreeSnapshot.Compare(before, after, new RandomTreeCompareOptions());
+        Assert.True(diffs.Count == 0, string.Join('\n', diffs));
+    }
+
+    private static RandomTreeSnapshot WithoutSgi(RandomTreeSnapshot s) => XfsWriteRandomTests.WithoutSgiAclNames(s);
 }
