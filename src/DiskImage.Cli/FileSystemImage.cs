@@ -193,14 +193,9 @@ internal sealed class FileSystemImage : IDisposable
 
     private static XfsFileSystem OpenXfs(string path, DiskImageFile image, bool writable)
     {
-        if (writable)
-        {
-            throw new CliException($"'{path}': writing XFS is not supported yet (XFS images can be listed, read and copied out)");
-        }
-
         try
         {
-            return XfsFileSystem.Open(image.Content, leaveOpen: true);
+            return XfsFileSystem.Open(image.Content, new XfsOpenOptions { Writable = writable }, leaveOpen: true);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {

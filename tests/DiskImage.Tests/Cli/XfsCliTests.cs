@@ -10,7 +10,7 @@ namespace DiskImage.Tests.Cli;
 
 /// <summary>
 /// The read-only file-system verbs on XFS images (raw and qcow2): <c>ls</c>, <c>cat</c> and <c>copy-out</c>
-/// give what the kernel reads through a loop mount of the same image; writing verbs refuse clearly.
+/// give what the kernel reads through a loop mount of the same image; <c>copy-in</c> writes (xfs_repair clean) or refuses clearly.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class XfsCliTests
@@ -94,19 +94,34 @@ public sealed class XfsCliTests
     }
 
     [SkippableFact]
-    public void CopyIn_Xfs_RefusedNamingXfs()
+    public void CopyIn_MkfsXfs_WrittenRepairCleanAndReadBack()
+    {
+        Oracle.Require("mkfs.xfs");
+        Oracle.Require("xfs_repair");
+        using var tmp = new TempDirectory();
+        string image = tmp.File("xfs.img");
+        XfsTestImages.Format(image, "-m", "crc=1,finobt=1,reflink=1,bigtime=1,inobtcount=1,rmapbt=0", "-i", "sparse=1");
+        string src = tmp.File("hostname");
+        File.WriteAllText(src, "guest\n");
+        CliHarness.RunOk("copy-in", image, src, "/");
+        XfsFormatTests.AssertRepairClean(image);
+        Assert.Equal("hostname\n", CliHarness.RunOk("ls", image, "/").StandardOutput);
+        Assert.Equal("guest\n", CliHarness.RunOk("cat", image, "/hostname").StandardOutput);
+    }
+
+    [SkippableFact]
+    public void CopyIn_XfsWithRmapbt_RefusedNamingTheFeatureAndUnchanged()
     {
         Oracle.Require("mkfs.xfs");
         using var tmp = new TempDirectory();
         string image = tmp.File("xfs.img");
-        XfsTestImages.Format(image);
+        XfsTestImages.Format(image, "-m", "crc=1,rmapbt=1,reflink=1");
         string src = tmp.File("hostname");
         File.WriteAllText(src, "guest\n");
         byte[] before = File.ReadAllBytes(image);
         CliResult r = CliHarness.Run("copy-in", image, src, "/");
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("writing XFS is not supported", r.StandardError, StringComparison.Ordinal);
+        Assert.Contains("rmapbt", r.StandardError, StringComparison.Ordinal);
         Assert.Equal(before, File.ReadAllBytes(image));
-        Assert.Equal(string.Empty, CliHarness.RunOk("ls", image, "/").StandardOutput);
     }
 }

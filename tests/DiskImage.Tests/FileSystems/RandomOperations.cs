@@ -32,6 +32,12 @@ public sealed class RandomOperationOptions
     /// <summary>How many entries bulk operations add to one directory at most (scaled to the block size).</summary>
     public int BulkEntries { get; init; } = 600;
 
+    /// <summary>Largest device major number generated (ext4: 12 bits; XFS: 9 bits, as the kernel's mknod allows).</summary>
+    public int MaxDeviceMajor { get; init; } = 0xFFF;
+
+    /// <summary>Largest device minor number generated (ext4: 20 bits; XFS: 18 bits).</summary>
+    public int MaxDeviceMinor { get; init; } = 0xFFFFF;
+
     /// <summary>Fewest operations in a sequence.</summary>
     public int MinOperations { get; init; } = 30;
 
@@ -650,8 +656,8 @@ public sealed class RandomOperationRunner
             Kind = RandomOperationKind.Device,
             Path = NewPath(dirs),
             DeviceType = _rng.Next(2) == 0 ? UnixFileType.CharacterDevice : UnixFileType.BlockDevice,
-            Major = small ? _rng.Next(256) : _rng.Next(0x1000),
-            Minor = small ? _rng.Next(256) : _rng.Next(0x100000),
+            Major = small ? _rng.Next(256) : _rng.Next(_options.MaxDeviceMajor + 1),
+            Minor = small ? _rng.Next(256) : _rng.Next(_options.MaxDeviceMinor + 1),
             Permissions = Permissions(0x1B0),
         };
     }

@@ -293,6 +293,39 @@ public sealed class InMemoryFileSystem : IFileSystem, IPathWalker<InMemoryNode>
         return true;
     }
 
+    /// <summary>
+    /// Loads what the <see cref="IFileSystem"/> contract cannot set, for a copy of another file system's tree held here:
+    /// all four times, and for a regular file whose content stays elsewhere a length without data (the caller must never
+    /// open such a file's stream before replacing its content with <see cref="ReplaceContent"/>).
+    /// </summary>
+    internal void LoadTimes(string path, UnixTime access, UnixTime modification, UnixTime change, UnixTime? creation, long? placeholderLength = null)
+    {
+        InMemoryNode n = Existing(path, followFinal: false).Node!;
+        n.AccessTime = access;
+        n.ModificationTime = modification;
+        n.ChangeTime = change;
+        n.CreationTime = creation ?? change;
+        if (placeholderLength is { } length && n.Type == UnixFileType.RegularFile)
+        {
+            n.Length = length;
+        }
+    }
+
+    /// <summary>The inode number of the regular file <paramref name="path"/> leads to (following a final symlink), or null.</summary>
+    internal long? ResolveRegularFile(string path)
+    {
+        InMemoryNode? n = PathResolver.Resolve(this, path, followFinal: true).Node;
+        return n is { Type: UnixFileType.RegularFile } ? n.Inode : null;
+    }
+
+    /// <summary>Gives a regular file its content without touching its times (see <see cref="LoadTimes"/>).</summary>
+    internal void ReplaceContent(string path, byte[] data)
+    {
+        InMemoryNode n = Existing(path, followFinal: true).Node!;
+        n.Data = data;
+        n.Length = data.Length;
+    }
+
     /// <inheritdoc />
     public void Flush() => ThrowIfDisposed();
 

@@ -5,8 +5,9 @@ namespace DiskImage.FileSystems.Xfs;
 
 /// <summary>
 /// An XFS file system on a <see cref="BlockDevice"/>, read in managed code behind the
-/// <see cref="IFileSystem"/> contract. Every change is refused with <see cref="NotSupportedException"/>
-/// (writing XFS is not implemented yet). Every number read from the device is validated; corrupt
+/// <see cref="IFileSystem"/> contract, and written when opened with <see cref="XfsOpenOptions.Writable"/>
+/// (see there for how, and what is refused); opened read-only, every change is refused with
+/// <see cref="NotSupportedException"/>. Every number read from the device is validated; corrupt
 /// structures throw <see cref="InvalidDataException"/>. Not thread-safe.
 /// </summary>
 /// <remarks>
@@ -25,13 +26,18 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     private readonly XfsVolume _volume;
     private readonly bool _leaveOpen;
     private readonly XfsNode _root;
+    private readonly XfsOpenOptions _options;
+    private XfsFileSystem? _reader;
+    private XfsWritableTree? _tree;
+    private XfsFormatOptions? _rebuild;
     private readonly Dictionary<ulong, Dictionary<string, ulong>> _directories = [];
     private bool _disposed;
 
-    private XfsFileSystem(XfsVolume volume, bool leaveOpen)
+    private XfsFileSystem(XfsVolume volume, bool leaveOpen, XfsOpenOptions options)
     {
         _volume = volume;
         _leaveOpen = leaveOpen;
+        _options = options;
         XfsInode root = volume.ReadInode(volume.SuperBlock.RootInode);
         if (root.Type != UnixFileType.Directory)
         {
@@ -42,7 +48,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     }
 
     /// <inheritdoc />
-    public bool IsReadOnly => true;
+    public bool IsReadOnly => _tree is null;
 
     /// <summary>Block size in bytes.</summary>
     public int BlockSize => _volume.SuperBlock.BlockSize;
@@ -92,8 +98,39 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
 
         byte[] sector = new byte[(int)Math.Min(device.Length, 32768)];
         device.ReadExactly(0, sector);
-        XfsSuperBlock sb = XfsSuperBlock.Parse(sector, device.Length, options.VerifyChecksums);
-        return new XfsFileSystem(new XfsVolume(device, sb, options.VerifyChecksums), leaveOpen);
+        XfsSuperBlock sb = XfsSuperBlock.Parse(sector, device.Length, options.VerifyChecksums || options.Writable);
+        var fs = new XfsFileSystem(new XfsVolume(device, sb, options.VerifyChecksums || options.Writable), leaveOpen, options);
+        if (options.Writable)
+        {
+            fs._rebuild = XfsWriteCheck.Check(device, sb);
+            fs.LoadTree();
+        }
+
+        return fs;
+    }
+
+    /// <summary>Reads the tree of the device (as it is now) into the changeable tree.</summary>
+    private void LoadTree()
+    {
+        BlockDevice device = _volume.Device;
+        byte[] sector = new byte[(int)Math.Min(device.Length, 32768)];
+        device.ReadExactly(0, sector);
+        XfsSuperBlock sb = XfsSuperBlock.Parse(sector, device.Length, verifyChecksum: true);
+        _tree?.Dispose();
+        _reader = new XfsFileSystem(new XfsVolume(device, sb, verifyChecksums: true), leaveOpen: true, XfsOpenOptions.Default);
+        _tree = XfsWritableTree.Load(_reader);
+    }
+
+    /// <summary>Opens the content of inode <paramref name="number"/> (a regular file) for reading.</summary>
+    internal Stream OpenInode(ulong number)
+    {
+        XfsInode inode = _volume.ReadInode(number);
+        if (inode.Type != UnixFileType.RegularFile)
+        {
+            FormatError.Throw($"XFS inode {number}", -1, "is no longer a regular file.");
+        }
+
+        return new XfsFileStream(_volume, inode.Size, XfsBlockMap.Read(_volume, inode, attributeFork: false));
     }
 
     /// <summary>
@@ -196,6 +233,11 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <inheritdoc />
     public UnixFileInfo GetEntry(string path)
     {
+        if (Tree() is { } t)
+        {
+            return t.GetEntry(path);
+        }
+
         ResolvedPath<XfsNode> r = Existing(path, followFinal: false);
         return ToInfo(r.Node!.Inode, r.Path);
     }
@@ -203,7 +245,11 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <inheritdoc />
     public bool Exists(string path)
     {
-        ThrowIfDisposed();
+        if (Tree() is { } t)
+        {
+            return t.Exists(path);
+        }
+
         try
         {
             return PathResolver.Resolve(this, path, followFinal: false).Node is not null;
@@ -217,6 +263,11 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <inheritdoc />
     public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
     {
+        if (Tree() is { } t)
+        {
+            return t.EnumerateDirectory(path);
+        }
+
         ResolvedPath<XfsNode> r = Existing(path, followFinal: true);
         if (r.Node!.Inode.Type != UnixFileType.Directory)
         {
@@ -236,7 +287,11 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <inheritdoc />
     public Stream OpenFile(string path, FileMode mode, FileAccess access)
     {
-        ThrowIfDisposed();
+        if (Tree() is { } t)
+        {
+            return t.OpenFile(path, mode, access);
+        }
+
         PathResolver.ValidateOpen(mode, access, IsReadOnly);
         XfsInode inode = PathResolver.ResolveExisting(this, path, followFinal: true).Node!.Inode;
         if (inode.Type == UnixFileType.Directory)
@@ -255,55 +310,70 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <inheritdoc />
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
+        if (Tree() is { } t)
+        {
+            return t.GetXattrs(path);
+        }
+
         XfsInode inode = Existing(path, followFinal: false).Node!.Inode;
         return XfsAttributeReader.Read(_volume, inode);
     }
 
     /// <inheritdoc />
-    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => ThrowReadOnly();
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Writable().CreateDirectory(path, mode);
 
     /// <inheritdoc />
-    public void CreateSymbolicLink(string path, string target) => ThrowReadOnly();
+    public void CreateSymbolicLink(string path, string target) => Writable().CreateSymbolicLink(path, target);
 
     /// <inheritdoc />
-    public void CreateHardLink(string path, string existingPath) => ThrowReadOnly();
+    public void CreateHardLink(string path, string existingPath) => Writable().CreateHardLink(path, existingPath);
 
     /// <inheritdoc />
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => ThrowReadOnly();
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) =>
+        Writable().CreateDevice(path, type, major, minor, mode);
 
     /// <inheritdoc />
-    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => ThrowReadOnly();
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => Writable().CreateFifo(path, mode);
 
     /// <inheritdoc />
-    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => ThrowReadOnly();
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Writable().CreateSocket(path, mode);
 
     /// <inheritdoc />
-    public void Delete(string path) => ThrowReadOnly();
+    public void Delete(string path) => Writable().Delete(path);
 
     /// <inheritdoc />
-    public void Rename(string sourcePath, string destinationPath) => ThrowReadOnly();
+    public void Rename(string sourcePath, string destinationPath) => Writable().Rename(sourcePath, destinationPath);
 
     /// <inheritdoc />
-    public void SetMode(string path, UnixFileMode mode) => ThrowReadOnly();
+    public void SetMode(string path, UnixFileMode mode) => Writable().SetMode(path, mode);
 
     /// <inheritdoc />
-    public void SetOwner(string path, uint userId, uint groupId) => ThrowReadOnly();
+    public void SetOwner(string path, uint userId, uint groupId) => Writable().SetOwner(path, userId, groupId);
 
     /// <inheritdoc />
-    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => ThrowReadOnly();
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => Writable().SetTimes(path, accessTime, modificationTime);
 
     /// <inheritdoc />
-    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => ThrowReadOnly();
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => Writable().SetXattr(path, name, value);
 
     /// <inheritdoc />
-    public bool RemoveXattr(string path, string name)
+    public bool RemoveXattr(string path, string name) => Writable().RemoveXattr(path, name);
+
+    /// <summary>
+    /// Writes the changes made since the last flush (when opened with <see cref="XfsOpenOptions.Writable"/>): the tree is
+    /// laid out again into a scratch file and copied onto the device; see <see cref="XfsOpenOptions.Writable"/>.
+    /// </summary>
+    /// <exception cref="IOException">The tree no longer fits in the file system, or the scratch file cannot be written; the device is unchanged.</exception>
+    /// <exception cref="NotSupportedException">The tree holds something the writer cannot store; the device is unchanged.</exception>
+    public void Flush()
     {
-        ThrowReadOnly();
-        return false;
+        ThrowIfDisposed();
+        if (_tree is { Dirty: true } tree)
+        {
+            XfsRewriter.Rewrite(_volume.Device, _volume.SuperBlock.DataBlocks * _volume.SuperBlock.BlockSize, _rebuild!, tree);
+            LoadTree();
+        }
     }
-
-    /// <inheritdoc />
-    public void Flush() => ThrowIfDisposed();
 
     /// <inheritdoc />
     public void Dispose()
@@ -313,10 +383,18 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
             return;
         }
 
-        _disposed = true;
-        if (!_leaveOpen)
+        try
         {
-            _volume.Device.Dispose();
+            Flush();
+        }
+        finally
+        {
+            _disposed = true;
+            _tree?.Dispose();
+            if (!_leaveOpen)
+            {
+                _volume.Device.Dispose();
+            }
         }
     }
 
@@ -404,10 +482,21 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         };
     }
 
-    private void ThrowReadOnly()
+    private XfsWritableTree? Tree()
     {
         ThrowIfDisposed();
-        FormatError.Unsupported("Writing XFS is not supported yet: XfsFileSystem is read-only.");
+        return _tree;
+    }
+
+    private XfsWritableTree Writable()
+    {
+        ThrowIfDisposed();
+        if (_tree is null)
+        {
+            FormatError.Unsupported("The XFS file system is open read-only; open it with XfsOpenOptions.Writable to change it.");
+        }
+
+        return _tree!;
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

@@ -12,4 +12,20 @@ public sealed class XfsOpenOptions
     /// Default true.
     /// </summary>
     public bool VerifyChecksums { get; init; } = true;
+
+    /// <summary>
+    /// Whether the file system is opened for writing. Default: false. Every entry's metadata and xattrs are then held
+    /// in memory (file content stays on the device until a file is written), changes follow the
+    /// <see cref="IFileSystem"/> contract exactly, and <see cref="XfsFileSystem.Flush"/> (and Dispose) writes them back
+    /// by laying out the whole file system again — same UUID, label, block and inode size, allocation-group count, log
+    /// size and feature profile; new inode numbers — into a scratch file in the temporary directory and copying what
+    /// it wrote onto the device, with a clean log. A flush that fails leaves the device as it was; a crash while
+    /// copying leaves it damaged. Checksums are always verified.
+    /// Opening for writing is refused with <see cref="NotSupportedException"/> when the device is read-only, the file
+    /// system is version 4, its log needs recovery, it has a realtime section, an external log, quotas, needsrepair,
+    /// rmapbt, directory blocks other than max(4096, block size), or a feature set other than that of a
+    /// <see cref="XfsFormatProfile"/> (Rhel7, Rhel8, Rhel9/Debian12), or a geometry the formatter cannot lay out
+    /// (one allocation group, a log under 10 MiB).
+    /// </summary>
+    public bool Writable { get; init; }
 }

@@ -158,18 +158,21 @@ public abstract class FileSystemWriteConformanceTests : FileSystemReadConformanc
         Assert.Equal(3, fs.GetEntry("/a").LinkCount);
     }
 
+    /// <summary>A device number with a large minor that the file system stores (XFS: 18-bit minors).</summary>
+    protected virtual (int Major, int Minor) LargeDevice => (259, 300000);
+
     [Fact]
     public void CreateSpecialFiles_ReportTypesAndDeviceNumbers()
     {
         using IFileSystem fs = CreateEmpty();
         fs.CreateDevice("/null", UnixFileType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6);
-        fs.CreateDevice("/sda", UnixFileType.BlockDevice, 259, 300000);
+        fs.CreateDevice("/sda", UnixFileType.BlockDevice, LargeDevice.Major, LargeDevice.Minor);
         fs.CreateFifo("/pipe");
         fs.CreateSocket("/sock");
         UnixFileInfo n = fs.GetEntry("/null");
         Assert.Equal((UnixFileType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6), (n.Type, n.DeviceMajor, n.DeviceMinor, n.Mode));
         UnixFileInfo b = fs.GetEntry("/sda");
-        Assert.Equal((UnixFileType.BlockDevice, 259, 300000), (b.Type, b.DeviceMajor, b.DeviceMinor));
+        Assert.Equal((UnixFileType.BlockDevice, LargeDevice.Major, LargeDevice.Minor), (b.Type, b.DeviceMajor, b.DeviceMinor));
         Assert.Equal(UnixFileType.Fifo, fs.GetEntry("/pipe").Type);
         Assert.Equal(UnixFileType.Socket, fs.GetEntry("/sock").Type);
         Assert.Throws<ArgumentException>(() => fs.CreateDevice("/x", UnixFileType.RegularFile, 1, 1));

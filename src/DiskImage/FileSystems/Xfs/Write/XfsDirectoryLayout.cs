@@ -18,6 +18,7 @@ internal sealed class XfsDirectoryLayout
     private const uint FreeMagic = 0x58444633;
     private const ushort Leaf1Magic = 0x3DF1;
     private const ushort LeafNMagic = 0x3DFF;
+    private const int LeafSlack = 16;
     private const ushort NodeMagic = 0x3EBE;
 
     private XfsDirectoryLayout()
@@ -154,7 +155,10 @@ internal sealed class XfsDirectoryLayout
 
         // Node form: leafn blocks after the root's slot, then interior nodes, the root at leafFsb.
         int leafMax = (dbs - DaHeader) / 8;
-        int leafCount = (hashes.Count + leafMax - 1) / leafMax;
+        // Some slack per block: a run of equal hashes is never split across two leaves (xfs_repair wants the last hash
+        // of a leaf below the first of the next, so the node entries increase strictly), which moves boundaries.
+        int leafTarget = leafMax - LeafSlack;
+        int leafCount = (hashes.Count + leafTarget - 1) / leafTarget;
         long nextFsb = leafFsb + dirFsbs;
         var level = new List<(long Fsb, uint LastHash)>(leafCount);
         var leafFsbs = new long[leafCount];
@@ -166,7 +170,7 @@ internal sealed class XfsDirectoryLayout
 
         for (int i = 0, h = 0; i < leafCount; i++)
         {
-            int n = (hashes.Count - h) / (leafCount - i);
+            int n = LeafRun(hashes, h, (hashes.Count - h) / (leafCount - i), leafMax);
             byte[] leaf = new byte[dbs];
             DaHeaderWrite(leaf, LeafNMagic, i < leafCount - 1 ? leafFsbs[i + 1] : 0, i > 0 ? leafFsbs[i - 1] : 0);
             BinaryPrimitives.WriteUInt16BigEndian(leaf.AsSpan(56), (ushort)n);
@@ -330,6 +334,41 @@ internal sealed class XfsDirectoryLayout
         BinaryPrimitives.WriteUInt32BigEndian(block, checked((uint)forw));
         BinaryPrimitives.WriteUInt32BigEndian(block.AsSpan(4), checked((uint)back));
         BinaryPrimitives.WriteUInt16BigEndian(block.AsSpan(8), magic);
+    }
+
+    /// <summary>
+    /// How many hash entries from <paramref name="start"/> go into one leafn block: about <paramref name="target"/>, with
+    /// the boundary moved off a run of equal hashes (back when it can, else forward), never more than <paramref name="max"/>.
+    /// </summary>
+    private static int LeafRun(List<(uint Hash, uint Address)> hashes, int start, int target, int max)
+    {
+        int count = hashes.Count;
+        if (start + target >= count)
+        {
+            if (count - start > max)
+            {
+                throw new InvalidOperationException("XFS directory leaf blocks overflow.");
+            }
+
+            return count - start;
+        }
+
+        int n = target;
+        while (n > 1 && hashes[start + n - 1].Hash == hashes[start + n].Hash)
+        {
+            n--;
+        }
+
+        if (hashes[start + n - 1].Hash == hashes[start + n].Hash)
+        {
+            n = target;
+            while (n < max && start + n < count && hashes[start + n - 1].Hash == hashes[start + n].Hash)
+            {
+                n++;
+            }
+        }
+
+        return n;
     }
 
     private static void SortLeaf(List<(uint Hash, uint Address)> leaf) =>

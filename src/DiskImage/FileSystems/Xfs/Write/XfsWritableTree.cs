@@ -1,0 +1,291 @@
+using DiskImage.FileSystems.InMemory;
+
+namespace DiskImage.FileSystems.Xfs;
+
+/// <summary>
+/// The changeable tree of an XFS file system opened for writing: every entry's metadata and xattrs held in an
+/// <see cref="InMemoryFileSystem"/> (which gives the <see cref="IFileSystem"/> contract its exact semantics), while the
+/// content of every regular file not yet written stays on the device and is read from its original inode. A change
+/// marks the tree dirty; <see cref="XfsRewriter"/> then writes the whole tree back as a new, consistent file system.
+/// </summary>
+internal sealed class XfsWritableTree : IFileSystem
+{
+    private const int MaxMajor = 0x1FF;
+    private const int MaxMinor = 0x3FFFF;
+    private readonly InMemoryFileSystem _model = new();
+    private readonly XfsFileSystem _reader;
+    private readonly Dictionary<long, ulong> _onDevice = [];
+
+    private XfsWritableTree(XfsFileSystem reader) => _reader = reader;
+
+    /// <summary>Whether anything changed since the tree was loaded.</summary>
+    public bool Dirty { get; private set; }
+
+    /// <inheritdoc />
+    public bool IsReadOnly => false;
+
+    /// <summary>Loads the metadata of every entry <paramref name="reader"/> sees (content stays on the device).</summary>
+    /// <exception cref="InvalidDataException">The file system is corrupt.</exception>
+    public static XfsWritableTree Load(XfsFileSystem reader)
+    {
+        var tree = new XfsWritableTree(reader);
+        InMemoryFileSystem m = tree._model;
+        UnixFileInfo root = reader.GetEntry("/");
+        tree.CopyAttributes(root, "/");
+        var links = new Dictionary<long, string>();
+        var pending = new Stack<(string Path, bool Done)>();
+        pending.Push(("/", false));
+        while (pending.Count > 0)
+        {
+            (string dir, bool done) = pending.Pop();
+            if (done)
+            {
+                UnixFileInfo d = reader.GetEntry(dir);
+                m.LoadTimes(dir, d.AccessTime, d.ModificationTime, d.ChangeTime, d.CreationTime);
+                continue;
+            }
+
+            pending.Push((dir, true));
+            foreach (UnixFileInfo e in reader.EnumerateDirectory(dir))
+            {
+                string path = e.Path;
+                if (e.Type != UnixFileType.Directory && e.LinkCount > 1 && links.TryGetValue(e.Inode, out string? first))
+                {
+                    m.CreateHardLink(path, first);
+                    continue;
+                }
+
+                switch (e.Type)
+                {
+                    case UnixFileType.Directory:
+                        m.CreateDirectory(path, e.Mode);
+                        pending.Push((path, false));
+                        break;
+                    case UnixFileType.RegularFile:
+                        m.OpenFile(path, FileMode.CreateNew, FileAccess.Write).Dispose();
+                        tree._onDevice[m.ResolveRegularFile(path)!.Value] = (ulong)e.Inode;
+                        break;
+                    case UnixFileType.SymbolicLink:
+                        m.CreateSymbolicLink(path, e.LinkTarget!);
+                        break;
+                    case UnixFileType.CharacterDevice or UnixFileType.BlockDevice:
+                        m.CreateDevice(path, e.Type, e.DeviceMajor, e.DeviceMinor, e.Mode);
+                        break;
+                    case UnixFileType.Fifo:
+                        m.CreateFifo(path, e.Mode);
+                        break;
+                    case UnixFileType.Socket:
+                        m.CreateSocket(path, e.Mode);
+                        break;
+                    default:
+                        throw new InvalidDataException($"'{path}' has an unknown file type.");
+                }
+
+                if (e.Type != UnixFileType.Directory)
+                {
+                    links[e.Inode] = path;
+                }
+
+                tree.CopyAttributes(e, path);
+                if (e.Type != UnixFileType.Directory)
+                {
+                    m.LoadTimes(path, e.AccessTime, e.ModificationTime, e.ChangeTime, e.CreationTime, e.Type == UnixFileType.RegularFile ? e.Size : null);
+                }
+            }
+        }
+
+        return tree;
+    }
+
+    private void CopyAttributes(UnixFileInfo e, string path)
+    {
+        if (e.Type != UnixFileType.SymbolicLink)
+        {
+            _model.SetMode(path, e.Mode);
+        }
+
+        _model.SetOwner(path, e.UserId, e.GroupId);
+        IReadOnlyDictionary<string, byte[]> xattrs = _reader.GetXattrs(path);
+        foreach (KeyValuePair<string, byte[]> x in xattrs)
+        {
+            // The reader lists an ACL twice, as the kernel does to root: under the name XFS stores it and its system name.
+            // The tree keeps the system name only, so removing or replacing the ACL leaves no stale copy.
+            if ((x.Key == "trusted.SGI_ACL_FILE" && xattrs.ContainsKey(XfsPosixAcl.AccessName)) ||
+                (x.Key == "trusted.SGI_ACL_DEFAULT" && xattrs.ContainsKey(XfsPosixAcl.DefaultName)))
+            {
+                continue;
+            }
+
+            _model.SetXattr(path, x.Key, x.Value);
+        }
+    }
+
+    /// <inheritdoc />
+    public UnixFileInfo GetEntry(string path) => _model.GetEntry(path);
+
+    /// <inheritdoc />
+    public bool Exists(string path) => _model.Exists(path);
+
+    /// <inheritdoc />
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => _model.EnumerateDirectory(path);
+
+    /// <inheritdoc />
+    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    {
+        long? inode = null;
+        try
+        {
+            inode = _model.ResolveRegularFile(path);
+        }
+        catch (IOException)
+        {
+            // The model reports the error below with the contract's exception.
+        }
+        catch (ArgumentException)
+        {
+        }
+
+        bool writes = (access & FileAccess.Write) != 0 || mode is not (FileMode.Open or FileMode.OpenOrCreate);
+        if (inode is { } ino && _onDevice.TryGetValue(ino, out ulong xfsInode))
+        {
+            if (!writes && mode != FileMode.CreateNew)
+            {
+                PathResolver.ValidateOpen(mode, access, readOnly: false);
+                return _reader.OpenInode(xfsInode);
+            }
+
+            if (mode is FileMode.Open or FileMode.OpenOrCreate or FileMode.Append)
+            {
+                // Partial writes keep the rest: bring the content into the tree first.
+                using Stream original = _reader.OpenInode(xfsInode);
+                byte[] data = new byte[original.Length];
+                original.ReadExactly(data);
+                _model.ReplaceContent(path, data);
+                _onDevice.Remove(ino);
+            }
+            else if (mode is FileMode.Create or FileMode.Truncate && (access & FileAccess.Write) != 0)
+            {
+                // The model empties the file (its data is never read).
+                _onDevice.Remove(ino);
+            }
+        }
+
+        Stream s = _model.OpenFile(path, mode, access);
+        Dirty |= writes;
+        return s;
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => _model.GetXattrs(path);
+
+    /// <inheritdoc />
+    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Change(() => _model.CreateDirectory(path, mode));
+
+    /// <inheritdoc />
+    public void CreateSymbolicLink(string path, string target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (UnixPathEncoding.GetByteCount(target) > XfsTreeScanner.MaxLinkTarget)
+        {
+            throw new IOException($"'{path}': an XFS symbolic link target is at most {XfsTreeScanner.MaxLinkTarget} bytes.");
+        }
+
+        Change(() => _model.CreateSymbolicLink(path, target));
+    }
+
+    /// <inheritdoc />
+    public void CreateHardLink(string path, string existingPath) => Change(() => _model.CreateHardLink(path, existingPath));
+
+    /// <inheritdoc />
+    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device)
+    {
+        // XFS stores sysv-encoded numbers (14-bit major, 18-bit minor) and the kernel's mknod allows majors up to 511.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(major, MaxMajor);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minor, MaxMinor);
+        Change(() => _model.CreateDevice(path, type, major, minor, mode));
+    }
+
+    /// <inheritdoc />
+    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => Change(() => _model.CreateFifo(path, mode));
+
+    /// <inheritdoc />
+    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => Change(() => _model.CreateSocket(path, mode));
+
+    /// <inheritdoc />
+    public void Delete(string path) => Change(() => _model.Delete(path));
+
+    /// <inheritdoc />
+    public void Rename(string sourcePath, string destinationPath) => Change(() => _model.Rename(sourcePath, destinationPath));
+
+    /// <inheritdoc />
+    public void SetMode(string path, UnixFileMode mode) => Change(() => _model.SetMode(path, mode));
+
+    /// <inheritdoc />
+    public void SetOwner(string path, uint userId, uint groupId) => Change(() => _model.SetOwner(path, userId, groupId));
+
+    /// <inheritdoc />
+    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => Change(() => _model.SetTimes(path, accessTime, modificationTime));
+
+    /// <inheritdoc />
+    public void SetXattr(string path, string name, ReadOnlySpan<byte> value)
+    {
+        byte[]? previous = null;
+        try
+        {
+            if (_model.GetXattrs(path).TryGetValue(name, out byte[]? old))
+            {
+                previous = old;
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException)
+        {
+            // The model's SetXattr below reports it.
+        }
+
+        _model.SetXattr(path, name, value);
+        Dirty = true;
+        IReadOnlyDictionary<string, byte[]> now = _model.GetXattrs(path);
+        try
+        {
+            XfsAttributeLayout.LeafBlocks(XfsAttributeLayout.FromXattrs(now, path), _reader.BlockSize, path);
+        }
+        catch (Exception e) when (e is NotSupportedException or ArgumentException)
+        {
+            // Refused now rather than at Flush, where the whole write-back would fail.
+            _model.RemoveXattr(path, name);
+            if (previous is not null)
+            {
+                _model.SetXattr(path, name, previous);
+            }
+
+            if (e is ArgumentException)
+            {
+                throw;
+            }
+
+            throw new IOException($"'{path}': no room for this xattr: the xattrs of one XFS inode are written in one attribute leaf block at most.", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public bool RemoveXattr(string path, string name)
+    {
+        bool removed = _model.RemoveXattr(path, name);
+        Dirty |= removed;
+        return removed;
+    }
+
+    /// <inheritdoc />
+    public void Flush()
+    {
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _model.Dispose();
+
+    private void Change(Action change)
+    {
+        change();
+        Dirty = true;
+    }
+}
