@@ -149,7 +149,7 @@ public sealed class Guest : IDisposable
         fs = volume.FileSystemType switch
         {
             GuestFileSystemType.Ext2 or GuestFileSystemType.Ext3 or GuestFileSystemType.Ext4 => OpenExt4(volume),
-            GuestFileSystemType.Xfs => XfsFileSystem.Open(volume.Device, leaveOpen: true),
+            GuestFileSystemType.Xfs => OpenXfs(volume),
             GuestFileSystemType.Fat => FatFileSystem.Open(volume.Device, new FatOpenOptions { Writable = _options.Writable, Clock = _options.Clock }, leaveOpen: true),
             _ => throw new NotSupportedException($"{volume.Name} holds no file system that can be opened (its content is {volume.FileSystemTypeName})."),
         };
@@ -176,6 +176,24 @@ public sealed class Guest : IDisposable
         }
 
         return Ext4FileSystem.Open(volume.Device, new Ext4OpenOptions { AllowJournalRecoveryNeeded = _options.AllowJournalRecoveryNeeded }, leaveOpen: true);
+    }
+
+    private XfsFileSystem OpenXfs(GuestVolume volume)
+    {
+        if (_options.Writable)
+        {
+            try
+            {
+                return XfsFileSystem.Open(volume.Device, new XfsOpenOptions { Writable = true }, leaveOpen: true);
+            }
+            catch (NotSupportedException e)
+            {
+                // A feature or geometry the XFS writer refuses (rmapbt, v4, a dirty log…): read it, refuse its changes.
+                _readOnlyReasons[volume] = e.Message;
+            }
+        }
+
+        return XfsFileSystem.Open(volume.Device, leaveOpen: true);
     }
 
     /// <summary>

@@ -71,5 +71,15 @@ public sealed class GuestXfsRootTests
         CliResult fs = CliHarness.RunOk("filesystems", image);
         string[] row = fs.StandardOutput.Split('\n').Single(l => l.StartsWith("/dev/sda1 partition", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["/dev/sda1", "partition", "-", "-", "83", (new FileInfo(image).Length - 1048576).ToString(System.Globalization.CultureInfo.InvariantCulture), "/dev/sda"], row);
+
+        // A writable guest writes into the XFS root: xfs_repair finds it clean and the kernel reads the new file.
+        File.WriteAllText(tmp.File("motd.injected"), "hello xfs guest\n");
+        CliHarness.RunOk("copy-in", image, tmp.File("motd.injected"), "/etc");
+        using SectorLoopDevice rw = SectorLoopDevice.Attach(image, "-o", "1048576");
+        ToolResult repair = Oracle.Run("xfs_repair", "-n", rw.Path);
+        Assert.True(repair.ExitCode == 0, repair.ToString());
+        using Ext4KernelMount.Mounted after = Ext4KernelMount.Mount(rw.Path, tmp.File("kmnt2"), "xfs", "ro");
+        Assert.Equal("hello xfs guest\n", File.ReadAllText(Path.Combine(after.MountPoint, "etc", "motd.injected")));
+        Assert.Equal(File.ReadAllText(Path.Combine(tree, "etc", "os-release")), File.ReadAllText(Path.Combine(after.MountPoint, "etc", "os-release")));
     }
 }
