@@ -11,7 +11,7 @@ public sealed class CustomizeOptions
 
     /// <summary>
     /// The password hash (virt-customize <c>--password-crypto</c>): null for the guest's default (see
-    /// <see cref="PasswordHashing"/>), or "sha512". Others are refused until implemented.
+    /// <see cref="PasswordHashing"/>), "sha512" or "yescrypt". Others are refused.
     /// </summary>
     public string? PasswordCrypto { get; init; }
 
@@ -26,4 +26,12 @@ public sealed class CustomizeOptions
     /// guest's seed file and a machine-id in an empty <c>/etc/machine-id</c>. True by default.
     /// </summary>
     public bool RefreshRandomSeedAndMachineId { get; init; } = true;
+
+    /// <summary>
+    /// Gives every entry the customization creates or replaces the <c>security.selinux</c> label the guest's own
+    /// policy assigns (<see cref="Security.SelinuxPolicy"/>), when the guest uses SELinux (a policy in
+    /// <c>/etc/selinux/config</c> that is not disabled) — what virt-customize's relabel does, without a relabel
+    /// at boot. The policy is read before the first write, so an unreadable policy changes nothing. True by default.
+    /// </summary>
+    public bool SelinuxLabels { get; init; } = true;
 }

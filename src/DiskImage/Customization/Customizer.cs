@@ -1,4 +1,5 @@
 using DiskImage.FileSystems;
+using DiskImage.Security;
 
 namespace DiskImage.Customization;
 
@@ -38,6 +39,7 @@ public static class Customizer
                 PasswordRounds = options.PasswordRounds,
                 HostHomeDirectory = options.HostHomeDirectory,
                 RefreshRandomSeedAndMachineId = options.RefreshRandomSeedAndMachineId,
+                SelinuxLabels = options.SelinuxLabels,
             };
         }
 
@@ -55,10 +57,28 @@ public static class Customizer
             return new CustomizationResult(plan.Tree.Changes, plan.Notes, plan.GeneratedPasswords, dryRun: true);
         }
 
+        // The guest's SELinux policy is read before the first write: an unreadable one stops here.
+        SelinuxPolicy? policy;
+        try
+        {
+            policy = options.SelinuxLabels ? SelinuxPolicy.TryLoad(fileSystem) : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            throw new CustomizationException("selinux-relabel", "the guest's SELinux policy cannot be read: " + e.Message, e);
+        }
+
         // Pass 2: the same operations for real.
         CustomizeContext done = Run(fileSystem, order, options, dryRun: false, log);
+        var result = new CustomizationResult(done.Tree.Changes, done.Notes, done.GeneratedPasswords, dryRun: false);
+        if (policy is not null)
+        {
+            int labelled = SelinuxLabeler.Label(fileSystem, policy, result.ChangedPaths);
+            log?.Invoke($"SELinux: labelled {labelled} of {result.ChangedPaths.Count} changed entries ({policy.PolicyType})");
+        }
+
         fileSystem.Flush();
-        return new CustomizationResult(done.Tree.Changes, done.Notes, done.GeneratedPasswords, dryRun: false);
+        return result;
     }
 
     private static List<CustomizeOperation> Order(CustomizeScript script, CustomizeOptions options)

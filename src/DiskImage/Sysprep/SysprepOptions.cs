@@ -26,4 +26,11 @@ public sealed class SysprepOptions
 
     /// <summary>The guest's identity; null to read it from the file system's <c>/etc/os-release</c>.</summary>
     public SysprepGuest? Guest { get; init; }
+
+    /// <summary>
+    /// Gives every entry the sysprep creates (<see cref="SysprepResult.CreatedPaths"/>) the <c>security.selinux</c>
+    /// label of the guest's own policy when the guest uses SELinux (files rewritten in place keep theirs). The
+    /// policy is read before the first write. True by default.
+    /// </summary>
+    public bool SelinuxLabels { get; init; } = true;
 }

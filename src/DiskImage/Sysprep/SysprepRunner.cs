@@ -1,4 +1,5 @@
 using DiskImage.FileSystems;
+using DiskImage.Security;
 using DiskImage.Sysprep.Operations;
 
 namespace DiskImage.Sysprep;
@@ -48,9 +49,17 @@ public static class SysprepRunner
             return ToResult(guest, dryRun: true, operations, plan);
         }
 
+        // The guest's SELinux policy is read before the first write: an unreadable one stops here.
+        SelinuxPolicy? policy = options.SelinuxLabels ? SelinuxPolicy.TryLoad(fileSystem) : null;
         SysprepContext done = Execute(fileSystem, guest, options, operations, dryRun: false, cancellationToken);
+        SysprepResult result = ToResult(guest, dryRun: false, operations, done);
+        if (policy is not null)
+        {
+            SelinuxLabeler.Label(fileSystem, policy, result.CreatedPaths);
+        }
+
         fileSystem.Flush();
-        return ToResult(guest, dryRun: false, operations, done);
+        return result;
     }
 
     private static SysprepContext Execute(IFileSystem fileSystem, SysprepGuest guest, SysprepOptions options, IReadOnlyList<SysprepOperation> operations, bool dryRun, CancellationToken cancellationToken)
