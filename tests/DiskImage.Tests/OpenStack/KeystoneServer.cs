@@ -23,7 +23,7 @@ public sealed class KeystoneServer : IDisposable
 
     public KeystoneServer()
     {
-        _stateDirectory = Path.Combine(Path.GetTempPath(), "diskimage-keystone-" + Guid.NewGuid().ToString("N")[..8]);
+        _stateDirectory = Path.Combine(StateRoot, "diskimage-keystone-" + Guid.NewGuid().ToString("N")[..8]);
         if (Oracle.Find("keystone-manage") is null || Oracle.Find("keystone-wsgi-public") is null)
         {
             _unavailable = "keystone is not installed (Debian package keystone; see .ci/run).";
@@ -137,6 +137,13 @@ public sealed class KeystoneServer : IDisposable
         }
     }
 
+    /// <summary>The last lines the server printed, for failure messages.</summary>
+    public string LogTail()
+    {
+        string log = Log;
+        return log.Length <= 4000 ? log : log[^4000..];
+    }
+
     /// <summary>Skips (or fails under DISKIMAGE_REQUIRE_ORACLES=1) when the server is not running.</summary>
     public void Require()
     {
@@ -156,9 +163,24 @@ public sealed class KeystoneServer : IDisposable
     /// <summary>An admin token, got with plain HTTP (not through the code under test).</summary>
     public async Task<string> AdminTokenAsync(HttpClient http)
     {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await AdminTokenOnceAsync(http);
+            }
+            catch (Exception e) when (attempt < 5 && e is HttpRequestException or Xunit.Sdk.XunitException)
+            {
+                await Task.Delay(1000);
+            }
+        }
+    }
+
+    private async Task<string> AdminTokenOnceAsync(HttpClient http)
+    {
         string body = $$$$$$"""{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"name":"Default"},"password":"{{{{{{Password}}}}}}"}}},"scope":{"project":{"name":"admin","domain":{"name":"Default"}}}}}""";
         using HttpResponseMessage r = await http.PostAsync(new Uri(AuthUrl, "auth/tokens"), new StringContent(body, Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        Assert.True(r.StatusCode == HttpStatusCode.Created, $"POST auth/tokens: {(int)r.StatusCode}\n{LogTail()}");
         return r.Headers.GetValues("X-Subject-Token").Single();
     }
 
@@ -191,6 +213,10 @@ public sealed class KeystoneServer : IDisposable
         JsonElement cred = created.GetProperty("application_credential");
         return (cred.GetProperty("id").GetString()!, cred.GetProperty("secret").GetString()!);
     }
+
+    /// <summary>The server's sqlite database and files live in memory (/dev/shm) where it exists: on a disk saturated
+    /// by other tests, sqlite's lock waits time out and the server answers 500.</summary>
+    private static string StateRoot => Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath(); // a few MiB
 
     public void Dispose()
     {
@@ -226,15 +252,26 @@ public sealed class KeystoneServer : IDisposable
         {
             // keystone-wsgi-public's development server reads no chunked bodies: send a Content-Length.
             using var content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
-            using HttpResponseMessage r = await http.PostAsync(new Uri(AuthUrl, path), content);
-            string text = await r.Content.ReadAsStringAsync();
-            if ((int)r.StatusCode >= 500 && attempt < 3)
+            HttpResponseMessage r;
+            try
             {
-                await Task.Delay(500); // sqlite "database is locked"
+                r = await http.PostAsync(new Uri(AuthUrl, path), content);
+            }
+            catch (HttpRequestException) when (attempt < 5)
+            {
+                await Task.Delay(1000);
                 continue;
             }
 
-            Assert.True(r.StatusCode == HttpStatusCode.Created, $"POST {path}: {(int)r.StatusCode} {text}");
+            using HttpResponseMessage response = r;
+            string text = await r.Content.ReadAsStringAsync();
+            if ((int)r.StatusCode >= 500 && attempt < 5)
+            {
+                await Task.Delay(1000); // sqlite "database is locked"
+                continue;
+            }
+
+            Assert.True(r.StatusCode == HttpStatusCode.Created, $"POST {path}: {(int)r.StatusCode} {text}\n{LogTail()}");
             using JsonDocument doc = JsonDocument.Parse(text);
             return doc.RootElement.Clone();
         }
