@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using DiskImage.Tests.Oracles;
@@ -16,149 +14,79 @@ public sealed class KeystoneServer : IDisposable
 {
     public const string Password = "s3cret-for-tests";
 
-    private readonly string? _unavailable;
-    private readonly Process? _process;
-    private readonly string _stateDirectory;
-    private readonly StringBuilder _log = new();
+    private readonly ServiceProcess _service = new("keystone", StateRoot);
 
     public KeystoneServer()
     {
-        _stateDirectory = Path.Combine(StateRoot, "diskimage-keystone-" + Guid.NewGuid().ToString("N")[..8]);
         if (Oracle.Find("keystone-manage") is null || Oracle.Find("keystone-wsgi-public") is null)
         {
-            _unavailable = "keystone is not installed (Debian package keystone; see .ci/run).";
+            _service.MarkUnavailable("keystone is not installed (Debian package keystone; see .ci/run).");
             return;
         }
 
+        string state = _service.StateDirectory;
+        string config = Path.Combine(state, "keystone.conf");
+        int port = ServiceProcess.FreePort();
+        AuthUrl = new Uri($"http://127.0.0.1:{port}/v3/");
         try
         {
-            Directory.CreateDirectory(_stateDirectory);
-            int port = FreePort();
-            AuthUrl = new Uri($"http://127.0.0.1:{port}/v3/");
-            string config = Path.Combine(_stateDirectory, "keystone.conf");
+            Directory.CreateDirectory(state);
             File.WriteAllText(config, $"""
                 [DEFAULT]
                 use_stderr = true
                 [database]
-                connection = sqlite:///{_stateDirectory}/keystone.sqlite
+                connection = sqlite:///{state}/keystone.sqlite
                 [token]
                 provider = fernet
                 [fernet_tokens]
-                key_repository = {_stateDirectory}/fernet-keys
+                key_repository = {state}/fernet-keys
                 [fernet_receipts]
-                key_repository = {_stateDirectory}/fernet-keys
+                key_repository = {state}/fernet-keys
                 [credential]
-                key_repository = {_stateDirectory}/credential-keys
+                key_repository = {state}/credential-keys
                 """);
-            string[][] steps =
-            [
-                ["db_sync"],
-                ["fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
-                ["credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
-                ["bootstrap", "--bootstrap-password", Password, "--bootstrap-region-id", "RegionOne",
-                    "--bootstrap-admin-url", AuthUrl.ToString(), "--bootstrap-internal-url", AuthUrl.ToString(), "--bootstrap-public-url", AuthUrl.ToString()],
-            ];
-            foreach (string[] step in steps)
-            {
-                ToolResult r = Oracle.Run("keystone-manage", ["--config-file", config, .. step], TimeSpan.FromMinutes(5));
-                if (r.ExitCode != 0)
-                {
-                    _unavailable = "keystone-manage failed: " + r;
-                    return;
-                }
-            }
-
-            var psi = new ProcessStartInfo(Oracle.Find("keystone-wsgi-public")!)
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            psi.ArgumentList.Add("--host");
-            psi.ArgumentList.Add("127.0.0.1");
-            psi.ArgumentList.Add("--port");
-            psi.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            psi.Environment["OS_KEYSTONE_CONFIG_FILES"] = config;
-            _process = Process.Start(psi) ?? throw new InvalidOperationException("keystone-wsgi-public did not start.");
-            _process.OutputDataReceived += (_, e) => Append(e.Data);
-            _process.ErrorDataReceived += (_, e) => Append(e.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            var clock = Stopwatch.StartNew();
-            while (true)
-            {
-                if (_process.HasExited)
-                {
-                    _unavailable = $"keystone-wsgi-public exited with {_process.ExitCode}:\n{Log}";
-                    return;
-                }
-
-                try
-                {
-                    using HttpResponseMessage r = http.GetAsync(AuthUrl).GetAwaiter().GetResult();
-                    if (r.IsSuccessStatusCode)
-                    {
-                        break;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-                catch (TaskCanceledException)
-                {
-                }
-
-                if (clock.Elapsed > TimeSpan.FromMinutes(3))
-                {
-                    _unavailable = "keystone did not answer within 3 minutes:\n" + Log;
-                    return;
-                }
-
-                Thread.Sleep(250);
-            }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _unavailable = "keystone could not be set up: " + e.Message;
+            _service.MarkUnavailable("keystone could not be set up: " + e.Message);
+            return;
         }
+
+        string[][] steps =
+        [
+            ["db_sync"],
+            ["fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
+            ["credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
+            ["bootstrap", "--bootstrap-password", Password, "--bootstrap-region-id", "RegionOne",
+                "--bootstrap-admin-url", AuthUrl.ToString(), "--bootstrap-internal-url", AuthUrl.ToString(), "--bootstrap-public-url", AuthUrl.ToString()],
+        ];
+        foreach (string[] step in steps)
+        {
+            ToolResult r = Oracle.Run("keystone-manage", ["--config-file", config, .. step], TimeSpan.FromMinutes(5));
+            if (r.ExitCode != 0)
+            {
+                _service.MarkUnavailable("keystone-manage failed: " + r);
+                return;
+            }
+        }
+
+        _service.Start(
+            "keystone-wsgi-public",
+            ["--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            new Dictionary<string, string> { ["OS_KEYSTONE_CONFIG_FILES"] = config },
+            AuthUrl,
+            status => (int)status is >= 200 and < 300);
     }
 
     public Uri AuthUrl { get; } = new("http://127.0.0.1:1/v3/");
 
-    public string Log
-    {
-        get
-        {
-            lock (_log)
-            {
-                return _log.ToString();
-            }
-        }
-    }
+    public string Log => _service.Log;
 
     /// <summary>The last lines the server printed, for failure messages.</summary>
-    public string LogTail()
-    {
-        string log = Log;
-        return log.Length <= 4000 ? log : log[^4000..];
-    }
+    public string LogTail() => _service.LogTail();
 
     /// <summary>Skips (or fails under DISKIMAGE_REQUIRE_ORACLES=1) when the server is not running.</summary>
-    public void Require()
-    {
-        if (_unavailable is null)
-        {
-            return;
-        }
-
-        if (Oracle.Required)
-        {
-            Assert.Fail(_unavailable);
-        }
-
-        throw new SkipException(_unavailable);
-    }
+    public void Require() => _service.Require();
 
     /// <summary>An admin token, got with plain HTTP (not through the code under test).</summary>
     public async Task<string> AdminTokenAsync(HttpClient http)
@@ -218,33 +146,7 @@ public sealed class KeystoneServer : IDisposable
     /// by other tests, sqlite's lock waits time out and the server answers 500.</summary>
     private static string StateRoot => Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath(); // a few MiB
 
-    public void Dispose()
-    {
-        if (_process is not null)
-        {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill(entireProcessTree: true);
-                    _process.WaitForExit(10_000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-            }
-
-            _process.Dispose();
-        }
-
-        try
-        {
-            Directory.Delete(_stateDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _service.Dispose();
 
     private async Task<JsonElement> PostWithRetryAsync<T>(HttpClient http, string path, T body)
     {
@@ -274,29 +176,6 @@ public sealed class KeystoneServer : IDisposable
             Assert.True(r.StatusCode == HttpStatusCode.Created, $"POST {path}: {(int)r.StatusCode} {text}\n{LogTail()}");
             using JsonDocument doc = JsonDocument.Parse(text);
             return doc.RootElement.Clone();
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_log)
-        {
-            if (_log.Length < 200_000)
-            {
-                _log.AppendLine(line);
-            }
         }
     }
 }
