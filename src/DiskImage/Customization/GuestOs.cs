@@ -81,25 +81,9 @@ internal sealed class GuestOs
 
     public static GuestOs Parse(string text)
     {
-        string id = string.Empty, like = string.Empty, version = string.Empty;
-        foreach (string raw in text.Split('\n'))
-        {
-            string line = raw.Trim();
-            int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0 || line.StartsWith('#'))
-            {
-                continue;
-            }
-
-            string value = line[(eq + 1)..].Trim().Trim('"', '\'');
-            switch (line[..eq])
-            {
-                case "ID": id = value.ToLowerInvariant(); break;
-                case "ID_LIKE": like = value.ToLowerInvariant(); break;
-                case "VERSION_ID": version = value; break;
-            }
-        }
-
-        return new GuestOs(id, like.Split(' ', StringSplitOptions.RemoveEmptyEntries), version);
+        Dictionary<string, string> values = Guests.ShellAssignments.Parse(text);
+        string id = values.GetValueOrDefault("ID", string.Empty).ToLowerInvariant();
+        string like = values.GetValueOrDefault("ID_LIKE", string.Empty).ToLowerInvariant();
+        return new GuestOs(id, like.Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries), values.GetValueOrDefault("VERSION_ID", string.Empty));
     }
 }

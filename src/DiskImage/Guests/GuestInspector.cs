@@ -158,7 +158,7 @@ internal static class GuestInspector
         }
 
         if (GuestReleaseFacts.ReadText(fs, "/etc/sysconfig/network") is { } network &&
-            GuestReleaseFacts.ParseKeyValues(network).TryGetValue("HOSTNAME", out string? host) && host.Length > 0)
+            ShellAssignments.Parse(network).TryGetValue("HOSTNAME", out string? host) && host.Length > 0)
         {
             return host;
         }

@@ -124,34 +124,9 @@ internal static partial class GuestReleaseFacts
         }
     }
 
-    /// <summary><c>KEY=value</c> lines with shell quoting removed.</summary>
-    internal static Dictionary<string, string> ParseKeyValues(string text)
-    {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string raw in text.Split('\n'))
-        {
-            string line = raw.Trim();
-            int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (line.Length == 0 || line[0] == '#' || eq <= 0)
-            {
-                continue;
-            }
-
-            string value = line[(eq + 1)..].Trim();
-            if (value.Length >= 2 && ((value[0] == '"' && value[^1] == '"') || (value[0] == '\'' && value[^1] == '\'')))
-            {
-                value = value[1..^1];
-            }
-
-            values.TryAdd(line[..eq].Trim(), value.Replace("\\\"", "\"", StringComparison.Ordinal));
-        }
-
-        return values;
-    }
-
     private static bool ParseOsRelease(string text, Facts facts)
     {
-        Dictionary<string, string> values = ParseKeyValues(text);
+        Dictionary<string, string> values = ShellAssignments.Parse(text);
         if (values.TryGetValue("ID", out string? id) && DistroOfOsReleaseId(id) is { } distro)
         {
             facts.Distro = distro;
@@ -190,7 +165,7 @@ internal static partial class GuestReleaseFacts
 
     private static bool ParseLsbRelease(string text, Facts facts)
     {
-        Dictionary<string, string> values = ParseKeyValues(text);
+        Dictionary<string, string> values = ShellAssignments.Parse(text);
         string? distro = values.GetValueOrDefault("DISTRIB_ID") switch
         {
             "Ubuntu" => "ubuntu",

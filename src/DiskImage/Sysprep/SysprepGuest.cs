@@ -99,28 +99,10 @@ public sealed class SysprepGuest
             return Create("linux", [], null, fileSystem);
         }
 
-        string id = "linux";
-        string[] like = [];
-        string? version = null;
-        foreach (string raw in text.Split('\n'))
-        {
-            string line = raw.Trim();
-            int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (line.Length == 0 || line[0] == '#' || eq <= 0)
-            {
-                continue;
-            }
-
-            string key = line[..eq];
-            string value = Unquote(line[(eq + 1)..]);
-            switch (key)
-            {
-                case "ID" when value.Length > 0: id = value.ToLowerInvariant(); break;
-                case "ID_LIKE": like = value.ToLowerInvariant().Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries); break;
-                case "VERSION_ID": version = value; break;
-            }
-        }
-
+        Dictionary<string, string> values = Guests.ShellAssignments.Parse(text);
+        string id = values.TryGetValue("ID", out string? idValue) && idValue.Length > 0 ? idValue.ToLowerInvariant() : "linux";
+        string[] like = values.GetValueOrDefault("ID_LIKE", string.Empty).ToLowerInvariant().Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries);
+        string? version = values.GetValueOrDefault("VERSION_ID");
         return Create(id, like, version, fileSystem);
     }
 
@@ -175,17 +157,6 @@ public sealed class SysprepGuest
         }
 
         return major;
-    }
-
-    private static string Unquote(string value)
-    {
-        value = value.Trim();
-        if (value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0])
-        {
-            value = value[1..^1];
-        }
-
-        return value.Replace("\\\"", "\"", StringComparison.Ordinal).Replace("\\\\", "\\", StringComparison.Ordinal);
     }
 
     private static bool IsRegularFile(IFileSystem fs, string path)
