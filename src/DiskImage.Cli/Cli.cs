@@ -31,6 +31,7 @@ internal static class Cli
           rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
           snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
           amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
+          dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
@@ -43,10 +44,6 @@ internal static class Cli
           inspect [-f fmt] [--output=human|json|xml] filename
           filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
           get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
-          ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
-          cat [-f fmt] [--skip-journal] filename path...
-          copy-out [-f fmt] [--skip-journal] filename path... local_directory
-          copy-in [-f fmt] [--xattrs] filename local_path... directory
           customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
           sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
@@ -233,6 +230,7 @@ internal static class Cli
             "rebase" => RebaseCommand.Run(rest, stdout, cancellationToken),
             "snapshot" => SnapshotCommand.Run(rest, stdout),
             "amend" => AmendCommand.Run(rest, stdout),
+            "dd" => DdCommand.Run(rest, stdout, stderr, cancellationToken),
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr, cancellationToken),

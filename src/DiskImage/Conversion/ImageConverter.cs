@@ -73,7 +73,9 @@ public static class ImageConverter
                 }
                 else
                 {
-                    using Qcow2Image image = Qcow2Image.Create(host, source.Length, options.Qcow2, leaveOpen: true);
+                    // qcow2 sizes are whole 512-byte sectors: a source of another length gets a zero tail, as qemu-img gives it.
+                    long virtualSize = source.Length % 512 == 0 ? source.Length : checked(source.Length + 512 - (source.Length % 512));
+                    using Qcow2Image image = Qcow2Image.Create(host, virtualSize, options.Qcow2, leaveOpen: true);
                     Copy(source, image.Content, image, targetIsZero: true, options, progress, cancellationToken);
                     image.Flush();
                 }
