@@ -24,7 +24,7 @@ namespace DiskImage.Tests.Sysprep;
 /// <summary>
 /// Issue 12, acceptance 4: a whole-disk qcow2 guest made only by our writers (qcow2, MBR or GPT, an ext4 or XFS
 /// root built from the debootstrap tree) gets planted identifiers, our sysprep (default operations, machine-id
-/// <c>uninitialized</c>) and our customize (hostname, ssh-inject, a first-boot command, the boot marker) through
+/// <c>uninitialized</c>; BLS names get the placeholder ID) and our customize (hostname, ssh-inject, a first-boot command, the boot marker) through
 /// the library API. e2fsck -fn / xfs_repair -n judge the root (read out of the qcow2 by qemu-img dd) before and
 /// after the boot; the host's Debian kernel and initramfs-tools initrd then boot the qcow2 under qemu (TCG).
 /// </summary>
@@ -44,6 +44,8 @@ public sealed class GuestBootTests(ITestOutputHelper output)
     private const string OldKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOldTemplateKeyMustGo template@build";
     private const string NewKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBootCheckInjectedKey0123456789 boot@check";
     private const string HostName = "bootcheck.example.com";
+    private const string NewMachineId = "b007ed0123456789abcdef0123456789";
+    private const string Placeholder = "00000000000000000000000000000000";
 
     private const string Marker = """
         #!/bin/sh
@@ -62,6 +64,12 @@ public sealed class GuestBootTests(ITestOutputHelper output)
         echo "DISKIMAGE-BOOT|key-mode|$(stat -c '%a %u' /root/.ssh /root/.ssh/authorized_keys | tr '\n' ' ')"
         echo "DISKIMAGE-BOOT|ssh-host-keys|$(ls /etc/ssh | grep -c _host_)"
         echo "DISKIMAGE-BOOT|firstboot-out|$(cat /root/firstboot.out)"
+        # systemd writes a new ID at a first boot; then diskimage-bls-entries.service (installed by sysprep) runs.
+        echo b007ed0123456789abcdef0123456789 > /etc/machine-id
+        /bin/sh /usr/local/sbin/diskimage-bls-entries
+        echo "DISKIMAGE-BOOT|bls|$(ls -A /boot/loader/entries /boot | tr '\n' ' ')"
+        echo "DISKIMAGE-BOOT|grubenv|$(grep saved_entry /boot/grub/grubenv)|$(wc -c < /boot/grub/grubenv)"
+        echo "DISKIMAGE-BOOT|bls-unit|$(ls /etc/systemd/system/diskimage-bls-entries.service /usr/local/sbin/diskimage-bls-entries 2>/dev/null | wc -l)"
         echo DISKIMAGE-BOOT-DONE
         sync
         mount -o remount,ro /
@@ -107,6 +115,9 @@ public sealed class GuestBootTests(ITestOutputHelper output)
             SysprepResult sysprep = SysprepRunner.Run(fs, new SysprepOptions { MachineId = MachineIdPolicy.Uninitialized });
             Assert.Contains("/etc/ssh/ssh_host_ed25519_key", sysprep.DeletedPaths);
             Assert.Contains("/root/.ssh", sysprep.DeletedPaths);
+            Assert.True(fs.Exists($"/boot/loader/entries/{Placeholder}-6.1.0-test.conf") && fs.Exists($"/boot/vmlinuz-0-rescue-{Placeholder}"));
+            Assert.False(fs.Exists($"/boot/loader/entries/{OldMachineId}-6.1.0-test.conf"));
+            Assert.True(fs.Exists("/usr/local/sbin/diskimage-bls-entries") && fs.Exists("/etc/systemd/system/diskimage-bls-entries.service"));
 
             var script = new CustomizeScript();
             script.Add("hostname", HostName);
@@ -150,6 +161,9 @@ public sealed class GuestBootTests(ITestOutputHelper output)
         Assert.True(marks.Contains("ssh-host-keys|0"), why);
         Assert.True(marks.Contains("firstboot-out|first-boot-ran machine-id=uninitialized"), why);
         Assert.True(marks.Any(m => m.StartsWith("root|", StringComparison.Ordinal) && m.Contains(" " + fileSystem + " rw", StringComparison.Ordinal)), why);
+        Assert.True(marks.Contains($"bls|/boot: grub loader vmlinuz-0-rescue-{NewMachineId}  /boot/loader/entries: {NewMachineId}-6.1.0-test.conf"), why);
+        Assert.True(marks.Contains($"grubenv|saved_entry={NewMachineId}-6.1.0-test|1024"), why);
+        Assert.True(marks.Contains("bls-unit|0"), why);
         Assert.DoesNotContain(OldMachineId, console, StringComparison.Ordinal);
         Assert.DoesNotContain(OldKey, console, StringComparison.Ordinal);
 
@@ -159,6 +173,7 @@ public sealed class GuestBootTests(ITestOutputHelper output)
         {
             IFileSystem fs = after.Mount(Assert.Single(after.Inspect()));
             Assert.Equal("first-boot-ran machine-id=uninitialized\n", GuestFixture.Read(fs, "/root/firstboot.out"));
+            Assert.Equal($"title Debian test\nversion 6.1.0-test\nlinux /vmlinuz-6.1.0-test\nmachine-id {NewMachineId}\n", GuestFixture.Read(fs, $"/boot/loader/entries/{NewMachineId}-6.1.0-test.conf"));
             Assert.Empty(fs.EnumerateDirectory("/usr/lib/virt-sysprep/scripts"));
             Assert.Contains("=== Exit code: 0 ===", GuestFixture.Read(fs, "/root/virt-sysprep-firstboot.log"), StringComparison.Ordinal);
         }
@@ -193,10 +208,13 @@ public sealed class GuestBootTests(ITestOutputHelper output)
         return root;
     }
 
-    /// <summary>What a used template carries: a machine ID, SSH host keys, a template login key, logs, leases, history.</summary>
+    /// <summary>
+    /// What a used template carries: a machine ID, SSH host keys, a template login key, logs, leases, history, and a
+    /// BLS entry, rescue kernel and grubenv named after the machine ID (not booted: they show the first-boot rename).
+    /// </summary>
     private static void Plant(IFileSystem fs)
     {
-        foreach (string d in (string[])["/etc/ssh", "/var/lib/dbus", "/root/.ssh", "/var/lib/dhcp", "/etc/udev", "/etc/udev/rules.d"])
+        foreach (string d in (string[])["/etc/ssh", "/var/lib/dbus", "/root/.ssh", "/var/lib/dhcp", "/etc/udev", "/etc/udev/rules.d", "/boot/loader", "/boot/loader/entries", "/boot/grub"])
         {
             if (!fs.Exists(d))
             {
@@ -214,6 +232,10 @@ public sealed class GuestBootTests(ITestOutputHelper output)
         GuestFixture.Write(fs, "/var/lib/dhcp/dhclient.enp1s0.leases", "lease { fixed-address 192.0.2.10; }\n");
         GuestFixture.Write(fs, "/etc/udev/rules.d/70-persistent-net.rules", "SUBSYSTEM==\"net\", ATTR{address}==\"52:54:00:12:34:56\", NAME=\"eth0\"\n");
         GuestFixture.Write(fs, "/var/log/planted.log", "template log\n");
+        GuestFixture.Write(fs, $"/boot/loader/entries/{OldMachineId}-6.1.0-test.conf", $"title Debian test\nversion 6.1.0-test\nlinux /vmlinuz-6.1.0-test\nmachine-id {OldMachineId}\n");
+        GuestFixture.Write(fs, $"/boot/vmlinuz-0-rescue-{OldMachineId}", "rescue kernel\n");
+        string env = $"# GRUB Environment Block\nsaved_entry={OldMachineId}-6.1.0-test\n";
+        GuestFixture.Write(fs, "/boot/grub/grubenv", env + new string('#', 1024 - env.Length));
     }
 
     private static void QcowCheck(string image)
