@@ -17,6 +17,7 @@ internal sealed class SysprepContext
     private readonly HashSet<long> _hiddenDirectories = [];
     private readonly Dictionary<string, byte[]> _pendingContent = new(StringComparer.Ordinal);
     private readonly HashSet<string> _plannedDirectories = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _plannedNames = new(StringComparer.Ordinal);
 
     public SysprepContext(IFileSystem fileSystem, SysprepGuest guest, SysprepOptions options, bool dryRun)
     {
@@ -287,6 +288,41 @@ internal sealed class SysprepContext
         }
 
         _changes.Add(new SysprepChange(Operation, SysprepChangeKind.Rewritten, canonical));
+    }
+
+    /// <summary>
+    /// <c>mv</c> within a directory: gives the entry at <paramref name="path"/> (not following a final link) the name
+    /// <paramref name="newName"/> in the same directory, keeping its inode (owner, mode, xattrs). Recorded as the old
+    /// path deleted and the new one created. False when the entry is absent or the new name is taken.
+    /// </summary>
+    public bool Rename(string path, string newName)
+    {
+        Resolved? r = Resolve(path, followFinal: false);
+        if (r is null || r.CanonicalPath == "/" || newName.Length == 0 || newName.Contains('/', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        int slash = r.CanonicalPath.LastIndexOf('/');
+        string target = FileSystemPath.Combine(slash <= 0 ? "/" : r.CanonicalPath[..slash], newName);
+        if (Resolve(target, followFinal: false) is not null || _plannedNames.Contains(target))
+        {
+            return false;
+        }
+
+        if (DryRun)
+        {
+            _hidden.Add((r.ParentInode, r.Entry.Name));
+            _plannedNames.Add(target);
+        }
+        else
+        {
+            FileSystem.Rename(r.CanonicalPath, target);
+        }
+
+        _changes.Add(new SysprepChange(Operation, SysprepChangeKind.Deleted, r.CanonicalPath));
+        _changes.Add(new SysprepChange(Operation, SysprepChangeKind.Created, target));
+        return true;
     }
 
     /// <summary>

@@ -5,7 +5,8 @@ namespace DiskImage.Sysprep.Operations;
 /// <summary>
 /// <c>machine-id</c>: applies the <see cref="MachineIdPolicy"/> to <c>/etc/machine-id</c> and
 /// <c>/var/lib/dbus/machine-id</c>, each only when it is a regular file (a symbolic link is left alone) and in
-/// place (mode, owner and SELinux label kept). The runner applies it after every other operation.
+/// place (mode, owner and SELinux label kept). The runner applies it after every other operation. Boot loader
+/// entries and rescue images named after the old ID get a placeholder ID instead (<see cref="BootLoaderEntries"/>).
 /// </summary>
 internal sealed class MachineIdOperation : SysprepOperation
 {
@@ -24,7 +25,8 @@ internal sealed class MachineIdOperation : SysprepOperation
             return;
         }
 
-        if (context.IsRegularFile("/etc/machine-id"))
+        byte[]? oldId = context.IsRegularFile("/etc/machine-id") ? context.ReadFile("/etc/machine-id") : null;
+        if (oldId is not null)
         {
             context.Rewrite("/etc/machine-id", policy == MachineIdPolicy.Uninitialized ? Uninitialized : []);
         }
@@ -32,6 +34,11 @@ internal sealed class MachineIdOperation : SysprepOperation
         if (context.IsRegularFile("/var/lib/dbus/machine-id"))
         {
             context.Rewrite("/var/lib/dbus/machine-id", []);
+        }
+
+        if (BootLoaderEntries.FindId(context, oldId) is { } id)
+        {
+            BootLoaderEntries.Apply(context, id);
         }
     }
 }
