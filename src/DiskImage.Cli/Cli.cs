@@ -48,7 +48,7 @@ internal static class Cli
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
           copy-in [-f fmt] [--xattrs] filename local_path... directory
           customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
-          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename
+          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename [virt-customize options]
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -122,7 +122,8 @@ internal static class Cli
             '--operations' takes names and the keywords defaults, all, extras, with '-' to remove;
             '--enable' exactly the operations named; '--list-operations' lists them ('*' default, '+' extra);
             '--dry-run' prints every change without writing; '--machine-id' picks what /etc/machine-id
-            holds afterwards (default empty, as virt-sysprep's operation leaves it)
+            holds afterwards (default empty, as virt-sysprep's operation leaves it); virt-customize's
+            options (--hostname, --ssh-inject, --write, ...) are its 'customize' operation, run last
 
         Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
         alignment):
