@@ -45,7 +45,7 @@ internal static class Cli
           filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
           get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
           customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
-          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename
+          sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename [virt-customize options]
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
           part create [-f fmt] --type gpt|mbr [--sector-size 512|4096] [--id guid|0xsignature] filename
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
@@ -119,7 +119,8 @@ internal static class Cli
             '--operations' takes names and the keywords defaults, all, extras, with '-' to remove;
             '--enable' exactly the operations named; '--list-operations' lists them ('*' default, '+' extra);
             '--dry-run' prints every change without writing; '--machine-id' picks what /etc/machine-id
-            holds afterwards (default empty, as virt-sysprep's operation leaves it)
+            holds afterwards (default empty, as virt-sysprep's operation leaves it); virt-customize's
+            options (--hostname, --ssh-inject, --write, ...) are its 'customize' operation, run last
 
         Partition commands (MBR and GPT tables in raw or qcow2 images, placed like sfdisk: 1 MiB
         alignment):

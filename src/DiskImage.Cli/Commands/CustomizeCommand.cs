@@ -37,20 +37,12 @@ internal static class CustomizeCommand
                     case "-q" or "--quiet": quiet = true; break;
                     case "-v" or "--verbose": break;
                     case "-x": trace = true; break;
-                    case "--no-selinux-relabel" or "--network" or "--no-network": break;
-                    case "-m" or "--memsize" or "--smp" or "--attach" or "--attach-format" or "-c" or "--connect" or "-d" or "--domain": _ = Value(); break;
+                    case "-m" or "-c" or "-d": _ = Value(); break;
                     default:
-                        if (a.StartsWith("--", StringComparison.Ordinal) && CustomizeScript.IsOption(a[2..], out bool takes))
+                        if (!CustomizeArguments.TryTake(args, ref i, script))
                         {
-                            script.Add(a[2..], takes ? Value() : null);
-                        }
-                        else if (!a.StartsWith('-') && image is null)
-                        {
-                            image = a;
-                        }
-                        else
-                        {
-                            throw CliException.Usage(a.StartsWith('-') ? $"unrecognized option '{a}'" : $"unexpected argument '{a}' (one image only)");
+                            image = !a.StartsWith('-') && image is null ? a
+                                : throw CliException.Usage(a.StartsWith('-') ? $"unrecognized option '{a}'" : $"unexpected argument '{a}' (one image only)");
                         }
 
                         break;

@@ -1,10 +1,14 @@
+using DiskImage.Customization;
 using DiskImage.Sysprep;
 
 namespace DiskImage.Cli.Commands;
 
 /// <summary>
 /// <c>sysprep [-a] IMAGE [--operations ...] [--enable ...] [--machine-id empty|uninitialized|keep] [--dry-run]
-/// [--list-operations] [-q]</c>: virt-sysprep's file operations on the file system in an image, in-process.
+/// [--list-operations] [-q] [virt-customize options]</c>: virt-sysprep's file operations on the file system in an image,
+/// in-process. virt-customize's options (<c>--hostname</c>, <c>--ssh-inject</c>, <c>--write</c>, ...) are the
+/// <c>customize</c> operation, as in virt-sysprep: checked before anything is written, applied after every other
+/// operation.
 /// </summary>
 internal static class SysprepCommand
 {
@@ -29,8 +33,9 @@ internal static class SysprepCommand
         MachineIdPolicy machineId = MachineIdPolicy.Empty;
         var removeUsers = new List<string>();
         var keepUsers = new List<string>();
+        var script = new CustomizeScript();
         var getopt = new GetOpt(
-            args,
+            TakeCustomizeOptions(args, script),
             "a:f:hnqvx",
             new LongOption("help", false, OptHelp),
             new LongOption("add", true, 'a'),
@@ -96,6 +101,18 @@ internal static class SysprepCommand
             throw new CliException("user-account: --remove-user-accounts/--keep-user-accounts was used, but the \"user-account\" operation is not enabled");
         }
 
+        bool customize = script.Count > 0;
+        if (customize)
+        {
+            if (!selection.Contains("customize"))
+            {
+                throw new CliException("customize: customization options were given, but the \"customize\" operation is not enabled");
+            }
+
+            // Run by this command after the others, in its place (virt-sysprep's order 99), not as a note.
+            selection = SysprepSelection.ParseOperations("-customize", selection);
+        }
+
         var options = new SysprepOptions
         {
             Operations = selection,
@@ -107,9 +124,21 @@ internal static class SysprepCommand
 
         using FileSystemImage fs = FileSystemImage.Open(image, format, writable: !dryRun);
         SysprepResult result;
+        CustomizationResult? customized = null;
         try
         {
+            // The customizations are checked (against the image as it is) before sysprep writes anything.
+            if (customize)
+            {
+                customized = Customize(fs, script, dryRun: true);
+            }
+
             result = SysprepRunner.Run(fs.FileSystem, options, cancellationToken);
+            if (customize && !dryRun)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                customized = Customize(fs, script, dryRun: false);
+            }
         }
         finally
         {
@@ -130,7 +159,29 @@ internal static class SysprepCommand
             }
         }
 
-        foreach (string note in result.Notes)
+        if (customized is not null)
+        {
+            if (dryRun || !quiet)
+            {
+                foreach (CustomizationChange change in customized.Changes)
+                {
+                    stdout.Write((dryRun ? "would " : string.Empty) + Describe(change) + "\n");
+                }
+            }
+
+            foreach (KeyValuePair<string, string> p in customized.GeneratedPasswords)
+            {
+                stdout.Write($"Setting random password of {p.Key} to {p.Value}\n");
+            }
+        }
+
+        var notes = new List<string>(result.Notes);
+        if (customized is not null)
+        {
+            notes.AddRange(customized.Notes);
+        }
+
+        foreach (string note in notes)
         {
             if (!quiet)
             {
@@ -140,6 +191,87 @@ internal static class SysprepCommand
 
         return 0;
     }
+
+    /// <summary>
+    /// Moves virt-customize's options (and their arguments) from <paramref name="args"/> into <paramref name="script"/>,
+    /// in order, and returns the rest for sysprep's own parser. Arguments of sysprep's options are never taken.
+    /// </summary>
+    private static string[] TakeCustomizeOptions(string[] args, CustomizeScript script)
+    {
+        var rest = new List<string>(args.Length);
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a == "--")
+            {
+                rest.AddRange(args[i..]);
+                break;
+            }
+
+            if (HasSeparateArgument(a))
+            {
+                rest.Add(a);
+                if (i + 1 < args.Length)
+                {
+                    rest.Add(args[++i]);
+                }
+            }
+            else if (!CustomizeArguments.TryTake(args, ref i, script))
+            {
+                rest.Add(a);
+            }
+        }
+
+        return [.. rest];
+    }
+
+    /// <summary>Whether <paramref name="a"/> is a sysprep option whose argument is the next word.</summary>
+    private static bool HasSeparateArgument(string a)
+    {
+        if (a.StartsWith("--", StringComparison.Ordinal))
+        {
+            return a is "--add" or "--format" or "--operations" or "--operation" or "--enable" or "--machine-id"
+                or "--remove-user-accounts" or "--keep-user-accounts";
+        }
+
+        // A short option cluster (-qa IMAGE): -a or -f last takes the next word.
+        for (int j = 1; j < a.Length && a[0] == '-'; j++)
+        {
+            if (a[j] is 'a' or 'f')
+            {
+                return j == a.Length - 1;
+            }
+        }
+
+        return false;
+    }
+
+    private static CustomizationResult Customize(FileSystemImage fs, CustomizeScript script, bool dryRun)
+    {
+        // The machine-id stays as --machine-id left it: no refill of an emptied /etc/machine-id (RHBZ#1557042), and
+        // the random seed is the random-seed operation's business.
+        var options = new CustomizeOptions { DryRun = dryRun, RefreshRandomSeedAndMachineId = false };
+        try
+        {
+            return Customizer.Apply(fs.FileSystem, script, options);
+        }
+        catch (CustomizationException e)
+        {
+            throw new CliException("customize: " + e.Message);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new CliException("customize: " + e.Message);
+        }
+    }
+
+    private static string Describe(CustomizationChange change) => change.Kind switch
+    {
+        CustomizationChangeKind.Deleted => $"delete {change.Path} (customize)",
+        CustomizationChangeKind.Created => $"create {change.Path} (customize)",
+        CustomizationChangeKind.AttributesChanged => $"change attributes of {change.Path} (customize)",
+        _ => $"rewrite {change.Path} (customize)",
+    };
 
     private static string Describe(SysprepChange change) => change.Kind switch
     {
