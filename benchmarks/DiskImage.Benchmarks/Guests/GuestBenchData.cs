@@ -15,7 +15,7 @@ namespace DiskImage.Benchmarks.Guests;
 /// Builds the whole-disk guest of the inspection benchmark with DiskImage's own writers, laid out like the TripleO
 /// whole-disk overcloud image: a 20 GiB sparse qcow2 with GPT, an EFI system partition (FAT32), a BIOS boot
 /// partition and an LVM2 PV holding <c>lv_root</c> (ext4, the debootstrap tree named by
-/// <c>DISKIMAGE_DEBOOTSTRAP_TREE</c>, else a small generated tree), <c>lv_var</c> (XFS) and <c>lv_log</c> (ext4),
+/// <c>DISKIMAGE_DEBOOTSTRAP_TREE</c>, else a small generated tree), <c>lv_var</c> (XFS of the tree's /var) and <c>lv_log</c> (ext4),
 /// with an <c>/etc/fstab</c> naming them by <c>/dev/mapper</c>, <c>/dev/VG/LV</c>, <c>LABEL=</c> and <c>UUID=</c>.
 /// </summary>
 internal static class GuestBenchData
@@ -80,10 +80,8 @@ internal static class GuestBenchData
                 Write(fs, "/etc/hostname", "overcloud-bench\n");
             }
 
-            string varTree = Path.Combine(scratch ??= BenchmarkData.CreateScratchDirectory(), "var");
-            Directory.CreateDirectory(Path.Combine(varTree, "log"));
-            Directory.CreateDirectory(Path.Combine(varTree, "lib", "misc"));
-            File.WriteAllText(Path.Combine(varTree, "lib", "misc", "on-var"), "var\n");
+            // /var is the tree's own /var (virt-inspector reads /var/lib/dpkg/status through the mounts).
+            string varTree = Path.Combine(tree, "var");
             using (BlockDevice var = vg.GetLogicalVolume("lv_var")!.Open(writable: true))
             {
                 XfsFileSystem.Build(var, varTree, new XfsBuildOptions { Format = new XfsFormatOptions { Label = "var" } });
@@ -107,7 +105,7 @@ internal static class GuestBenchData
     /// <summary>The tree used without a debootstrap tree: what inspection reads (os-release, fstab, hostname, an ELF /bin/sh).</summary>
     private static void GenerateTree(string root)
     {
-        foreach (string dir in new[] { "etc", "usr/bin", "usr/lib", "boot", "var", "tmp", "root", "home" })
+        foreach (string dir in new[] { "etc", "usr/bin", "usr/lib", "boot", "var/log", "var/lib/dpkg", "tmp", "root", "home" })
         {
             Directory.CreateDirectory(Path.Combine(root, dir));
         }
@@ -118,6 +116,7 @@ internal static class GuestBenchData
         File.WriteAllText(Path.Combine(root, "etc", "debian_version"), "12.15\n");
         File.WriteAllText(Path.Combine(root, "etc", "fstab"), "# replaced\n");
         File.WriteAllText(Path.Combine(root, "etc", "hosts"), "127.0.0.1 localhost\n");
+        File.WriteAllText(Path.Combine(root, "var", "lib", "dpkg", "status"), string.Empty);
 
         // A minimal x86-64 ELF header is all the architecture probe reads.
         byte[] elf = new byte[64];
