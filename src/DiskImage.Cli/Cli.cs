@@ -44,6 +44,7 @@ internal static class Cli
           filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
           get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
           extract-fs [-f fmt] [-O output_fmt] [-c] filename {device | --partition N} output_filename
+          lvm pvs|vgs|lvs [-f fmt] [--reportformat basic|json] filename
           ls [-l] [-R] [-f fmt] [--skip-journal] filename [path...]
           cat [-f fmt] [--skip-journal] filename path...
           copy-out [-f fmt] [--skip-journal] filename path... local_directory
@@ -120,6 +121,8 @@ internal static class Cli
           'get-kernel' copies the default kernel and its initrd into the directory like virt-get-kernel
           'extract-fs' writes one partition or logical volume (/dev/sda2, /dev/VG/LV, or a number) out
             as an image of its own (raw by default, '-O qcow2', '-c' compressed): a partition image
+          'lvm pvs|vgs|lvs' reports the LVM2 physical volumes, volume groups and logical volumes with the
+            values of lvm's reports in bytes ('--reportformat json': lvm's JSON layout)
 
         Sysprep (virt-sysprep's operations as file edits, no VM; docs/sysprep.md):
           'sysprep' removes what a clone must not share (MAC addresses in network configuration, machine-id,
@@ -252,6 +255,7 @@ internal static class Cli
             "filesystems" => FilesystemsCommand.Run(rest, stdout),
             "get-kernel" => GetKernelCommand.Run(rest, stdout),
             "extract-fs" => ExtractFsCommand.Run(rest, stdout, cancellationToken),
+            "lvm" => LvmCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             "customize" => CustomizeCommand.Run(rest, stdout, stderr),
             "sysprep" => SysprepCommand.Run(rest, stdout, stderr, cancellationToken),

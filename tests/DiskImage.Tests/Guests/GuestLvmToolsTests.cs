@@ -176,4 +176,38 @@ public sealed class GuestLvmToolsTests : IClassFixture<GuestLvmToolsFixture>
         // -m addresses an LV directly.
         Assert.Equal("copied in\n", CliHarness.RunOk("cat", "-m", "/dev/vg/lv_log:/", image, "/added.txt").StandardOutput);
     }
+
+    [SkippableFact]
+    public void LvmReports_Cli_EqualLvmsJsonReports()
+    {
+        string image = _disk.Require();
+        Oracle.Require("lvm");
+        long offset, length;
+        using (Guest guest = Guest.Open(image))
+        {
+            DiskImage.Partitions.Partition p3 = guest.PartitionTable!.Partitions.First(p => p.Number == 3);
+            (offset, length) = (p3.Offset, p3.Length);
+        }
+
+        using SectorLoopDevice loop = SectorLoopDevice.Attach(image, "-r", "-o", Num(offset), "--sizelimit", Num(length));
+        string accept = $"\"a|^{loop.Path}$|\"";
+        string config = $"global{{activation=0}} devices{{filter=[{accept},\"r|.*|\"] global_filter=[{accept},\"r|.*|\"] scan_lvs=0 use_devicesfile=0 obtain_device_list_from_udev=0}} backup{{backup=0 archive=0}}";
+        Environment.SetEnvironmentVariable("LVM_SUPPRESS_FD_WARNINGS", "1");
+        foreach ((string report, string fields) in new[]
+        {
+            ("pvs", "pv_name,vg_name,pv_fmt,pv_uuid,pv_size,dev_size,pv_free,pe_start,pv_pe_count,pv_pe_alloc_count"),
+            ("vgs", "vg_name,vg_fmt,vg_uuid,pv_count,lv_count,vg_size,vg_free,vg_extent_size,vg_extent_count,vg_free_count,vg_seqno"),
+            ("lvs", "lv_name,vg_name,lv_uuid,lv_size,seg_count,lv_path,lv_dm_path"),
+        })
+        {
+            ToolResult lvm = Oracle.Run("lvm", [report, "--config", config, "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields], TimeSpan.FromMinutes(2));
+            Assert.True(lvm.ExitCode == 0, lvm.ToString());
+            string ours = CliHarness.RunOk("lvm", report, "--reportformat", "json", image).StandardOutput;
+            Assert.Equal(lvm.StandardOutput.Replace(loop.Path, "/dev/sda3", StringComparison.Ordinal), ours);
+        }
+
+        CliResult basic = CliHarness.RunOk("lvm", "lvs", image);
+        Assert.Contains("lv_root", basic.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("/dev/mapper/vg-lv_var", basic.StandardOutput, StringComparison.Ordinal);
+    }
 }
