@@ -188,13 +188,7 @@ internal sealed class FileSystemImage : IDisposable
         {
             if (partition is not null)
             {
-                GuestVolume volume = FindVolume(path, guest, partition);
-                if (writable && volume.FileSystemType == GuestFileSystemType.Xfs)
-                {
-                    throw new CliException($"'{path}': {volume.Name}: writing XFS is not supported yet (XFS file systems can be listed, read and copied out)");
-                }
-
-                return guest.OpenFileSystem(volume);
+                return guest.OpenFileSystem(FindVolume(path, guest, partition));
             }
 
             IReadOnlyList<GuestOperatingSystem> systems = guest.Inspect();
