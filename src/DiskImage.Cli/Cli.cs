@@ -37,13 +37,15 @@ internal static class Cli
           unpack-initramfs initramfs_file directory
           mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4|xfs filename
           make-fs [-t ext4|xfs] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
-          ls [-l] [-R] [-f fmt] [--skip-journal] [--partition N] filename [path...]
-          cat [-f fmt] [--skip-journal] [--partition N] filename path...
-          copy-out [-f fmt] [--skip-journal] [--partition N] filename path... local_directory
-          copy-in [-f fmt] [--xattrs] [--partition N] filename local_path... directory
+          ls [-l] [-R] [-f fmt] [--skip-journal] [--partition N | -m dev[:mountpoint]...] filename [path...]
+          cat [-f fmt] [--skip-journal] [--partition N | -m dev[:mountpoint]...] filename path...
+          copy-out [-f fmt] [--skip-journal] [--partition N | -m dev[:mountpoint]...] filename path... local_directory
+          copy-in [-f fmt] [--xattrs] [--partition N | -m dev[:mountpoint]...] filename local_path... directory
           inspect [-f fmt] [--output=human|json|xml] filename
           filesystems [-f fmt] [--uuid] [--human-readable] [--csv] filename
           get-kernel [-f fmt] [--unversioned-names] [--prefix P] filename -o directory
+          extract-fs [-f fmt] [-O output_fmt] [-c] filename {device | --partition N} output_filename
+          lvm pvs|vgs|lvs [-f fmt] [--reportformat basic|json] filename
           customize [-a] filename [-f fmt] [-n] [-q] [-x] [--commands-from-file file] [virt-customize options]
           sysprep [-q] [-f fmt] [--operations ops] [--enable ops] [--machine-id empty|uninitialized|keep] [--dry-run] [--list-operations] [-a] filename [virt-customize options]
           part list [-f fmt] [--sector-size 512|4096] [--output=ofmt] filename
@@ -97,6 +99,8 @@ internal static class Cli
           '--skip-journal' reads a file system whose journal needs recovery as it is
           '--partition N' picks partition N (or a device name: /dev/sda2, /dev/VG/LV) of a whole disk;
             without it a whole disk is seen as its operating system sees it (root and /etc/fstab mounts)
+          '-m dev[:mountpoint]' mounts file systems explicitly instead of inspecting, like guestfish
+            (repeatable; one at /: -m /dev/vg/lv_root:/ -m /dev/sda2:/boot)
           'copy-in' copies local files and directories (recursively) into an existing directory of
             the image, keeping modes, owners, times, links and special files ('--xattrs': also
             extended attributes)
@@ -112,6 +116,10 @@ internal static class Cli
             hostname, arch, package format, mount points from /etc/fstab)
           'filesystems' lists file systems, partitions and the device like virt-filesystems --all --long
           'get-kernel' copies the default kernel and its initrd into the directory like virt-get-kernel
+          'extract-fs' writes one partition or logical volume (/dev/sda2, /dev/VG/LV, or a number) out
+            as an image of its own (raw by default, '-O qcow2', '-c' compressed): a partition image
+          'lvm pvs|vgs|lvs' reports the LVM2 physical volumes, volume groups and logical volumes with the
+            values of lvm's reports in bytes ('--reportformat json': lvm's JSON layout)
 
         Sysprep (virt-sysprep's operations as file edits, no VM; docs/sysprep.md):
           'sysprep' removes what a clone must not share (MAC addresses in network configuration, machine-id,
@@ -245,6 +253,8 @@ internal static class Cli
             "inspect" => InspectCommand.Run(rest, stdout),
             "filesystems" => FilesystemsCommand.Run(rest, stdout),
             "get-kernel" => GetKernelCommand.Run(rest, stdout),
+            "extract-fs" => ExtractFsCommand.Run(rest, stdout, cancellationToken),
+            "lvm" => LvmCommand.Run(rest, stdout),
             "copy-in" when OperatingSystem.IsLinux() => CopyInCommand.Run(rest, stdout, stderr, cancellationToken),
             "customize" => CustomizeCommand.Run(rest, stdout, stderr),
             "sysprep" => SysprepCommand.Run(rest, stdout, stderr, cancellationToken),

@@ -38,8 +38,11 @@ internal sealed class FileSystemImage : IDisposable
     /// <param name="skipJournal">Read a file system whose journal needs recovery as it is (read-only verbs).</param>
     /// <param name="partition">The <c>--partition</c> operand (a partition number or a device name such as
     /// <c>/dev/sda2</c> or <c>/dev/VG/LV</c>), or null for the bare file system or the inspected guest.</param>
-    public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false, string? partition = null)
+    /// <param name="mounts">The <c>-m DEVICE[:MOUNTPOINT]</c> operands, explicit mounts that replace inspection (one
+    /// must be "/"); null or empty to inspect.</param>
+    public static FileSystemImage Open(string path, string? format, bool writable, bool skipJournal = false, string? partition = null, IReadOnlyList<string>? mounts = null)
     {
+        List<GuestMount>? explicitMounts = ParseMounts(mounts, partition);
         if (Directory.Exists(path))
         {
             throw new CliException($"'{path}': Is a directory (give the image file that holds the file system)");
@@ -48,9 +51,9 @@ internal sealed class FileSystemImage : IDisposable
         DiskImageFile image = ImageOpener.Open(path, format, writable, followBacking: true);
         try
         {
-            if (partition is not null || IsWholeDisk(image))
+            if (partition is not null || explicitMounts is not null || IsWholeDisk(image))
             {
-                return OpenGuest(path, image, writable, skipJournal, partition);
+                return OpenGuest(path, image, writable, skipJournal, partition, explicitMounts);
             }
 
             if (XfsFileSystem.IsXfs(image.Content))
@@ -122,7 +125,41 @@ internal sealed class FileSystemImage : IDisposable
         }
     }
 
-    private static FileSystemImage OpenGuest(string path, DiskImageFile image, bool writable, bool skipJournal, string? partition)
+    /// <summary>The <c>-m</c> operands as mounts, or null when there are none.</summary>
+    private static List<GuestMount>? ParseMounts(IReadOnlyList<string>? mounts, string? partition)
+    {
+        if (mounts is null || mounts.Count == 0)
+        {
+            return null;
+        }
+
+        if (partition is not null)
+        {
+            throw new CliException("-m and --partition cannot be used together (-m dev:/ mounts one file system at the root)");
+        }
+
+        var result = new List<GuestMount>(mounts.Count);
+        foreach (string m in mounts)
+        {
+            try
+            {
+                result.Add(GuestMount.Parse(m));
+            }
+            catch (ArgumentException)
+            {
+                throw new CliException($"-m {m}: expected DEVICE[:MOUNTPOINT] with an absolute mount point (/dev/sda2:/, /dev/vg/lv_var:/var)");
+            }
+        }
+
+        if (!result.Exists(static m => m.MountPoint == "/"))
+        {
+            throw new CliException("-m: no file system is mounted at / (give -m DEVICE:/ first, as guestfish needs)");
+        }
+
+        return result;
+    }
+
+    private static FileSystemImage OpenGuest(string path, DiskImageFile image, bool writable, bool skipJournal, string? partition, List<GuestMount>? mounts = null)
     {
         Guest guest;
         try
@@ -136,7 +173,7 @@ internal sealed class FileSystemImage : IDisposable
 
         try
         {
-            return new FileSystemImage(image, OpenGuestFileSystem(path, guest, writable, partition), guest);
+            return new FileSystemImage(image, mounts is null ? OpenGuestFileSystem(path, guest, writable, partition) : MountExplicitly(path, guest, mounts), guest);
         }
         catch
         {
@@ -151,13 +188,7 @@ internal sealed class FileSystemImage : IDisposable
         {
             if (partition is not null)
             {
-                GuestVolume volume = FindVolume(path, guest, partition);
-                if (writable && volume.FileSystemType == GuestFileSystemType.Xfs)
-                {
-                    throw new CliException($"'{path}': {volume.Name}: writing XFS is not supported yet (XFS file systems can be listed, read and copied out)");
-                }
-
-                return guest.OpenFileSystem(volume);
+                return guest.OpenFileSystem(FindVolume(path, guest, partition));
             }
 
             IReadOnlyList<GuestOperatingSystem> systems = guest.Inspect();
@@ -180,6 +211,29 @@ internal sealed class FileSystemImage : IDisposable
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
             throw new CliException($"'{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>The view of <c>-m</c> mounts: each device (a partition number is not accepted here; names as <c>filesystems</c> lists them) at its mount point.</summary>
+    private static IFileSystem MountExplicitly(string path, Guest guest, List<GuestMount> mounts)
+    {
+        foreach (GuestMount m in mounts)
+        {
+            GuestVolume volume = guest.FindVolume(m.Device)
+                ?? throw new CliException($"'{path}': -m {m}: {m.Device}: no such device (the volumes are {string.Join(", ", guest.Volumes.Select(v => $"{v.Name} ({v.FileSystemTypeName})"))})");
+            if (!volume.IsMountable)
+            {
+                throw new CliException($"'{path}': -m {m}: {volume.Name} holds no file system that can be mounted (its content is {volume.FileSystemTypeName})");
+            }
+        }
+
+        try
+        {
+            return guest.Mount(mounts);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException or ArgumentException)
+        {
+            throw new CliException($"'{path}': -m: {e.Message}");
         }
     }
 

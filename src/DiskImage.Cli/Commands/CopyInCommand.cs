@@ -22,7 +22,8 @@ internal static class CopyInCommand
         string? format = null;
         bool xattrs = false;
         string? partition = null;
-        var getopt = new GetOpt(args, "f:h", new LongOption("help", false, OptHelp), new LongOption("xattrs", false, OptXattrs), new LongOption("partition", true, OptPartition));
+        var mounts = new List<string>();
+        var getopt = new GetOpt(args, "f:hm:", new LongOption("help", false, OptHelp), new LongOption("xattrs", false, OptXattrs), new LongOption("partition", true, OptPartition), new LongOption("mount", true, 'm'));
         while (getopt.Next(out int option, out string? value))
         {
             switch (option)
@@ -30,6 +31,7 @@ internal static class CopyInCommand
                 case 'f': format = value; break;
                 case OptXattrs: xattrs = true; break;
                 case OptPartition: partition = value; break;
+                case 'm': mounts.Add(value!); break;
                 case 'h' or OptHelp: return Cli.PrintHelp(stdout);
             }
         }
@@ -62,7 +64,7 @@ internal static class CopyInCommand
             sources.Add(full.Replace(Path.DirectorySeparatorChar, '/'));
         }
 
-        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: true, partition: partition);
+        using FileSystemImage image = FileSystemImage.Open(getopt.Operands[0], format, writable: true, partition: partition, mounts: mounts);
         UnixFileInfo target = image.GetEntry(guestDirectory);
         if (!target.IsDirectory && !(target.Type == UnixFileType.SymbolicLink && image.GetEntry(FileSystemPath.Combine(guestDirectory, ".")).IsDirectory))
         {

@@ -4,7 +4,7 @@ namespace DiskImage.Cli.Commands;
 
 /// <summary>
 /// The arguments the commands that read a file system in an image share: <c>-f fmt</c>,
-/// <c>--skip-journal</c>, <c>-h</c>/<c>--help</c>, and the image as the first operand.
+/// <c>--skip-journal</c>, <c>--partition</c>, <c>-m dev[:mountpoint]</c>, <c>-h</c>/<c>--help</c>, and the image as the first operand.
 /// </summary>
 internal sealed class ImageReadArguments
 {
@@ -12,11 +12,12 @@ internal sealed class ImageReadArguments
     private const int OptSkipJournal = 1001;
     private const int OptPartition = 1002;
 
-    private ImageReadArguments(string? format, bool skipJournal, string? partition, IReadOnlyList<string> operands)
+    private ImageReadArguments(string? format, bool skipJournal, string? partition, IReadOnlyList<string> mounts, IReadOnlyList<string> operands)
     {
         Format = format;
         SkipJournal = skipJournal;
         Partition = partition;
+        Mounts = mounts;
         Operands = operands;
     }
 
@@ -28,6 +29,9 @@ internal sealed class ImageReadArguments
 
     /// <summary>The <c>--partition</c> operand (a number or a device name), or null for the bare file system or the inspected guest.</summary>
     public string? Partition { get; }
+
+    /// <summary>The <c>-m</c>/<c>--mount</c> operands (<c>/dev/sda2:/</c>, <c>/dev/vg/lv_var:/var</c>), in order; empty for inspection.</summary>
+    public IReadOnlyList<string> Mounts { get; }
 
     /// <summary>The operands; the first is the image.</summary>
     public IReadOnlyList<string> Operands { get; }
@@ -57,13 +61,14 @@ internal sealed class ImageReadArguments
         string? format = null;
         bool skipJournal = false;
         string? partition = null;
-        var longOptions = new List<LongOption> { new("help", false, OptHelp), new("skip-journal", false, OptSkipJournal), new("partition", true, OptPartition) };
+        var mounts = new List<string>();
+        var longOptions = new List<LongOption> { new("help", false, OptHelp), new("skip-journal", false, OptSkipJournal), new("partition", true, OptPartition), new("mount", true, 'm') };
         if (extraLongOptions is not null)
         {
             longOptions.AddRange(extraLongOptions);
         }
 
-        var getopt = new GetOpt(args, "f:h" + extraShortOptions, [.. longOptions]);
+        var getopt = new GetOpt(args, "f:hm:" + extraShortOptions, [.. longOptions]);
         parsed = null!;
         while (getopt.Next(out int option, out string? value))
         {
@@ -72,6 +77,7 @@ internal sealed class ImageReadArguments
                 case 'f': format = value; break;
                 case OptSkipJournal: skipJournal = true; break;
                 case OptPartition: partition = value; break;
+                case 'm': mounts.Add(value!); break;
                 case 'h' or OptHelp: Cli.PrintHelp(stdout); return false;
                 default: onExtraOption?.Invoke(option); break;
             }
@@ -82,10 +88,10 @@ internal sealed class ImageReadArguments
             throw CliException.Usage(usage);
         }
 
-        parsed = new ImageReadArguments(format, skipJournal, partition, getopt.Operands);
+        parsed = new ImageReadArguments(format, skipJournal, partition, mounts, getopt.Operands);
         return true;
     }
 
     /// <summary>Opens the image (the first operand) and its file system read-only.</summary>
-    public FileSystemImage Open() => FileSystemImage.Open(Operands[0], Format, writable: false, SkipJournal, Partition);
+    public FileSystemImage Open() => FileSystemImage.Open(Operands[0], Format, writable: false, SkipJournal, Partition, Mounts);
 }

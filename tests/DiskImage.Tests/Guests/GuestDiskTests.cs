@@ -16,7 +16,7 @@ namespace DiskImage.Tests.Guests;
 /// </summary>
 [SupportedOSPlatform("linux")]
 [Trait("Category", "KernelMount")]
-public sealed class GuestDiskTests : IClassFixture<GuestDiskFixture>
+public sealed partial class GuestDiskTests : IClassFixture<GuestDiskFixture>
 {
     private readonly GuestDiskFixture _disk;
 

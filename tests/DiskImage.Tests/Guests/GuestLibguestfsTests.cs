@@ -20,7 +20,7 @@ public sealed class GuestLibguestfsTests : IClassFixture<GuestDiskFixture>
 
     public GuestLibguestfsTests(GuestDiskFixture disk) => _disk = disk;
 
-    private static void RequireLibguestfs(string tool)
+    internal static void RequireLibguestfs(string tool)
     {
         Skip.IfNot(Environment.GetEnvironmentVariable("DISKIMAGE_LIBGUESTFS") is "1", "libguestfs oracles boot an appliance (minutes under TCG): set DISKIMAGE_LIBGUESTFS=1 to run them.");
         Oracle.Require(tool);
@@ -33,7 +33,12 @@ public sealed class GuestLibguestfsTests : IClassFixture<GuestDiskFixture>
     public void Inspect_SameAsVirtInspector()
     {
         RequireLibguestfs("virt-inspector");
-        string image = _disk.Require();
+        AssertSameAsVirtInspector(_disk.Require());
+    }
+
+    /// <summary>Runs virt-inspector on <paramref name="image"/> (raw) and asserts that our inspection reports the same facts and mounts.</summary>
+    internal static void AssertSameAsVirtInspector(string image)
+    {
         ToolResult r = RunLibguestfs("virt-inspector", "--format=raw", "-a", image);
         Assert.True(r.ExitCode == 0, r.ToString());
         XElement theirs = XDocument.Parse(r.StandardOutput).Root!.Element("operatingsystem")!;
