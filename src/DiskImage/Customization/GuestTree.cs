@@ -180,8 +180,21 @@ internal sealed partial class GuestTree
         return info is null || ReferenceEquals(fs, _fs) && path == canonical ? info : WithPath(info, canonical);
     }
 
-    /// <summary>Resolves and stats in one step; null when the final component does not exist.</summary>
-    public UnixFileInfo? StatPath(string path, bool followFinal = true) => Stat(Resolve(path, followFinal));
+    /// <summary>Resolves and stats in one step; null when the final component, or a directory on the way to it, does not exist.</summary>
+    public UnixFileInfo? StatPath(string path, bool followFinal = true)
+    {
+        string canonical;
+        try
+        {
+            canonical = Resolve(path, followFinal);
+        }
+        catch (CustomizationException e) when (e.InnerException is DirectoryNotFoundException)
+        {
+            return null; // a parent is missing (or is no directory): the path names nothing
+        }
+
+        return Stat(canonical);
+    }
 
     /// <summary>The names in a directory (canonical path).</summary>
     public List<string> ListNames(string directory)

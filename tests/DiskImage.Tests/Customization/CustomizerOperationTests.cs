@@ -267,6 +267,19 @@ public sealed class CustomizerOperationTests
     }
 
     [Fact]
+    public void Firstboot_GuestWithoutSystemd_SysVOnly()
+    {
+        using InMemoryFileSystem fs = Create();
+        fs.DeleteDirectory("/etc/systemd", recursive: true);
+        CustomizationResult r = Apply(fs, "--firstboot-command", "touch /root/ran");
+        Assert.False(fs.Exists("/etc/systemd"));
+        Assert.False(fs.Exists("/usr/lib/systemd/system/guestfs-firstboot.service"));
+        Assert.Equal("/usr/lib/virt-sysprep/firstboot.sh", fs.GetEntry("/etc/init.d/guestfs-firstboot").LinkTarget);
+        Assert.Equal("touch /root/ran", Read(fs, "/usr/lib/virt-sysprep/scripts/5000-0001-touch--root-ran"));
+        Assert.Contains("/etc/init.d/guestfs-firstboot", r.ChangedPaths);
+    }
+
+    [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void UploadAndCopyIn_FromHost_KeepModes()
     {
