@@ -276,6 +276,57 @@ public sealed class GuestRamdiskTests(ITestOutputHelper output)
         }
     }
 
+    [SkippableFact]
+    public async Task WholeTree_SameNamesAsFind()
+    {
+        string tree = Fixtures.RequireDebootstrapTree();
+        string cpio = Oracle.Require("cpio");
+        using var tmp = new TempDirectory();
+        string image = tmp.File("whole.cpio");
+        using (var guest = new HostDirectoryFileSystem(tree))
+        await using (var fs = File.Create(image))
+        {
+            await GuestRamdiskBuilder.BuildAsync(guest, new GuestRamdiskOptions { Trees = ["/"], BaseLayout = false, Compression = InitramfsCompression.None, ModificationTime = Epoch }, fs);
+        }
+
+        ToolResult theirs = CpioTestSupport.Shell($"cd {CpioTestSupport.Quote(tree)} && find . -mindepth 1 | sed 's|^./||' | LC_ALL=C sort");
+        ToolResult ours = CpioTestSupport.Shell($"{cpio} -it --quiet < {CpioTestSupport.Quote(image)} | grep -vx '\\.' | LC_ALL=C sort");
+        Assert.True(theirs.ExitCode == 0 && ours.ExitCode == 0, theirs.ToString() + ours);
+        Assert.Equal(theirs.StandardOutput, ours.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Cancelled_ThrowsOperationCanceled()
+    {
+        var guest = new InMemoryFileSystem();
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => GuestRamdiskBuilder.BuildAsync(guest, GuestRamdiskOptions.Default, Stream.Null, cts.Token));
+    }
+
+    [Fact]
+    public void Modules_NewestVersion_AbsoluteOldStylePaths_AndEscapesRefused()
+    {
+        var guest = new InMemoryFileSystem();
+        foreach (string d in (string[])["/lib", "/lib/modules", "/lib/modules/5.9.0", "/lib/modules/5.10.0", "/lib/modules/5.10.0/kernel"])
+        {
+            guest.CreateDirectory(d);
+        }
+
+        Write(guest, "/lib/modules/5.9.0/modules.dep", "kernel/a.ko:\n"u8.ToArray());
+        Write(guest, "/lib/modules/5.10.0/modules.dep", "kernel/a-b.ko: /lib/modules/5.10.0/kernel/c.ko.xz\n/lib/modules/5.10.0/kernel/c.ko.xz:\n"u8.ToArray());
+        Write(guest, "/lib/modules/5.10.0/modules.alias", "alias pci:v0000ABCDd* a_b\n"u8.ToArray());
+        Write(guest, "/lib/modules/5.10.0/kernel/a-b.ko", [1]);
+        Write(guest, "/lib/modules/5.10.0/kernel/c.ko.xz", [2]);
+        GuestRamdiskTree tree = GuestRamdiskBuilder.Assemble(guest, new GuestRamdiskOptions { Modules = ["pci:v0000ABCDd00001234"], BaseLayout = false }, 0, default);
+        var files = tree.EnumerateItems().Where(i => i.EntryType == CpioEntryType.RegularFile).Select(i => i.Path).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(["lib/modules/5.10.0/kernel/a-b.ko", "lib/modules/5.10.0/kernel/c.ko.xz", "lib/modules/5.10.0/modules.alias", "lib/modules/5.10.0/modules.dep"], files);
+
+        Write(guest, "/lib/modules/5.10.0/modules.dep", "kernel/a-b.ko: ../../../../etc/shadow\n"u8.ToArray());
+        Assert.Throws<InvalidDataException>(() => GuestRamdiskBuilder.Assemble(guest, new GuestRamdiskOptions { Modules = ["a_b"] }, 0, default));
+        Assert.Throws<ArgumentException>(() => GuestRamdiskBuilder.Assemble(guest, new GuestRamdiskOptions { Modules = ["a_b"], KernelVersion = "../x" }, 0, default));
+    }
+
     [Fact]
     public void Glob_MatchesLikeFnmatch()
     {

@@ -187,19 +187,11 @@ internal sealed class GuestModuleResolver
                 continue;
             }
 
-            string path = line[..colon].Trim();
-            if (path.StartsWith('/') || path.Split('/').Contains(".."))
-            {
-                throw new InvalidDataException($"{_directory}/modules.dep names '{path}', outside the modules directory.");
-            }
-
+            string path = Relative(line[..colon].Trim());
             string[] deps = line[(colon + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            foreach (string d in deps)
+            for (int i = 0; i < deps.Length; i++)
             {
-                if (d.StartsWith('/') || d.Split('/').Contains(".."))
-                {
-                    throw new InvalidDataException($"{_directory}/modules.dep names '{d}', outside the modules directory.");
-                }
+                deps[i] = Relative(deps[i]);
             }
 
             _byName.TryAdd(NameOf(path), (path, deps));
@@ -241,6 +233,23 @@ internal sealed class GuestModuleResolver
 
             _softdeps[Normalize(parts[1])] = list;
         }
+    }
+
+    /// <summary>A modules.dep path relative to the version directory (old depmod wrote absolute ones under it).</summary>
+    private string Relative(string path)
+    {
+        string prefix = _directory + "/";
+        if (path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            path = path[prefix.Length..];
+        }
+
+        if (path.Length == 0 || path.StartsWith('/') || path.Split('/').Contains(".."))
+        {
+            throw new InvalidDataException($"{_directory}/modules.dep names '{path}', outside the modules directory.");
+        }
+
+        return path;
     }
 
     private string? ReadText(string file)
