@@ -50,6 +50,11 @@ internal static class TestElf
         yield return x;
 
         x = (byte[])b.Clone();
+        BinaryPrimitives.WriteUInt16LittleEndian(x.AsSpan(54), 0xFFFF); // e_phentsize huge: 4 GiB table refused, not allocated
+        BinaryPrimitives.WriteUInt16LittleEndian(x.AsSpan(56), 0xFFFE);
+        yield return x;
+
+        x = (byte[])b.Clone();
         BinaryPrimitives.WriteUInt64LittleEndian(x.AsSpan(l.InterpPhdr + 32), 0); // empty interpreter
         yield return x;
 

@@ -108,12 +108,18 @@ internal sealed class ElfDynamicInfo
             return info;
         }
 
-        if (phentsize < minEntry)
+        // As the kernel's loader: the entry size is exactly the structure's, the table at most 64 KiB.
+        if (phentsize != minEntry)
         {
-            throw new InvalidDataException($"ELF program header size {phentsize} is smaller than {minEntry}.");
+            throw new InvalidDataException($"ELF program header size {phentsize} is not {minEntry}.");
         }
 
         long tableSize = (long)phentsize * phnum;
+        if (tableSize > 65536)
+        {
+            throw new InvalidDataException($"ELF program header table of {tableSize} bytes is larger than 64 KiB.");
+        }
+
         CheckRange(phoff, (ulong)tableSize, length, "program header table");
         byte[] table = new byte[tableSize];
         ReadExactly(stream, (long)phoff, table);
