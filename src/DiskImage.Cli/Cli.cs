@@ -35,6 +35,7 @@ internal static class Cli
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
           unpack-initramfs initramfs_file directory
+          make-ramdisk [-f fmt] [--binary B]... [--module M]... [--kernel-version V] [--tree DIR]... [--init FILE | --init-guest PATH] [--add HOST:DEST]... [--add-guest PATH:DEST]... [--compress C] [--level N] [--mtime SECONDS] [--no-base-layout] filename|directory -o output_file
           mkfs [-f fmt] [--size N] [-L label] [-U uuid] [-b blocksize] [-I inodesize] [-i bytes-per-inode] [-m percent] [-T profile] [-O ^has_journal] [-E hash_seed=uuid] ext4|xfs filename
           make-fs [-t ext4|xfs] [-f fmt] [-s N | +N] [--label label] [-T profile] [mkfs options] directory filename
           ls [-l] [-R] [-f fmt] [--skip-journal] [--partition N | -m dev[:mountpoint]...] filename [path...]
@@ -81,6 +82,12 @@ internal static class Cli
             to SOURCE_DATE_EPOCH or 0); '--root-owner' makes every entry owned by root:root
           'lsinitramfs' lists every segment's paths, one per line ('-l': long listing like cpio -tv)
           'unpack-initramfs' extracts every segment under the directory, never writing outside it
+          'make-ramdisk' assembles an initramfs from a guest (disk image or root directory): '--binary'
+            programs with their ELF interpreter and shared libraries resolved in the guest, '--module'
+            kernel modules with their dependencies (modules.dep), '--tree' whole guest directories,
+            '--init' a host script (or '--init-guest' a guest file) as /init, '--add'/'--add-guest'
+            extra files; every entry root-owned with one time ('--mtime', else SOURCE_DATE_EPOCH or 0);
+            default gzip
 
         File-system commands (an image, raw or qcow2, holding a bare ext4, XFS or FAT file system, or a
         whole disk with an MBR or GPT partition table; paths in the image are absolute):
@@ -243,6 +250,7 @@ internal static class Cli
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),
             "unpack-initramfs" => UnpackInitramfsCommand.Run(rest, stdout, stderr, cancellationToken),
+            "make-ramdisk" when OperatingSystem.IsLinux() => MakeRamdiskCommand.Run(rest, stdout, cancellationToken),
             "mkfs" => MkfsCommand.Run(rest, stdout),
             "make-fs" when OperatingSystem.IsLinux() => MakeFsCommand.Run(rest, stdout, cancellationToken),
             "ls" => LsCommand.Run(rest, stdout, cancellationToken),

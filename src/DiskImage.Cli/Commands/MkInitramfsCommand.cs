@@ -105,7 +105,7 @@ internal static class MkInitramfsCommand
         return 0;
     }
 
-    private static InitramfsCompression ParseCompression(string value) => value switch
+    internal static InitramfsCompression ParseCompression(string value) => value switch
     {
         "zstd" => InitramfsCompression.Zstd,
         "gzip" => InitramfsCompression.Gzip,
