@@ -13,13 +13,38 @@ internal sealed class XfsWritableTree : IFileSystem
     private const int MaxMajor = 0x1FF;
     private const int MaxMinor = 0x3FFFF;
     private readonly InMemoryFileSystem _model = new();
-    private readonly XfsFileSystem _reader;
     private readonly Dictionary<long, ulong> _onDevice = [];
+    private readonly List<(Stream Stream, long Inode, bool Writes)> _streams = [];
+    private XfsFileSystem _reader;
+    private bool _dirty;
 
     private XfsWritableTree(XfsFileSystem reader) => _reader = reader;
 
-    /// <summary>Whether anything changed since the tree was loaded.</summary>
-    public bool Dirty { get; private set; }
+    /// <summary>
+    /// Whether anything changed since the tree was loaded or last written back (a stream open for writing counts as a
+    /// change: it may write at any time).
+    /// </summary>
+    public bool Dirty
+    {
+        get
+        {
+            if (_dirty)
+            {
+                return true;
+            }
+
+            // A stream open for writing at the last write-back may have written since (or may still write).
+            foreach ((_, _, bool writes) in _streams)
+            {
+                if (writes)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <inheritdoc />
     public bool IsReadOnly => false;
@@ -171,8 +196,55 @@ internal sealed class XfsWritableTree : IFileSystem
         }
 
         Stream s = _model.OpenFile(path, mode, access);
-        Dirty |= writes;
+        _dirty |= writes;
+        foreach ((Stream open, _, bool writer) in _streams)
+        {
+            _dirty |= writer && !open.CanSeek;
+        }
+
+        _streams.RemoveAll(static x => !x.Stream.CanSeek);
+        _streams.Add((s, _model.ResolveRegularFile(path)!.Value, s.CanWrite));
         return s;
+    }
+
+    /// <summary>
+    /// After a write-back: <paramref name="reader"/> reads the device as it is now, and <paramref name="inodes"/> maps the
+    /// tree's regular files to their new XFS inodes. The content of every file without an open stream is dropped from
+    /// memory and read from its new inode from now on; files with open streams keep theirs (and are written at the next
+    /// flush). The tree is clean again.
+    /// </summary>
+    public void Rebase(XfsFileSystem reader, Dictionary<long, ulong> inodes)
+    {
+        _reader = reader;
+        _streams.RemoveAll(static x => !x.Stream.CanSeek);
+        var open = new HashSet<long>();
+        foreach ((_, long inode, _) in _streams)
+        {
+            open.Add(inode);
+        }
+
+        _onDevice.Clear();
+        var pending = new Stack<string>();
+        pending.Push("/");
+        while (pending.Count > 0)
+        {
+            foreach (UnixFileInfo e in _model.EnumerateDirectory(pending.Pop()))
+            {
+                if (e.Type == UnixFileType.Directory)
+                {
+                    pending.Push(e.Path);
+                }
+                else if (e.Type == UnixFileType.RegularFile && !open.Contains(e.Inode) && !_onDevice.ContainsKey(e.Inode) &&
+                    inodes.TryGetValue(e.Inode, out ulong xfsInode))
+                {
+                    _model.ReplaceContent(e.Path, []);
+                    _model.LoadTimes(e.Path, e.AccessTime, e.ModificationTime, e.ChangeTime, e.CreationTime, e.Size);
+                    _onDevice[e.Inode] = xfsInode;
+                }
+            }
+        }
+
+        _dirty = false;
     }
 
     /// <inheritdoc />
@@ -243,7 +315,7 @@ internal sealed class XfsWritableTree : IFileSystem
         }
 
         _model.SetXattr(path, name, value);
-        Dirty = true;
+        _dirty = true;
         IReadOnlyDictionary<string, byte[]> now = _model.GetXattrs(path);
         try
         {
@@ -271,7 +343,7 @@ internal sealed class XfsWritableTree : IFileSystem
     public bool RemoveXattr(string path, string name)
     {
         bool removed = _model.RemoveXattr(path, name);
-        Dirty |= removed;
+        _dirty |= removed;
         return removed;
     }
 
@@ -286,6 +358,6 @@ internal sealed class XfsWritableTree : IFileSystem
     private void Change(Action change)
     {
         change();
-        Dirty = true;
+        _dirty = true;
     }
 }
