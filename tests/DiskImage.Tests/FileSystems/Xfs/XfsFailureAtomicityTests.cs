@@ -206,15 +206,43 @@ public sealed class XfsFailureAtomicityTests(Xunit.Abstractions.ITestOutputHelpe
     }
 
     [SkippableFact]
-    public void StreamOpenAcrossFlush_KeepsItsWritesAndTheFlushedPart()
+    public void StreamsOpenAcrossFlush_WriterKeepsItsWrites_ReaderFollowsTheMovedFile()
     {
         byte[] baseImage = Format(XfsFormatProfile.Debian12);
         var device = new MemoryBlockDevice((byte[])baseImage.Clone());
+        byte[] gData = new byte[300_000];
+        new Random(9).NextBytes(gData);
         using (XfsFileSystem fs = XfsFileSystem.Open(device, new XfsOpenOptions { Writable = true }, leaveOpen: true))
         {
+            using (Stream g = fs.OpenFile("/g", FileMode.CreateNew, FileAccess.Write))
+            {
+                g.Write(gData);
+            }
+
             using Stream s = fs.OpenFile("/f", FileMode.CreateNew, FileAccess.ReadWrite);
             s.Write("before "u8);
             fs.Flush();
+
+            // /g is read from the device now; its stream follows it when the next flush moves it.
+            using Stream r0 = fs.OpenFile("/g", FileMode.Open, FileAccess.Read);
+            byte[] g0 = new byte[gData.Length];
+            r0.ReadExactly(g0.AsSpan(0, 1000));
+            fs.CreateDirectory("/moved");
+            fs.Delete("/g");
+            fs.OpenFile("/g", FileMode.CreateNew, FileAccess.Write).Dispose();
+            using (Stream h = fs.OpenFile("/h", FileMode.CreateNew, FileAccess.Write))
+            {
+                h.Write(gData);
+            }
+
+            fs.Flush();
+            Assert.Throws<IOException>(() => r0.ReadExactly(g0.AsSpan(1000)));
+            using Stream r1 = fs.OpenFile("/h", FileMode.Open, FileAccess.Read);
+            r1.ReadExactly(g0.AsSpan(0, 1000));
+            fs.Delete("/moved");
+            fs.Flush();
+            r1.ReadExactly(g0.AsSpan(1000));
+            Assert.Equal(gData, g0);
             using (XfsFileSystem flushed = XfsFileSystem.Open(new MemoryBlockDevice(device.Data.ToArray(), writable: false)))
             using (Stream r = flushed.OpenFile("/f", FileMode.Open, FileAccess.Read))
             {

@@ -176,8 +176,14 @@ internal sealed class XfsWritableTree : IFileSystem
             if (!writes && mode != FileMode.CreateNew)
             {
                 PathResolver.ValidateOpen(mode, access, readOnly: false);
-                return _reader.OpenInode(xfsInode);
+                Stream content = _reader.OpenInode(xfsInode);
+                long length = content.Length;
+                content.Dispose();
+                return new XfsTreeReadStream(this, ino, length);
             }
+
+            // The content moves into memory (or is dropped): read streams over the device copy must not go on reading it.
+            Generation++;
 
             if (mode is FileMode.Open or FileMode.OpenOrCreate or FileMode.Append)
             {
@@ -207,6 +213,12 @@ internal sealed class XfsWritableTree : IFileSystem
         return s;
     }
 
+    /// <summary>Changes whenever file content on the device moves (a write-back) or a file's content leaves the device.</summary>
+    public int Generation { get; private set; }
+
+    /// <summary>A stream over the content of tree inode <paramref name="treeInode"/> on the device, or null when it is not there.</summary>
+    public Stream? OpenOnDevice(long treeInode) => _onDevice.TryGetValue(treeInode, out ulong xfsInode) ? _reader.OpenInode(xfsInode) : null;
+
     /// <summary>
     /// After a write-back: <paramref name="reader"/> reads the device as it is now, and <paramref name="inodes"/> maps the
     /// tree's regular files to their new XFS inodes. The content of every file without an open stream is dropped from
@@ -216,6 +228,7 @@ internal sealed class XfsWritableTree : IFileSystem
     public void Rebase(XfsFileSystem reader, Dictionary<long, ulong> inodes)
     {
         _reader = reader;
+        Generation++;
         _streams.RemoveAll(static x => !x.Stream.CanSeek);
         var open = new HashSet<long>();
         foreach ((_, long inode, _) in _streams)
