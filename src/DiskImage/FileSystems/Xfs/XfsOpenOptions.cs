@@ -25,7 +25,7 @@ public sealed class XfsOpenOptions
     /// Only when putting back fails too is the device left possibly inconsistent, and the object then refuses
     /// every call. While copying, the superblock carries <c>needsrepair</c>, so a process killed mid-copy leaves a
     /// file system the kernel and this writer refuse until <c>xfs_repair</c> has run. A stream left open across a flush
-    /// keeps working (a read stream over content never written in this session must be opened again).
+    /// keeps working (a read stream over content on the device throws <see cref="IOException"/> once that file is written or deleted).
     /// Checksums are always verified.
     /// Opening for writing is refused with <see cref="NotSupportedException"/> when the device is read-only, the file
     /// system is version 4, its log needs recovery, it has a realtime section, an external log, quotas, needsrepair,
