@@ -5,7 +5,9 @@ namespace DiskImage.Tests.Infrastructure;
 /// <summary>
 /// Wraps a device and fails exactly one mutating operation (write, zero write or flush): the one numbered
 /// <see cref="FailAt"/> (0-based), with an <see cref="IOException"/> and without touching the inner device. Every
-/// other operation goes through, so a caller can retry or carry on (a transient device error).
+/// other operation goes through, so a caller can retry or carry on (a transient device error). With
+/// <see cref="Persistent"/>, every mutating operation from that one on fails (a device gone bad, or a process killed
+/// at that point: the inner device holds what was written before it).
 /// </summary>
 public sealed class OneShotFaultBlockDevice(BlockDevice inner, long failAt = long.MaxValue) : BlockDevice
 {
@@ -14,6 +16,9 @@ public sealed class OneShotFaultBlockDevice(BlockDevice inner, long failAt = lon
 
     /// <summary>Number of the operation that fails.</summary>
     public long FailAt { get; set; } = failAt;
+
+    /// <summary>Whether every operation from <see cref="FailAt"/> on fails, not just that one.</summary>
+    public bool Persistent { get; set; }
 
     /// <summary>Mutating operations attempted so far.</summary>
     public long OperationCount { get; private set; }
@@ -53,10 +58,11 @@ public sealed class OneShotFaultBlockDevice(BlockDevice inner, long failAt = lon
 
     private void Admit(string operation, long offset)
     {
-        if (OperationCount++ == FailAt)
+        long number = OperationCount++;
+        if (number == FailAt || (Persistent && number > FailAt))
         {
             HasFailed = true;
-            throw new IOException($"Injected failure: {operation} #{FailAt} (offset {offset}).");
+            throw new IOException($"Injected failure: {operation} #{number} (offset {offset}).");
         }
     }
 }

@@ -7,6 +7,7 @@ internal sealed class XfsFileStream(XfsVolume volume, long length, XfsExtent[] e
     public long NextDataOffset(long position)
     {
         ThrowIfDisposed();
+        ThrowIfRetired();
         long length = Length;
         if (position >= length)
         {
@@ -35,6 +36,7 @@ internal sealed class XfsFileStream(XfsVolume volume, long length, XfsExtent[] e
 
     protected override void ReadAt(long position, Span<byte> buffer)
     {
+        ThrowIfRetired();
         int blockSize = volume.BlockSize;
         int done = 0;
         while (done < buffer.Length)
@@ -66,6 +68,14 @@ internal sealed class XfsFileStream(XfsVolume volume, long length, XfsExtent[] e
             }
 
             done += n;
+        }
+    }
+
+    private void ThrowIfRetired()
+    {
+        if (volume.Retired)
+        {
+            throw new IOException("The XFS file system was written back (flushed) since this stream was opened; open the file again.");
         }
     }
 

@@ -32,6 +32,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     private XfsFormatOptions? _rebuild;
     private readonly Dictionary<ulong, Dictionary<string, ulong>> _directories = [];
     private bool _disposed;
+    private bool _broken;
 
     private XfsFileSystem(XfsVolume volume, bool leaveOpen, XfsOpenOptions options)
     {
@@ -112,13 +113,18 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <summary>Reads the tree of the device (as it is now) into the changeable tree.</summary>
     private void LoadTree()
     {
+        _reader = OpenReader();
+        _tree = XfsWritableTree.Load(_reader);
+    }
+
+    /// <summary>A reader of the device as it is now (the changeable tree reads unchanged file content through it).</summary>
+    private XfsFileSystem OpenReader()
+    {
         BlockDevice device = _volume.Device;
         byte[] sector = new byte[(int)Math.Min(device.Length, 32768)];
         device.ReadExactly(0, sector);
         XfsSuperBlock sb = XfsSuperBlock.Parse(sector, device.Length, verifyChecksum: true);
-        _tree?.Dispose();
-        _reader = new XfsFileSystem(new XfsVolume(device, sb, verifyChecksums: true), leaveOpen: true, XfsOpenOptions.Default);
-        _tree = XfsWritableTree.Load(_reader);
+        return new XfsFileSystem(new XfsVolume(device, sb, verifyChecksums: true), leaveOpen: true, XfsOpenOptions.Default);
     }
 
     /// <summary>Opens the content of inode <paramref name="number"/> (a regular file) for reading.</summary>
@@ -361,17 +367,36 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
 
     /// <summary>
     /// Writes the changes made since the last flush (when opened with <see cref="XfsOpenOptions.Writable"/>): the tree is
-    /// laid out again into a scratch file and copied onto the device; see <see cref="XfsOpenOptions.Writable"/>.
+    /// laid out again into a scratch file and what differs is copied onto the device; see <see cref="XfsOpenOptions.Writable"/>.
+    /// A flush that throws leaves the changes pending (a later flush, or Dispose, tries again) and the device as it was,
+    /// unless the message says that undoing a failed copy failed too: then the device may be inconsistent and every
+    /// further call on this object throws <see cref="IOException"/>.
     /// </summary>
-    /// <exception cref="IOException">The tree no longer fits in the file system, or the scratch file cannot be written; the device is unchanged.</exception>
+    /// <exception cref="IOException">The tree no longer fits in the file system (the message starts "No space left"), the scratch
+    /// file cannot be written, or writing the device failed.</exception>
     /// <exception cref="NotSupportedException">The tree holds something the writer cannot store; the device is unchanged.</exception>
     public void Flush()
     {
         ThrowIfDisposed();
+        ThrowIfBroken();
         if (_tree is { Dirty: true } tree)
         {
-            XfsRewriter.Rewrite(_volume.Device, _volume.SuperBlock.DataBlocks * _volume.SuperBlock.BlockSize, _rebuild!, tree);
-            LoadTree();
+            bool consistent = true;
+            try
+            {
+                XfsSuperBlock sb = _volume.SuperBlock;
+                Dictionary<long, ulong> inodes = XfsRewriter.Rewrite(_volume.Device, sb.DataBlocks * sb.BlockSize, _rebuild!, sb.SectorSize, tree, ref consistent);
+                consistent = false;
+                XfsFileSystem old = _reader!;
+                _reader = OpenReader();
+                old._volume.Retire();
+                tree.Rebase(_reader, inodes);
+                consistent = true;
+            }
+            finally
+            {
+                _broken |= !consistent;
+            }
         }
     }
 
@@ -385,7 +410,10 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
 
         try
         {
-            Flush();
+            if (!_broken)
+            {
+                Flush();
+            }
         }
         finally
         {
@@ -485,12 +513,14 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     private XfsWritableTree? Tree()
     {
         ThrowIfDisposed();
+        ThrowIfBroken();
         return _tree;
     }
 
     private XfsWritableTree Writable()
     {
         ThrowIfDisposed();
+        ThrowIfBroken();
         if (_tree is null)
         {
             FormatError.Unsupported("The XFS file system is open read-only; open it with XfsOpenOptions.Writable to change it.");
@@ -500,4 +530,12 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private void ThrowIfBroken()
+    {
+        if (_broken)
+        {
+            throw new IOException("A write-back of this XFS file system failed and could not be undone: the file system on the device may be inconsistent; dispose this object and run xfs_repair.");
+        }
+    }
 }

@@ -18,9 +18,15 @@ public sealed class XfsOpenOptions
     /// in memory (file content stays on the device until a file is written), changes follow the
     /// <see cref="IFileSystem"/> contract exactly, and <see cref="XfsFileSystem.Flush"/> (and Dispose) writes them back
     /// by laying out the whole file system again — same UUID, label, block and inode size, allocation-group count, log
-    /// size and feature profile; new inode numbers — into a scratch file in the temporary directory and copying what
-    /// it wrote onto the device, with a clean log. A flush that fails leaves the device as it was; a crash while
-    /// copying leaves it damaged. Checksums are always verified.
+    /// size and feature profile; new inode numbers — into a scratch file in the temporary directory and copying the
+    /// pieces that differ onto the device, with a clean log. A flush is all or nothing: when the tree does not fit
+    /// (<see cref="IOException"/> "No space left") nothing is written, and when a device write fails the overwritten
+    /// pieces are put back from an undo file; either way the changes stay pending for the next flush (or Dispose).
+    /// Only when putting back fails too is the device left possibly inconsistent, and the object then refuses
+    /// every call. While copying, the superblock carries <c>needsrepair</c>, so a process killed mid-copy leaves a
+    /// file system the kernel and this writer refuse until <c>xfs_repair</c> has run. A stream left open across a flush
+    /// keeps working (a read stream over content on the device throws <see cref="IOException"/> once that file is written or deleted).
+    /// Checksums are always verified.
     /// Opening for writing is refused with <see cref="NotSupportedException"/> when the device is read-only, the file
     /// system is version 4, its log needs recovery, it has a realtime section, an external log, quotas, needsrepair,
     /// rmapbt, directory blocks other than max(4096, block size), or a feature set other than that of a

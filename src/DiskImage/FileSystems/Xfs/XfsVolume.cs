@@ -21,6 +21,12 @@ internal sealed class XfsVolume
 
     public bool VerifyChecksums { get; }
 
+    /// <summary>Whether the device was rewritten since this view was made (its extents no longer hold what it read).</summary>
+    public bool Retired { get; private set; }
+
+    /// <summary>Marks the view out of date (see <see cref="Retired"/>).</summary>
+    public void Retire() => Retired = true;
+
     public int BlockSize => SuperBlock.BlockSize;
 
     /// <summary>Reads <paramref name="buffer"/>.Length bytes of consecutive blocks starting at <paramref name="fsBlock"/>.</summary>

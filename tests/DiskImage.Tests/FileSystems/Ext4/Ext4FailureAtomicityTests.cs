@@ -1,6 +1,5 @@
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Ext4;
-using DiskImage.FileSystems.InMemory;
 using DiskImage.IO;
 using DiskImage.Tests.Infrastructure;
 using DiskImage.Tests.Oracles;
@@ -29,7 +28,7 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
     public void IOExceptionAtEveryWrite_FsckCleanAndTreeIsModelPrefix(string name, int seed, string[] mkfsOptions)
     {
         byte[] baseImage = Mkfs(name, mkfsOptions, "8M");
-        List<Op> ops = Sequence(seed);
+        List<FailureOp> ops = FailureSequences.Mixed(seed);
         var dry = new OneShotFaultBlockDevice(new MemoryBlockDevice((byte[])baseImage.Clone()));
         Run(dry, ops, out _);
         long total = dry.OperationCount;
@@ -50,14 +49,14 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
     {
         byte[] baseImage = Mkfs(name, mkfsOptions, size);
         var random = new Random(seed);
-        var ops = new List<Op> { new("mkdir /d", [(fs, _) => fs.CreateDirectory("/d")]) };
+        var ops = new List<FailureOp> { new("mkdir /d", [(fs, _) => fs.CreateDirectory("/d")]) };
         for (int i = 0; i < 40; i++)
         {
-            ops.Add(CreateFile($"/d/f{i}", random.Next(50_000, 400_000), random.Next()));
+            ops.Add(FailureSequences.CreateFile($"/d/f{i}", random.Next(50_000, 400_000), random.Next()));
             if (i % 3 == 2)
             {
                 string victim = $"/d/f{i - 1}";
-                ops.Add(new Op("delete " + victim, [(fs, _) => fs.Delete(victim)]));
+                ops.Add(new FailureOp("delete " + victim, [(fs, _) => fs.Delete(victim)]));
             }
         }
 
@@ -69,15 +68,15 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
     }
 
     /// <summary>Applies the operations until one throws; returns its index (or -1) after disposing the file system.</summary>
-    private static int Run(BlockDevice device, List<Op> ops, out Exception? error)
+    private static int Run(BlockDevice device, List<FailureOp> ops, out Exception? error)
     {
         error = null;
         int failed = -1;
         Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true, Clock = () => new UnixTime(1_700_000_000, 0) }, leaveOpen: true);
-        var context = new OpContext();
+        var context = new FailureOpContext();
         for (int i = 0; i < ops.Count && failed < 0; i++)
         {
-            foreach (Action<IFileSystem, OpContext> step in ops[i].Steps)
+            foreach (Action<IFileSystem, FailureOpContext> step in ops[i].Steps)
             {
                 try
                 {
@@ -107,119 +106,23 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
         return failed;
     }
 
-    private void Judge(byte[] image, byte[] baseImage, List<Op> ops, int failedOp, string what)
+    private void Judge(byte[] image, byte[] baseImage, List<FailureOp> ops, int failedOp, string what)
     {
         string path = _temp.File("judged");
         File.WriteAllBytes(path, image);
         ToolResult fsck = Oracle.Run("e2fsck", "-fn", path);
         Assert.True(fsck.ExitCode == 0, $"{what}: {fsck}");
 
-        // The states the model may be in: every operation before the failed one complete, the failed one up to any call.
-        using var model = new InMemoryFileSystem();
+        List<RandomTreeSnapshot> candidates;
         using (var pristine = new MemoryBlockDevice((byte[])baseImage.Clone()))
         using (Ext4FileSystem start = Ext4FileSystem.Open(pristine))
         {
-            RandomOperationRunner.Mirror(start, model);
+            candidates = FailureSequences.Candidates(start, ops, failedOp);
         }
 
-        var context = new OpContext();
-        int upTo = failedOp < 0 ? ops.Count : Math.Min(failedOp, ops.Count);
-        for (int i = 0; i < upTo; i++)
-        {
-            foreach (Action<IFileSystem, OpContext> step in ops[i].Steps)
-            {
-                step(model, context);
-            }
-        }
-
-        var candidates = new List<RandomTreeSnapshot> { Snapshot(model, context) };
-        if (failedOp >= 0 && failedOp < ops.Count)
-        {
-            foreach (Action<IFileSystem, OpContext> step in ops[failedOp].Steps)
-            {
-                step(model, context);
-                candidates.Add(Snapshot(model, context));
-            }
-        }
-
-        context.Stream?.Dispose();
         RandomTreeSnapshot actual = DebugfsTree.Read(path, _temp.Path);
-        List<string>? best = null;
-        foreach (RandomTreeSnapshot candidate in candidates)
-        {
-            List<string> diffs = RandomTreeSnapshot.Compare(candidate, actual, Compare);
-            if (diffs.Count == 0)
-            {
-                return;
-            }
-
-            best = best is null || diffs.Count < best.Count ? diffs : best;
-        }
-
         string failedName = failedOp >= 0 && failedOp < ops.Count ? ops[failedOp].Name : "none";
-        Assert.Fail($"{what}: debugfs sees no model state (failed operation: {failedName}):\n  {string.Join("\n  ", best!)}");
-    }
-
-    /// <summary>The model's tree as it would be after the open stream (if any) is closed.</summary>
-    private static RandomTreeSnapshot Snapshot(InMemoryFileSystem model, OpContext context)
-    {
-        context.Stream?.Flush();
-        return RandomTreeSnapshot.FromFileSystem(model);
-    }
-
-    /// <summary>A short sequence touching every kind of metadata: directories, files, xattrs, links, renames, deletes.</summary>
-    private static List<Op> Sequence(int seed)
-    {
-        var random = new Random(seed);
-        byte[] Bytes(int n)
-        {
-            byte[] b = new byte[n];
-            random.NextBytes(b);
-            return b;
-        }
-
-        byte[] xattr = Bytes(random.Next(100, 600));
-        byte[] appended = Bytes(random.Next(1, 9000));
-        return
-        [
-            new("mkdir /a", [(fs, _) => fs.CreateDirectory("/a")]),
-            CreateFile("/a/f1", random.Next(1, 30_000), random.Next()),
-            CreateFile("/b", random.Next(5000, 60_000), random.Next()),
-            new("setxattr /a/f1", [(fs, _) => fs.SetXattr("/a/f1", "user.x", xattr)]),
-            new("mkdir /a/sub", [(fs, _) => fs.CreateDirectory("/a/sub")]),
-            new("symlink /a/sub/l", [(fs, _) => fs.CreateSymbolicLink("/a/sub/l", "/" + new string('t', 90))]),
-            new("link /h", [(fs, _) => fs.CreateHardLink("/h", "/b")]),
-            new("rename /a/f1", [(fs, _) => fs.Rename("/a/f1", "/a/sub/f1")]),
-            new("truncate /b",
-            [
-                (fs, c) => c.Stream = fs.OpenFile("/b", FileMode.Open, FileAccess.Write),
-                (fs, c) => c.Stream!.SetLength(1000),
-                (fs, c) => c.Close(),
-            ]),
-            new("append /a/sub/f1",
-            [
-                (fs, c) => c.Stream = fs.OpenFile("/a/sub/f1", FileMode.Append, FileAccess.Write),
-                (fs, c) => c.Stream!.Write(appended),
-                (fs, c) => c.Close(),
-            ]),
-            new("chmod /a", [(fs, _) => fs.SetMode("/a", (UnixFileMode)0x1C0)]),
-            new("delete /h", [(fs, _) => fs.Delete("/h")]),
-            new("delete /b", [(fs, _) => fs.Delete("/b")]),
-            new("rename /a/sub", [(fs, _) => fs.Rename("/a/sub", "/s")]),
-            new("removexattr", [(fs, _) => fs.RemoveXattr("/s/f1", "user.x")]),
-        ];
-    }
-
-    private static Op CreateFile(string path, int length, int dataSeed)
-    {
-        byte[] data = new byte[length];
-        new Random(dataSeed).NextBytes(data);
-        return new Op($"create {path} ({length} bytes)",
-        [
-            (fs, c) => c.Stream = fs.OpenFile(path, FileMode.CreateNew, FileAccess.Write),
-            (fs, c) => c.Stream!.Write(data),
-            (fs, c) => c.Close(),
-        ]);
+        FailureSequences.AssertMatchesOne(candidates, actual, Compare, $"{what} (debugfs; failed operation: {failedName})");
     }
 
     private byte[] Mkfs(string name, string[] options, string size)
@@ -229,20 +132,5 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
         string formatted = _temp.File(name + ".base");
         Oracle.RunOk("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", .. options, formatted, size]);
         return File.ReadAllBytes(formatted);
-    }
-
-    /// <summary>One operation: the <see cref="IFileSystem"/> calls it makes, in order.</summary>
-    private sealed record Op(string Name, Action<IFileSystem, OpContext>[] Steps);
-
-    /// <summary>The stream an operation holds open between its calls.</summary>
-    private sealed class OpContext
-    {
-        public Stream? Stream { get; set; }
-
-        public void Close()
-        {
-            Stream?.Dispose();
-            Stream = null;
-        }
     }
 }

@@ -13,13 +13,38 @@ internal sealed class XfsWritableTree : IFileSystem
     private const int MaxMajor = 0x1FF;
     private const int MaxMinor = 0x3FFFF;
     private readonly InMemoryFileSystem _model = new();
-    private readonly XfsFileSystem _reader;
     private readonly Dictionary<long, ulong> _onDevice = [];
+    private readonly List<(Stream Stream, long Inode, bool Writes)> _streams = [];
+    private XfsFileSystem _reader;
+    private bool _dirty;
 
     private XfsWritableTree(XfsFileSystem reader) => _reader = reader;
 
-    /// <summary>Whether anything changed since the tree was loaded.</summary>
-    public bool Dirty { get; private set; }
+    /// <summary>
+    /// Whether anything changed since the tree was loaded or last written back (a stream open for writing counts as a
+    /// change: it may write at any time).
+    /// </summary>
+    public bool Dirty
+    {
+        get
+        {
+            if (_dirty)
+            {
+                return true;
+            }
+
+            // A stream open for writing at the last write-back may have written since (or may still write).
+            foreach ((_, _, bool writes) in _streams)
+            {
+                if (writes)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <inheritdoc />
     public bool IsReadOnly => false;
@@ -151,8 +176,14 @@ internal sealed class XfsWritableTree : IFileSystem
             if (!writes && mode != FileMode.CreateNew)
             {
                 PathResolver.ValidateOpen(mode, access, readOnly: false);
-                return _reader.OpenInode(xfsInode);
+                Stream content = _reader.OpenInode(xfsInode);
+                long length = content.Length;
+                content.Dispose();
+                return new XfsTreeReadStream(this, ino, length);
             }
+
+            // The content moves into memory (or is dropped): read streams over the device copy must not go on reading it.
+            Generation++;
 
             if (mode is FileMode.Open or FileMode.OpenOrCreate or FileMode.Append)
             {
@@ -171,8 +202,62 @@ internal sealed class XfsWritableTree : IFileSystem
         }
 
         Stream s = _model.OpenFile(path, mode, access);
-        Dirty |= writes;
+        _dirty |= writes;
+        foreach ((Stream open, _, bool writer) in _streams)
+        {
+            _dirty |= writer && !open.CanSeek;
+        }
+
+        _streams.RemoveAll(static x => !x.Stream.CanSeek);
+        _streams.Add((s, _model.ResolveRegularFile(path)!.Value, s.CanWrite));
         return s;
+    }
+
+    /// <summary>Changes whenever file content on the device moves (a write-back) or a file's content leaves the device.</summary>
+    public int Generation { get; private set; }
+
+    /// <summary>A stream over the content of tree inode <paramref name="treeInode"/> on the device, or null when it is not there.</summary>
+    public Stream? OpenOnDevice(long treeInode) => _onDevice.TryGetValue(treeInode, out ulong xfsInode) ? _reader.OpenInode(xfsInode) : null;
+
+    /// <summary>
+    /// After a write-back: <paramref name="reader"/> reads the device as it is now, and <paramref name="inodes"/> maps the
+    /// tree's regular files to their new XFS inodes. The content of every file without an open stream is dropped from
+    /// memory and read from its new inode from now on; files with open streams keep theirs (and are written at the next
+    /// flush). The tree is clean again.
+    /// </summary>
+    public void Rebase(XfsFileSystem reader, Dictionary<long, ulong> inodes)
+    {
+        _reader = reader;
+        Generation++;
+        _streams.RemoveAll(static x => !x.Stream.CanSeek);
+        var open = new HashSet<long>();
+        foreach ((_, long inode, _) in _streams)
+        {
+            open.Add(inode);
+        }
+
+        _onDevice.Clear();
+        var pending = new Stack<string>();
+        pending.Push("/");
+        while (pending.Count > 0)
+        {
+            foreach (UnixFileInfo e in _model.EnumerateDirectory(pending.Pop()))
+            {
+                if (e.Type == UnixFileType.Directory)
+                {
+                    pending.Push(e.Path);
+                }
+                else if (e.Type == UnixFileType.RegularFile && !open.Contains(e.Inode) && !_onDevice.ContainsKey(e.Inode) &&
+                    inodes.TryGetValue(e.Inode, out ulong xfsInode))
+                {
+                    _model.ReplaceContent(e.Path, []);
+                    _model.LoadTimes(e.Path, e.AccessTime, e.ModificationTime, e.ChangeTime, e.CreationTime, e.Size);
+                    _onDevice[e.Inode] = xfsInode;
+                }
+            }
+        }
+
+        _dirty = false;
     }
 
     /// <inheritdoc />
@@ -243,7 +328,7 @@ internal sealed class XfsWritableTree : IFileSystem
         }
 
         _model.SetXattr(path, name, value);
-        Dirty = true;
+        _dirty = true;
         IReadOnlyDictionary<string, byte[]> now = _model.GetXattrs(path);
         try
         {
@@ -271,7 +356,7 @@ internal sealed class XfsWritableTree : IFileSystem
     public bool RemoveXattr(string path, string name)
     {
         bool removed = _model.RemoveXattr(path, name);
-        Dirty |= removed;
+        _dirty |= removed;
         return removed;
     }
 
@@ -286,6 +371,6 @@ internal sealed class XfsWritableTree : IFileSystem
     private void Change(Action change)
     {
         change();
-        Dirty = true;
+        _dirty = true;
     }
 }
