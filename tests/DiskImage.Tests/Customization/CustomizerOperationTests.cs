@@ -266,11 +266,24 @@ public sealed class CustomizerOperationTests
         Assert.Contains("/usr/lib/virt-sysprep/scripts/5000-0001-echo-hi----root-x", r.ChangedPaths);
     }
 
+    private static void DeleteTree(InMemoryFileSystem fs, string path)
+    {
+        if (fs.GetEntry(path).Type == UnixFileType.Directory)
+        {
+            foreach (UnixFileInfo e in fs.EnumerateDirectory(path).ToList())
+            {
+                DeleteTree(fs, path + "/" + e.Name);
+            }
+        }
+
+        fs.Delete(path);
+    }
+
     [Fact]
     public void Firstboot_GuestWithoutSystemd_SysVOnly()
     {
         using InMemoryFileSystem fs = Create();
-        fs.DeleteDirectory("/etc/systemd", recursive: true);
+        DeleteTree(fs, "/etc/systemd");
         CustomizationResult r = Apply(fs, "--firstboot-command", "touch /root/ran");
         Assert.False(fs.Exists("/etc/systemd"));
         Assert.False(fs.Exists("/usr/lib/systemd/system/guestfs-firstboot.service"));
