@@ -6,48 +6,32 @@ using DiskImage.IO;
 namespace DiskImage.Benchmarks;
 
 /// <summary>
-/// XFS build-from-tree on a synthetic 64 MiB tree (2,000 files of mixed sizes in 50 directories, held in an
-/// <see cref="InMemoryFileSystem"/> so that only XFS work is measured): size computation, then the build into
-/// memory. The whole-process comparison with <c>mkfs.xfs -p</c> on a real tree is benchmarks/compare-mkfs-xfs.sh.
+/// XFS build-from-tree on a synthetic tree held in an <see cref="InMemoryFileSystem"/> (so that only XFS work is measured):
+/// the build into memory, and the size computation alone. <see cref="Tree"/> picks a data-heavy tree (2,000 files, about
+/// 64 MiB) or a metadata-heavy one (5,000 small files and 500 symbolic links in 250 directories); see <see cref="XfsBenchData"/>.
+/// The whole-process comparison with <c>mkfs.xfs -p</c> on a real tree is benchmarks/compare-mkfs-xfs.sh.
 /// </summary>
 [MemoryDiagnoser]
 public class XfsBuildBenchmarks
 {
-    private static readonly XfsBuildOptions Options = new()
-    {
-        Format = new XfsFormatOptions
-        {
-            Uuid = new Guid("11111111-2222-4333-8444-555555555555"),
-            Timestamp = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero),
-        },
-    };
+    private static readonly XfsBuildOptions Options = new() { Format = XfsBenchData.Format };
 
     private InMemoryFileSystem _tree = null!;
     private long _size;
 
+    /// <summary>The tree shape (<see cref="XfsBenchData.Mixed"/> or <see cref="XfsBenchData.Small"/>).</summary>
+    [Params(XfsBenchData.Mixed, XfsBenchData.Small)]
+    public string Tree { get; set; } = XfsBenchData.Mixed;
+
+    /// <summary>Generates the tree and sizes the image (10 % over the smallest fit).</summary>
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(BenchmarkData.Seed);
-        _tree = new InMemoryFileSystem();
-        for (int d = 0; d < 50; d++)
-        {
-            _tree.CreateDirectory($"/d{d}");
-        }
-
-        byte[] data = new byte[64 * 1024];
-        for (int i = 0; i < 2000; i++)
-        {
-            int length = rng.Next(0, data.Length);
-            BenchmarkData.FillText(rng, data.AsSpan(0, length));
-            using Stream s = _tree.OpenFile($"/d{i % 50}/file{i}", FileMode.CreateNew, FileAccess.Write);
-            s.Write(data, 0, length);
-        }
-
-        _size = XfsFileSystem.ComputeBuildSize(_tree, new XfsBuildOptions { Format = Options.Format, ExtraPercent = 10 });
+        _tree = XfsBenchData.Tree(Tree);
+        _size = XfsFileSystem.ComputeBuildSize(_tree, new XfsBuildOptions { Format = XfsBenchData.Format, ExtraPercent = 10 });
     }
 
-    /// <summary>Format plus every file written (about 64 MiB of data).</summary>
+    /// <summary>Format plus every entry and every file's data written.</summary>
     [Benchmark]
     public long BuildFromTree()
     {

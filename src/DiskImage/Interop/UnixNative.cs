@@ -226,15 +226,23 @@ internal static partial class UnixNative
     private const int ODirectory = 0x10000;
     private const int ONoAtime = 0x40000;
     private const int OCloExec = 0x80000;
+    private const int ONoFollow = 0x20000;
+    private const int ONonBlock = 0x800;
     private const int EPerm = 1;
 
     /// <summary>
     /// Opens for reading without updating the access time (<c>O_NOATIME</c>, allowed to the owner and root; without
     /// it otherwise), so that reading a tree twice (size, then build) sees the same times.
     /// </summary>
-    public static SafeFileHandle OpenNoAtime(string path, bool directory)
+    public static SafeFileHandle OpenNoAtime(string path, bool directory) => OpenNoAtime(path, directory, listedFile: false);
+
+    /// <summary>
+    /// As <see cref="OpenNoAtime(string, bool)"/>; with <paramref name="listedFile"/> (an entry just listed) a final
+    /// symbolic link is not followed (<c>O_NOFOLLOW</c>) and a FIFO swapped in meanwhile does not block (<c>O_NONBLOCK</c>).
+    /// </summary>
+    public static SafeFileHandle OpenNoAtime(string path, bool directory, bool listedFile)
     {
-        int flags = ORdOnly | OCloExec | (directory ? ODirectory : 0);
+        int flags = ORdOnly | OCloExec | (directory ? ODirectory : 0) | (listedFile ? ONoFollow | ONonBlock : 0);
         int fd = Open(path, flags | ONoAtime);
         if (fd < 0 && Marshal.GetLastPInvokeError() == EPerm)
         {
@@ -253,10 +261,12 @@ internal static partial class UnixNative
     }
 
     /// <summary>The names in a directory (without "." and ".."), read with <c>getdents64</c>.</summary>
-    public static unsafe List<string> ReadDirectory(string path)
+    /// <param name="path">The directory.</param>
+    /// <param name="listed">Whether <paramref name="path"/> was just listed as a directory: a final symbolic link is then refused, not followed.</param>
+    public static unsafe List<string> ReadDirectory(string path, bool listed = false)
     {
         var names = new List<string>();
-        using SafeFileHandle dir = OpenNoAtime(path, directory: true);
+        using SafeFileHandle dir = OpenNoAtime(path, directory: true, listedFile: listed);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {

@@ -94,12 +94,23 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
         return Enumerate(dir, prefix, readLinkTargets, sparseFiles);
     }
 
-    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles)
+    /// <summary>
+    /// As <see cref="EnumerateDirectory(string, bool, ICollection{string}?)"/> for a directory whose path came from an earlier
+    /// listing (every component a real directory): no resolution (no <c>lstat</c> per path component), and a directory
+    /// replaced by a symbolic link since is refused rather than followed.
+    /// </summary>
+    internal IEnumerable<UnixFileInfo> EnumerateListedDirectory(string path, bool readLinkTargets, ICollection<string>? sparseFiles) =>
+        path == "/" ? EnumerateDirectory(path, readLinkTargets, sparseFiles) : Enumerate(RootDirectory + path, path + "/", readLinkTargets, sparseFiles, listed: true);
+
+    private static IEnumerable<UnixFileInfo> Enumerate(HostNode dir, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles) =>
+        Enumerate(dir.HostPath, prefix, readLinkTargets, sparseFiles, listed: false);
+
+    private static IEnumerable<UnixFileInfo> Enumerate(string dirHostPath, string prefix, bool readLinkTargets, ICollection<string>? sparseFiles, bool listed)
     {
-        foreach (string name in UnixNative.ReadDirectory(dir.HostPath))
+        foreach (string name in UnixNative.ReadDirectory(dirHostPath, listed))
         {
             // An entry removed while listing is skipped.
-            string host = dir.HostPath + "/" + name;
+            string host = dirHostPath + "/" + name;
             if (UnixNative.TryLStat(host, out UnixStat st))
             {
                 if (sparseFiles is not null && st.FileType == UnixFileType.RegularFile && st.Blocks * 512 < st.Size)
@@ -143,6 +154,14 @@ public sealed class HostDirectoryFileSystem : IFileSystem, IPathWalker<HostDirec
     /// </summary>
     internal IReadOnlyDictionary<string, byte[]> GetXattrsOfListedEntry(string path) =>
         UnixNative.ListXattrs(path == "/" ? RootDirectory : RootDirectory + path);
+
+    /// <summary>
+    /// Opens a regular file whose path came from <see cref="EnumerateDirectory(string, bool, ICollection{string}?)"/> for
+    /// positional reads (<see cref="RandomAccess"/>): no resolution (one <c>openat</c> instead of an <c>lstat</c> per path
+    /// component), no <see cref="FileStream"/>; a final symbolic link is refused rather than followed.
+    /// </summary>
+    internal Microsoft.Win32.SafeHandles.SafeFileHandle OpenListedFile(string path) =>
+        UnixNative.OpenNoAtime(RootDirectory + path, directory: false, listedFile: true);
 
     /// <summary>The data ranges of a listed regular file (see <see cref="UnixNative.GetDataRanges"/>); null when unknown.</summary>
     internal List<(long Offset, long Length)>? GetDataRangesOfListedEntry(string path, long size) =>

@@ -14,7 +14,7 @@ namespace DiskImage.FileSystems.Xfs;
 internal sealed class XfsBuilder
 {
     private const int RemoteHeader = 56;
-    private const int CopyBufferBytes = 1 << 20;
+    private const int CopyBufferBytes = 4 << 20;
     private readonly List<XfsBuildItem> _items;
     private readonly XfsFormatOptions _format;
     private readonly CancellationToken _cancellationToken;
@@ -142,6 +142,8 @@ internal sealed class XfsBuilder
             XfsBuildItem item = _items[k == 0 ? 0 : k - 2];
             writer.Write(item, inode);
         }
+
+        writer.Finish();
 
         for (int c = 0; c < _chunks.Count; c++)
         {

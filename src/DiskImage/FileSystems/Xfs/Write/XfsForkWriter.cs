@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using DiskImage.FileSystems.Host;
 using DiskImage.IO;
+using Microsoft.Win32.SafeHandles;
 
 namespace DiskImage.FileSystems.Xfs;
 
@@ -7,9 +9,17 @@ namespace DiskImage.FileSystems.Xfs;
 /// Writes one laid-out <see cref="XfsBuildItem"/>: its inode (core, data fork, attribute fork, CRC), its directory,
 /// attribute, remote-symlink and bmbt blocks (stamped with uuid, owner, disk address and CRC) and its file content.
 /// </summary>
+/// <remarks>
+/// Blocks go through one pooled gather buffer: consecutive writes to adjacent device bytes (the layout places the items'
+/// blocks one after the other) become one positional write of up to <see cref="XfsBuilder.CopyBuffer"/> bytes, and file
+/// content is read straight into it. <see cref="Finish"/> writes what is left.
+/// </remarks>
 internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uuid, IFileSystem? source, CancellationToken cancellationToken)
 {
-    private byte[]? _copyBuffer;
+    private readonly HostDirectoryFileSystem? _host = OperatingSystem.IsLinux() ? source as HostDirectoryFileSystem : null;
+    private byte[]? _gather;
+    private long _gatherStart;
+    private int _gatherLength;
 
     /// <summary>The full <c>di_mode</c> of an entry: type bits and permissions (the one place modes are converted).</summary>
     public static ushort DiskMode(UnixFileInfo info)
@@ -133,7 +143,7 @@ internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uu
 
     private ulong DiskAddress(ulong fsBlock) => (ulong)ByteOffset(fsBlock) >> 9;
 
-    private void WriteFsBlock(ulong fsBlock, byte[] data) => device.Write(ByteOffset(fsBlock), data);
+    private void WriteFsBlock(ulong fsBlock, byte[] data) => Put(ByteOffset(fsBlock), data);
 
     private static ulong Map(List<XfsExtentToWrite> extents, long logical)
     {
@@ -171,8 +181,58 @@ internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uu
             for (int i = 0; i < b.Data.Length / bs; i++)
             {
                 ulong fsb = i == 0 ? first : Map(extents, b.LogicalBlock + i);
-                device.Write(ByteOffset(fsb), b.Data.AsSpan(i * bs, bs));
+                Put(ByteOffset(fsb), b.Data.AsSpan(i * bs, bs));
             }
+        }
+    }
+
+    /// <summary>Writes the gathered bytes and returns the buffer to the pool; call once after the last item.</summary>
+    public void Finish()
+    {
+        FlushGather();
+        if (_gather is not null)
+        {
+            XfsBuilder.Pool.Return(_gather);
+            _gather = null;
+        }
+    }
+
+    /// <summary>The gather buffer's free space at device offset <paramref name="dest"/>, after writing out what does not end there.</summary>
+    private Span<byte> Reserve(long dest)
+    {
+        _gather ??= XfsBuilder.Pool.Rent(XfsBuilder.CopyBuffer);
+        if (_gatherLength > 0 && (_gatherStart + _gatherLength != dest || _gatherLength == XfsBuilder.CopyBuffer))
+        {
+            FlushGather();
+        }
+
+        if (_gatherLength == 0)
+        {
+            _gatherStart = dest;
+        }
+
+        return _gather.AsSpan(_gatherLength, XfsBuilder.CopyBuffer - _gatherLength);
+    }
+
+    private void Put(long dest, ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0)
+        {
+            Span<byte> free = Reserve(dest);
+            int n = Math.Min(free.Length, data.Length);
+            data[..n].CopyTo(free);
+            _gatherLength += n;
+            dest += n;
+            data = data[n..];
+        }
+    }
+
+    private void FlushGather()
+    {
+        if (_gatherLength > 0)
+        {
+            device.Write(_gatherStart, _gather.AsSpan(0, _gatherLength));
+            _gatherLength = 0;
         }
     }
 
@@ -180,42 +240,57 @@ internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uu
     {
         int bs = g.BlockSize;
         long size = item.Info.Size;
-        _copyBuffer ??= new byte[XfsBuilder.CopyBuffer];
-        byte[] buffer = _copyBuffer;
-        using Stream s = source!.OpenFile(item.Path, FileMode.Open, FileAccess.Read);
+#pragma warning disable CA1416 // _host is only set on Linux.
+        using SafeFileHandle? handle = _host?.OpenListedFile(item.Path);
+#pragma warning restore CA1416
+        using Stream? stream = handle is null ? source!.OpenFile(item.Path, FileMode.Open, FileAccess.Read) : null;
         foreach (XfsExtentToWrite e in item.DataExtents)
         {
             long pos = e.Logical * bs;
             long end = Math.Min(pos + ((long)e.Count * bs), size);
             long dest = ByteOffset(e.FsBlock);
-            if (s.Position != pos)
-            {
-                s.Position = pos;
-            }
-
             while (pos < end)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                int want = (int)Math.Min(buffer.Length, end - pos);
-                int got = 0;
-                while (got < want)
-                {
-                    int r = s.Read(buffer, got, want - got);
-                    if (r == 0)
-                    {
-                        break;
-                    }
+                Span<byte> free = Reserve(dest);
+                int want = (int)Math.Min(free.Length, end - pos);
+                int got = handle is not null ? ReadAt(handle, free[..want], pos) : ReadAt(stream!, free[..want], pos);
 
-                    got += r;
-                }
-
-                // A source that shrank reads as zeros; the tail of the last block is zeroed too.
-                int padded = Math.Min(buffer.Length, (want + bs - 1) / bs * bs);
-                Array.Clear(buffer, got, padded - got);
-                device.Write(dest, buffer.AsSpan(0, padded));
+                // A source that shrank reads as zeros; the tail of the last block is zeroed too. The buffer and every
+                // reservation in it are whole blocks, so the padded length fits.
+                int padded = Math.Min(free.Length, (want + bs - 1) / bs * bs);
+                free[got..padded].Clear();
+                _gatherLength += padded;
                 dest += padded;
                 pos += want;
             }
         }
+    }
+
+    private static int ReadAt(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        int got = 0;
+        while (got < buffer.Length)
+        {
+            int r = RandomAccess.Read(handle, buffer[got..], offset + got);
+            if (r == 0)
+            {
+                break;
+            }
+
+            got += r;
+        }
+
+        return got;
+    }
+
+    private static int ReadAt(Stream stream, Span<byte> buffer, long offset)
+    {
+        if (stream.Position != offset)
+        {
+            stream.Position = offset;
+        }
+
+        return stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
     }
 }

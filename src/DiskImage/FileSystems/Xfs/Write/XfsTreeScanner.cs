@@ -42,8 +42,8 @@ internal static class XfsTreeScanner
             cancellationToken.ThrowIfCancellationRequested();
             XfsBuildItem dir = pending.Pop();
             entries.Clear();
-            entries.AddRange(fast ? host!.EnumerateDirectory(dir.Path, readLinkTargets: !sizingOnly, sparse) : source.EnumerateDirectory(dir.Path));
-            entries.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+            entries.AddRange(fast ? host!.EnumerateListedDirectory(dir.Path, readLinkTargets: !sizingOnly, sparse) : source.EnumerateDirectory(dir.Path));
+            entries.Sort(static (a, b) => NameOf(a.Path).SequenceCompareTo(NameOf(b.Path)));
             var subdirs = new List<XfsBuildItem>();
             foreach (UnixFileInfo e in entries)
             {
@@ -119,6 +119,9 @@ internal static class XfsTreeScanner
 #pragma warning restore CA1416
         return (items, dataBytes);
     }
+
+    /// <summary>The last component of a listed path, without allocating (ordinal order equals <see cref="string.CompareOrdinal(string, string)"/>'s).</summary>
+    private static ReadOnlySpan<char> NameOf(string path) => path.AsSpan(path.LastIndexOf('/') + 1);
 
     private static List<XfsAttributeToWrite>? Attributes(IReadOnlyDictionary<string, byte[]> xattrs, string path) =>
         xattrs.Count == 0 ? null : XfsAttributeLayout.FromXattrs(xattrs, path);
