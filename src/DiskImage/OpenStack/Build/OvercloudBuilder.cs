@@ -149,13 +149,9 @@ public static class OvercloudBuilder
     {
         var outputs = new List<OvercloudBuildOutput>();
         UnixTime? epoch = options.SourceDateEpoch is { } sde ? new UnixTime(sde, 0) : null;
-        DirectoryInfo work = Directory.CreateTempSubdirectory("diskimage-overcloud-");
-        if (options.TemporaryDirectory is not null)
-        {
-            work.Delete();
-            Directory.CreateDirectory(options.TemporaryDirectory);
-            work = Directory.CreateDirectory(Path.Combine(Path.GetFullPath(options.TemporaryDirectory), "diskimage-overcloud-" + Guid.NewGuid().ToString("N")));
-        }
+        DirectoryInfo work = options.TemporaryDirectory is null
+            ? Directory.CreateTempSubdirectory("diskimage-overcloud-")
+            : Directory.CreateDirectory(Path.Combine(Path.GetFullPath(options.TemporaryDirectory), "diskimage-overcloud-" + Guid.NewGuid().ToString("N")));
 
         try
         {

@@ -206,8 +206,9 @@ public sealed class OvercloudBuildTests
         string baseImage = dir.File("base.qcow2");
         OvercloudBuildFixture.WriteBaseImage(baseImage);
         File.WriteAllText(dir.File("recipe.yaml"), OvercloudBuildFixture.Recipe);
-        CliResult all = CliHarness.Run("overcloud", "build", "--all", "--base", baseImage, "--recipe", dir.File("recipe.yaml"), "-o", dir.File("out"), "--output=json");
+        CliResult all = CliHarness.Run("overcloud", "build", "--all", "--base", baseImage, "--recipe", dir.File("recipe.yaml"), "-o", dir.File("out"), "--output=json", "--tmpdir", dir.File("scratch"));
         Assert.True(all.ExitCode == 3, all.ToString());
+        Assert.Empty(Directory.GetFileSystemEntries(dir.File("scratch")));
         using (JsonDocument doc = JsonDocument.Parse(all.StandardOutput))
         {
             Assert.Equal(["built", "built", "built", "skipped", "skipped"], doc.RootElement.GetProperty("outputs").EnumerateArray().Select(e => e.GetProperty("action").GetString()));
