@@ -251,7 +251,6 @@ public sealed class OvercloudBuildTests
             images:
               - name: overcloud-full
                 type: partition
-                compress: true
             """);
         OvercloudBuildResult result = await OvercloudBuilder.BuildAsync(recipe, new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = dir.File("out"), SourceDateEpoch = Epoch });
         Assert.All(result.Outputs, o => Assert.Equal(OvercloudBuildAction.Built, o.Action));
