@@ -87,7 +87,16 @@ internal static class OvercloudBuildCommand
             TemporaryDirectory = tmpDir,
         };
         var log = new LineProgress(quiet || json ? null : stderr);
-        OvercloudBuildResult result = OvercloudBuilder.BuildAsync(recipe, options, log, cancellationToken).GetAwaiter().GetResult();
+        OvercloudBuildResult result;
+        try
+        {
+            result = OvercloudBuilder.BuildAsync(recipe, options, log, cancellationToken).GetAwaiter().GetResult();
+        }
+        catch (FileNotFoundException e) when (!File.Exists(baseImage))
+        {
+            throw new CliException(e.Message);
+        }
+
         if (json)
         {
             stdout.Write(Json(result));

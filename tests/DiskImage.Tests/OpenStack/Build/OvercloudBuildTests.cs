@@ -222,6 +222,9 @@ public sealed class OvercloudBuildTests
         Assert.Equal(1, CliHarness.Run("overcloud", "build", "--base", baseImage).ExitCode);
         Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all", "overcloud-full", "--base", baseImage).ExitCode);
         Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all").ExitCode);
+        CliResult missing = CliHarness.Run("overcloud", "build", "--all", "--base", dir.File("absent.qcow2"), "-o", dir.File("out"));
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("absent.qcow2: the base image does not exist", missing.StandardError, StringComparison.Ordinal);
         File.WriteAllText(dir.File("bad.yaml"), "images:\n  - name: a\n    type: nope\n");
         CliResult bad = CliHarness.Run("overcloud", "build", "--all", "--base", baseImage, "--recipe", dir.File("bad.yaml"));
         Assert.Equal(1, bad.ExitCode);
