@@ -54,6 +54,7 @@ internal static class Cli
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
           part delete [-f fmt] filename N
           part resize [-f fmt] [--size N] [--shrink] filename N
+          overcloud build [--all | NAME...] --base IMG [--recipe FILE] [-o DIR] [--force] [--tmpdir DIR] [--print-default-recipe] [--output=ofmt]
           overcloud upload [-o image_path] [--os-image-name name] [--http-boot dir] [--update-existing] [--whole-disk] [--architecture arch] [--platform p] [--image-type os|ironic-python-agent] [--output=ofmt]
 
         Command parameters:
@@ -147,7 +148,12 @@ internal static class Cli
           'part delete' removes partition N; 'part resize' grows partition N into the free space after
             it, or to '--size' ('--shrink' allows a smaller size)
 
-        OpenStack commands (credentials from the OS_* variables: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD,
+        OpenStack commands:
+          'overcloud build' builds a recipe's images (default: overcloud-full.{qcow2,vmlinuz,initrd} and
+            the deploy/agent ramdisks) from a base guest that stays unchanged; files are written atomically
+            with a manifest (overcloud-build.json), current ones are skipped; SOURCE_DATE_EPOCH makes the
+            outputs byte-identical; exit code 0 all built or current, 1 error, 3 some outputs skipped
+        Upload (credentials from the OS_* variables: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD,
         OS_PROJECT_NAME, ... or OS_AUTH_TYPE=none with OS_ENDPOINT for a standalone Glance):
           'overcloud upload' puts overcloud-full.{vmlinuz,initrd} (aki, ari) and the image (qcow2 or raw)
             into Glance with kernel_id, ramdisk_id and hw_architecture, as 'openstack overcloud image

@@ -25,7 +25,7 @@ internal static class OvercloudCommand
     {
         if (args.Length == 0)
         {
-            throw CliException.Usage("Expecting an overcloud command: upload");
+            throw CliException.Usage("Expecting an overcloud command: build or upload");
         }
 
         string verb = args[0];
@@ -34,9 +34,14 @@ internal static class OvercloudCommand
             return Cli.PrintHelp(stdout);
         }
 
+        if (verb == "build")
+        {
+            return OvercloudBuildCommand.Run(args[1..], stdout, stderr, cancellationToken);
+        }
+
         if (verb != "upload")
         {
-            throw CliException.Usage($"Unknown overcloud command '{verb}' (upload)");
+            throw CliException.Usage($"Unknown overcloud command '{verb}' (build, upload)");
         }
 
         var getopt = new GetOpt(
