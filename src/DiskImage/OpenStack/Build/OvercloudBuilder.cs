@@ -75,17 +75,6 @@ public static class OvercloudBuilder
         var currentFiles = new Dictionary<string, OvercloudBuildOutput>(StringComparer.Ordinal);
         foreach (OvercloudImageRecipe image in selected)
         {
-            if (image.Kind == OvercloudImageKind.Ramdisk && !OvercloudRamdisk.IsAvailable)
-            {
-                foreach (string f in image.Files)
-                {
-                    outputs.Add(Skipped(image, f, outDir));
-                }
-
-                Report(progress, image.Name, null, "skipped: " + OvercloudRamdisk.NotAvailableMessage);
-                continue;
-            }
-
             string recipeHash = recipe.HashFor(image);
             List<OvercloudBuildOutput> current = options.Force ? [] : CurrentFiles(image, manifest, outDir, recipeHash, inputHash, ct);
             foreach (OvercloudBuildOutput o in current)
@@ -328,7 +317,7 @@ public static class OvercloudBuilder
             Report(c.Progress, image.Name, initramfs, "assembling the initramfs");
             using (FileStream s = output.Create())
             {
-                OvercloudRamdisk.Build(c.View, image.Ramdisk ?? new OvercloudRamdiskRecipe(), s, c.Ct);
+                OvercloudRamdisk.Build(c.View, image.Ramdisk ?? new OvercloudRamdiskRecipe(), s, c.Epoch?.Seconds, c.Ct);
             }
 
             outputs.Add(Commit(c, output, initramfs, "initramfs"));
@@ -439,16 +428,6 @@ public static class OvercloudBuilder
 
         return list;
     }
-
-    private static OvercloudBuildOutput Skipped(OvercloudImageRecipe image, string file, string outDir) => new()
-    {
-        Image = image.Name,
-        File = file,
-        Path = Path.Combine(outDir, file),
-        Format = file == image.KernelFile ? "kernel" : "initramfs",
-        Action = OvercloudBuildAction.Skipped,
-        Message = OvercloudRamdisk.NotAvailableMessage,
-    };
 
     /// <summary>The SHA-256 of the base image's bytes and the <c>SOURCE_DATE_EPOCH</c>, and the builder's format version.</summary>
     private static string InputHash(string basePath, long? sourceDateEpoch, CancellationToken ct)
