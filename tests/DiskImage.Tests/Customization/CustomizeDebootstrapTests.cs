@@ -212,8 +212,22 @@ public sealed class CustomizeDebootstrapTests
         }
 
         SortedDictionary<string, string> delta = Delta(before, DebugfsTree.Read(image, tmp.Path, exclude: x => x.StartsWith("/lost+found", StringComparison.Ordinal)));
-        string text = string.Join('\n', delta.Select(kv => kv.Key + "\t" + kv.Value));
-        Assert.Equal(VirtCustomizeDelta.Trim(), text);
+        string text = string.Join('\n', delta.Select(kv => WithoutRandomContent(kv.Key + "\t" + kv.Value)));
+        string recorded = string.Join('\n', VirtCustomizeDelta.Trim().Split('\n').Select(WithoutRandomContent));
+        Assert.Equal(recorded, text);
+    }
+
+    /// <summary>A delta line whose content hash is dropped when the file holds random values (password salts), as in <see cref="ByForm"/>.</summary>
+    private static string WithoutRandomContent(string line)
+    {
+        int tab = line.IndexOf('\t', StringComparison.Ordinal);
+        if (tab < 0 || !ByForm.Contains(line[..tab]))
+        {
+            return line;
+        }
+
+        int lastSpace = line.LastIndexOf(' ');
+        return lastSpace > tab ? line[..lastSpace] : line;
     }
 
     private static void MakeImage(string tree, string image)
