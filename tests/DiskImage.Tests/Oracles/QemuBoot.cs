@@ -13,8 +13,9 @@ internal static class QemuBoot
     /// <c>console=ttyS0 panic=-1</c>), with <paramref name="disk"/> as a virtio disk when given; retries once when
     /// <paramref name="marker"/> is not on the console (TCG on a loaded host occasionally loses console output).
     /// </summary>
+    /// <param name="readOnly">Attach the disk read-only and without image locking (another qemu may be using it).</param>
     /// <returns>The console text (carriage returns removed), whether or not it holds the marker.</returns>
-    public static string Run(string qemu, string kernel, string initrd, string append, string? disk, string marker, TimeSpan timeout, ITestOutputHelper? output = null)
+    public static string Run(string qemu, string kernel, string initrd, string append, string? disk, string marker, TimeSpan timeout, ITestOutputHelper? output = null, bool readOnly = false)
     {
         var args = new List<string>
         {
@@ -24,7 +25,7 @@ internal static class QemuBoot
         if (disk is not null)
         {
             string format = disk.EndsWith(".qcow2", StringComparison.Ordinal) ? "qcow2" : "raw";
-            args.AddRange(["-drive", $"file={disk},format={format},if=virtio"]);
+            args.AddRange(["-drive", $"file={disk},format={format},if=virtio" + (readOnly ? ",readonly=on,file.locking=off" : string.Empty)]);
         }
 
         string console = string.Empty;

@@ -12,12 +12,14 @@ namespace DiskImage.Tests.OpenStack.Build;
 /// Issue 13, acceptance 1 (the boot): <c>overcloud build</c> from a base guest made by our writers (MBR + XFS root of
 /// the debootstrap tree, with the host's Debian kernel and initramfs-tools initrd in its /boot), judged by the kernel
 /// under qemu-system-x86_64 (TCG). The partition image's kernel and initrd mount <c>overcloud-full.qcow2</c> as the
-/// root by <c>root=LABEL=img-rootfs</c> and run the marker the recipe installed as <c>init=</c>; the ramdisk image's
-/// kernel boots its initramfs with <c>rdinit=/init</c>, the recipe's script run by the guest's dynamically linked bash.
+/// root by <c>root=LABEL=img-rootfs</c> and run the marker the recipe installed as <c>init=</c>; the agent ramdisk's
+/// kernel boots its initramfs with <c>rdinit=/init</c>, the recipe's script run by the guest's dynamically linked bash
+/// (ls, cat, mount and sleep too); the deploy ramdisk (zstd) loads virtio_pci and virtio_blk from the modules it carries
+/// (installed into the guest by the recipe's copy-in, with busybox for modprobe) and sees the virtio disk.
 /// </summary>
 /// <remarks>
 /// The debootstrap minbase tree has no init system, so the partition image boots a marker script instead of systemd.
-/// Both boots run at once (one TCG CPU each).
+/// The root boot runs next to the two ramdisk boots (one TCG CPU each).
 /// </remarks>
 [SupportedOSPlatform("linux")]
 public sealed class OvercloudBootTests(ITestOutputHelper output)
@@ -26,6 +28,7 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
     private const string HostName = "overcloud-bootcheck";
     private const string RootDone = "DISKIMAGE-OVERCLOUD-ROOT-DONE";
     private const string RamdiskDone = "DISKIMAGE-OVERCLOUD-RAMDISK-42";
+    private const string DeployDone = "DISKIMAGE-OVERCLOUD-DEPLOY-42";
 
     private const string Recipe = """
         version: 1
@@ -47,6 +50,10 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
               echo o > /proc/sysrq-trigger
               sleep 60
           - chmod: "0755:/usr/local/sbin/overcloud-boot-marker"
+          - mkdir: /usr/lib/modules
+          - copy-in: "@MODULES@:/usr/lib"
+          - upload: "@BUSYBOX@:/usr/local/bin/busybox"
+          - chmod: "0755:/usr/local/bin/busybox"
         sysprep:
           operations: defaults
           machine-id: uninitialized
@@ -79,6 +86,29 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
                 sleep 1
                 echo o > /proc/sysrq-trigger
                 sleep 5
+          - name: deploy-ramdisk
+            type: ramdisk
+            kernel: deploy.kernel
+            initramfs: deploy.initramfs
+            ramdisk:
+              binaries: [bash, cat, /usr/local/bin/busybox]
+              modules: [virtio_pci, virtio_blk]
+              compression: zstd
+              init: |
+                #!/bin/bash
+                /usr/local/bin/busybox mount -t proc proc /proc
+                /usr/local/bin/busybox mount -t sysfs sysfs /sys
+                /usr/local/bin/busybox modprobe virtio_pci
+                /usr/local/bin/busybox modprobe virtio_blk
+                while read -r name rest; do
+                  case "$name" in virtio_blk|virtio_pci) echo "DISKIMAGE-DEPLOY|module|$name" ;; esac
+                done < /proc/modules
+                for i in {1..30}; do [ -e /sys/block/vda/size ] && break; /usr/local/bin/busybox sleep 1; done
+                echo "DISKIMAGE-DEPLOY|disk|$(cat /sys/block/vda/size)"
+                echo "DISKIMAGE-OVERCLOUD-DEPLOY-$((6 * 7))"
+                /usr/local/bin/busybox sleep 1
+                echo o > /proc/sysrq-trigger
+                /usr/local/bin/busybox sleep 5
         """;
 
     [SkippableFact]
@@ -109,8 +139,32 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
         OvercloudBuildFixture.WriteBaseImage(baseImage, new PrefixOverlayFileSystem(new HostDirectoryFileSystem(tree), "/boot", new HostDirectoryFileSystem(boot)));
         output.WriteLine($"base image written at {clock.Elapsed.TotalSeconds:F1} s");
 
+        // What the recipe installs for the deploy ramdisk: the host's modules.* indexes, virtio_pci and virtio_blk
+        // with their dependencies (modprobe --show-depends), and busybox for modprobe (minbase has no kmod).
+        string modules = dir.File("modules");
+        foreach (string f in Directory.GetFiles("/lib/modules/" + version, "modules.*"))
+        {
+            Directory.CreateDirectory(Path.Combine(modules, version));
+            File.Copy(f, Path.Combine(modules, version, Path.GetFileName(f)));
+        }
+
+        ToolResult deps = Oracle.Run(Oracle.Find("/sbin/modprobe") ?? Oracle.Require("modprobe"), ["-S", version, "-a", "--show-depends", "virtio_pci", "virtio_blk"], TimeSpan.FromSeconds(30));
+        Assert.True(deps.ExitCode == 0, deps.ToString());
+        foreach (string line in deps.StandardOutput.Split('\n'))
+        {
+            string ko = line.StartsWith("insmod /lib/modules/", StringComparison.Ordinal) ? line[7..].Trim() : string.Empty;
+            string target = ko.Length > 0 ? Path.Combine(modules, ko["/lib/modules/".Length..]) : string.Empty;
+            if (ko.Length > 0 && !File.Exists(target))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(ko, target);
+            }
+        }
+
+        string busybox = Oracle.Find("/bin/busybox") ?? Oracle.Require("busybox");
+        string recipe = Recipe.Replace("@MODULES@", modules, StringComparison.Ordinal).Replace("@BUSYBOX@", busybox, StringComparison.Ordinal);
         string outDir = dir.File("out");
-        OvercloudBuildResult result = await OvercloudBuilder.BuildAsync(OvercloudRecipe.Parse(Recipe), new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = outDir, SourceDateEpoch = 1_700_000_000 });
+        OvercloudBuildResult result = await OvercloudBuilder.BuildAsync(OvercloudRecipe.Parse(recipe), new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = outDir, SourceDateEpoch = 1_700_000_000 });
         Assert.All(result.Outputs, o => Assert.Equal(OvercloudBuildAction.Built, o.Action));
         output.WriteLine($"overcloud build done at {clock.Elapsed.TotalSeconds:F1} s");
         string Out(string name) => Path.Combine(outDir, name);
@@ -123,7 +177,8 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
         TimeSpan timeout = TimeSpan.FromMinutes(4);
         Task<string> rootBoot = Task.Run(() => QemuBoot.Run(qemu, Out("overcloud-full.vmlinuz"), Out("overcloud-full.initrd"), $"root=LABEL=img-rootfs init={MarkerPath}", Out("overcloud-full.qcow2"), RootDone, timeout, output));
         Task<string> ramdiskBoot = Task.Run(() => QemuBoot.Run(qemu, Out("ironic-python-agent.kernel"), Out("ironic-python-agent.initramfs"), "rdinit=/init", null, RamdiskDone, timeout, output));
-        string[] consoles = await Task.WhenAll(rootBoot, ramdiskBoot);
+        Task<string> deployBoot = ramdiskBoot.ContinueWith(_ => QemuBoot.Run(qemu, Out("deploy.kernel"), Out("deploy.initramfs"), "rdinit=/init", Out("overcloud-full.qcow2"), DeployDone, timeout, output, readOnly: true), TaskScheduler.Default);
+        string[] consoles = await Task.WhenAll(rootBoot, ramdiskBoot, deployBoot);
         output.WriteLine($"boots done at {clock.Elapsed.TotalSeconds:F1} s");
 
         List<string> root = Marks(consoles[0], "DISKIMAGE-OVERCLOUD|");
@@ -145,6 +200,20 @@ public sealed class OvercloudBootTests(ITestOutputHelper output)
         Assert.True(ramdisk.Any(m => m.StartsWith("ls|", StringComparison.Ordinal) && m.Contains("bash", StringComparison.Ordinal) && m.Contains("sleep", StringComparison.Ordinal)), why);
         Assert.True(ramdisk.Contains("version|" + File.ReadAllText(Path.Combine(tree, "etc/debian_version")).Trim()), why);
         Assert.True(ramdisk.Any(m => m.StartsWith("cmdline|", StringComparison.Ordinal) && m.Contains("rdinit=/init", StringComparison.Ordinal)), why);
+
+        // The deploy ramdisk loads virtio_pci and virtio_blk (with their dependencies) from the modules it carries and sees the disk.
+        List<string> deploy = Marks(consoles[2], "DISKIMAGE-DEPLOY|");
+        output.WriteLine(string.Join('\n', deploy));
+        why = "console:\n" + QemuBoot.Tail(consoles[2]);
+        Assert.True(consoles[2].Contains(DeployDone, StringComparison.Ordinal), why);
+        Assert.True(deploy.Contains("module|virtio_blk") && deploy.Contains("module|virtio_pci"), why);
+        Assert.True(deploy.Contains("disk|" + VirtualSectors(Out("overcloud-full.qcow2"))), why);
+    }
+
+    private static long VirtualSectors(string qcow2)
+    {
+        using var image = DiskImage.Formats.Qcow2.Qcow2Image.Open(qcow2);
+        return image.Content.Length / 512;
     }
 
     private static List<string> Marks(string console, string prefix)
