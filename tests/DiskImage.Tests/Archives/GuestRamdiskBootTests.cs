@@ -62,23 +62,12 @@ public sealed class GuestRamdiskBootTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"ramdisk: {new FileInfo(image).Length} bytes");
-        string[] args = ["-machine", "q35", "-accel", "tcg", "-m", "512", "-smp", "1", "-nographic", "-no-reboot", "-kernel", kernel, "-initrd", image, "-append", "console=ttyS0 panic=-1 rdinit=/init"];
-        ToolResult r = await Task.Run(() => Oracle.Run(qemu, args, TimeSpan.FromSeconds(150)));
-        if (!r.StandardOutput.Contains("DISKIMAGE-GUEST-RAMDISK-42", StringComparison.Ordinal))
-        {
-            // TCG on a loaded host occasionally loses console output; one retry separates that from a ramdisk that fails.
-            output.WriteLine("retrying; first attempt ended with:\n" + Tail(r.StandardOutput));
-            r = await Task.Run(() => Oracle.Run(qemu, args, TimeSpan.FromSeconds(150)));
-        }
-
-        string console = r.StandardOutput;
-        output.WriteLine(Tail(console));
+        string console = await Task.Run(() => QemuBoot.Run(qemu, kernel, image, "rdinit=/init", null, "DISKIMAGE-GUEST-RAMDISK-42", TimeSpan.FromSeconds(150), output));
+        output.WriteLine(QemuBoot.Tail(console));
         Assert.Contains("DISKIMAGE-GUEST-RAMDISK-42", console, StringComparison.Ordinal);
         Assert.Contains($"GUEST-LS: {version}", console, StringComparison.Ordinal);
         Assert.Contains("GUEST-VERSION=12", console, StringComparison.Ordinal);
         Assert.Contains("MODULES-LOADED", console, StringComparison.Ordinal);
         Assert.DoesNotContain("error while loading shared libraries", console, StringComparison.Ordinal);
     }
-
-    private static string Tail(string s) => s.Length > 4000 ? s[^4000..] : s;
 }

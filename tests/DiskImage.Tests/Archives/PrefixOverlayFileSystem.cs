@@ -11,15 +11,43 @@ internal sealed class PrefixOverlayFileSystem(IFileSystem lower, string prefix, 
 {
     public bool IsReadOnly => true;
 
-    public UnixFileInfo GetEntry(string path) => Route(path, out string p).GetEntry(p);
+    public UnixFileInfo GetEntry(string path)
+    {
+        IFileSystem fs = Route(path, out string p);
+        return fs == upper ? Rebase(fs.GetEntry(p)) : fs.GetEntry(p);
+    }
 
     public bool Exists(string path) => Route(path, out string p).Exists(p);
 
-    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => Route(path, out string p).EnumerateDirectory(p);
+    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    {
+        IFileSystem fs = Route(path, out string p);
+        return fs == upper ? fs.EnumerateDirectory(p).Select(Rebase) : fs.EnumerateDirectory(p);
+    }
 
     public Stream OpenFile(string path, FileMode mode, FileAccess access) => Route(path, out string p).OpenFile(p, mode, access);
 
     public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => Route(path, out string p).GetXattrs(p);
+
+    /// <summary>An entry of <paramref name="upper"/> with its path as seen in the overlay (under the prefix).</summary>
+    private UnixFileInfo Rebase(UnixFileInfo e) => new()
+    {
+        Path = e.Path == "/" ? prefix : prefix + e.Path,
+        Type = e.Type,
+        Mode = e.Mode,
+        UserId = e.UserId,
+        GroupId = e.GroupId,
+        Size = e.Size,
+        LinkCount = e.LinkCount,
+        Inode = e.Inode,
+        AccessTime = e.AccessTime,
+        ModificationTime = e.ModificationTime,
+        ChangeTime = e.ChangeTime,
+        CreationTime = e.CreationTime,
+        DeviceMajor = e.DeviceMajor,
+        DeviceMinor = e.DeviceMinor,
+        LinkTarget = e.LinkTarget,
+    };
 
     private IFileSystem Route(string path, out string routed)
     {
