@@ -3,8 +3,11 @@ namespace DiskImage.OpenStack.Build;
 /// <summary>What <see cref="OvercloudBuilder.BuildAsync"/> builds, from what, and where.</summary>
 public sealed class OvercloudBuildOptions
 {
-    /// <summary>The base guest image (qcow2 or raw, detected). It is opened read-only and never changed.</summary>
-    public required string BaseImage { get; init; }
+    /// <summary>The defaults; <see cref="BaseImage"/> must still be given for a build.</summary>
+    public static OvercloudBuildOptions Default { get; } = new();
+
+    /// <summary>The base guest image (qcow2 or raw, detected). It is opened read-only and never changed. Required: a build without it throws <see cref="ArgumentException"/>.</summary>
+    public string BaseImage { get; init; } = string.Empty;
 
     /// <summary>The directory the files and the manifest are written to (created when missing). Default: the current directory.</summary>
     public string OutputDirectory { get; init; } = ".";

@@ -34,7 +34,7 @@ public static class OvercloudBuilder
     /// <param name="progress">Receives a message at each step; null for none.</param>
     /// <param name="cancellationToken">Stops the build; no partial file is left under a final name.</param>
     /// <returns>Every file of the selected images and what was done with it.</returns>
-    /// <exception cref="ArgumentException">A selected name is not an image of the recipe.</exception>
+    /// <exception cref="ArgumentException">A selected name is not an image of the recipe, or <see cref="OvercloudBuildOptions.BaseImage"/> is empty.</exception>
     /// <exception cref="FileNotFoundException">The base image does not exist.</exception>
     /// <exception cref="InvalidDataException">The base image holds no operating system, or is malformed.</exception>
     /// <exception cref="NotSupportedException">Something in the guest cannot be processed (see the message).</exception>
@@ -43,6 +43,11 @@ public static class OvercloudBuilder
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrEmpty(options.BaseImage))
+        {
+            throw new ArgumentException("OvercloudBuildOptions.BaseImage names no base image.", nameof(options));
+        }
+
         return Task.Run(() => Build(recipe, options, progress, cancellationToken), cancellationToken);
     }
 
