@@ -10,6 +10,32 @@ namespace DiskImage.Tests.FileSystems;
 /// </summary>
 public static class FailureSequences
 {
+    /// <summary>
+    /// Applies <paramref name="ops"/> to <paramref name="fs"/> in order until a step throws <see cref="IOException"/>;
+    /// returns the failed operation's index (or -1) and the exception. The file system is left open.
+    /// </summary>
+    public static int ApplyUntilFailure(IFileSystem fs, List<FailureOp> ops, FailureOpContext context, out Exception? error)
+    {
+        error = null;
+        for (int i = 0; i < ops.Count; i++)
+        {
+            foreach (Action<IFileSystem, FailureOpContext> step in ops[i].Steps)
+            {
+                try
+                {
+                    step(fs, context);
+                }
+                catch (IOException e)
+                {
+                    error = e;
+                    return i;
+                }
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>A short sequence touching every kind of metadata: directories, files, xattrs, links, renames, deletes.</summary>
     public static List<FailureOp> Mixed(int seed)
     {

@@ -70,26 +70,9 @@ public sealed class Ext4FailureAtomicityTests : IDisposable
     /// <summary>Applies the operations until one throws; returns its index (or -1) after disposing the file system.</summary>
     private static int Run(BlockDevice device, List<FailureOp> ops, out Exception? error)
     {
-        error = null;
-        int failed = -1;
         Ext4FileSystem fs = Ext4FileSystem.Open(device, new Ext4OpenOptions { Writable = true, Clock = () => new UnixTime(1_700_000_000, 0) }, leaveOpen: true);
         var context = new FailureOpContext();
-        for (int i = 0; i < ops.Count && failed < 0; i++)
-        {
-            foreach (Action<IFileSystem, FailureOpContext> step in ops[i].Steps)
-            {
-                try
-                {
-                    step(fs, context);
-                }
-                catch (IOException e)
-                {
-                    error = e;
-                    failed = i;
-                    break;
-                }
-            }
-        }
+        int failed = FailureSequences.ApplyUntilFailure(fs, ops, context, out error);
 
         try
         {

@@ -321,27 +321,10 @@ public sealed class XfsFailureAtomicityTests(Xunit.Abstractions.ITestOutputHelpe
     /// <summary>Applies the batches until one throws; returns its index (or -1) after disposing the file system.</summary>
     private static int Run(BlockDevice device, List<FailureOp> ops, out Exception? error, out Exception? disposeError)
     {
-        error = null;
         disposeError = null;
-        int failed = -1;
         XfsFileSystem fs = XfsFileSystem.Open(device, new XfsOpenOptions { Writable = true }, leaveOpen: true);
         var context = new FailureOpContext();
-        for (int i = 0; i < ops.Count && failed < 0; i++)
-        {
-            foreach (Action<IFileSystem, FailureOpContext> step in ops[i].Steps)
-            {
-                try
-                {
-                    step(fs, context);
-                }
-                catch (IOException e)
-                {
-                    error = e;
-                    failed = i;
-                    break;
-                }
-            }
-        }
+        int failed = FailureSequences.ApplyUntilFailure(fs, ops, context, out error);
 
         try
         {
