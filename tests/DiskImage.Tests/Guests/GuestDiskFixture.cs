@@ -72,9 +72,9 @@ public sealed class GuestDiskFixture : IDisposable
         """;
 
     private readonly TempDirectory _directory = new();
-    private readonly Lazy<(string? Image, string? Skip)> _built;
+    private readonly BuiltDisk _disk;
 
-    public GuestDiskFixture() => _built = new(Build);
+    public GuestDiskFixture() => _disk = new BuiltDisk(Build);
 
     /// <summary>The debootstrap tree the root was made from.</summary>
     public string Tree { get; private set; } = string.Empty;
@@ -83,30 +83,10 @@ public sealed class GuestDiskFixture : IDisposable
     public string KernelVersion { get; private set; } = string.Empty;
 
     /// <summary>The image path; skips the calling test when it cannot be built here.</summary>
-    public string Require()
-    {
-        (string? image, string? skip) = _built.Value;
-        if (skip is not null)
-        {
-            if (Oracle.Required && !skip.StartsWith("not root", StringComparison.Ordinal))
-            {
-                Assert.Fail(skip);
-            }
-
-            throw new SkipException(skip);
-        }
-
-        return image!;
-    }
+    public string Require() => _disk.Require();
 
     /// <summary>A private copy of the image (for tests that write).</summary>
-    public string Copy(TempDirectory tmp)
-    {
-        string copy = tmp.File("disk-copy.img");
-        ToolResult r = Oracle.Run("cp", ["--sparse=always", Require(), copy], TimeSpan.FromMinutes(5));
-        Assert.True(r.ExitCode == 0, r.ToString());
-        return copy;
-    }
+    public string Copy(TempDirectory tmp) => _disk.Copy(tmp);
 
     /// <summary>The byte offset and length of partition <paramref name="number"/>, from <c>sfdisk --json</c>.</summary>
     public (long Offset, long Length) PartitionExtent(int number)

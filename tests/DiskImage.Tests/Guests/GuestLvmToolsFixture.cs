@@ -78,9 +78,9 @@ public sealed class GuestLvmToolsFixture : IDisposable
         """;
 
     private readonly TempDirectory _directory = new();
-    private readonly Lazy<(string? Image, string? Skip)> _built;
+    private readonly BuiltDisk _disk;
 
-    public GuestLvmToolsFixture() => _built = new(Build);
+    public GuestLvmToolsFixture() => _disk = new BuiltDisk(Build);
 
     /// <summary>The debootstrap tree the root was filled from.</summary>
     public string Tree { get; private set; } = string.Empty;
@@ -89,30 +89,10 @@ public sealed class GuestLvmToolsFixture : IDisposable
     public Dictionary<string, (long Offset, long Size)> LogicalVolumes { get; } = [];
 
     /// <summary>The image path; skips the calling test when it cannot be built here.</summary>
-    public string Require()
-    {
-        (string? image, string? skip) = _built.Value;
-        if (skip is not null)
-        {
-            if (Oracle.Required && !skip.StartsWith("not root", StringComparison.Ordinal))
-            {
-                Assert.Fail(skip);
-            }
-
-            throw new SkipException(skip);
-        }
-
-        return image!;
-    }
+    public string Require() => _disk.Require();
 
     /// <summary>A private copy of the image (for tests that write).</summary>
-    public string Copy(TempDirectory tmp)
-    {
-        string copy = tmp.File("disk-copy.img");
-        ToolResult r = Oracle.Run("cp", ["--sparse=always", Require(), copy], TimeSpan.FromMinutes(5));
-        Assert.True(r.ExitCode == 0, r.ToString());
-        return copy;
-    }
+    public string Copy(TempDirectory tmp) => _disk.Copy(tmp);
 
     private (string?, string?) Build()
     {
