@@ -109,7 +109,7 @@ public sealed class XfsProtofileTests
     }
 
     /// <summary>Writes the protofile and the host files it names; fills <paramref name="expected"/> with the tree.</summary>
-    private static string WriteProtofile(TempDirectory temp, Dictionary<string, Expected> expected, Random rng, bool remoteSymlink)
+    internal static string WriteProtofile(TempDirectory temp, Dictionary<string, Expected> expected, Random rng, bool remoteSymlink)
     {
         var proto = new StringBuilder("/dev/null\n0 0\nd--755 0 0\n");
         int files = 0;
@@ -162,7 +162,7 @@ public sealed class XfsProtofileTests
 
     private static string Special(int mode) => ((mode & 0x800) != 0 ? "u" : "-") + ((mode & 0x400) != 0 ? "g" : "-");
 
-    private sealed record Expected(UnixFileType Type, int Mode, uint Uid, uint Gid)
+    internal sealed record Expected(UnixFileType Type, int Mode, uint Uid, uint Gid)
     {
         public byte[]? Content { get; init; }
 
