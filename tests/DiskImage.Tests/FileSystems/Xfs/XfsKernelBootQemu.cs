@@ -83,16 +83,11 @@ public static class XfsKernelBootQemu
         return sb.ToString();
     }
 
-    /// <summary>Whether <c>getfattr</c> can be carried into the guest (it then dumps xattrs).</summary>
-    public static bool HasGetfattr => Oracle.Find("getfattr") is not null && Oracle.Find("ldd") is not null;
-
     /// <summary>
-    /// Boots the kernel with <paramref name="images"/> as /dev/vda, /dev/vdb … mounted read-only at /mnt/0, /mnt/1 …,
-    /// runs <paramref name="script"/> (which appends to /out) and returns what the guest wrote. Skips when qemu, a
-    /// kernel, its modules or a static busybox are missing (fails under DISKIMAGE_REQUIRE_ORACLES=1). Retries the
-    /// boot once when the result disk comes back without its end marker.
+    /// Finds qemu-system-x86_64, the newest /boot/vmlinuz-*, its xfs and virtio modules and a static busybox; skips
+    /// the calling test when one is missing (fails under DISKIMAGE_REQUIRE_ORACLES=1).
     /// </summary>
-    public static Result Boot(IReadOnlyList<string> images, string script, bool xattrs, string workDir, Action<string>? log = null)
+    public static (string Qemu, string Kernel, string Modules, string Busybox) Require()
     {
         string qemu = Oracle.Require("qemu-system-x86_64");
         string kernel = InitramfsBootTests.RequireFile("/boot", "vmlinuz-*", "a kernel image (apt-get install linux-image-amd64)");
@@ -113,6 +108,21 @@ public static class XfsKernelBootQemu
             }
         }
 
+        return (qemu, kernel, modules, busybox);
+    }
+
+    /// <summary>Whether <c>getfattr</c> can be carried into the guest (it then dumps xattrs).</summary>
+    public static bool HasGetfattr => Oracle.Find("getfattr") is not null && Oracle.Find("ldd") is not null;
+
+    /// <summary>
+    /// Boots the kernel with <paramref name="images"/> as /dev/vda, /dev/vdb … mounted read-only at /mnt/0, /mnt/1 …,
+    /// runs <paramref name="script"/> (which appends to /out) and returns what the guest wrote. Skips when qemu, a
+    /// kernel, its modules or a static busybox are missing (fails under DISKIMAGE_REQUIRE_ORACLES=1). Retries the
+    /// boot once when the result disk comes back without its end marker.
+    /// </summary>
+    public static Result Boot(IReadOnlyList<string> images, string script, bool xattrs, string workDir, Action<string>? log = null)
+    {
+        (string qemu, string kernel, string modules, string busybox) = Require();
         if (images.Count > 25)
         {
             throw new ArgumentOutOfRangeException(nameof(images), "At most 25 disks (vda..vdy) and the result disk.");
