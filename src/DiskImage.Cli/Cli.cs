@@ -55,7 +55,7 @@ internal static class Cli
           part delete [-f fmt] filename N
           part resize [-f fmt] [--size N] [--shrink] filename N
           overcloud build [--all | NAME...] --base IMG [--recipe FILE] [-o DIR] [--force] [--tmpdir DIR] [--print-default-recipe] [--output=ofmt]
-          overcloud upload [-o image_path] [--os-image-name name] [--http-boot dir] [--update-existing] [--whole-disk] [--architecture arch] [--platform p] [--image-type os|ironic-python-agent] [--output=ofmt]
+          overcloud upload [-o image_path] [--os-image-name name] [--http-boot dir] [--update-existing] [--whole-disk] [--architecture arch] [--platform p] [--image-type os|ironic-python-agent] [--os-cloud name] [--output=ofmt]
 
         Command parameters:
           'filename' is a disk image filename
@@ -154,7 +154,8 @@ internal static class Cli
             with a manifest (overcloud-build.json), current ones are skipped; SOURCE_DATE_EPOCH makes the
             outputs byte-identical; exit code 0 all built or current, 1 error, 3 some outputs skipped
         Upload (credentials from the OS_* variables: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD,
-        OS_PROJECT_NAME, ... or OS_AUTH_TYPE=none with OS_ENDPOINT for a standalone Glance):
+        OS_PROJECT_NAME, ... or OS_AUTH_TYPE=none with OS_ENDPOINT for a standalone Glance; over
+        the clouds.yaml cloud named by '--os-cloud' or OS_CLOUD, as openstackclient reads it):
           'overcloud upload' puts overcloud-full.{vmlinuz,initrd} (aki, ari) and the image (qcow2 or raw)
             into Glance with kernel_id, ramdisk_id and hw_architecture, as 'openstack overcloud image
             upload' does; an image of the same name and MD5 is reused; '--update-existing' renames a

@@ -5,7 +5,7 @@ namespace DiskImage.Cli.Commands;
 
 /// <summary>
 /// <c>overcloud upload</c>: puts the overcloud images into Glance as <c>openstack overcloud image upload</c>
-/// does, authenticating from the <c>OS_*</c> variables.
+/// does, authenticating from the <c>OS_*</c> variables over the clouds.yaml cloud of <c>--os-cloud</c> or <c>OS_CLOUD</c>.
 /// </summary>
 internal static class OvercloudCommand
 {
@@ -20,6 +20,7 @@ internal static class OvercloudCommand
     private const int OptArchitecture = 1008;
     private const int OptPlatform = 1009;
     private const int OptImageType = 1010;
+    private const int OptOsCloud = 1011;
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
@@ -57,11 +58,12 @@ internal static class OvercloudCommand
             new LongOption("whole-disk", false, OptWholeDisk),
             new LongOption("architecture", true, OptArchitecture),
             new LongOption("platform", true, OptPlatform),
-            new LongOption("image-type", true, OptImageType));
+            new LongOption("image-type", true, OptImageType),
+            new LongOption("os-cloud", true, OptOsCloud));
         string imagePath = Environment.GetEnvironmentVariable("IMAGE_PATH") is { Length: > 0 } fromEnv ? fromEnv : ".";
         string osImageName = Environment.GetEnvironmentVariable("OS_IMAGE_NAME") is { Length: > 0 } osName ? osName : "overcloud-full.qcow2";
         string agentName = Environment.GetEnvironmentVariable("IRONIC_PYTHON_AGENT_NAME") is { Length: > 0 } agent ? agent : "ironic-python-agent";
-        string? httpBoot = null, platform = null, imageType = null;
+        string? httpBoot = null, platform = null, imageType = null, cloud = null;
         string architecture = "x86_64";
         bool updateExisting = false, wholeDisk = false, json = false, quiet = false;
         while (getopt.Next(out int option, out string? value))
@@ -79,6 +81,7 @@ internal static class OvercloudCommand
                 case OptWholeDisk: wholeDisk = true; break;
                 case OptArchitecture: architecture = value!; break;
                 case OptPlatform: platform = value; break;
+                case OptOsCloud: cloud = value; break;
                 case OptImageType:
                     imageType = value is "os" or "ironic-python-agent" ? value : throw new CliException("--image-type must be os or ironic-python-agent");
                     break;
@@ -106,7 +109,7 @@ internal static class OvercloudCommand
         OpenStackAuthOptions auth;
         try
         {
-            auth = OpenStackAuthOptions.FromEnvironment();
+            auth = OpenStackAuthOptions.FromEnvironment(null, cloud);
             using var client = new GlanceClient(auth);
             var log = new LineProgress(quiet || json ? null : stderr);
             IReadOnlyList<OvercloudUploadEntry> entries = OvercloudImageUploader.UploadAsync(client, options, log, cancellationToken).GetAwaiter().GetResult();

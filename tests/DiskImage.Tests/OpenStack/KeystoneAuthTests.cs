@@ -15,7 +15,10 @@ public sealed class KeystoneAuthTests(GlanceServer glance, KeystoneServer keysto
     private static readonly SemaphoreSlim Registered = new(1, 1);
     private static bool _endpointRegistered;
 
-    private async Task RegisterAsync()
+    private Task RegisterAsync() => RegisterImageEndpointOnceAsync(glance, keystone);
+
+    /// <summary>Registers Glance as the image service of Keystone's catalog, once per test run.</summary>
+    internal static async Task RegisterImageEndpointOnceAsync(GlanceServer glance, KeystoneServer keystone)
     {
         glance.Require();
         keystone.Require();
@@ -152,7 +155,7 @@ public sealed class KeystoneAuthTests(GlanceServer glance, KeystoneServer keysto
     }
 
     [Fact]
-    public void FromEnvironment_ReadsOsVariables_AndRefusesCloudsYamlAlone()
+    public void FromEnvironment_ReadsOsVariables_AndOsCloudWithoutCloudsYamlSaysSo()
     {
         OpenStackAuthOptions o = OpenStackAuthOptions.FromEnvironment(new Dictionary<string, string>
         {
@@ -163,7 +166,8 @@ public sealed class KeystoneAuthTests(GlanceServer glance, KeystoneServer keysto
         Assert.Equal(OpenStackAuthType.None, o.AuthType);
         Assert.Equal(new Uri("http://127.0.0.1:9292"), o.Endpoint);
         Assert.Equal("legacy", o.ProjectName);
-        Assert.Throws<NotSupportedException>(() => OpenStackAuthOptions.FromEnvironment(new Dictionary<string, string> { ["OS_CLOUD"] = "undercloud" }));
+        using var empty = new TempDirectory();
+        Assert.Contains("no clouds.yaml was found", Assert.Throws<ArgumentException>(() => OpenStackAuthOptions.FromEnvironment(new Dictionary<string, string> { ["OS_CLOUD"] = "undercloud" }, null, [empty.Path])).Message);
         Assert.Throws<NotSupportedException>(() => OpenStackAuthOptions.FromEnvironment(new Dictionary<string, string> { ["OS_AUTH_TYPE"] = "v3oidc" }));
         Assert.Throws<ArgumentException>(() => OpenStackAuthOptions.FromEnvironment(new Dictionary<string, string> { ["OS_AUTH_URL"] = "keystone:5000" }));
         Assert.Throws<ArgumentException>(() => new GlanceClient(new OpenStackAuthOptions { AuthType = OpenStackAuthType.None }));
