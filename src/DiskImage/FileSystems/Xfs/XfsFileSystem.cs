@@ -104,6 +104,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         if (options.Writable)
         {
             fs._rebuild = XfsWriteCheck.Check(device, sb);
+            XfsAgHeaders.Validate(fs._volume);
             fs.LoadTree();
         }
 
