@@ -314,7 +314,17 @@ public sealed class XfsHostileMutationTests(XfsHostileCorpus corpus, ITestOutput
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
-        if (!task.Wait(CaseTimeout))
+        bool finished;
+        try
+        {
+            finished = task.Wait(CaseTimeout);
+        }
+        catch (AggregateException)
+        {
+            finished = true;
+        }
+
+        if (!finished)
         {
             Assert.Fail($"{kind} seed {seed} ({what}): did not finish in {CaseTimeout.TotalSeconds} s.");
         }

@@ -232,6 +232,7 @@ public sealed class XfsHostileWriteTests(XfsHostileCorpus corpus) : IClassFixtur
         { "shortform directory larger than the fork", "/short", 56, 8, 400 },
         { "shortform attributes larger than the fork", "/attrs-short", -4, 2, 0x1000 },
         { "local symlink target larger than the fork", "/link", 56, 8, 400 },
+        { "shortform attribute name with a NUL byte (the writer once threw ArgumentException)", "/attrs-short", -5, 1, 0 },
     };
 
     [Theory]
@@ -255,6 +256,11 @@ public sealed class XfsHostileWriteTests(XfsHostileCorpus corpus) : IClassFixtur
         else if (offset == -4)
         {
             Put(inode, 176 + (inode[82] * 8), width, value);
+        }
+        else if (offset == -5)
+        {
+            // Header (total size 2, count 1, pad 1), then the first entry: name length, value length, flags, name.
+            Put(inode, 176 + (inode[82] * 8) + 4 + 3, width, value);
         }
         else
         {

@@ -51,7 +51,21 @@ internal sealed class XfsWritableTree : IFileSystem
 
     /// <summary>Loads the metadata of every entry <paramref name="reader"/> sees (content stays on the device).</summary>
     /// <exception cref="InvalidDataException">The file system is corrupt.</exception>
+    /// <exception cref="NotSupportedException">A name the in-memory tree cannot hold (an xattr name whose bytes are not UTF-8 and
+    /// grow past 255 bytes when decoded, say).</exception>
     public static XfsWritableTree Load(XfsFileSystem reader)
+    {
+        try
+        {
+            return LoadCore(reader);
+        }
+        catch (ArgumentException e)
+        {
+            throw new NotSupportedException($"The XFS file system holds a name the writer cannot represent: {e.Message}", e);
+        }
+    }
+
+    private static XfsWritableTree LoadCore(XfsFileSystem reader)
     {
         var tree = new XfsWritableTree(reader);
         InMemoryFileSystem m = tree._model;
