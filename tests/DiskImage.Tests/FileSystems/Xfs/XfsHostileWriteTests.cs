@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using DiskImage.FileSystems;
 using DiskImage.FileSystems.Xfs;
 using DiskImage.IO;
+using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.FileSystems.Xfs;
 
@@ -320,6 +321,29 @@ public sealed class XfsHostileWriteTests(XfsHostileCorpus corpus) : IClassFixtur
         device.Write(record.Offset, b);
         Exception e = AssertWriteRefused(device);
         Assert.Contains("XFS log", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The AG checks accept what mkfs.xfs 6.1 writes, for every geometry and profile the writer takes.</summary>
+    [SkippableTheory]
+    [InlineData("")]
+    [InlineData("-b size=1024")]
+    [InlineData("-d agcount=7")]
+    [InlineData("-m reflink=0,bigtime=0,inobtcount=0 -i sparse=0")]
+    public void OpenWritable_PristineMkfsImage_AgChecksAccept(string options)
+    {
+        Oracle.Require("mkfs.xfs");
+        using var temp = new TempDirectory();
+        string image = temp.File("xfs.img");
+        XfsTestImages.Format(image, options.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        using var file = FileBlockDevice.Open(image, writable: true);
+        var device = new XfsOverlayDevice(file);
+        using (XfsFileSystem fs = XfsFileSystem.Open(device, new XfsOpenOptions { Writable = true }, leaveOpen: true))
+        {
+            fs.CreateDirectory("/new");
+        }
+
+        using XfsFileSystem back = XfsFileSystem.Open(device, leaveOpen: true);
+        Assert.True(back.Exists("/new"));
     }
 
     /// <summary>Opens writable, makes a change and flushes: an <see cref="InvalidDataException"/> must come, and no byte may change.</summary>
