@@ -9,9 +9,6 @@ using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.FileSystems.Xfs;
 
-/// <summary>One pristine image of the hostile-image corpus, opened read-only, and its metadata map.</summary>
-internal sealed record XfsCorpusImage(string Kind, BlockDevice Device, XfsMetadataMap Map, bool Writable);
-
 /// <summary>
 /// The images the hostile-image fuzzer damages, each made once per test run and shared by every case (cases write
 /// through an <see cref="XfsOverlayDevice"/>): <c>mkfs.xfs</c> version 5 defaults and <c>-n size=8192</c>, both filled by

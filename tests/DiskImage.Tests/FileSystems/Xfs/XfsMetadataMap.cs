@@ -3,9 +3,6 @@ using DiskImage.IO;
 
 namespace DiskImage.Tests.FileSystems.Xfs;
 
-/// <summary>One metadata structure of an XFS image: where it is, how long its CRC covers, and where the CRC is.</summary>
-internal readonly record struct XfsStructure(string Kind, long Offset, int Length, int CrcOffset, bool InUse);
-
 /// <summary>
 /// Every metadata structure of an XFS image, found by scanning it: each AG's superblock, AGF, AGI and AGFL; every
 /// block (at block or directory-block alignment) that starts with a known magic — short and long btree blocks, directory
