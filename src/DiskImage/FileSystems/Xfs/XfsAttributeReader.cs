@@ -236,9 +236,9 @@ internal static class XfsAttributeReader
 
     private static void Add(Dictionary<string, byte[]> result, byte flags, ReadOnlySpan<byte> name, byte[] value, string what)
     {
-        if (name.IsEmpty)
+        if (name.IsEmpty || name.IndexOf((byte)0) >= 0)
         {
-            FormatError.Throw(what, -1, "an attribute has an empty name.");
+            FormatError.Throw(what, -1, "an attribute name is empty or contains a NUL byte.");
         }
 
         if ((flags & FlagParent) != 0)

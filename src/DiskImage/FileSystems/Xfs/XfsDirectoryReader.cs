@@ -104,6 +104,17 @@ internal static class XfsDirectoryReader
             end = s.Length - 8 - ((int)count * 8);
         }
 
+        // The three longest unused regions the header records (offset, length) lie inside the data area.
+        for (int i = 0; i < 3; i++)
+        {
+            int bestOffset = BinaryPrimitives.ReadUInt16BigEndian(s[(header - (sb.HasCrc ? 16 : 12) + (i * 4))..]);
+            int bestLength = BinaryPrimitives.ReadUInt16BigEndian(s[(header - (sb.HasCrc ? 14 : 10) + (i * 4))..]);
+            if ((bestOffset != 0 || bestLength != 0) && (bestOffset < header || bestOffset + bestLength > end))
+            {
+                FormatError.Throw(what, -1, $"best-free entry {i} (offset {bestOffset}, {bestLength} bytes) is outside the data area.");
+            }
+        }
+
         int p = header;
         while (p < end)
         {
@@ -115,9 +126,9 @@ internal static class XfsDirectoryReader
             if (BinaryPrimitives.ReadUInt16BigEndian(s[p..]) == FreeTag)
             {
                 int length = BinaryPrimitives.ReadUInt16BigEndian(s[(p + 2)..]);
-                if (length < 8 || length % 8 != 0 || length > end - p)
+                if (length < 8 || length % 8 != 0 || length > end - p || BinaryPrimitives.ReadUInt16BigEndian(s[(p + length - 2)..]) != p)
                 {
-                    FormatError.Throw(what, p, $"unused region of {length} bytes is not valid.");
+                    FormatError.Throw(what, p, $"unused region of {length} bytes is not valid (or its tag is not its offset).");
                 }
 
                 p += length;
@@ -130,6 +141,11 @@ internal static class XfsDirectoryReader
             if (nameLength == 0 || size > end - p)
             {
                 FormatError.Throw(what, p, $"entry with a {nameLength}-byte name does not fit.");
+            }
+
+            if (BinaryPrimitives.ReadUInt16BigEndian(s[(p + size - 2)..]) != p)
+            {
+                FormatError.Throw(what, p, "the entry's tag is not its offset in the block.");
             }
 
             ReadOnlySpan<byte> name = s.Slice(p + 9, nameLength);

@@ -86,7 +86,8 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <param name="device">The device holding the file system from byte 0.</param>
     /// <param name="options">Checksum policy; null for <see cref="XfsOpenOptions.Default"/>.</param>
     /// <param name="leaveOpen">Whether disposing the file system leaves <paramref name="device"/> open.</param>
-    /// <exception cref="InvalidDataException">The superblock or root inode is corrupt.</exception>
+    /// <exception cref="InvalidDataException">The superblock or root inode is corrupt; opened for writing, also any AG header,
+    /// AG btree, directory, attribute or log record the load reads.</exception>
     /// <exception cref="NotSupportedException">The file system uses a feature this reader does not support.</exception>
     public static XfsFileSystem Open(BlockDevice device, XfsOpenOptions? options = null, bool leaveOpen = false)
     {
@@ -104,6 +105,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         if (options.Writable)
         {
             fs._rebuild = XfsWriteCheck.Check(device, sb);
+            XfsAgHeaders.Validate(fs._volume);
             fs.LoadTree();
         }
 

@@ -26,7 +26,8 @@ public sealed class XfsOpenOptions
     /// every call. While copying, the superblock carries <c>needsrepair</c>, so a process killed mid-copy leaves a
     /// file system the kernel and this writer refuse until <c>xfs_repair</c> has run. A stream left open across a flush
     /// keeps working (a read stream over content on the device throws <see cref="IOException"/> once that file is written or deleted).
-    /// Checksums are always verified.
+    /// Checksums are always verified, and a damaged file system — allocation-group headers or btrees out of range, a
+    /// directory reached twice (a cycle) — is refused with <see cref="InvalidDataException"/> before anything is written.
     /// Opening for writing is refused with <see cref="NotSupportedException"/> when the device is read-only, the file
     /// system is version 4, its log needs recovery, it has a realtime section, an external log, quotas, needsrepair,
     /// rmapbt, directory blocks other than max(4096, block size), or a feature set other than that of a

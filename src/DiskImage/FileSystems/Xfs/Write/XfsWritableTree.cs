@@ -51,13 +51,28 @@ internal sealed class XfsWritableTree : IFileSystem
 
     /// <summary>Loads the metadata of every entry <paramref name="reader"/> sees (content stays on the device).</summary>
     /// <exception cref="InvalidDataException">The file system is corrupt.</exception>
+    /// <exception cref="NotSupportedException">A name the in-memory tree cannot hold (an xattr name whose bytes are not UTF-8 and
+    /// grow past 255 bytes when decoded, say).</exception>
     public static XfsWritableTree Load(XfsFileSystem reader)
+    {
+        try
+        {
+            return LoadCore(reader);
+        }
+        catch (ArgumentException e)
+        {
+            throw new NotSupportedException($"The XFS file system holds a name the writer cannot represent: {e.Message}", e);
+        }
+    }
+
+    private static XfsWritableTree LoadCore(XfsFileSystem reader)
     {
         var tree = new XfsWritableTree(reader);
         InMemoryFileSystem m = tree._model;
         UnixFileInfo root = reader.GetEntry("/");
         tree.CopyAttributes(root, "/");
         var links = new Dictionary<long, string>();
+        var directories = new HashSet<long> { root.Inode };
         var pending = new Stack<(string Path, bool Done)>();
         pending.Push(("/", false));
         while (pending.Count > 0)
@@ -83,6 +98,12 @@ internal sealed class XfsWritableTree : IFileSystem
                 switch (e.Type)
                 {
                     case UnixFileType.Directory:
+                        if (!directories.Add(e.Inode))
+                        {
+                            // A hostile image: an entry leads back to an ancestor (the walk would not end) or a second parent.
+                            throw new InvalidDataException($"XFS directory inode {e.Inode} is reached twice (at '{path}'): a directory cycle or a hard link to a directory.");
+                        }
+
                         m.CreateDirectory(path, e.Mode);
                         pending.Push((path, false));
                         break;
@@ -189,6 +210,11 @@ internal sealed class XfsWritableTree : IFileSystem
             {
                 // Partial writes keep the rest: bring the content into the tree first.
                 using Stream original = _reader.OpenInode(xfsInode);
+                if (original.Length > Array.MaxLength)
+                {
+                    throw new NotSupportedException($"'{path}' holds {original.Length} bytes: a file over {Array.MaxLength} bytes cannot be changed in part (open it with FileMode.Create).");
+                }
+
                 byte[] data = new byte[original.Length];
                 original.ReadExactly(data);
                 _model.ReplaceContent(path, data);

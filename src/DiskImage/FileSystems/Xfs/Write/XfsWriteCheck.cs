@@ -170,12 +170,14 @@ internal static class XfsWriteCheck
         int version = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
         int size = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(320));
         int ops = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(40));
-        long headerSectors = version == 2 && size > 32768 ? (size + 32767) / 32768 : 1;
-        long dataSector = bestSector + headerSectors;
-        if (dataSector * 512 >= length)
+        if (size is < 0 or > 256 * 1024)
         {
-            dataSector -= length / 512;
+            // h_size is at most XLOG_MAX_RECORD_BSIZE; a hostile value must not send the read past the log.
+            FormatError.Throw("XFS log", start + (bestSector * 512), $"record header size {size} is out of range.");
         }
+
+        long headerSectors = version == 2 && size > 32768 ? (size + 32767) / 32768 : 1;
+        long dataSector = (bestSector + headerSectors) % (length / 512);
 
         byte[] data = new byte[512];
         device.ReadExactly(start + (dataSector * 512), data);
