@@ -224,8 +224,9 @@ internal sealed class XfsWritableTree : IFileSystem
     public ulong DeviceInode(long treeInode) => _xfsInodes.TryGetValue(treeInode, out ulong xfsInode) ? xfsInode : 0;
 
     /// <summary>
-    /// The data extents of tree inode <paramref name="treeInode"/> when its content is unchanged on the device and all of
-    /// it is written (not unwritten preallocation); null otherwise (the content is then copied).
+    /// The written data extents of tree inode <paramref name="treeInode"/> when its content is unchanged on the device;
+    /// null otherwise (the content is then copied). Unwritten extents (preallocation, which reads as zeros) are left out:
+    /// they become holes, which read the same, and their blocks free space.
     /// </summary>
     public XfsExtentToWrite[]? DeviceExtents(long treeInode)
     {
@@ -234,19 +235,16 @@ internal sealed class XfsWritableTree : IFileSystem
             return null;
         }
 
-        var result = new XfsExtentToWrite[extents.Length];
-        for (int i = 0; i < extents.Length; i++)
+        var result = new List<XfsExtentToWrite>(extents.Length);
+        foreach (XfsExtent e in extents)
         {
-            XfsExtent e = extents[i];
-            if (e.Unwritten)
+            if (!e.Unwritten)
             {
-                return null;
+                result.Add(new XfsExtentToWrite((long)e.FileBlock, e.FsBlock, (int)e.Length));
             }
-
-            result[i] = new XfsExtentToWrite((long)e.FileBlock, e.FsBlock, (int)e.Length);
         }
 
-        return result;
+        return [.. result];
     }
 
     /// <summary>A stream over the content of tree inode <paramref name="treeInode"/> on the device, or null when it is not there.</summary>
