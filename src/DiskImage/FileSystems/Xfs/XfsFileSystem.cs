@@ -141,6 +141,15 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
         return new XfsFileStream(_volume, inode.Size, XfsBlockMap.Read(_volume, inode, attributeFork: false));
     }
 
+    /// <summary>The data-fork extents of inode <paramref name="number"/> (a regular file), or null when it is no longer one.</summary>
+    internal XfsExtent[]? DataExtentsOf(ulong number)
+    {
+        XfsInode inode = _volume.ReadInode(number);
+        return inode.Type == UnixFileType.RegularFile && inode.Format is XfsForkFormat.Extents or XfsForkFormat.Btree
+            ? XfsBlockMap.Read(_volume, inode, attributeFork: false)
+            : inode.Type == UnixFileType.RegularFile ? [] : null;
+    }
+
     /// <summary>
     /// Writes an empty XFS file system over the whole of <paramref name="device"/> as <c>mkfs.xfs</c> 6.1 lays it out for
     /// the profile: allocation groups, headers, free-space, inode, free-inode and refcount btrees, the root directory
@@ -369,7 +378,8 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
 
     /// <summary>
     /// Writes the changes made since the last flush (when opened with <see cref="XfsOpenOptions.Writable"/>): the tree is
-    /// laid out again into a scratch file and what differs is copied onto the device; see <see cref="XfsOpenOptions.Writable"/>.
+    /// laid out again into a scratch file, keeping every inode number and the data of every unchanged file where they are,
+    /// and what differs is copied onto the device; see <see cref="XfsOpenOptions.Writable"/>.
     /// A flush that throws leaves the changes pending (a later flush, or Dispose, tries again) and the device as it was,
     /// unless the message says that undoing a failed copy failed too: then the device may be inconsistent and every
     /// further call on this object throws <see cref="IOException"/>.

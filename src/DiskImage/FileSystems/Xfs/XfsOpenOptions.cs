@@ -17,9 +17,9 @@ public sealed class XfsOpenOptions
     /// Whether the file system is opened for writing. Default: false. Every entry's metadata and xattrs are then held
     /// in memory (file content stays on the device until a file is written), changes follow the
     /// <see cref="IFileSystem"/> contract exactly, and <see cref="XfsFileSystem.Flush"/> (and Dispose) writes them back
-    /// by laying out the whole file system again — same UUID, label, block and inode size, allocation-group count, log
-    /// size and feature profile; new inode numbers — into a scratch file in the temporary directory and copying the
-    /// pieces that differ onto the device, with a clean log. A flush is all or nothing: when the tree does not fit
+    /// by laying the metadata out again in place — same UUID, label, block and inode size, allocation-group count, log
+    /// size and feature profile; every inode chunk, inode number and unchanged file's data extents kept where they are —
+    /// into a scratch file in the temporary directory and copying the pieces that differ onto the device. A flush is all or nothing: when the tree does not fit
     /// (<see cref="IOException"/> "No space left") nothing is written, and when a device write fails the overwritten
     /// pieces are put back from an undo file; either way the changes stay pending for the next flush (or Dispose).
     /// Only when putting back fails too is the device left possibly inconsistent, and the object then refuses

@@ -22,9 +22,10 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             XfsAgState st = states[ag];
             int sector = XfsGeometry.SectorSize;
             IReadOnlyList<(int Start, int Length)> free = space.Free(ag);
-            if (free.Count > (g.BlockSize - XfsShortBtreeWriter.HeaderSize) / 8)
+            if (XfsShortBtreeWriter.BlocksNeeded(free.Count, g.BlockSize, 8, 8) > st.BnoBlocks.Count + 1 ||
+                XfsShortBtreeWriter.BlocksNeeded(free.Count, g.BlockSize, 8, 8) > st.CntBlocks.Count + 1)
             {
-                throw new NotSupportedException($"AG {ag} has {free.Count} free extents, more than one free-space btree leaf holds.");
+                throw new NotSupportedException($"AG {ag} has {free.Count} free extents, more than its free-space btree blocks hold.");
             }
 
             // Free-space btrees.
@@ -48,23 +49,28 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
                 BinaryPrimitives.WriteInt32BigEndian(cnt.AsSpan((i * 8) + 4), byCount[i].Length);
             }
 
-            XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423342, bno, 8, 8, [g.BnoRoot], WriteBlock(ag));
-            XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423343, cnt, 8, 8, [g.CntRoot], WriteBlock(ag));
+            int bnoLevel = XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423342, bno, 8, 8, [.. st.BnoBlocks, g.BnoRoot], WriteBlock(ag));
+            int cntLevel = XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423343, cnt, 8, 8, [.. st.CntBlocks, g.CntRoot], WriteBlock(ag));
+            int btreeBlocks = st.BnoBlocks.Count + st.CntBlocks.Count;
 
             // Inode btrees.
             byte[] ino = new byte[st.Chunks.Count * 16];
             var fino = new List<byte>();
             int agFree = 0;
+            int agCount = 0;
             for (int c = 0; c < st.Chunks.Count; c++)
             {
-                (uint start, ulong mask) = st.Chunks[c];
-                int nfree = BitOperations.PopCount(mask);
+                (uint start, ulong mask, ushort holes) = st.Chunks[c];
+                int nfree = BitOperations.PopCount(mask & ~XfsAgState.HoleInodes(holes));
+                int present = 64 - (4 * BitOperations.PopCount((uint)holes));
                 agFree += nfree;
+                agCount += present;
                 Span<byte> r = ino.AsSpan(c * 16, 16);
                 BinaryPrimitives.WriteUInt32BigEndian(r, start);
                 if (g.Sparse)
                 {
-                    r[6] = 64;
+                    BinaryPrimitives.WriteUInt16BigEndian(r[4..], holes);
+                    r[6] = (byte)present;
                     r[7] = (byte)nfree;
                 }
                 else
@@ -110,13 +116,14 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(12), g.AgLength(ag));
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(16), g.BnoRoot);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(20), g.CntRoot);
-            BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(28), 1);
-            BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(32), 1);
+            BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(28), bnoLevel);
+            BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(32), cntLevel);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(40), st.FreeList.Count > 0 ? 1 : 0);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(44), st.FreeList.Count);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(48), st.FreeList.Count);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(52), (int)freeBlocks);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(56), longest);
+            BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(60), btreeBlocks);
             uuid.CopyTo(agf.AsSpan(64));
             if (g.Reflink)
             {
@@ -134,7 +141,7 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(4), 1);
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(8), ag);
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(12), g.AgLength(ag));
-            BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(16), st.Chunks.Count * 64);
+            BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(16), agCount);
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(20), g.InoRoot);
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(24), inoLevel);
             BinaryPrimitives.WriteInt32BigEndian(agi.AsSpan(28), agFree);
@@ -153,9 +160,9 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             XfsChecksum.Update(agi, 312);
             device.Write(g.ByteOffset(ag, 0) + (2 * sector), agi);
 
-            icount += st.Chunks.Count * 64;
+            icount += agCount;
             ifree += agFree;
-            fdblocks += freeBlocks + st.FreeList.Count;
+            fdblocks += freeBlocks + st.FreeList.Count + btreeBlocks;
         }
 
         return (icount, ifree, fdblocks);

@@ -24,6 +24,15 @@ internal sealed class XfsBuildItem(UnixFileInfo info, string path)
 
     public ulong Inode { get; set; }
 
+    /// <summary>The inode number the entry has on the device a flush writes over (0: a new entry).</summary>
+    public ulong KeptInode { get; set; }
+
+    /// <summary>The data extents a regular file unchanged since the last flush has on the device (null: content to copy).</summary>
+    public XfsExtentToWrite[]? KeptData { get; set; }
+
+    /// <summary>Set by the layout when <see cref="KeptData"/> stays where it is: the content is not copied.</summary>
+    public bool DataInPlace { get; set; }
+
     /// <summary>Data fork extents (file content, directory blocks, remote symlink blocks).</summary>
     public List<XfsExtentToWrite> DataExtents { get; } = [];
 

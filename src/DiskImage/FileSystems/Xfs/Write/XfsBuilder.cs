@@ -11,7 +11,7 @@ namespace DiskImage.FileSystems.Xfs;
 /// bmbt), allocates blocks first-fit, then writes inodes, metadata and file data, and finally the btrees, AG
 /// headers, log and superblocks with exact counters.
 /// </summary>
-internal sealed class XfsBuilder
+internal sealed partial class XfsBuilder
 {
     private const int RemoteHeader = 56;
     private const int CopyBufferBytes = 4 << 20;
@@ -23,6 +23,8 @@ internal sealed class XfsBuilder
     private XfsSpaceAllocator _space = null!;
     private XfsAgState[] _states = [];
     private List<(int Ag, int Block)> _chunks = [];
+    private long _laidOutBytes = -1;
+    private bool _preferLargest;
 
     public XfsBuilder(List<XfsBuildItem> items, XfsFormatOptions format, CancellationToken cancellationToken)
     {
@@ -30,6 +32,27 @@ internal sealed class XfsBuilder
         _format = format;
         _cancellationToken = cancellationToken;
         _now = UnixTime.FromDateTimeOffset(format.Timestamp ?? DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>
+    /// A builder that writes over an existing file system of the same geometry, keeping what is there: every inode chunk
+    /// of <paramref name="keptChunks"/> (read from <paramref name="original"/>), every item's <see cref="XfsBuildItem.KeptInode"/>
+    /// and the <see cref="XfsBuildItem.KeptData"/> extents of unchanged files.
+    /// </summary>
+    public XfsBuilder(List<XfsBuildItem> items, XfsFormatOptions format, List<XfsExistingChunk>[] keptChunks, BlockDevice original)
+        : this(items, format, CancellationToken.None)
+    {
+        _kept = keptChunks;
+        _original = original;
+    }
+
+    /// <summary>Lays the tree out for a device of <paramref name="bytes"/> (a later <see cref="Build"/> of that size writes this layout).</summary>
+    /// <exception cref="XfsLayoutConflictException">What exists cannot be kept in place.</exception>
+    /// <exception cref="IOException">The tree does not fit.</exception>
+    public void LayOut(long bytes)
+    {
+        Layout(XfsGeometry.Create(bytes, _format));
+        _laidOutBytes = bytes;
     }
 
     /// <summary>An empty tree: the root directory only, owned by root, mode 0755, times from the options.</summary>
@@ -106,10 +129,37 @@ internal sealed class XfsBuilder
     /// <summary>Lays out and writes the whole file system onto <paramref name="device"/>.</summary>
     public void Build(BlockDevice device, IFileSystem? source)
     {
-        XfsGeometry g = XfsGeometry.Create(device.Length, _format);
-        Layout(g);
+        XfsGeometry g = _laidOutBytes == device.Length ? _g : XfsGeometry.Create(device.Length, _format);
+        if (_laidOutBytes != device.Length)
+        {
+            Layout(g);
+        }
+
         byte[] uuid = (_format.Uuid ?? Guid.NewGuid()).ToByteArray(bigEndian: true);
         var writer = new XfsForkWriter(g, device, uuid, source, _cancellationToken);
+        if (_kept is not null)
+        {
+            WriteInodesInPlace(g, device, writer, uuid);
+        }
+        else
+        {
+            WriteInodes(g, device, writer, uuid);
+        }
+
+        var ag = new XfsAgWriter(g, device, uuid);
+        (long icount, long ifree, long fdblocks) = ag.WriteGroups(_space, _states);
+        if (_kept is null)
+        {
+            // Written over in place, the log stays as it is: clean (checked at open) and older than everything written.
+            ag.WriteLog();
+        }
+
+        ag.WriteSuperblocks(_format.Label, icount, ifree, fdblocks);
+        device.Flush();
+    }
+
+    private void WriteInodes(XfsGeometry g, BlockDevice device, XfsForkWriter writer, byte[] uuid)
+    {
         byte[][] chunkBuffers = new byte[_chunks.Count][];
         int perChunk = 64;
         for (int c = 0; c < _chunks.Count; c++)
@@ -149,12 +199,6 @@ internal sealed class XfsBuilder
         {
             device.Write(g.ByteOffset(_chunks[c].Ag, _chunks[c].Block), chunkBuffers[c]);
         }
-
-        var ag = new XfsAgWriter(g, device, uuid);
-        (long icount, long ifree, long fdblocks) = ag.WriteGroups(_space, _states);
-        ag.WriteLog();
-        ag.WriteSuperblocks(_format.Label, icount, ifree, fdblocks);
-        device.Flush();
     }
 
     private ulong InodeOf(int k)
@@ -170,6 +214,12 @@ internal sealed class XfsBuilder
         _g = g;
         _space = new XfsSpaceAllocator(g);
         _states = new XfsAgState[g.AgCount];
+        if (_kept is not null)
+        {
+            LayoutInPlace(g);
+            return;
+        }
+
         for (int ag = 0; ag < g.AgCount; ag++)
         {
             _states[ag] = new XfsAgState();
@@ -198,7 +248,7 @@ internal sealed class XfsBuilder
         {
             int used = Math.Min(64, total - (c * 64));
             ulong mask = used == 64 ? 0 : ~0UL << used;
-            _states[_chunks[c].Ag].Chunks.Add(((uint)(_chunks[c].Block << g.InodesPerBlockLog), mask));
+            _states[_chunks[c].Ag].Chunks.Add(((uint)(_chunks[c].Block << g.InodesPerBlockLog), mask, 0));
         }
 
         for (int ag = 0; ag < g.AgCount; ag++)
@@ -223,10 +273,36 @@ internal sealed class XfsBuilder
             _items[k].Inode = InodeOf(k == 0 ? 0 : k + 2);
         }
 
+        LayoutItems();
+    }
+
+    private void LayoutItems()
+    {
         foreach (XfsBuildItem item in _items)
         {
             _cancellationToken.ThrowIfCancellationRequested();
             LayoutItem(item);
+        }
+
+        // Free-space btrees taller than a root leaf take their blocks from the head of a longer free extent (so the
+        // number of free extents, and the blocks they need, stay as counted).
+        for (int ag = 0; ag < _g.AgCount; ag++)
+        {
+            int need = XfsShortBtreeWriter.BlocksNeeded(_space.Free(ag).Count, _g.BlockSize, 8, 8) - 1;
+            if (need > 0)
+            {
+                int b = _space.TakeKeepingCount(ag, 2 * need);
+                if (b < 0)
+                {
+                    throw new NotSupportedException($"AG {ag} has {_space.Free(ag).Count} free extents and no free extent to hold their btrees.");
+                }
+
+                for (int i = 0; i < need; i++)
+                {
+                    _states[ag].BnoBlocks.Add(b + i);
+                    _states[ag].CntBlocks.Add(b + need + i);
+                }
+            }
         }
     }
 
@@ -390,6 +466,26 @@ internal sealed class XfsBuilder
     {
         int bs = _g.BlockSize;
         long fileBlocks = (item.Info.Size + bs - 1) / bs;
+        if (item.DataInPlace)
+        {
+            item.DataExtents.AddRange(item.KeptData!);
+            return;
+        }
+
+        _preferLargest = _kept is not null;
+        try
+        {
+            AllocateFileRanges(item, fileBlocks);
+        }
+        finally
+        {
+            _preferLargest = false;
+        }
+    }
+
+    private void AllocateFileRanges(XfsBuildItem item, long fileBlocks)
+    {
+        int bs = _g.BlockSize;
         if (item.DataRanges is null)
         {
             AllocateRun(fileBlocks, 0, item.DataExtents);
@@ -436,7 +532,7 @@ internal sealed class XfsBuilder
     {
         while (count > 0)
         {
-            (int ag, int block, int n) = _space.AllocatePart(count);
+            (int ag, int block, int n) = _preferLargest ? _space.AllocateLargest(count) : _space.AllocatePart(count);
             ulong fsb = _g.FsBlock(ag, block);
             if (into.Count > 0 && into[^1] is var last && last.Logical + last.Count == logical && last.FsBlock + (ulong)last.Count == fsb &&
                 last.Count + n <= XfsSpaceAllocator.MaxExtentLength)

@@ -114,7 +114,7 @@ internal sealed class XfsForkWriter(XfsGeometry g, BlockDevice device, byte[] uu
             WriteBlocks(item.AttrBlocks, item.AttrExtents, item.Inode);
         }
 
-        if (info.Type == UnixFileType.RegularFile && item.DataExtents.Count > 0 && source is not null)
+        if (info.Type == UnixFileType.RegularFile && item.DataExtents.Count > 0 && source is not null && !item.DataInPlace)
         {
             CopyData(item);
         }

@@ -43,6 +43,103 @@ internal sealed class XfsSpaceAllocator
         throw new InvalidOperationException($"AG {ag} blocks {start}+{length} are not free.");
     }
 
+    /// <summary>Whether blocks <paramref name="start"/>..+<paramref name="length"/> of <paramref name="ag"/> are all free.</summary>
+    public bool IsFree(int ag, long start, long length)
+    {
+        if (ag < 0 || ag >= _free.Length || start < 0 || length <= 0)
+        {
+            return false;
+        }
+
+        List<(int Start, int Length)> list = _free[ag];
+        int lo = 0, hi = list.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            (int s, int l) = list[mid];
+            if (start < s)
+            {
+                hi = mid - 1;
+            }
+            else if (start >= (long)s + l)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return start + length <= (long)s + l;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Allocates up to <paramref name="length"/> blocks as one extent from the start of the largest free extent (at least
+    /// one block): new data of a flush goes there, so that the holes of freed metadata are refilled in their old order.
+    /// </summary>
+    /// <exception cref="IOException">The file system is full.</exception>
+    public (int Ag, int Block, int Length) AllocateLargest(long length)
+    {
+        int bestAg = -1, bestIndex = -1, bestLength = 0;
+        for (int ag = 0; ag < _g.AgCount; ag++)
+        {
+            List<(int Start, int Length)> list = _free[ag];
+            for (int i = 0; i < list.Count; i++)
+            {
+                if (list[i].Length > bestLength)
+                {
+                    (bestAg, bestIndex, bestLength) = (ag, i, list[i].Length);
+                    if (bestLength >= length)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            if (bestLength >= length)
+            {
+                break;
+            }
+        }
+
+        if (bestAg < 0)
+        {
+            throw new IOException("The tree does not fit in the XFS file system (it is full).");
+        }
+
+        int s = _free[bestAg][bestIndex].Start;
+        int n = (int)Math.Min(Math.Min(length, bestLength), MaxExtentLength);
+        Take(_free[bestAg], bestIndex, s, n);
+        return (bestAg, s, n);
+    }
+
+    /// <summary>
+    /// Takes <paramref name="length"/> blocks from the start of a free extent of <paramref name="ag"/> longer than that,
+    /// so that the number of free extents does not change (blocks for the free-space btrees themselves); -1 when none.
+    /// </summary>
+    public int TakeKeepingCount(int ag, int length)
+    {
+        List<(int Start, int Length)> list = _free[ag];
+        int best = -1;
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i].Length > length && (best < 0 || list[i].Length > list[best].Length))
+            {
+                best = i;
+            }
+        }
+
+        if (best < 0)
+        {
+            return -1;
+        }
+
+        int s = list[best].Start;
+        Take(list, best, s, length);
+        return s;
+    }
+
     /// <summary>Allocates <paramref name="length"/> contiguous blocks aligned to <paramref name="align"/> in <paramref name="ag"/>; -1 when none.</summary>
     public int AllocateIn(int ag, int length, int align)
     {

@@ -14,6 +14,7 @@ internal sealed class XfsWritableTree : IFileSystem
     private const int MaxMinor = 0x3FFFF;
     private readonly InMemoryFileSystem _model = new();
     private readonly Dictionary<long, ulong> _onDevice = [];
+    private Dictionary<long, ulong> _xfsInodes = [];
     private readonly List<(Stream Stream, long Inode, bool Writes)> _streams = [];
     private XfsFileSystem _reader;
     private bool _dirty;
@@ -71,6 +72,7 @@ internal sealed class XfsWritableTree : IFileSystem
         InMemoryFileSystem m = tree._model;
         UnixFileInfo root = reader.GetEntry("/");
         tree.CopyAttributes(root, "/");
+        tree._xfsInodes[m.GetEntry("/").Inode] = (ulong)root.Inode;
         var links = new Dictionary<long, string>();
         var directories = new HashSet<long> { root.Inode };
         var pending = new Stack<(string Path, bool Done)>();
@@ -131,6 +133,8 @@ internal sealed class XfsWritableTree : IFileSystem
                 {
                     links[e.Inode] = path;
                 }
+
+                tree._xfsInodes[m.GetEntry(path).Inode] = (ulong)e.Inode;
 
                 tree.CopyAttributes(e, path);
                 if (e.Type != UnixFileType.Directory)
@@ -242,18 +246,46 @@ internal sealed class XfsWritableTree : IFileSystem
     /// <summary>Changes whenever file content on the device moves (a write-back) or a file's content leaves the device.</summary>
     public int Generation { get; private set; }
 
+    /// <summary>The XFS inode number tree inode <paramref name="treeInode"/> has on the device; 0 for an entry made since the last flush.</summary>
+    public ulong DeviceInode(long treeInode) => _xfsInodes.TryGetValue(treeInode, out ulong xfsInode) ? xfsInode : 0;
+
+    /// <summary>
+    /// The written data extents of tree inode <paramref name="treeInode"/> when its content is unchanged on the device;
+    /// null otherwise (the content is then copied). Unwritten extents (preallocation, which reads as zeros) are left out:
+    /// they become holes, which read the same, and their blocks free space.
+    /// </summary>
+    public XfsExtentToWrite[]? DeviceExtents(long treeInode)
+    {
+        if (!_onDevice.TryGetValue(treeInode, out ulong xfsInode) || _reader.DataExtentsOf(xfsInode) is not { } extents)
+        {
+            return null;
+        }
+
+        var result = new List<XfsExtentToWrite>(extents.Length);
+        foreach (XfsExtent e in extents)
+        {
+            if (!e.Unwritten)
+            {
+                result.Add(new XfsExtentToWrite((long)e.FileBlock, e.FsBlock, (int)e.Length));
+            }
+        }
+
+        return [.. result];
+    }
+
     /// <summary>A stream over the content of tree inode <paramref name="treeInode"/> on the device, or null when it is not there.</summary>
     public Stream? OpenOnDevice(long treeInode) => _onDevice.TryGetValue(treeInode, out ulong xfsInode) ? _reader.OpenInode(xfsInode) : null;
 
     /// <summary>
     /// After a write-back: <paramref name="reader"/> reads the device as it is now, and <paramref name="inodes"/> maps the
-    /// tree's regular files to their new XFS inodes. The content of every file without an open stream is dropped from
+    /// tree's entries to their XFS inodes. The content of every file without an open stream is dropped from
     /// memory and read from its new inode from now on; files with open streams keep theirs (and are written at the next
     /// flush). The tree is clean again.
     /// </summary>
     public void Rebase(XfsFileSystem reader, Dictionary<long, ulong> inodes)
     {
         _reader = reader;
+        _xfsInodes = new Dictionary<long, ulong>(inodes);
         Generation++;
         _streams.RemoveAll(static x => !x.Stream.CanSeek);
         var open = new HashSet<long>();
