@@ -74,6 +74,7 @@ public static class OvercloudBuilder
         }
 
         AtomicOutputFile.DeleteStale(outDir, OvercloudManifest.FileName);
+        ScratchDirectory.DeleteStale(Path.GetFullPath(options.TemporaryDirectory ?? Path.GetTempPath()), ScratchPrefix);
         Report(progress, null, null, "hashing the base image");
         string inputHash = InputHash(basePath, options.SourceDateEpoch, ct);
         OvercloudManifest manifest = OvercloudManifest.Load(outDir);
