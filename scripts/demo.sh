@@ -4,7 +4,11 @@
 # zstd-compressed), shows info/map, checks the qcow2 files, compares each with the raw original and
 # converts one back to raw. Then the file-system half: builds an ext4 file system in a qcow2 from a
 # small generated tree (like virt-make-fs), lists and reads it, copies a file in and the tree back out
-# (like virt-copy-in/out) and compares with the source, and packs the tree as a zstd initramfs.
+# (like virt-copy-in/out) and compares with the source, and packs the tree as a zstd initramfs. Last the
+# product's main job: `overcloud build --all` with no --base, so the command makes its own base guest (from the
+# debootstrap tree in DISKIMAGE_DEBOOTSTRAP_TREE when set, otherwise a minimal generated tree; the host's kernel,
+# initrd and modules, or placeholders that say so), and every output is checked (ours, and qemu-img check,
+# xfs_repair -n, lsinitramfs or cpio when installed).
 # Usage: scripts/demo.sh [DIR]   (DIR: where the images go; default a new temporary directory)
 # DISKIMAGE may name a prebuilt diskimage executable; by default the CLI is built from source.
 set -euo pipefail
@@ -26,7 +30,7 @@ fi
 run() { printf '\n$ diskimage %s\n' "$*"; di "$@"; }
 
 cd "$dir"
-rm -rf demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw tree rootfs.qcow2 out initrd.img
+rm -rf demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw tree rootfs.qcow2 out initrd.img overcloud overcloud-full.raw
 
 # A sparse raw disk: compressible text, a high-entropy block, numbers, and a write that straddles
 # cluster boundaries at an odd offset; everything else is a hole.
@@ -77,6 +81,36 @@ rm tree/etc/motd
 run mkinitramfs tree -o initrd.img --compress zstd --reproducible
 run lsinitramfs -l initrd.img
 
+# The main job: the overcloud images from a base guest the command makes itself (no --base).
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+run overcloud build --all -o overcloud
+for f in overcloud-full.qcow2 overcloud-full.vmlinuz overcloud-full.initrd deploy-ramdisk-ironic.kernel \
+  deploy-ramdisk-ironic.initramfs ironic-python-agent.kernel ironic-python-agent.initramfs overcloud-build.json; do
+  [ -s "overcloud/$f" ] || { echo "overcloud build did not produce $f" >&2; exit 1; }
+done
+if ls -A overcloud | grep -q '^\.'; then echo "temporary files left in the output directory" >&2; exit 1; fi
+run check overcloud/overcloud-full.qcow2
+if command -v qemu-img >/dev/null; then
+  printf '\n$ qemu-img check overcloud/overcloud-full.qcow2\n'; qemu-img check overcloud/overcloud-full.qcow2
+fi
+run convert -f qcow2 -O raw overcloud/overcloud-full.qcow2 overcloud-full.raw
+if command -v xfs_repair >/dev/null; then
+  printf '\n$ xfs_repair -n -f overcloud-full.raw\n'; xfs_repair -n -f overcloud-full.raw
+fi
+run ls overcloud-full.raw /etc/fstab /etc/diskimage-base-guest
+run cat overcloud-full.raw /etc/diskimage-base-guest
+for r in deploy-ramdisk-ironic ironic-python-agent; do
+  run lsinitramfs "overcloud/$r.initramfs" | grep -x 'init' >/dev/null || { echo "$r.initramfs has no /init" >&2; exit 1; }
+  if command -v lsinitramfs >/dev/null; then
+    printf '\n$ lsinitramfs overcloud/%s.initramfs | wc -l\n' "$r"
+    lsinitramfs "overcloud/$r.initramfs" | grep -x 'init' >/dev/null && lsinitramfs "overcloud/$r.initramfs" | wc -l
+  elif command -v cpio >/dev/null; then
+    printf '\n$ gzip -dc overcloud/%s.initramfs | cpio -it | wc -l\n' "$r"
+    gzip -dc "overcloud/$r.initramfs" | cpio -it --quiet | grep -x 'init' >/dev/null && gzip -dc "overcloud/$r.initramfs" | cpio -it --quiet | wc -l
+  fi
+done
+rm -f overcloud-full.raw
+
 printf '\nfiles (allocated KiB, name):\n'
-du -k demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw rootfs.qcow2 initrd.img
+du -k demo.raw demo.qcow2 demo-zlib.qcow2 demo-zstd.qcow2 roundtrip.raw rootfs.qcow2 initrd.img overcloud/*
 echo "demo ok: $dir"

@@ -54,7 +54,7 @@ internal static class Cli
           part add [-f fmt] [--size N] [--start sector] [--type T] [--name name] [--uuid guid] [--logical] [--bootable] filename
           part delete [-f fmt] filename N
           part resize [-f fmt] [--size N] [--shrink] filename N
-          overcloud build [--all | NAME...] --base IMG [--recipe FILE] [-o DIR] [--force] [--tmpdir DIR] [--print-default-recipe] [--output=ofmt]
+          overcloud build [--all | NAME...] [--base IMG | --base-tree DIR | --save-base FILE] [--recipe FILE] [-o DIR] [--force] [--tmpdir DIR] [--print-default-recipe] [--output=ofmt]
           overcloud upload [-o image_path] [--os-image-name name] [--http-boot dir] [--update-existing] [--whole-disk] [--architecture arch] [--platform p] [--image-type os|ironic-python-agent] [--os-cloud name] [--output=ofmt]
 
         Command parameters:

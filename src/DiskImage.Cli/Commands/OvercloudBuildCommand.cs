@@ -5,8 +5,11 @@ using DiskImage.OpenStack.Build;
 namespace DiskImage.Cli.Commands;
 
 /// <summary>
-/// <c>overcloud build [--all | NAME...] --base IMG [--recipe FILE] [-o DIR]</c>: builds the images of a recipe (the
-/// embedded default: the lab's overcloud set) from a base guest, as <c>openstack overcloud image build</c> did.
+/// <c>overcloud build [--all | NAME...] [--base IMG] [--recipe FILE] [-o DIR]</c>: builds the images of a recipe (the
+/// embedded default: the lab's overcloud set) from a base guest, as <c>openstack overcloud image build</c> did. Without
+/// <c>--base</c> the command makes its base guest itself (<see cref="OvercloudBaseGuest"/>): from <c>--base-tree DIR</c>
+/// or <c>DISKIMAGE_DEBOOTSTRAP_TREE</c> when given, otherwise a minimal generated tree; it lives in a scratch directory
+/// and is deleted after the build unless <c>--save-base FILE</c> keeps it.
 /// </summary>
 internal static class OvercloudBuildCommand
 {
@@ -21,6 +24,11 @@ internal static class OvercloudBuildCommand
     private const int OptForce = 1005;
     private const int OptPrintRecipe = 1006;
     private const int OptTmpDir = 1007;
+    private const int OptBaseTree = 1008;
+    private const int OptSaveBase = 1009;
+
+    /// <summary>The variable naming a guest root tree (made by debootstrap) a generated base guest is made from.</summary>
+    public const string TreeVariable = "DISKIMAGE_DEBOOTSTRAP_TREE";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
@@ -34,8 +42,10 @@ internal static class OvercloudBuildCommand
             new LongOption("recipe", true, OptRecipe),
             new LongOption("force", false, OptForce),
             new LongOption("print-default-recipe", false, OptPrintRecipe),
-            new LongOption("tmpdir", true, OptTmpDir));
-        string? baseImage = null, recipePath = null, tmpDir = null;
+            new LongOption("tmpdir", true, OptTmpDir),
+            new LongOption("base-tree", true, OptBaseTree),
+            new LongOption("save-base", true, OptSaveBase));
+        string? baseImage = null, recipePath = null, tmpDir = null, baseTree = null, saveBase = null;
         string outDir = ".";
         bool all = false, json = false, quiet = false, force = false;
         while (getopt.Next(out int option, out string? value))
@@ -51,6 +61,8 @@ internal static class OvercloudBuildCommand
                 case OptRecipe: recipePath = value; break;
                 case OptForce: force = true; break;
                 case OptTmpDir: tmpDir = value; break;
+                case OptBaseTree: baseTree = value; break;
+                case OptSaveBase: saveBase = value; break;
                 case OptPrintRecipe:
                     stdout.Write(OvercloudRecipe.DefaultText);
                     return 0;
@@ -63,9 +75,9 @@ internal static class OvercloudBuildCommand
             throw CliException.Usage(all ? "overcloud build: give --all or image names, not both" : "overcloud build: give --all or the names of the images to build");
         }
 
-        if (baseImage is null)
+        if (baseImage is not null && (baseTree is not null || saveBase is not null))
         {
-            throw CliException.Usage("overcloud build: --base IMG (the base guest image) is required");
+            throw CliException.Usage("overcloud build: --base-tree and --save-base make a base guest; they do not go with --base");
         }
 
         long? epoch = null;
@@ -77,16 +89,83 @@ internal static class OvercloudBuildCommand
         }
 
         OvercloudRecipe recipe = recipePath is null ? OvercloudRecipe.Default : OvercloudRecipe.Load(recipePath);
+        var log = new LineProgress(quiet || json ? null : stderr);
+        OvercloudBaseGuestResult? generated = null;
+        ScratchDirectory? scratch = null;
+        try
+        {
+            if (baseImage is null)
+            {
+                (generated, scratch) = MakeBaseGuest(recipe, baseTree, saveBase, tmpDir, epoch, log, cancellationToken);
+                baseImage = generated.Path;
+            }
+
+            return Build(recipe, baseImage, generated, outDir, all ? [] : names, epoch, force, tmpDir, json, quiet, log, stdout, cancellationToken);
+        }
+        finally
+        {
+            scratch?.Dispose();
+        }
+    }
+
+    private static (OvercloudBaseGuestResult, ScratchDirectory?) MakeBaseGuest(OvercloudRecipe recipe, string? baseTree, string? saveBase, string? tmpDir,
+        long? epoch, LineProgress log, CancellationToken cancellationToken)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new CliException("overcloud build: making a base guest needs Linux; give --base IMG");
+        }
+
+        string? tree = baseTree;
+        if (tree is null && Environment.GetEnvironmentVariable(TreeVariable) is { Length: > 0 } fromEnvironment && Directory.Exists(fromEnvironment))
+        {
+            tree = fromEnvironment;
+        }
+
+        if (tree is not null && !Directory.Exists(tree))
+        {
+            throw new CliException($"{tree}: the base tree does not exist");
+        }
+
+        ScratchDirectory? scratch = saveBase is null ? ScratchDirectory.Create(tmpDir, OvercloudBuilder.ScratchPrefix) : null;
+        try
+        {
+            string path = saveBase ?? Path.Combine(scratch!.Path, "base-guest.qcow2");
+            log.Report(new OvercloudBuildProgress { Message = "making the base guest from " + (tree ?? "a minimal generated tree") });
+            OvercloudBaseGuestResult result = OvercloudBaseGuest.CreateAsync(path, new OvercloudBaseGuestOptions { SourceTree = tree, Recipe = recipe, SourceDateEpoch = epoch }, cancellationToken)
+                .GetAwaiter().GetResult();
+            log.Report(new OvercloudBuildProgress { Message = $"base guest: kernel {result.KernelVersion}" + (saveBase is null ? string.Empty : ", kept at " + result.Path) });
+            foreach (string note in result.Notes)
+            {
+                log.Report(new OvercloudBuildProgress { Message = "base guest: added " + note });
+            }
+
+            foreach (string placeholder in result.Placeholders)
+            {
+                log.Report(new OvercloudBuildProgress { Message = $"base guest: PLACEHOLDER {placeholder} (see {OvercloudBaseGuest.MarkerPath} in the images)" });
+            }
+
+            return (result, scratch);
+        }
+        catch
+        {
+            scratch?.Dispose();
+            throw;
+        }
+    }
+
+    private static int Build(OvercloudRecipe recipe, string baseImage, OvercloudBaseGuestResult? generated, string outDir, IReadOnlyList<string> names,
+        long? epoch, bool force, string? tmpDir, bool json, bool quiet, LineProgress log, TextWriter stdout, CancellationToken cancellationToken)
+    {
         var options = new OvercloudBuildOptions
         {
             BaseImage = baseImage,
             OutputDirectory = outDir,
-            Images = all ? [] : names,
+            Images = names,
             SourceDateEpoch = epoch,
             Force = force,
             TemporaryDirectory = tmpDir,
         };
-        var log = new LineProgress(quiet || json ? null : stderr);
         OvercloudBuildResult result;
         try
         {
@@ -99,7 +178,7 @@ internal static class OvercloudBuildCommand
 
         if (json)
         {
-            stdout.Write(Json(result));
+            stdout.Write(Json(result, generated));
         }
         else if (!quiet)
         {
@@ -121,7 +200,7 @@ internal static class OvercloudBuildCommand
         _ => "skipped",
     };
 
-    private static string Json(OvercloudBuildResult result)
+    private static string Json(OvercloudBuildResult result, OvercloudBaseGuestResult? generated)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -129,6 +208,28 @@ internal static class OvercloudBuildCommand
             w.WriteStartObject();
             w.WriteString("manifest", result.ManifestPath);
             w.WriteString("input-hash", result.InputHash);
+            if (generated is not null)
+            {
+                w.WriteStartObject("base-guest");
+                w.WriteString("source", generated.Source);
+                w.WriteString("kernel-version", generated.KernelVersion);
+                w.WriteStartArray("added");
+                foreach (string note in generated.Notes)
+                {
+                    w.WriteStringValue(note);
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("placeholders");
+                foreach (string placeholder in generated.Placeholders)
+                {
+                    w.WriteStringValue(placeholder);
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
             w.WriteStartArray("outputs");
             foreach (OvercloudBuildOutput o in result.Outputs)
             {

@@ -26,7 +26,10 @@ internal sealed class CliProcess : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts <c>diskimage args</c>.</summary>
-    public static CliProcess Start(params string[] args)
+    public static CliProcess Start(params string[] args) => Start(null, args);
+
+    /// <summary>Starts <c>diskimage args</c> with <paramref name="environment"/> added to the inherited variables.</summary>
+    public static CliProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "DiskImage.Cli.dll");
         Assert.True(File.Exists(dll), $"The CLI is not built next to the tests: {dll}");
@@ -39,6 +42,11 @@ internal sealed class CliProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (KeyValuePair<string, string> v in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[v.Key] = v.Value;
+        }
+
         psi.ArgumentList.Add(dll);
         foreach (string a in args)
         {
@@ -73,6 +81,21 @@ internal sealed class CliProcess : IDisposable
 
     /// <summary>Sends a signal by name (INT, TERM) with kill(1).</summary>
     public void Signal(string name) => Oracle.RunOk("kill", "-" + name, Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Kills the child (SIGKILL: no handler runs, nothing is cleaned up) and waits for it to go.</summary>
+    public void Kill()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        _process.WaitForExit();
+    }
 
     /// <summary>Waits for the exit and returns what the child printed.</summary>
     public CliResult WaitForExit(TimeSpan? timeout = null)

@@ -25,6 +25,9 @@ public static class OvercloudBuilder
     /// <summary>The manifest's file name in the output directory.</summary>
     public const string ManifestFileName = OvercloudManifest.FileName;
 
+    /// <summary>The name prefix of the scratch directories (under <see cref="OvercloudBuildOptions.TemporaryDirectory"/>) holding the overlay of the base guest.</summary>
+    internal const string ScratchPrefix = "diskimage-overcloud-";
+
     /// <summary>Free space given to a partition image's file system beyond what its tree needs, in percent.</summary>
     private const int PartitionExtraPercent = 20;
 
@@ -71,6 +74,7 @@ public static class OvercloudBuilder
         }
 
         AtomicOutputFile.DeleteStale(outDir, OvercloudManifest.FileName);
+        ScratchDirectory.DeleteStale(Path.GetFullPath(options.TemporaryDirectory ?? Path.GetTempPath()), ScratchPrefix);
         Report(progress, null, null, "hashing the base image");
         string inputHash = InputHash(basePath, options.SourceDateEpoch, ct);
         OvercloudManifest manifest = OvercloudManifest.Load(outDir);
@@ -143,13 +147,10 @@ public static class OvercloudBuilder
     {
         var outputs = new List<OvercloudBuildOutput>();
         UnixTime? epoch = options.SourceDateEpoch is { } sde ? new UnixTime(sde, 0) : null;
-        DirectoryInfo work = options.TemporaryDirectory is null
-            ? Directory.CreateTempSubdirectory("diskimage-overcloud-")
-            : Directory.CreateDirectory(Path.Combine(Path.GetFullPath(options.TemporaryDirectory), "diskimage-overcloud-" + Guid.NewGuid().ToString("N")));
-
-        try
+        // A killed run leaves its scratch directory behind; creating this one deletes such stale ones.
+        using ScratchDirectory work = ScratchDirectory.Create(options.TemporaryDirectory, ScratchPrefix);
         {
-            string overlay = Path.Combine(work.FullName, "overlay.qcow2");
+            string overlay = Path.Combine(work.Path, "overlay.qcow2");
             CreateOverlay(basePath, overlay);
             // The overlay names the base as its backing file (opened read-only); only the overlay is written.
             using DiskImageFile overlayImage = DiskImageFile.Open(overlay, new DiskImageOpenOptions { Writable = true, BackingFiles = BackingFilePolicy.Allow });
@@ -190,7 +191,7 @@ public static class OvercloudBuilder
                 {
                     ct.ThrowIfCancellationRequested();
                     string recipeHash = recipe.HashFor(image);
-                    var context = new ImageContext(image, view, outDir, recipeHash, inputHash, manifest, currentFiles, progress, epoch, work.FullName, ct);
+                    var context = new ImageContext(image, view, outDir, recipeHash, inputHash, manifest, currentFiles, progress, epoch, work.Path, ct);
                     if (image.Kind == OvercloudImageKind.Partition)
                     {
                         outputs.AddRange(BuildPartitionImage(context, merged));
@@ -208,16 +209,6 @@ public static class OvercloudBuilder
                 // and a root-sized temporary file, for nothing). The guest holds no handle of its own: its devices are
                 // views of overlayImage, which is disposed below.
                 GC.KeepAlive(guest);
-            }
-        }
-        finally
-        {
-            try
-            {
-                work.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
             }
         }
 

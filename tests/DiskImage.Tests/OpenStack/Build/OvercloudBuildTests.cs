@@ -238,7 +238,8 @@ public sealed class OvercloudBuildTests
 
         Assert.Equal(1, CliHarness.Run("overcloud", "build", "--base", baseImage).ExitCode);
         Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all", "overcloud-full", "--base", baseImage).ExitCode);
-        Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all").ExitCode);
+        Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all", "--base", baseImage, "--save-base", dir.File("kept.qcow2")).ExitCode);
+        Assert.Equal(1, CliHarness.Run("overcloud", "build", "--all", "--base-tree", dir.File("absent-tree"), "-o", dir.File("out")).ExitCode);
         CliResult missing = CliHarness.Run("overcloud", "build", "--all", "--base", dir.File("absent.qcow2"), "-o", dir.File("out"));
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("absent.qcow2: the base image does not exist", missing.StandardError, StringComparison.Ordinal);
