@@ -111,7 +111,7 @@ internal static class OvercloudWholeDiskRecipeParser
 
         YamlNode? lvmNode = p.Find(m, "lvm");
         YamlNode? fsNode = p.Find(m, "file-system");
-        if (lvmNode is not null && fsNode is not null)
+        if (lvmNode is not null && (fsNode is not null || p.Find(m, "mount") is not null))
         {
             throw p.Error(lvmNode, $"{what}: a partition holds a file system or a volume group ('lvm:'), not both");
         }
