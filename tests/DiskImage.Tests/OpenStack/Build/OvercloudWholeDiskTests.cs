@@ -8,6 +8,7 @@ using DiskImage.FileSystems.Xfs;
 using DiskImage.IO;
 using DiskImage.OpenStack.Build;
 using DiskImage.Sysprep;
+using DiskImage.Tests.Cli;
 using DiskImage.Tests.Oracles;
 
 namespace DiskImage.Tests.OpenStack.Build;
@@ -205,6 +206,31 @@ public sealed class OvercloudWholeDiskTests
             ToolResult cmp = Oracle.Run("cmp", "-l", raw, raw2);
             Assert.Fail("not reproducible: " + string.Join('\n', cmp.StandardOutput.Split('\n').Take(20)));
         }
+    }
+
+    [SkippableFact]
+    public void Cli_DefaultRecipe_NamedWholeDiskImage_SixGiBGptClean()
+    {
+        Oracle.Require("qemu-img");
+        Oracle.Require("sgdisk");
+        using var dir = new TempDirectory();
+        string baseImage = dir.File("base.qcow2");
+        using (InMemoryFileSystem tree = GuestWithEsp())
+        {
+            OvercloudBuildFixture.WriteBaseImage(baseImage, tree);
+        }
+
+        CliResult built = CliHarness.Run("overcloud", "build", "overcloud-hardened-uefi-full", "--base", baseImage, "-o", dir.File("out"), "--tmpdir", dir.File("scratch"));
+        Assert.True(built.ExitCode == 0, built.ToString());
+        Assert.Equal(["overcloud-build.json", "overcloud-hardened-uefi-full.qcow2"], Directory.GetFiles(dir.File("out")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        string qcow2 = dir.File("out/overcloud-hardened-uefi-full.qcow2");
+        ToolResult check = Oracle.Run("qemu-img", "check", qcow2);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Contains("\"virtual-size\": 6442450944", Oracle.RunOk("qemu-img", "info", "--output=json", qcow2).StandardOutput, StringComparison.Ordinal);
+        string raw = dir.File("disk.raw");
+        Oracle.RunOk("qemu-img", "convert", "-O", "raw", qcow2, raw);
+        ToolResult sg = Oracle.Run("sgdisk", "-v", raw);
+        Assert.True(sg.ExitCode == 0 && sg.StandardOutput.Contains("No problems found", StringComparison.Ordinal), sg.ToString());
     }
 
     private static InMemoryFileSystem GuestWithEsp()
