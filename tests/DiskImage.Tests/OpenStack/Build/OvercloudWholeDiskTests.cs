@@ -209,6 +209,74 @@ public sealed class OvercloudWholeDiskTests
     }
 
     [SkippableFact]
+    public async Task Build_MbrRaw_BootExt4RootXfs_CheckedByRealTools()
+    {
+        foreach (string tool in new[] { "sfdisk", "xfs_repair", "e2fsck", "blkid" })
+        {
+            Oracle.Require(tool);
+        }
+
+        using var dir = new TempDirectory();
+        string baseImage = dir.File("base.qcow2");
+        OvercloudBuildFixture.WriteBaseImage(baseImage);
+        const string Image = """
+              - name: disk
+                type: whole-disk
+                format: raw
+                disk:
+                  partition-table: mbr
+                  size: 160MiB
+                  partitions:
+                    - file-system: ext4
+                      mount: /boot
+                      label: boot
+                      bootable: true
+                    - mount: /
+                      label: img-rootfs
+            """;
+        OvercloudRecipe recipe = OvercloudRecipe.Parse(Customize + "\n" + Image);
+        OvercloudBuildResult result = await OvercloudBuilder.BuildAsync(recipe, new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = dir.File("out"), SourceDateEpoch = Epoch });
+        string raw = result.Outputs.Single().Path;
+        Assert.Equal(160L << 20, new FileInfo(raw).Length);
+        (string label, List<WholeDiskOracle.PartitionInfo> parts) = WholeDiskOracle.Partitions(raw);
+        Assert.Equal("dos", label);
+        Assert.Equal(["83", "83"], parts.Select(p => p.Type));
+        Assert.Equal("bootable", parts[0].Attributes);
+
+        // The root takes the rest of the disk (aligned down to 1 MiB).
+        Assert.True(parts[1].Offset + parts[1].Size > (159L << 20), $"root ends at {parts[1].Offset + parts[1].Size}");
+        (string bootType, string? bootLabel, _) = WholeDiskOracle.Check(WholeDiskOracle.Extract(raw, parts[0].Offset, parts[0].Size, dir.File("boot.img")));
+        (string rootType, string? rootLabel, _) = WholeDiskOracle.Check(WholeDiskOracle.Extract(raw, parts[1].Offset, parts[1].Size, dir.File("root.img")));
+        Assert.Equal(("ext4", "boot", "xfs", "img-rootfs"), (bootType, bootLabel, rootType, rootLabel));
+
+        using var bootDevice = FileBlockDevice.Open(dir.File("boot.img"));
+        using Ext4FileSystem boot = Ext4FileSystem.Open(bootDevice);
+        Assert.True(boot.Exists("/vmlinuz-" + OvercloudBuildFixture.KernelVersion));
+        using var rootDevice = FileBlockDevice.Open(dir.File("root.img"));
+        using XfsFileSystem root = XfsFileSystem.Open(rootDevice);
+        Assert.DoesNotContain(root.EnumerateDirectory("/boot"), e => e.Name is not ("." or ".."));
+        Assert.Equal(
+            "# static file system information\n" + WholeDiskFstabWriter.ReplacedPrefix + "UUID=6a1e0a3c-1b9b-4d0e-9a51-2d4c7d2f0e11 / xfs defaults 0 1\ntmpfs /tmp tmpfs defaults 0 0\n"
+                + "LABEL=img-rootfs / xfs defaults 0 1\nLABEL=boot /boot ext4 defaults 0 2\n",
+            OvercloudBuildFixture.ReadText(root, "/etc/fstab"));
+    }
+
+    [Theory]
+    [InlineData("size: 8MiB", "the disk is 8 MiB")]
+    [InlineData("size: 64MiB\n      partitions:\n        - mount: /\n          size: 2MiB\n", "Partition 1 (/) is 2 MiB")]
+    public async Task Build_TooSmall_NotSupportedNamesTheSize(string disk, string expected)
+    {
+        using var dir = new TempDirectory();
+        string baseImage = dir.File("base.qcow2");
+        OvercloudBuildFixture.WriteBaseImage(baseImage);
+        string layout = disk.Contains("partitions", StringComparison.Ordinal) ? disk : disk + "\n      partitions:\n        - mount: /\n";
+        OvercloudRecipe recipe = OvercloudRecipe.Parse("images:\n  - name: d\n    type: whole-disk\n    format: raw\n    disk:\n      " + layout);
+        NotSupportedException e = await Assert.ThrowsAsync<NotSupportedException>(() => OvercloudBuilder.BuildAsync(recipe, new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = dir.File("out") }));
+        Assert.Contains(expected, e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(Directory.GetFiles(dir.File("out")), f => !f.EndsWith(OvercloudBuilder.ManifestFileName, StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
     public void Cli_DefaultRecipe_NamedWholeDiskImage_SixGiBGptClean()
     {
         Oracle.Require("qemu-img");
