@@ -124,7 +124,7 @@ public static class OvercloudBuilder
     {
         if (names.Count == 0)
         {
-            return [.. recipe.Images];
+            return [.. recipe.Images.Where(i => i.BuildByDefault)];
         }
 
         var wanted = new HashSet<string>(StringComparer.Ordinal);
@@ -195,6 +195,10 @@ public static class OvercloudBuilder
                     if (image.Kind == OvercloudImageKind.Partition)
                     {
                         outputs.AddRange(BuildPartitionImage(context, merged));
+                    }
+                    else if (image.Kind == OvercloudImageKind.WholeDisk)
+                    {
+                        outputs.AddRange(BuildWholeDiskImage(context, merged));
                     }
                     else
                     {
@@ -300,6 +304,40 @@ public static class OvercloudBuilder
         return outputs;
     }
 
+    private static List<OvercloudBuildOutput> BuildWholeDiskImage(ImageContext c, List<string> merged)
+    {
+        OvercloudImageRecipe image = c.Image;
+        string imageFile = image.ImageFile!;
+        if (c.Current.TryGetValue(imageFile, out OvercloudBuildOutput? done))
+        {
+            return [done];
+        }
+
+        IFileSystem tree = c.Epoch is { } epoch ? new ClampedTimeFileSystem(c.View, epoch) : c.View;
+        using var output = new AtomicOutputFile(c.OutDir, imageFile);
+        string raw = image.Format == "raw" ? output.TempPath : Path.Combine(c.WorkDir, image.Name + ".raw");
+        try
+        {
+            byte[] seed = SHA256.HashData(Encoding.UTF8.GetBytes($"{c.InputHash}\n{c.RecipeHash}\n{image.Name}\n"));
+            OvercloudWholeDiskBuilder.Write(image, c.View, tree, merged, raw, seed, c.Epoch, message => Report(c.Progress, image.Name, imageFile, message), c.Ct);
+            if (image.Format == "qcow2")
+            {
+                Report(c.Progress, image.Name, imageFile, image.Compress ? "writing compressed qcow2" : "writing qcow2");
+                using var source = FileBlockDevice.Open(raw);
+                ImageConverter.Convert(source, output.TempPath, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2, Compress = image.Compress }, null, c.Ct);
+            }
+        }
+        finally
+        {
+            if (raw != output.TempPath)
+            {
+                File.Delete(raw);
+            }
+        }
+
+        return [Commit(c, output, imageFile, image.Format)];
+    }
+
     private static List<OvercloudBuildOutput> BuildRamdiskImage(ImageContext c)
     {
         OvercloudImageRecipe image = c.Image;
@@ -356,7 +394,7 @@ public static class OvercloudBuilder
         }
     }
 
-    private static XfsFormatProfile XfsProfile(string name) => name switch
+    internal static XfsFormatProfile XfsProfile(string name) => name switch
     {
         "rhel7" => XfsFormatProfile.Rhel7,
         "rhel8" => XfsFormatProfile.Rhel8,
@@ -365,7 +403,7 @@ public static class OvercloudBuilder
     };
 
     /// <summary>A version-4 style UUID made from 16 bytes of <paramref name="seed"/>, so the same inputs give the same file system.</summary>
-    private static Guid DerivedUuid(byte[] seed, int offset)
+    internal static Guid DerivedUuid(byte[] seed, int offset)
     {
         Span<byte> b = stackalloc byte[16];
         seed.AsSpan(offset, 16).CopyTo(b);

@@ -11,4 +11,10 @@ public enum OvercloudImageKind
 
     /// <summary>A kernel and an initramfs assembled from the guest's tree: <c>ironic-python-agent.{kernel,initramfs}</c>.</summary>
     Ramdisk = 1,
+
+    /// <summary>
+    /// A whole-disk image: a partition table (GPT or MBR) with file systems on partitions and, optionally, on LVM
+    /// logical volumes, the customized guest's tree split across them by mount point: <c>overcloud-hardened-uefi-full.qcow2</c>.
+    /// </summary>
+    WholeDisk = 2,
 }

@@ -9,22 +9,22 @@ public sealed class OvercloudImageRecipe
     /// <summary>What the image produces.</summary>
     public required OvercloudImageKind Kind { get; init; }
 
-    /// <summary>Partition images: the file system built, <c>xfs</c> (default) or <c>ext4</c>.</summary>
+    /// <summary>Partition images: the file system built, <c>xfs</c> (default) or <c>ext4</c>; whole-disk images: the default of their volumes.</summary>
     public string FileSystem { get; init; } = "xfs";
 
-    /// <summary>Partition images: the XFS feature profile (<c>debian12</c> default, <c>rhel9</c>, <c>rhel8</c>, <c>rhel7</c>).</summary>
+    /// <summary>Partition and whole-disk images: the XFS feature profile (<c>debian12</c> default, <c>rhel9</c>, <c>rhel8</c>, <c>rhel7</c>).</summary>
     public string XfsProfile { get; init; } = "debian12";
 
     /// <summary>Partition images: the file-system label, which <c>/etc/fstab</c> mounts <c>/</c> by. Default <c>img-rootfs</c>.</summary>
     public string Label { get; init; } = "img-rootfs";
 
-    /// <summary>Partition images: <c>qcow2</c> (default) or <c>raw</c>.</summary>
+    /// <summary>Partition and whole-disk images: <c>qcow2</c> (default) or <c>raw</c>.</summary>
     public string Format { get; init; } = "qcow2";
 
-    /// <summary>Partition images: whether the qcow2 clusters are compressed (deflate, like <c>qemu-img convert -c</c>).</summary>
+    /// <summary>Partition and whole-disk images: whether the qcow2 clusters are compressed (deflate, like <c>qemu-img convert -c</c>).</summary>
     public bool Compress { get; init; }
 
-    /// <summary>Partition images: the image file name (default <c>NAME.qcow2</c> or <c>NAME.raw</c>).</summary>
+    /// <summary>Partition and whole-disk images: the image file name (default <c>NAME.qcow2</c> or <c>NAME.raw</c>).</summary>
     public string? ImageFile { get; init; }
 
     /// <summary>The kernel file name (<c>NAME.vmlinuz</c> for partition images, <c>NAME.kernel</c> for ramdisks), or null when not produced.</summary>
@@ -32,6 +32,15 @@ public sealed class OvercloudImageRecipe
 
     /// <summary>The initrd (partition images: the guest's own, <c>NAME.initrd</c>) or initramfs (ramdisks: <c>NAME.initramfs</c>) file name, or null when not produced.</summary>
     public string? InitrdFile { get; init; }
+
+    /// <summary>Whole-disk images: the partition table, partitions, volume group and volumes; null for other kinds.</summary>
+    public OvercloudDiskLayout? Disk { get; init; }
+
+    /// <summary>
+    /// Whether building every image (<c>overcloud build --all</c>, an empty <see cref="OvercloudBuildOptions.Images"/>)
+    /// includes this one (recipe key <c>all:</c>, default true); an image with false is built only when named.
+    /// </summary>
+    public bool BuildByDefault { get; init; } = true;
 
     /// <summary>Ramdisk images: what the initramfs takes from the guest; null for partition images.</summary>
     public OvercloudRamdiskRecipe? Ramdisk { get; init; }

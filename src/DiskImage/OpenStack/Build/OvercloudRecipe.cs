@@ -120,6 +120,10 @@ public sealed class OvercloudRecipe
             .Append(image.XfsProfile).Append('\0').Append(image.Label).Append('\0').Append(image.Format).Append('\0')
             .Append(image.Compress).Append('\0').Append(image.ImageFile).Append('\0').Append(image.KernelFile).Append('\0')
             .Append(image.InitrdFile).Append('\n');
+        if (image.Disk is { } disk)
+        {
+            b.Append(disk.Canonical());
+        }
         if (image.Ramdisk is { } r)
         {
             b.Append("ramdisk\0").Append(string.Join('\0', r.Binaries)).Append('\n').Append(string.Join('\0', r.Modules)).Append('\n')

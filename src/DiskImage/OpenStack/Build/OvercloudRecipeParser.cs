@@ -13,8 +13,8 @@ internal static class OvercloudRecipeParser
 {
     private static readonly string[] TopKeys = ["version", "customize", "sysprep", "images"];
     private static readonly string[] SysprepKeys = ["operations", "machine-id"];
-    private static readonly string[] PartitionKeys = ["name", "type", "file-system", "xfs-profile", "label", "format", "compress", "image", "kernel", "initrd"];
-    private static readonly string[] RamdiskKeys = ["name", "type", "kernel", "initramfs", "ramdisk"];
+    private static readonly string[] PartitionKeys = ["name", "type", "all", "file-system", "xfs-profile", "label", "format", "compress", "image", "kernel", "initrd"];
+    private static readonly string[] RamdiskKeys = ["name", "type", "all", "kernel", "initramfs", "ramdisk"];
     private static readonly string[] RamdiskSectionKeys = ["binaries", "modules", "files", "init", "compression"];
 
     public static OvercloudRecipe Parse(string text, string source)
@@ -192,7 +192,7 @@ internal static class OvercloudRecipeParser
         YamlNode nameNode = p.Find(m, "name") ?? throw p.Error(m, "an image has no 'name:'");
         string name = p.FileName(nameNode, "name");
         string what = $"image '{name}'";
-        YamlNode typeNode = p.Find(m, "type") ?? throw p.Error(m, $"{what} has no 'type:' (partition or ramdisk)");
+        YamlNode typeNode = p.Find(m, "type") ?? throw p.Error(m, $"{what} has no 'type:' (partition, whole-disk or ramdisk)");
         string type = p.Scalar(typeNode, "type");
         if (type == "partition")
         {
@@ -223,6 +223,7 @@ internal static class OvercloudRecipeParser
                 ImageFile = p.OptionalFile(m, "image", $"{name}.{format}"),
                 KernelFile = p.OptionalFile(m, "kernel", $"{name}.vmlinuz"),
                 InitrdFile = p.OptionalFile(m, "initrd", $"{name}.initrd"),
+                BuildByDefault = p.Bool(m, "all", true),
             };
         }
 
@@ -251,14 +252,20 @@ internal static class OvercloudRecipeParser
                 KernelFile = p.OptionalFile(m, "kernel", $"{name}.kernel"),
                 InitrdFile = p.OptionalFile(m, "initramfs", $"{name}.initramfs"),
                 Ramdisk = ramdisk,
+                BuildByDefault = p.Bool(m, "all", true),
             };
         }
 
-        throw p.Error(typeNode, $"{what}: type '{type}' is not partition or ramdisk");
+        if (type == "whole-disk")
+        {
+            return OvercloudWholeDiskRecipeParser.Read(p, m, name);
+        }
+
+        throw p.Error(typeNode, $"{what}: type '{type}' is not partition, whole-disk or ramdisk");
     }
 
     /// <summary>Node accessors that throw <see cref="InvalidDataException"/> with the node's position.</summary>
-    private sealed class Reader(string source)
+    internal sealed class Reader(string source)
     {
         public InvalidDataException Error(YamlNode node, string message) =>
             new($"{source}:{node.Start.Line}:{node.Start.Column}: {message}");

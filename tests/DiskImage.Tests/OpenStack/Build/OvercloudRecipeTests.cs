@@ -10,10 +10,10 @@ public sealed class OvercloudRecipeTests
     public void Default_DescribesTheLabSet()
     {
         OvercloudRecipe recipe = OvercloudRecipe.Default;
-        Assert.Equal(["overcloud-full", "deploy-ramdisk-ironic", "ironic-python-agent"], recipe.Images.Select(i => i.Name));
+        Assert.Equal(["overcloud-full", "deploy-ramdisk-ironic", "ironic-python-agent"], recipe.Images.Where(i => i.BuildByDefault).Select(i => i.Name));
         Assert.Equal(
             ["overcloud-full.qcow2", "overcloud-full.vmlinuz", "overcloud-full.initrd", "deploy-ramdisk-ironic.kernel", "deploy-ramdisk-ironic.initramfs", "ironic-python-agent.kernel", "ironic-python-agent.initramfs"],
-            recipe.Images.SelectMany(i => i.Files));
+            recipe.Images.Where(i => i.BuildByDefault).SelectMany(i => i.Files));
         OvercloudImageRecipe full = recipe.Images[0];
         Assert.Equal((OvercloudImageKind.Partition, "xfs", "img-rootfs", "qcow2", true), (full.Kind, full.FileSystem, full.Label, full.Format, full.Compress));
         Assert.Equal(OvercloudImageKind.Ramdisk, recipe.Images[2].Kind);
