@@ -183,9 +183,10 @@ public static class ImageConverter
         }
     }
 
-    private static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, bool targetIsZero, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>The copy of <see cref="Convert"/>: <paramref name="source"/> into <paramref name="target"/> (the content of <paramref name="image"/> for a qcow2 target).</summary>
+    internal static void Copy(BlockDevice source, BlockDevice target, Qcow2Image? image, bool targetIsZero, ConvertOptions options, IProgress<ConvertProgress>? progress, CancellationToken cancellationToken)
     {
-        const int ChunkSize = 1024 * 1024;
+        const int ChunkSize = 2 * 1024 * 1024; // qemu-img's buffer size: one host write per 2 MiB of data
         CopySink sink;
         int unit;
         if (image is not null && options.Compress)
