@@ -15,6 +15,18 @@
 # (1, default: as root, run both tools under `nice -n -20`, each run in its own session whose
 # scheduler autogroup is raised to -20 too; 0: normal priority).
 # Usage: benchmarks/compare-qemu-img.sh [--prepare-only]
+#
+# Scale mode: benchmarks/compare-qemu-img.sh --scale [--scale-gib N]
+#   Input: a sparse raw image of 20 GiB holding 6 GiB of data in 96 runs of 64 MiB spread over it,
+#   every other run random (incompressible), the others a repeating text pattern; --scale-gib N
+#   scales the data to N GiB (N*16 runs, virtual size N*20/6 GiB). Cases: raw->qcow2 and
+#   qcow2->raw, each with a new target and over an existing one (the previous run's output), then
+#   raw->qcow2 -c zlib and -c zstd. RUNS (default 3) alternating runs per tool; reported: the median
+#   wall time and CPU (user+sys), the peak RSS (/usr/bin/time -v), and, when strace is installed,
+#   syscall counts of one extra run per tool (strace -c -f: total, pwrite64, ftruncate, futex).
+#   Every output of both tools is judged by `qemu-img compare` against the input and, for qcow2,
+#   `qemu-img check`. Inputs and outputs live under SCALE_DIR (default benchmarks/.cache/scale)
+#   and are deleted at the end; the full size needs about 30 GB free.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,10 +77,25 @@ prepare_image() {
   fi
 }
 
-prepare_image
-if [ "${1:-}" = "--prepare-only" ]; then
-  ls -ls "$image" "$qcow2_zlib"
-  exit 0
+mode=default
+scale_gib=6
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prepare-only) mode=prepare ;;
+    --scale) mode=scale ;;
+    --scale-gib) mode=scale; scale_gib=${2:?--scale-gib needs a number}; shift ;;
+    *) die "unknown argument: $1" ;;
+  esac
+  shift
+done
+[[ "$scale_gib" =~ ^[1-9][0-9]*$ ]] || die "--scale-gib takes a whole number of GiB"
+
+if [ "$mode" != scale ]; then
+  prepare_image
+  if [ "$mode" = prepare ]; then
+    ls -ls "$image" "$qcow2_zlib"
+    exit 0
+  fi
 fi
 
 need /usr/bin/time time
@@ -108,6 +135,13 @@ if [ "$(id -u)" = 0 ] && [ "${BENCH_NICE:-1}" = 1 ]; then
     prio_note="both under nice -n -20 in an autogroup of their own at -20"
   fi
 fi
+if [ "$mode" = scale ]; then
+  # shellcheck source=compare-qemu-img-scale.inc.sh
+  . "$here/compare-qemu-img-scale.inc.sh"
+  run_scale
+  exit $?
+fi
+
 scratch="$cache/out"
 rm -rf "$scratch"; mkdir -p "$scratch"
 trap 'rm -rf "$scratch"' EXIT

@@ -5,9 +5,9 @@ using DiskImage.IO;
 namespace DiskImage.Formats.Qcow2;
 
 /// <summary>
-/// Stores runs of already-compressed clusters for convert: one host growth and one data write per
-/// run, one refcount write per refcount block, one L2 write per run of adjacent entries. Order: data,
-/// then refcount increments, then the L2 entries, so a crash between steps leaves at worst leaks.
+/// Stores runs of already-compressed clusters for convert: one data write per run; the refcount
+/// increments and L2 entries join the image's deferred metadata (written back refcounts first). Order:
+/// data, then refcount increments, then the L2 entries, so a crash between steps leaves at worst leaks.
 /// </summary>
 internal sealed class Qcow2CompressedBatchWriter
 {
@@ -163,44 +163,29 @@ internal sealed class Qcow2CompressedBatchWriter
 
     private void WriteCompressedEntries(ReadOnlySpan<long> guestOffsets, ReadOnlySpan<int> lengths, long start)
     {
-        int entrySize = _extendedL2 ? 16 : 8;
-        byte[] raw = ArrayPool<byte>.Shared.Rent(guestOffsets.Length * entrySize);
-        try
+        long host = start;
+        int i = 0;
+        while (i < guestOffsets.Length)
         {
-            long host = start;
-            int i = 0;
-            while (i < guestOffsets.Length)
+            long guestCluster = guestOffsets[i] >> _clusterBits;
+            (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+            int n = 0;
+            while (true)
             {
-                long guestCluster = guestOffsets[i] >> _clusterBits;
-                (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
-                int n = 0;
-                while (true)
+                var entry = new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, lengths[i + n], _clusterBits));
+                _mapping.StoreEntry(table, index + n, entry);
+                host += lengths[i + n];
+                n++;
+                if (i + n >= guestOffsets.Length ||
+                    (guestOffsets[i + n] >> _clusterBits) != guestCluster + n ||
+                    index + n >= (1 << _l2Bits))
                 {
-                    var entry = new Qcow2L2Entry(Qcow2CompressedClusterDescriptor.Encode(host, lengths[i + n], _clusterBits));
-                    _mapping.StoreEntry(table, index + n, entry);
-                    BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(n * entrySize), entry.Value);
-                    if (_extendedL2)
-                    {
-                        BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan((n * entrySize) + 8), entry.Bitmap);
-                    }
-
-                    host += lengths[i + n];
-                    n++;
-                    if (i + n >= guestOffsets.Length ||
-                        (guestOffsets[i + n] >> _clusterBits) != guestCluster + n ||
-                        index + n >= (1 << _l2Bits))
-                    {
-                        break;
-                    }
+                    break;
                 }
-
-                _host.Write(l2Offset + ((long)index * entrySize), raw.AsSpan(0, n * entrySize));
-                i += n;
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(raw);
+
+            _mapping.CommitEntries(l2Offset, table, index, n);
+            i += n;
         }
     }
 }

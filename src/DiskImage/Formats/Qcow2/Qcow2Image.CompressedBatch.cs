@@ -62,30 +62,46 @@ public sealed partial class Qcow2Image
                 MarkBitmapsDirty(guestOffset, _clusterSize);
             }
 
-            // L2 tables first (an empty table referenced from L1 is consistent); refuse allocated clusters.
-            for (int i = 0; i < guestOffsets.Length; i++)
+            BeginDeferredMetadata();
+            try
             {
-                long guestCluster = guestOffsets[i] >> _clusterBits;
-                (_, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
-                Qcow2L2Entry e = _mapping.EntryAt(table, index);
-                if (e.IsCompressed || e.HostOffset != 0)
-                {
-                    throw new InvalidOperationException($"Guest cluster at {guestOffsets[i]} is already allocated; compressed clusters can only be written to unallocated clusters.");
-                }
+                WriteCompressedClustersDeferred(guestOffsets, lengths, packedData);
+            }
+            finally
+            {
+                _deferMetadata = false;
             }
 
-            // Narrow refcounts (1-8 bits) may not count every cluster sharing a host cluster: one at a time.
-            if (Qcow2Refcounts.MaxValue(_refcountOrder) <= (ulong)guestOffsets.Length)
-            {
-                _compressedBatch.WriteCompressedOneByOne(guestOffsets, lengths, packedData);
-                return;
-            }
-
-            _compressedBatch.WriteCompressedBatch(guestOffsets, lengths, packedData);
+            FlushMetadataWhenFull();
         }
         finally
         {
             _lock.ExitWriteLock();
         }
+    }
+
+    /// <summary>The body of <see cref="WriteCompressedClusters"/>, with metadata deferred.</summary>
+    private void WriteCompressedClustersDeferred(ReadOnlySpan<long> guestOffsets, ReadOnlySpan<int> lengths, ReadOnlySpan<byte> packedData)
+    {
+        // L2 tables first (an empty table referenced from L1 is consistent); refuse allocated clusters.
+        for (int i = 0; i < guestOffsets.Length; i++)
+        {
+            long guestCluster = guestOffsets[i] >> _clusterBits;
+            (_, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+            Qcow2L2Entry e = _mapping.EntryAt(table, index);
+            if (e.IsCompressed || e.HostOffset != 0)
+            {
+                throw new InvalidOperationException($"Guest cluster at {guestOffsets[i]} is already allocated; compressed clusters can only be written to unallocated clusters.");
+            }
+        }
+
+        // Narrow refcounts (1-8 bits) may not count every cluster sharing a host cluster: one at a time.
+        if (Qcow2Refcounts.MaxValue(_refcountOrder) <= (ulong)guestOffsets.Length)
+        {
+            _compressedBatch.WriteCompressedOneByOne(guestOffsets, lengths, packedData);
+            return;
+        }
+
+        _compressedBatch.WriteCompressedBatch(guestOffsets, lengths, packedData);
     }
 }

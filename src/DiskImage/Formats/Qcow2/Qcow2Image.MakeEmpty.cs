@@ -20,6 +20,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            FlushMetadata();
             MarkBitmapsDirty(0, VirtualSize);
             int entrySize = _extendedL2 ? 16 : 8;
             int entries = 1 << _l2Bits;

@@ -135,6 +135,8 @@ public sealed partial class Qcow2Image
             _header.CompatibleFeatures = fresh.CompatibleFeatures;
             _header.AutoclearFeatures = fresh.AutoclearFeatures;
             _l1 = l1;
+            _writeback.Discard();
+            _logicalEnd = -1;
             _refcounts.Reset(refcountTable);
             _l2Cache.Clear();
             _generation++;
@@ -165,7 +167,7 @@ public sealed partial class Qcow2Image
     /// <summary>The L2 table at <paramref name="offset"/>, from the cache or the file.</summary>
     internal ulong[] GetL2Table(long offset)
     {
-        ulong[]? table = _l2Cache.Get(offset);
+        ulong[]? table = _writeback.GetL2(offset) ?? _l2Cache.Get(offset);
         if (table is null)
         {
             table = ReadL2Table(offset);

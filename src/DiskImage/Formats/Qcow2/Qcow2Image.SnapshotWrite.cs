@@ -28,6 +28,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            FlushMetadata();
             if (_snapshotEntries.Count >= MaxSnapshots)
             {
                 throw new InvalidOperationException("Too many snapshots");
@@ -103,6 +104,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            FlushMetadata();
             int index = IndexOfSnapshot(snapshot);
             Qcow2SnapshotEntry entry = _snapshotEntries[index];
             var entries = new List<Qcow2SnapshotEntry>(_snapshotEntries);
@@ -146,6 +148,7 @@ public sealed partial class Qcow2Image
             }
 
             PrepareForWrite();
+            FlushMetadata();
             ulong[] snapshotL1 = ReadL1Table((long)entry.L1TableOffset, (int)entry.L1Size);
             UpdateTreeRefcounts(snapshotL1, active: false, addend: 1);
 

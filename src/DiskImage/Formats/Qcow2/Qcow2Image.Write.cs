@@ -14,6 +14,8 @@ public sealed partial class Qcow2Image
     private static byte[]? s_zeros;
 
     private bool _preparedForWrite;
+    private bool _deferMetadata;    // guest writes in progress: metadata goes to _writeback
+    private long _logicalEnd = -1;   // end of the image in the grown-ahead host file, or -1 (the host length)
 
     internal static ReadOnlySpan<byte> Zeros(int length)
     {
@@ -41,6 +43,7 @@ public sealed partial class Qcow2Image
         try
         {
             PrepareForWrite();
+            FlushMetadata();
             ResizeBitmaps(newVirtualSize, check: true);
             long old = (long)_header.Size;
             if (newVirtualSize > old)
@@ -132,19 +135,29 @@ public sealed partial class Qcow2Image
         {
             PrepareForWrite();
             MarkBitmapsDirty(guestOffset, _clusterSize);
-            long guestCluster = guestOffset >> _clusterBits;
-            (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
-            Qcow2L2Entry e = _mapping.EntryAt(table, index);
-            if (e.IsCompressed || e.HostOffset != 0)
+            BeginDeferredMetadata();
+            try
             {
-                throw new InvalidOperationException($"Guest cluster at {guestOffset} is already allocated; compressed clusters can only be written to unallocated clusters.");
+                long guestCluster = guestOffset >> _clusterBits;
+                (long l2Offset, ulong[] table, int index) = _mapping.GetL2ForWrite(guestCluster);
+                Qcow2L2Entry e = _mapping.EntryAt(table, index);
+                if (e.IsCompressed || e.HostOffset != 0)
+                {
+                    throw new InvalidOperationException($"Guest cluster at {guestOffset} is already allocated; compressed clusters can only be written to unallocated clusters.");
+                }
+
+                long host = _refcounts.AllocateCompressedBytes(compressedData.Length);
+                CheckMetadataOverlap(host, compressedData.Length);
+                HostWrite(host, compressedData);
+                ulong value = Qcow2CompressedClusterDescriptor.Encode(host, compressedData.Length, _clusterBits);
+                _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
+            }
+            finally
+            {
+                _deferMetadata = false;
             }
 
-            long host = _refcounts.AllocateCompressedBytes(compressedData.Length);
-            CheckMetadataOverlap(host, compressedData.Length);
-            HostWrite(host, compressedData);
-            ulong value = Qcow2CompressedClusterDescriptor.Encode(host, compressedData.Length, _clusterBits);
-            _mapping.SetL2Entry(l2Offset, table, index, new Qcow2L2Entry(value));
+            FlushMetadataWhenFull();
         }
         finally
         {
@@ -161,7 +174,17 @@ public sealed partial class Qcow2Image
         {
             PrepareForWrite();
             MarkBitmapsDirty(offset, data.Length);
-            WriteGuestUnlocked(offset, data);
+            BeginDeferredMetadata();
+            try
+            {
+                WriteGuestUnlocked(offset, data);
+            }
+            finally
+            {
+                _deferMetadata = false;
+            }
+
+            FlushMetadataWhenFull();
         }
         finally
         {
@@ -178,7 +201,17 @@ public sealed partial class Qcow2Image
         {
             PrepareForWrite();
             MarkBitmapsDirty(offset, length);
-            WriteZeroesUnlocked(offset, length);
+            BeginDeferredMetadata();
+            try
+            {
+                WriteZeroesUnlocked(offset, length);
+            }
+            finally
+            {
+                _deferMetadata = false;
+            }
+
+            FlushMetadataWhenFull();
         }
         finally
         {
@@ -197,11 +230,52 @@ public sealed partial class Qcow2Image
         _lock.EnterWriteLock();
         try
         {
+            FlushMetadata();
+            TrimHost();
             _host.Flush();
         }
         finally
         {
             _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Whether L2/L1 and refcount changes are collected in <see cref="Qcow2MetadataWriteback"/> rather than written at once (guest writes only).</summary>
+    internal bool DefersMetadata
+    {
+        get => _deferMetadata;
+        set => _deferMetadata = value;
+    }
+
+    /// <summary>The end of the image in the host file: past the physical length while deferred tables wait, before it while the file was grown ahead.</summary>
+    internal long HostEnd => Math.Max(_logicalEnd >= 0 ? _logicalEnd : _host.Length, _refcounts.AllocatedEnd);
+
+    /// <summary>Starts a guest write whose metadata changes are deferred (under the write lock).</summary>
+    private void BeginDeferredMetadata() => _deferMetadata = true;
+
+    /// <summary>After a guest write: writes the pending tables back once enough are dirty.</summary>
+    private void FlushMetadataWhenFull()
+    {
+        if (_writeback.ShouldFlush)
+        {
+            _writeback.Flush();
+        }
+    }
+
+    /// <summary>Writes every deferred metadata change to the host, in crash-safe order (under the write lock).</summary>
+    internal void FlushMetadata() => _writeback.Flush();
+
+    /// <summary>Cuts the host file back to the end of the image after it was grown ahead of the writes.</summary>
+    private void TrimHost()
+    {
+        if (_logicalEnd >= 0)
+        {
+            if (_host.Length > _logicalEnd)
+            {
+                _host.SetLength(_logicalEnd);
+            }
+
+            _logicalEnd = -1;
         }
     }
 
@@ -301,28 +375,13 @@ public sealed partial class Qcow2Image
         long host = _refcounts.AllocateClusters(count);
         CheckMetadataOverlap(host, bytes);
         HostWrite(host, data[..bytes]);
-        int entrySize = _extendedL2 ? 16 : 8;
-        byte[] raw = ArrayPool<byte>.Shared.Rent(count * entrySize);
-        try
+        for (int i = 0; i < count; i++)
         {
-            for (int i = 0; i < count; i++)
-            {
-                var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
-                _mapping.StoreEntry(table, index + i, ne);
-                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), ne.Value);
-                if (_extendedL2)
-                {
-                    BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan((i * entrySize) + 8), ne.Bitmap);
-                }
-            }
-
-            _host.Write(l2Offset + ((long)index * entrySize), raw.AsSpan(0, count * entrySize));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(raw);
+            var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
+            _mapping.StoreEntry(table, index + i, ne);
         }
 
+        _mapping.CommitEntries(l2Offset, table, index, count);
         return bytes;
     }
 
@@ -446,35 +505,21 @@ public sealed partial class Qcow2Image
         }
 
         (long l2Offset, ulong[] table, _) = _mapping.GetL2ForWrite(guestCluster);
-        int entrySize = _extendedL2 ? 16 : 8;
         Qcow2L2Entry zero = _extendedL2 ? new Qcow2L2Entry(0, Qcow2L2Entry.AllZero) : new Qcow2L2Entry(Qcow2L2Entry.ZeroFlag);
         var released = new List<Qcow2L2Entry>();
-        byte[] raw = ArrayPool<byte>.Shared.Rent(count * entrySize);
-        try
+        for (int i = 0; i < count; i++)
         {
-            for (int i = 0; i < count; i++)
-            {
-                _mapping.ValidateEntry(_mapping.EntryAt(table, index + i), l2Offset, guestCluster + i);
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                Qcow2L2Entry old = _mapping.EntryAt(table, index + i);
-                released.Add(old);
-                _mapping.StoreEntry(table, index + i, zero);
-                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * entrySize), zero.Value);
-                if (_extendedL2)
-                {
-                    BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan((i * entrySize) + 8), zero.Bitmap);
-                }
-            }
-
-            _host.Write(l2Offset + ((long)index * entrySize), raw.AsSpan(0, count * entrySize));
+            _mapping.ValidateEntry(_mapping.EntryAt(table, index + i), l2Offset, guestCluster + i);
         }
-        finally
+
+        for (int i = 0; i < count; i++)
         {
-            ArrayPool<byte>.Shared.Return(raw);
+            Qcow2L2Entry old = _mapping.EntryAt(table, index + i);
+            released.Add(old);
+            _mapping.StoreEntry(table, index + i, zero);
         }
+
+        _mapping.CommitEntries(l2Offset, table, index, count);
 
         foreach (Qcow2L2Entry old in released)
         {
@@ -579,13 +624,30 @@ public sealed partial class Qcow2Image
         WriteClusterPart(guestCluster, inCluster, Zeros(length));
     }
 
-    /// <summary>Writes to the host, growing it first when the write ends past its current length.</summary>
+    /// <summary>
+    /// Writes to the host. A write past the end grows the host file ahead in large steps (a quarter of
+    /// its length, 1 MiB to 256 MiB) rather than by each write's length; <see cref="TrimHost"/> cuts
+    /// the file back to the last written byte on flush and close. The unwritten tail reads as zeros
+    /// and nothing refers to it, so a crash with the tail in place leaves a clean image.
+    /// </summary>
     internal void HostWrite(long offset, ReadOnlySpan<byte> data)
     {
         long end = offset + data.Length;
-        if (end > _host.Length)
+        if (_logicalEnd >= 0 && end > _logicalEnd)
         {
-            _host.SetLength(end);
+            _logicalEnd = end;
+        }
+
+        long physical = _host.Length;
+        if (end > physical)
+        {
+            if (_logicalEnd < 0)
+            {
+                _logicalEnd = end;
+            }
+
+            long step = Math.Clamp(physical / 4, 1L << 20, 256L << 20);
+            _host.SetLength(AlignUp(end + step));
         }
 
         _host.Write(offset, data);

@@ -71,6 +71,7 @@ public sealed partial class Qcow2Image : DiskImageFile
     private readonly Qcow2RefcountManager _refcounts;
     private readonly Qcow2MappingWriter _mapping;
     private readonly Qcow2CompressedBatchWriter _compressedBatch;
+    private readonly Qcow2MetadataWriteback _writeback;
     private ulong[] _l1;
     private int _disposed;
     private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
@@ -105,8 +106,9 @@ public sealed partial class Qcow2Image : DiskImageFile
         _backing = backing;
         int cacheTables = Math.Max(16, (32 * 1024 * 1024) >> _clusterBits);
         _l2Cache = new Qcow2TableCache<ulong[]>(cacheTables);
-        _refcounts = new Qcow2RefcountManager(this, refcountTable, _l2Cache, _metadataClusters);
-        _mapping = new Qcow2MappingWriter(this, _l2Cache, _metadataClusters, _refcounts);
+        _writeback = new Qcow2MetadataWriteback(this);
+        _refcounts = new Qcow2RefcountManager(this, refcountTable, _l2Cache, _metadataClusters, _writeback);
+        _mapping = new Qcow2MappingWriter(this, _l2Cache, _metadataClusters, _refcounts, _writeback);
         _compressedBatch = new Qcow2CompressedBatchWriter(this, _refcounts, _mapping);
         _content = new Qcow2ContentDevice(this, null, -1);
         _content.MarkHeldByOwner();
@@ -304,8 +306,11 @@ public sealed partial class Qcow2Image : DiskImageFile
                     _lock.EnterWriteLock();
                     try
                     {
-                        // Persistent bitmaps are written back (and leave the in-use state) on close, as QEMU does.
+                        // Deferred metadata first; then persistent bitmaps are written back (and leave
+                        // the in-use state) on close, as QEMU does.
+                        FlushMetadata();
                         StoreBitmaps();
+                        TrimHost();
                         _host.Flush();
                     }
                     finally

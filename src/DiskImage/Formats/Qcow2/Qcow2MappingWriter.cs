@@ -22,13 +22,16 @@ internal sealed class Qcow2MappingWriter
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
     private readonly HashSet<long> _metadataClusters;
     private readonly Qcow2RefcountManager _refcounts;
+    private readonly Qcow2MetadataWriteback _writeback;
 
     /// <summary>
     /// Creates the writer of <paramref name="image"/>'s active tables; new and copied L2 tables go into
-    /// <paramref name="l2Cache"/> and <paramref name="metadataClusters"/>, clusters come from <paramref name="refcounts"/>.
+    /// <paramref name="l2Cache"/> and <paramref name="metadataClusters"/>, clusters come from <paramref name="refcounts"/>;
+    /// while the image defers metadata, table changes go to <paramref name="writeback"/>.
     /// </summary>
-    public Qcow2MappingWriter(Qcow2Image image, Qcow2TableCache<ulong[]> l2Cache, HashSet<long> metadataClusters, Qcow2RefcountManager refcounts)
+    public Qcow2MappingWriter(Qcow2Image image, Qcow2TableCache<ulong[]> l2Cache, HashSet<long> metadataClusters, Qcow2RefcountManager refcounts, Qcow2MetadataWriteback writeback)
     {
+        _writeback = writeback;
         _image = image;
         _host = image.Host;
         _header = image.Header;
@@ -75,6 +78,12 @@ internal sealed class Qcow2MappingWriter
     public void SetL2Entry(long l2Offset, ulong[] table, int index, Qcow2L2Entry entry)
     {
         StoreEntry(table, index, entry);
+        if (Defer())
+        {
+            _writeback.MarkL2(l2Offset, table);
+            return;
+        }
+
         if (_extendedL2)
         {
             Span<byte> b = stackalloc byte[16];
@@ -86,6 +95,48 @@ internal sealed class Qcow2MappingWriter
         {
             Qcow2Image.WriteEntry(_host, l2Offset + ((long)index * 8), entry.Value);
         }
+    }
+
+    /// <summary>
+    /// Stores entries [<paramref name="index"/>, +<paramref name="count"/>) of <paramref name="table"/>
+    /// (already updated in memory) on the host: deferred, or in one write.
+    /// </summary>
+    public void CommitEntries(long l2Offset, ulong[] table, int index, int count)
+    {
+        if (Defer())
+        {
+            _writeback.MarkL2(l2Offset, table);
+            return;
+        }
+
+        int perEntry = _extendedL2 ? 2 : 1;
+        int words = count * perEntry;
+        byte[] raw = ArrayPool<byte>.Shared.Rent(words * 8);
+        try
+        {
+            for (int i = 0; i < words; i++)
+            {
+                BinaryPrimitives.WriteUInt64BigEndian(raw.AsSpan(i * 8), table[(index * perEntry) + i]);
+            }
+
+            _host.Write(l2Offset + ((long)index * perEntry * 8), raw.AsSpan(0, words * 8));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(raw);
+        }
+    }
+
+    /// <summary>Whether a change is deferred; otherwise pending changes are written first.</summary>
+    private bool Defer()
+    {
+        if (_image.DefersMetadata)
+        {
+            return true;
+        }
+
+        _writeback.Flush();
+        return false;
     }
 
     /// <summary>Drops the reference an L2 entry held (after the entry was replaced on disk).</summary>
@@ -128,8 +179,16 @@ internal sealed class Qcow2MappingWriter
         if (l2Offset == 0)
         {
             long fresh = _refcounts.AllocateClusters(1);
-            _image.HostWrite(fresh, Qcow2Image.Zeros(_clusterSize));
             var table = new ulong[_clusterSize / 8];
+            if (_image.DefersMetadata)
+            {
+                _writeback.MarkL2(fresh, table);
+            }
+            else
+            {
+                _image.HostWrite(fresh, Qcow2Image.Zeros(_clusterSize));
+            }
+
             _metadataClusters.Add(fresh >> _clusterBits);
             _l2Cache.Put(fresh, table);
             SetL1Entry(l1Index, Qcow2L1Entry.Create(fresh, copied: true).Value);
@@ -182,9 +241,10 @@ internal sealed class Qcow2MappingWriter
     /// </summary>
     public bool IsExclusivelyOwned(long hostOffset, string what)
     {
-        if (hostOffset >= _host.Length)
+        long end = _image.HostEnd;
+        if (hostOffset >= end)
         {
-            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({_host.Length} bytes).");
+            FormatError.Throw("qcow2 L2 table", hostOffset, $"{what} at {hostOffset} lies past the end of the file ({end} bytes).");
         }
 
         ulong refcount = _refcounts.GetRefcount(hostOffset >> _clusterBits);
@@ -199,6 +259,12 @@ internal sealed class Qcow2MappingWriter
     public void SetL1Entry(long index, ulong value)
     {
         _image.ActiveL1[index] = value;
+        if (Defer())
+        {
+            _writeback.MarkL1Entry(index);
+            return;
+        }
+
         Qcow2Image.WriteEntry(_host, (long)_header.L1TableOffset + (index * 8), value);
     }
 

@@ -20,6 +20,7 @@ internal sealed class Qcow2RefcountManager
     private readonly Qcow2TableCache<byte[]> _refblockCache;
     private readonly Qcow2TableCache<ulong[]> _l2Cache;
     private readonly HashSet<long> _metadataClusters;
+    private readonly Qcow2MetadataWriteback _writeback;
     private ulong[] _refcountTable;
     private long _freeClusterHint;   // every host cluster below this index is in use
     private long _compressedCursor;  // host byte offset where the next compressed cluster may start (0: start a new cluster)
@@ -28,10 +29,12 @@ internal sealed class Qcow2RefcountManager
     /// <summary>
     /// Creates the manager of <paramref name="image"/>'s refcounts over the loaded
     /// <paramref name="refcountTable"/>; a freed cluster leaves <paramref name="l2Cache"/> and
-    /// <paramref name="metadataClusters"/> (the image's L2 cache and metadata-overlap index).
+    /// <paramref name="metadataClusters"/> (the image's L2 cache and metadata-overlap index). While the
+    /// image defers metadata, refcount changes go to <paramref name="writeback"/>.
     /// </summary>
-    public Qcow2RefcountManager(Qcow2Image image, ulong[] refcountTable, Qcow2TableCache<ulong[]> l2Cache, HashSet<long> metadataClusters)
+    public Qcow2RefcountManager(Qcow2Image image, ulong[] refcountTable, Qcow2TableCache<ulong[]> l2Cache, HashSet<long> metadataClusters, Qcow2MetadataWriteback writeback)
     {
+        _writeback = writeback;
         _image = image;
         _host = image.Host;
         _header = image.Header;
@@ -69,13 +72,16 @@ internal sealed class Qcow2RefcountManager
         }
     }
 
+    /// <summary>End (bytes) of the highest cluster this instance allocated (0 before the first write).</summary>
+    public long AllocatedEnd => _allocatedEnd;
+
     /// <summary>Records that clusters up to byte <paramref name="end"/> were allocated by this instance.</summary>
     public void ExtendAllocatedEnd(long end) => _allocatedEnd = Math.Max(_allocatedEnd, end);
 
     /// <summary>The refcount block at <paramref name="offset"/>, from the cache or the file.</summary>
     public byte[] GetRefcountBlock(long offset)
     {
-        byte[]? block = _refblockCache.Get(offset);
+        byte[]? block = _writeback.GetRefcountBlock(offset) ?? _refblockCache.Get(offset);
         if (block is null)
         {
             block = _image.ReadRefcountBlock(offset);
@@ -162,6 +168,7 @@ internal sealed class Qcow2RefcountManager
             }
 
             // New refcount blocks first, each counting the area clusters in its range.
+            bool defer = Defer();
             for (int j = 0; j < missing.Count; j++)
             {
                 long bi = missing[j];
@@ -174,7 +181,15 @@ internal sealed class Qcow2RefcountManager
                 }
 
                 long offset = (start + j) << _clusterBits;
-                _image.HostWrite(offset, block);
+                if (defer)
+                {
+                    _writeback.MarkRefcountBlock(offset, block);
+                }
+                else
+                {
+                    _image.HostWrite(offset, block);
+                }
+
                 _refblockCache.Put(offset, block);
                 _metadataClusters.Add(start + j);
             }
@@ -198,7 +213,14 @@ internal sealed class Qcow2RefcountManager
             {
                 long offset = (start + j) << _clusterBits;
                 _refcountTable[missing[j]] = (ulong)offset;
-                Qcow2Image.WriteEntry(_host, (long)_header.RefcountTableOffset + (missing[j] * 8), (ulong)offset);
+                if (defer)
+                {
+                    _writeback.MarkRefcountTableEntry(missing[j]);
+                }
+                else
+                {
+                    Qcow2Image.WriteEntry(_host, (long)_header.RefcountTableOffset + (missing[j] * 8), (ulong)offset);
+                }
             }
 
             _allocatedEnd = Math.Max(_allocatedEnd, (start + total) << _clusterBits);
@@ -279,11 +301,27 @@ internal sealed class Qcow2RefcountManager
     /// </summary>
     private void GrowRefcountTable(long minEntries)
     {
+        // Rare: everything pending goes out first, then the new area is written through.
+        _writeback.Flush();
+        bool deferred = _image.DefersMetadata;
+        _image.DefersMetadata = false;
+        try
+        {
+            GrowRefcountTableThrough(minEntries);
+        }
+        finally
+        {
+            _image.DefersMetadata = deferred;
+        }
+    }
+
+    private void GrowRefcountTableThrough(long minEntries)
+    {
         long entriesPerCluster = _clusterSize / 8;
         long oldEntries = _refcountTable.Length;
         long want = Math.Max(minEntries, oldEntries + Math.Max(entriesPerCluster, oldEntries / 2));
         long tableClusters = (want + entriesPerCluster - 1) / entriesPerCluster;
-        long start = Math.Max(_image.AlignUp(_host.Length), _allocatedEnd) >> _clusterBits;
+        long start = Math.Max(_image.AlignUp(_image.HostEnd), _allocatedEnd) >> _clusterBits;
         var missing = new List<long>();
         while (true)
         {
@@ -377,7 +415,14 @@ internal sealed class Qcow2RefcountManager
         long blockOffset = (long)(_refcountTable[blockIndex] & Qcow2Refcounts.TableOffsetMask);
         byte[] block = GetRefcountBlock(blockOffset);
         int index = (int)(cluster & ((1L << _refblockBits) - 1));
+        bool defer = Defer();
         Qcow2Refcounts.Set(block, index, _refcountOrder, value);
+        if (defer)
+        {
+            _writeback.MarkRefcountBlock(blockOffset, block);
+            return;
+        }
+
         (int off, int len) = Qcow2Refcounts.ByteRange(index, _refcountOrder);
         _host.Write(blockOffset + off, block.AsSpan(off, len));
     }
@@ -387,6 +432,7 @@ internal sealed class Qcow2RefcountManager
     {
         long c = start;
         long end = start + count;
+        bool defer = Defer();
         while (c < end)
         {
             long blockIndex = c >> _refblockBits;
@@ -400,9 +446,17 @@ internal sealed class Qcow2RefcountManager
                 Qcow2Refcounts.Set(block, i, _refcountOrder, value);
             }
 
-            (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
-            (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
-            _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
+            if (defer)
+            {
+                _writeback.MarkRefcountBlock(blockOffset, block);
+            }
+            else
+            {
+                (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
+                (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
+                _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
+            }
+
             c = blockEnd;
         }
     }
@@ -416,6 +470,12 @@ internal sealed class Qcow2RefcountManager
             FormatError.Throw("qcow2 refcounts", cluster << _clusterBits, "freeing a cluster whose refcount is already 0; the metadata is inconsistent (run check).");
         }
 
+        // The entry that dropped the reference must be on the host before the lower count is.
+        if (_writeback.HasDirtyMapping)
+        {
+            _writeback.Flush();
+        }
+
         SetRefcount(cluster, v - 1);
         if (v == 1)
         {
@@ -426,6 +486,7 @@ internal sealed class Qcow2RefcountManager
 
             long offset = cluster << _clusterBits;
             _l2Cache.Remove(offset);
+            _writeback.Forget(offset);
             _metadataClusters.Remove(cluster);
             if (_compressedCursor != 0 && (_compressedCursor >> _clusterBits) == cluster)
             {
@@ -434,6 +495,21 @@ internal sealed class Qcow2RefcountManager
 
             _image.AdvanceGeneration();
         }
+    }
+
+    /// <summary>
+    /// Whether a change is deferred (the image defers metadata); otherwise pending changes are written
+    /// first, so a write-through change never overtakes them.
+    /// </summary>
+    private bool Defer()
+    {
+        if (_image.DefersMetadata)
+        {
+            return true;
+        }
+
+        _writeback.Flush();
+        return false;
     }
 
     /// <summary>Finds room for <paramref name="length"/> bytes of compressed data, packed after the previous compressed cluster when possible.</summary>
@@ -483,6 +559,7 @@ internal sealed class Qcow2RefcountManager
     {
         long c = firstCluster;
         long end = firstCluster + values.Length;
+        bool defer = Defer();
         while (c < end)
         {
             long blockIndex = c >> _refblockBits;
@@ -496,9 +573,17 @@ internal sealed class Qcow2RefcountManager
                 Qcow2Refcounts.Set(block, i, _refcountOrder, values[(int)(c - firstCluster) + (i - first)]);
             }
 
-            (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
-            (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
-            _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
+            if (defer)
+            {
+                _writeback.MarkRefcountBlock(blockOffset, block);
+            }
+            else
+            {
+                (int off, _) = Qcow2Refcounts.ByteRange(first, _refcountOrder);
+                (int lastOff, int lastLen) = Qcow2Refcounts.ByteRange(last, _refcountOrder);
+                _host.Write(blockOffset + off, block.AsSpan(off, lastOff + lastLen - off));
+            }
+
             c = blockEnd;
         }
     }
