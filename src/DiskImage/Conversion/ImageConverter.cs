@@ -88,15 +88,6 @@ public static class ImageConverter
 
             if (!inPlace)
             {
-                // Renaming over an existing file makes ext4 (auto_da_alloc) start writing all of the
-                // new file's delayed blocks inside the rename, which costs seconds for a large image;
-                // removing the old name first avoids that. The complete new image stays under its
-                // temporary name until the rename.
-                if (replaced is not null)
-                {
-                    File.Delete(fullTarget);
-                }
-
                 File.Move(writePath, fullTarget, overwrite: options.Overwrite);
             }
 
