@@ -75,10 +75,19 @@ public static class Ext4KernelMount
         }
     }
 
-    /// <summary>Mounts <paramref name="image"/> (read-only unless <paramref name="options"/> say otherwise) on a new directory; dispose to unmount.</summary>
+    /// <summary>
+    /// Mounts <paramref name="image"/> (read-only unless <paramref name="options"/> say otherwise) on a new directory; dispose
+    /// to unmount. XFS is mounted with <c>nouuid</c>: tests build images with one fixed UUID and run in parallel, and the
+    /// kernel refuses a second mounted XFS with the UUID of one already mounted.
+    /// </summary>
     public static Mounted Mount(string image, string mountPoint, string type = "ext4", string options = "ro,loop")
     {
         Directory.CreateDirectory(mountPoint);
+        if (type == "xfs" && !options.Contains("nouuid", StringComparison.Ordinal))
+        {
+            options += ",nouuid";
+        }
+
         ToolResult r = Oracle.Run("mount", ["-t", type, "-o", options, image, mountPoint], TimeSpan.FromMinutes(1));
         if (r.ExitCode != 0)
         {

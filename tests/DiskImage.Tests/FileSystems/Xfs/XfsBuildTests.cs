@@ -102,6 +102,46 @@ public sealed class XfsBuildTests
         }
     }
 
+    /// <summary>
+    /// A tree built at its smallest size (the data fills the first groups) leaves every group the blocks the kernel
+    /// reserves at mount for its metadata btrees: by <c>xfs_db agresv</c>, free ≥ reserved − used in every AG. Without
+    /// that the kernel logs "ENOSPC reserving per-AG metadata pool" and refuses allocations in the full group.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(XfsFormatProfile.Rhel7, 4096)]
+    [InlineData(XfsFormatProfile.Rhel8, 4096)]
+    [InlineData(XfsFormatProfile.Debian12, 4096)]
+    [InlineData(XfsFormatProfile.Debian12, 1024)]
+    public void Build_SmallestSize_EveryAgKeepsTheKernelsMetadataReserve(XfsFormatProfile profile, int blockSize)
+    {
+        Oracle.Require("xfs_db");
+        using var temp = new TempDirectory();
+        string root = temp.File("tree");
+        Directory.CreateDirectory(Path.Combine(root, "big"));
+        for (int i = 0; i < 12_000; i++)
+        {
+            File.WriteAllBytes(Path.Combine(root, "big", "f" + i.ToString("D5", CultureInfo.InvariantCulture)), new byte[(i % 3) * 1500]);
+        }
+
+        string img = BuildImage(root, temp.File("fs.img"), Options(profile, blockSize));
+        XfsFormatTests.AssertRepairClean(img);
+        ToolResult r = Oracle.RunOk("xfs_db", "-r", "-c", "agresv", img);
+        int groups = 0;
+        foreach (string line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            // "AG 0: length: 5914 free: 48 reserved: 44 used: 2"
+            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(f.Length == 10 && f[0] == "AG", "unexpected agresv line: " + line);
+            long free = long.Parse(f[5], CultureInfo.InvariantCulture);
+            long reserved = long.Parse(f[7], CultureInfo.InvariantCulture);
+            long used = long.Parse(f[9], CultureInfo.InvariantCulture);
+            Assert.True(free >= reserved - used, $"{profile} {blockSize}: {line} (the kernel's per-AG reserve does not fit)");
+            groups++;
+        }
+
+        Assert.True(groups >= 2, r.StandardOutput);
+    }
+
     [SkippableFact]
     public void Build_InMemorySource_ConformanceTreeReadsBack()
     {

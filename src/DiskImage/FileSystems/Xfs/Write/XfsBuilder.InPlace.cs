@@ -2,12 +2,10 @@ using DiskImage.IO;
 
 namespace DiskImage.FileSystems.Xfs;
 
-/// <summary>
-/// The in-place layout of <see cref="XfsBuilder"/>, used when a flush writes over an existing file system: every inode
-/// chunk stays where it is (so every inode keeps its number), unchanged files keep their data extents, new inodes take
-/// free slots of existing chunks before new chunks are allocated, and only metadata and new or changed content is
-/// allocated, from the space left free.
-/// </summary>
+// The in-place layout of XfsBuilder, used when a flush writes over an existing file system: every inode
+// chunk stays where it is (so every inode keeps its number), unchanged files keep their data extents, new inodes take
+// free slots of existing chunks before new chunks are allocated, and only metadata and new or changed content is
+// allocated, from the space left free.
 internal sealed partial class XfsBuilder
 {
     private readonly List<XfsExistingChunk>[]? _kept;

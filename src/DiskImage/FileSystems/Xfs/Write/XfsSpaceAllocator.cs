@@ -2,7 +2,9 @@ namespace DiskImage.FileSystems.Xfs;
 
 /// <summary>
 /// Free space of a file system being built: per allocation group a sorted list of free extents, handed out first-fit
-/// (so a bulk build fills the groups in order and leaves few, large free extents for the free-space btrees).
+/// (so a bulk build fills the groups in order and leaves few, large free extents for the free-space btrees). Every
+/// group keeps free the blocks the kernel reserves for its metadata btrees at mount (<see cref="MetadataReserve"/>):
+/// allocations other than <see cref="Reserve"/> and <see cref="TakeKeepingCount"/> do not go below it.
 /// </summary>
 internal sealed class XfsSpaceAllocator
 {
@@ -11,17 +13,67 @@ internal sealed class XfsSpaceAllocator
 
     private readonly XfsGeometry _g;
     private readonly List<(int Start, int Length)>[] _free;
+    private readonly long[] _freeTotal;
+    private readonly int[] _reserve;
     private int _firstAg;
 
     public XfsSpaceAllocator(XfsGeometry g)
     {
         _g = g;
         _free = new List<(int Start, int Length)>[g.AgCount];
+        _freeTotal = new long[g.AgCount];
+        _reserve = new int[g.AgCount];
         for (int ag = 0; ag < g.AgCount; ag++)
         {
             _free[ag] = [(0, g.AgLength(ag))];
+            _freeTotal[ag] = g.AgLength(ag);
+            _reserve[ag] = MetadataReserve(g, ag);
         }
     }
+
+    /// <summary>
+    /// The blocks the kernel reserves in <paramref name="ag"/> at mount for its metadata btrees at their largest
+    /// (the per-AG metadata pool of <c>xfs_ag_resv_init</c>: the free-inode btree, and the reference-count btree with
+    /// reflink), counted as it counts them (<c>xfs_btree_calc_size</c> over the minimum records per block, the log's
+    /// blocks left out of the group's size). A group whose free blocks fall below this makes the kernel report
+    /// "ENOSPC reserving per-AG metadata pool" at mount and refuse allocations there.
+    /// </summary>
+    internal static int MetadataReserve(XfsGeometry g, int ag)
+    {
+        long blocks = g.AgLength(ag);
+        if (ag == g.LogAg)
+        {
+            blocks -= g.LogBlocks;
+        }
+
+        const int Header = 56; // a V5 short-form btree block header
+        int usable = g.BlockSize - Header;
+        int nodeMin = usable / 8 / 2; // 4-byte key + 4-byte pointer
+        long reserve = CalcSize(usable / 16 / 2, nodeMin, blocks * (1L << g.InodesPerBlockLog) / 64);
+        if (g.Reflink)
+        {
+            reserve += CalcSize(usable / 12 / 2, nodeMin, blocks);
+        }
+
+        return (int)Math.Min(reserve, blocks);
+    }
+
+    private static long CalcSize(int leafMin, int nodeMin, long records)
+    {
+        long blocks = 0;
+        int per = leafMin;
+        while (records > 1)
+        {
+            records = (records + per - 1) / per;
+            blocks += records;
+            per = nodeMin;
+        }
+
+        return blocks;
+    }
+
+    /// <summary>Blocks of <paramref name="ag"/> an allocation may take without going into the kernel's reserve.</summary>
+    private long Available(int ag) => _freeTotal[ag] - _reserve[ag];
 
     /// <summary>The free extents of <paramref name="ag"/>, sorted by start.</summary>
     public IReadOnlyList<(int Start, int Length)> Free(int ag) => _free[ag];
@@ -35,7 +87,7 @@ internal sealed class XfsSpaceAllocator
             (int s, int l) = list[i];
             if (start >= s && start + length <= s + l)
             {
-                Take(list, i, start, length);
+                Take(ag, i, start, length);
                 return;
             }
         }
@@ -84,12 +136,14 @@ internal sealed class XfsSpaceAllocator
         int bestAg = -1, bestIndex = -1, bestLength = 0;
         for (int ag = 0; ag < _g.AgCount; ag++)
         {
+            long available = Available(ag);
             List<(int Start, int Length)> list = _free[ag];
-            for (int i = 0; i < list.Count; i++)
+            for (int i = 0; i < list.Count && available > 0; i++)
             {
-                if (list[i].Length > bestLength)
+                int usable = (int)Math.Min(list[i].Length, available);
+                if (usable > bestLength)
                 {
-                    (bestAg, bestIndex, bestLength) = (ag, i, list[i].Length);
+                    (bestAg, bestIndex, bestLength) = (ag, i, usable);
                     if (bestLength >= length)
                     {
                         break;
@@ -110,7 +164,7 @@ internal sealed class XfsSpaceAllocator
 
         int s = _free[bestAg][bestIndex].Start;
         int n = (int)Math.Min(Math.Min(length, bestLength), MaxExtentLength);
-        Take(_free[bestAg], bestIndex, s, n);
+        Take(bestAg, bestIndex, s, n);
         return (bestAg, s, n);
     }
 
@@ -136,13 +190,18 @@ internal sealed class XfsSpaceAllocator
         }
 
         int s = list[best].Start;
-        Take(list, best, s, length);
+        Take(ag, best, s, length);
         return s;
     }
 
     /// <summary>Allocates <paramref name="length"/> contiguous blocks aligned to <paramref name="align"/> in <paramref name="ag"/>; -1 when none.</summary>
     public int AllocateIn(int ag, int length, int align)
     {
+        if (Available(ag) < length)
+        {
+            return -1;
+        }
+
         List<(int Start, int Length)> list = _free[ag];
         for (int i = 0; i < list.Count; i++)
         {
@@ -150,7 +209,7 @@ internal sealed class XfsSpaceAllocator
             int a = (s + align - 1) / align * align;
             if (a + length <= s + l)
             {
-                Take(list, i, a, length);
+                Take(ag, i, a, length);
                 return a;
             }
         }
@@ -181,11 +240,12 @@ internal sealed class XfsSpaceAllocator
         for (int ag = _firstAg; ag < _g.AgCount; ag++)
         {
             List<(int Start, int Length)> list = _free[ag];
-            if (list.Count > 0)
+            long available = Available(ag);
+            if (list.Count > 0 && available > 0)
             {
                 (int s, int l) = list[0];
-                int n = (int)Math.Min(Math.Min(length, l), MaxExtentLength);
-                Take(list, 0, s, n);
+                int n = (int)Math.Min(Math.Min(Math.Min(length, l), available), MaxExtentLength);
+                Take(ag, 0, s, n);
                 return (ag, s, n);
             }
 
@@ -198,8 +258,10 @@ internal sealed class XfsSpaceAllocator
         throw new IOException("The tree does not fit in the XFS file system (it is full).");
     }
 
-    private static void Take(List<(int Start, int Length)> list, int i, int start, int length)
+    private void Take(int ag, int i, int start, int length)
     {
+        List<(int Start, int Length)> list = _free[ag];
+        _freeTotal[ag] -= length;
         (int s, int l) = list[i];
         int tail = s + l - (start + length);
         if (start > s && tail > 0)
