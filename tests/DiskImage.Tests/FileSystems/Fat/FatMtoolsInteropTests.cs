@@ -79,7 +79,11 @@ public sealed class FatMtoolsInteropTests
             }
 
             DateTime t = DateTime.UnixEpoch.AddSeconds(e.ModificationTime.Seconds);
-            Assert.Contains(t.ToString("yyyy-MM-dd  HH:mm", System.Globalization.CultureInfo.InvariantCulture), line, StringComparison.Ordinal);
+            // mdir prints the hour space-padded ("2026-12-08   0:08"), not zero-padded.
+            string stamp = t.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) + "  "
+                + t.Hour.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(2) + ":"
+                + t.ToString("mm", System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains(stamp, line, StringComparison.Ordinal);
         }
 
         Assert.Equal(5, files);
