@@ -71,6 +71,37 @@ public sealed class UnixFileInfo
     /// <summary>Whether this is a directory.</summary>
     public bool IsDirectory => Type == UnixFileType.Directory;
 
+    /// <summary>
+    /// A copy of this entry with another path and inode number and each timestamp passed through
+    /// <paramref name="time"/> (unchanged when null); this entry itself when nothing differs.
+    /// </summary>
+    internal UnixFileInfo With(string path, long inode, Func<UnixTime, UnixTime>? time = null)
+    {
+        if (path == Path && inode == Inode && time is null)
+        {
+            return this;
+        }
+
+        return new UnixFileInfo
+        {
+            Path = path,
+            Type = Type,
+            Mode = Mode,
+            UserId = UserId,
+            GroupId = GroupId,
+            Size = Size,
+            LinkCount = LinkCount,
+            Inode = inode,
+            AccessTime = time is null ? AccessTime : time(AccessTime),
+            ModificationTime = time is null ? ModificationTime : time(ModificationTime),
+            ChangeTime = time is null ? ChangeTime : time(ChangeTime),
+            CreationTime = time is null || CreationTime is not { } c ? CreationTime : time(c),
+            DeviceMajor = DeviceMajor,
+            DeviceMinor = DeviceMinor,
+            LinkTarget = LinkTarget,
+        };
+    }
+
     /// <inheritdoc />
     public override string ToString() => $"{Path} {Type} {Convert.ToString((int)Mode, 8)} {UserId}:{GroupId} {Size}";
 }

@@ -476,24 +476,8 @@ internal sealed class GuestFileSystemView : IFileSystem
         return new Resolved(owner, resolved, GuestPaths.Inner(resolved, owner.MountPoint), Direct: false);
     }
 
-    private static UnixFileInfo Rebase(UnixFileInfo e, string path, int mountIndex) => e.Path == path && mountIndex == 0 ? e : new UnixFileInfo
-    {
-        Path = path,
-        Type = e.Type,
-        Mode = e.Mode,
-        UserId = e.UserId,
-        GroupId = e.GroupId,
-        Size = e.Size,
-        LinkCount = e.LinkCount,
-        Inode = mountIndex == 0 ? e.Inode : e.Inode | ((long)mountIndex << 48),
-        AccessTime = e.AccessTime,
-        ModificationTime = e.ModificationTime,
-        ChangeTime = e.ChangeTime,
-        CreationTime = e.CreationTime,
-        DeviceMajor = e.DeviceMajor,
-        DeviceMinor = e.DeviceMinor,
-        LinkTarget = e.LinkTarget,
-    };
+    private static UnixFileInfo Rebase(UnixFileInfo e, string path, int mountIndex) =>
+        e.With(path, mountIndex == 0 ? e.Inode : e.Inode | ((long)mountIndex << 48));
 
     /// <summary>A file system mounted at a canonical path; <c>Index</c> is its place in mount order (the root is 0).</summary>
     internal sealed record ViewMount(string MountPoint, IFileSystem FileSystem, string Device, int Index);

@@ -97,52 +97,16 @@ public sealed class CustomizerValidationTests
         Assert.Equal("1", Read(fs, "/etc/new"));
     }
 
-    private sealed class ReadOnlyView(IFileSystem inner) : IFileSystem
+    private sealed class ReadOnlyView(IFileSystem inner) : ReadOnlyFileSystemView("The view is read-only.")
     {
-        public bool IsReadOnly => true;
+        public override UnixFileInfo GetEntry(string path) => inner.GetEntry(path);
 
-        public UnixFileInfo GetEntry(string path) => inner.GetEntry(path);
+        public override bool Exists(string path) => inner.Exists(path);
 
-        public bool Exists(string path) => inner.Exists(path);
+        public override IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => inner.EnumerateDirectory(path);
 
-        public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => inner.EnumerateDirectory(path);
+        protected override Stream OpenRead(string path) => inner.OpenFile(path, FileMode.Open, FileAccess.Read);
 
-        public Stream OpenFile(string path, FileMode mode, FileAccess access) => inner.OpenFile(path, mode, access);
-
-        public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw new NotSupportedException();
-
-        public void CreateSymbolicLink(string path, string target) => throw new NotSupportedException();
-
-        public void CreateHardLink(string path, string existingPath) => throw new NotSupportedException();
-
-        public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => throw new NotSupportedException();
-
-        public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => throw new NotSupportedException();
-
-        public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw new NotSupportedException();
-
-        public void Delete(string path) => throw new NotSupportedException();
-
-        public void Rename(string sourcePath, string destinationPath) => throw new NotSupportedException();
-
-        public void SetMode(string path, UnixFileMode mode) => throw new NotSupportedException();
-
-        public void SetOwner(string path, uint userId, uint groupId) => throw new NotSupportedException();
-
-        public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw new NotSupportedException();
-
-        public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => inner.GetXattrs(path);
-
-        public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw new NotSupportedException();
-
-        public bool RemoveXattr(string path, string name) => throw new NotSupportedException();
-
-        public void Flush()
-        {
-        }
-
-        public void Dispose()
-        {
-        }
+        public override IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => inner.GetXattrs(path);
     }
 }

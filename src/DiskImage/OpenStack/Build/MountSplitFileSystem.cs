@@ -8,7 +8,7 @@ namespace DiskImage.OpenStack.Build;
 /// times, as the directories a mount covers). Mount-point directories the tree lacks, and the directories leading
 /// to them, read as directories of mode 0755 owned by root, so every volume has a place to be mounted.
 /// </summary>
-internal sealed class MountSplitFileSystem : IFileSystem
+internal sealed class MountSplitFileSystem : ReadOnlyFileSystemView
 {
     private readonly IFileSystem _inner;
     private readonly string _mountPoint;
@@ -21,6 +21,7 @@ internal sealed class MountSplitFileSystem : IFileSystem
     /// <param name="mountPoints">Every volume's mount point (this one's included).</param>
     /// <param name="synthesizedTime">The times of synthesized directories.</param>
     public MountSplitFileSystem(IFileSystem inner, string mountPoint, IEnumerable<string> mountPoints, UnixTime synthesizedTime)
+        : base("The volume's view of the guest tree is read-only.")
     {
         _inner = inner;
         _mountPoint = mountPoint;
@@ -90,13 +91,11 @@ internal sealed class MountSplitFileSystem : IFileSystem
         }
     }
 
-    public bool IsReadOnly => true;
-
     /// <summary>Whether <paramref name="path"/> is <paramref name="mountPoint"/> or below it.</summary>
     public static bool IsUnder(string path, string mountPoint) =>
         mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint + "/", StringComparison.Ordinal);
 
-    public UnixFileInfo GetEntry(string path)
+    public override UnixFileInfo GetEntry(string path)
     {
         string p = Normalize(path);
         if (_synthesized.TryGetValue(p, out UnixFileInfo? s))
@@ -108,7 +107,7 @@ internal sealed class MountSplitFileSystem : IFileSystem
         return WithPath(_inner.GetEntry(ToInner(p)), p);
     }
 
-    public bool Exists(string path)
+    public override bool Exists(string path)
     {
         string p = Normalize(path);
         if (_synthesized.ContainsKey(p))
@@ -119,7 +118,7 @@ internal sealed class MountSplitFileSystem : IFileSystem
         return Reachable(p) && _inner.Exists(ToInner(p));
     }
 
-    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    public override IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
     {
         string p = Normalize(path);
         var result = new List<UnixFileInfo>();
@@ -152,19 +151,14 @@ internal sealed class MountSplitFileSystem : IFileSystem
         return result;
     }
 
-    public Stream OpenFile(string path, FileMode mode, FileAccess access)
+    protected override Stream OpenRead(string path)
     {
-        if (mode != FileMode.Open || access != FileAccess.Read)
-        {
-            throw ReadOnly();
-        }
-
         string p = Normalize(path);
         CheckReachable(p);
-        return _inner.OpenFile(ToInner(p), mode, access);
+        return _inner.OpenFile(ToInner(p), FileMode.Open, FileAccess.Read);
     }
 
-    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
+    public override IReadOnlyDictionary<string, byte[]> GetXattrs(string path)
     {
         string p = Normalize(path);
         if (_synthesized.ContainsKey(p))
@@ -176,47 +170,11 @@ internal sealed class MountSplitFileSystem : IFileSystem
         return _inner.GetXattrs(ToInner(p));
     }
 
-    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw ReadOnly();
-
-    public void CreateSymbolicLink(string path, string target) => throw ReadOnly();
-
-    public void CreateHardLink(string path, string existingPath) => throw ReadOnly();
-
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => throw ReadOnly();
-
-    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => throw ReadOnly();
-
-    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw ReadOnly();
-
-    public void Delete(string path) => throw ReadOnly();
-
-    public void Rename(string sourcePath, string destinationPath) => throw ReadOnly();
-
-    public void SetMode(string path, UnixFileMode mode) => throw ReadOnly();
-
-    public void SetOwner(string path, uint userId, uint groupId) => throw ReadOnly();
-
-    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw ReadOnly();
-
-    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw ReadOnly();
-
-    public bool RemoveXattr(string path, string name) => throw ReadOnly();
-
-    public void Flush()
-    {
-    }
-
-    public void Dispose()
-    {
-    }
-
     private static string Normalize(string path)
     {
         List<string> parts = FileSystemPath.Split(path);
         return parts.Count == 0 ? "/" : "/" + string.Join('/', parts);
     }
-
-    private static NotSupportedException ReadOnly() => new("The volume's view of the guest tree is read-only.");
 
     private string ToLocal(string innerPath) => _mountPoint == "/" ? innerPath : innerPath == _mountPoint ? "/" : innerPath[_mountPoint.Length..];
 
@@ -259,22 +217,5 @@ internal sealed class MountSplitFileSystem : IFileSystem
         ChangeTime = time,
     };
 
-    private static UnixFileInfo WithPath(UnixFileInfo e, string path) => e.Path == path ? e : new UnixFileInfo
-    {
-        Path = path,
-        Type = e.Type,
-        Mode = e.Mode,
-        UserId = e.UserId,
-        GroupId = e.GroupId,
-        Size = e.Size,
-        LinkCount = e.LinkCount,
-        Inode = e.Inode,
-        AccessTime = e.AccessTime,
-        ModificationTime = e.ModificationTime,
-        ChangeTime = e.ChangeTime,
-        CreationTime = e.CreationTime,
-        DeviceMajor = e.DeviceMajor,
-        DeviceMinor = e.DeviceMinor,
-        LinkTarget = e.LinkTarget,
-    };
+    private static UnixFileInfo WithPath(UnixFileInfo e, string path) => e.With(path, e.Inode);
 }

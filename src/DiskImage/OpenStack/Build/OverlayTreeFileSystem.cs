@@ -10,13 +10,11 @@ namespace DiskImage.OpenStack.Build;
 /// numbers of entries that come from <c>upper</c> are moved out of <c>lower</c>'s range, so hard-link and cycle
 /// detection of the builders keep working.
 /// </summary>
-internal sealed class OverlayTreeFileSystem(IFileSystem lower, InMemoryFileSystem upper) : IFileSystem
+internal sealed class OverlayTreeFileSystem(IFileSystem lower, InMemoryFileSystem upper) : ReadOnlyFileSystemView("The overlay tree is read-only.")
 {
     private const long UpperInodeTag = 1L << 60;
 
-    public bool IsReadOnly => true;
-
-    public UnixFileInfo GetEntry(string path)
+    public override UnixFileInfo GetEntry(string path)
     {
         if (upper.Exists(path))
         {
@@ -27,9 +25,9 @@ internal sealed class OverlayTreeFileSystem(IFileSystem lower, InMemoryFileSyste
         return lower.GetEntry(path);
     }
 
-    public bool Exists(string path) => upper.Exists(path) || lower.Exists(path);
+    public override bool Exists(string path) => upper.Exists(path) || lower.Exists(path);
 
-    public IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
+    public override IEnumerable<UnixFileInfo> EnumerateDirectory(string path)
     {
         bool inUpper = upper.Exists(path) && upper.GetEntry(path).Type == UnixFileType.Directory;
         bool inLower = lower.Exists(path) && lower.GetEntry(path).Type == UnixFileType.Directory;
@@ -65,73 +63,13 @@ internal sealed class OverlayTreeFileSystem(IFileSystem lower, InMemoryFileSyste
         return list;
     }
 
-    public Stream OpenFile(string path, FileMode mode, FileAccess access)
-    {
-        if (mode != FileMode.Open || access != FileAccess.Read)
-        {
-            throw ReadOnly();
-        }
-
-        return upper.Exists(path) ? upper.OpenFile(path, mode, access) : lower.OpenFile(path, mode, access);
-    }
-
-    public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) =>
+    public override IReadOnlyDictionary<string, byte[]> GetXattrs(string path) =>
         upper.Exists(path) && !(upper.GetEntry(path).Type == UnixFileType.Directory && lower.Exists(path)) ? upper.GetXattrs(path) : lower.GetXattrs(path);
 
-    public void CreateDirectory(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw ReadOnly();
-
-    public void CreateSymbolicLink(string path, string target) => throw ReadOnly();
-
-    public void CreateHardLink(string path, string existingPath) => throw ReadOnly();
-
-    public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = UnixFileModeBits.Device) => throw ReadOnly();
-
-    public void CreateFifo(string path, UnixFileMode mode = UnixFileModeBits.File) => throw ReadOnly();
-
-    public void CreateSocket(string path, UnixFileMode mode = UnixFileModeBits.Directory) => throw ReadOnly();
-
-    public void Delete(string path) => throw ReadOnly();
-
-    public void Rename(string sourcePath, string destinationPath) => throw ReadOnly();
-
-    public void SetMode(string path, UnixFileMode mode) => throw ReadOnly();
-
-    public void SetOwner(string path, uint userId, uint groupId) => throw ReadOnly();
-
-    public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw ReadOnly();
-
-    public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw ReadOnly();
-
-    public bool RemoveXattr(string path, string name) => throw ReadOnly();
-
-    public void Flush()
-    {
-    }
-
-    public void Dispose()
-    {
-    }
+    protected override Stream OpenRead(string path) =>
+        upper.Exists(path) ? upper.OpenFile(path, FileMode.Open, FileAccess.Read) : lower.OpenFile(path, FileMode.Open, FileAccess.Read);
 
     private static string Child(string dir, string name) => dir == "/" ? "/" + name : dir + "/" + name;
 
-    private static NotSupportedException ReadOnly() => new("The overlay tree is read-only.");
-
-    private static UnixFileInfo Tag(UnixFileInfo e) => new()
-    {
-        Path = e.Path,
-        Type = e.Type,
-        Mode = e.Mode,
-        UserId = e.UserId,
-        GroupId = e.GroupId,
-        Size = e.Size,
-        LinkCount = e.LinkCount,
-        Inode = e.Inode | UpperInodeTag,
-        AccessTime = e.AccessTime,
-        ModificationTime = e.ModificationTime,
-        ChangeTime = e.ChangeTime,
-        CreationTime = e.CreationTime,
-        DeviceMajor = e.DeviceMajor,
-        DeviceMinor = e.DeviceMinor,
-        LinkTarget = e.LinkTarget,
-    };
+    private static UnixFileInfo Tag(UnixFileInfo e) => e.With(e.Path, e.Inode | UpperInodeTag);
 }

@@ -607,55 +607,19 @@ public sealed class Ext4BuildTests
     }
 
     /// <summary>A hostile source: every directory contains itself as "loop" (what a corrupt image with a directory cycle shows).</summary>
-    private sealed class CyclicFileSystem : IFileSystem
+    private sealed class CyclicFileSystem() : ReadOnlyFileSystemView("The cyclic tree is read-only.")
     {
         private static readonly UnixTime T = new(1_700_000_000, 0);
 
-        public bool IsReadOnly => true;
+        public override UnixFileInfo GetEntry(string path) => Dir(path);
 
-        public UnixFileInfo GetEntry(string path) => Dir(path);
+        public override bool Exists(string path) => true;
 
-        public bool Exists(string path) => true;
+        public override IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => [Dir(path == "/" ? "/loop" : path + "/loop")];
 
-        public IEnumerable<UnixFileInfo> EnumerateDirectory(string path) => [Dir(path == "/" ? "/loop" : path + "/loop")];
+        protected override Stream OpenRead(string path) => throw new IOException();
 
-        public Stream OpenFile(string path, FileMode mode, FileAccess access) => throw new IOException();
-
-        public void CreateDirectory(string path, UnixFileMode mode = (UnixFileMode)0x1ED) => throw new NotSupportedException();
-
-        public void CreateSymbolicLink(string path, string target) => throw new NotSupportedException();
-
-        public void CreateHardLink(string path, string existingPath) => throw new NotSupportedException();
-
-        public void CreateDevice(string path, UnixFileType type, int major, int minor, UnixFileMode mode = (UnixFileMode)0x1B0) => throw new NotSupportedException();
-
-        public void CreateFifo(string path, UnixFileMode mode = (UnixFileMode)0x1A4) => throw new NotSupportedException();
-
-        public void CreateSocket(string path, UnixFileMode mode = (UnixFileMode)0x1ED) => throw new NotSupportedException();
-
-        public void Delete(string path) => throw new NotSupportedException();
-
-        public void Rename(string sourcePath, string destinationPath) => throw new NotSupportedException();
-
-        public void SetMode(string path, UnixFileMode mode) => throw new NotSupportedException();
-
-        public void SetOwner(string path, uint userId, uint groupId) => throw new NotSupportedException();
-
-        public void SetTimes(string path, UnixTime? accessTime, UnixTime? modificationTime) => throw new NotSupportedException();
-
-        public IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => new Dictionary<string, byte[]>();
-
-        public void SetXattr(string path, string name, ReadOnlySpan<byte> value) => throw new NotSupportedException();
-
-        public bool RemoveXattr(string path, string name) => throw new NotSupportedException();
-
-        public void Flush()
-        {
-        }
-
-        public void Dispose()
-        {
-        }
+        public override IReadOnlyDictionary<string, byte[]> GetXattrs(string path) => new Dictionary<string, byte[]>();
 
         private static UnixFileInfo Dir(string path) => new()
         {
