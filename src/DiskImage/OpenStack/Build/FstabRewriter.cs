@@ -20,51 +20,36 @@ internal static class FstabRewriter
         var b = new StringBuilder();
         bool root = false;
         string rootLine = $"LABEL={label} / {fileSystemType} defaults 0 1";
-        if (text is not null)
+        foreach (FstabLine l in FstabLine.Parse(text))
         {
-            string[] lines = text.Split('\n');
-            int count = lines.Length;
-            if (count > 0 && lines[^1].Length == 0)
+            string line = l.Text;
+            if (l.Fields is not { } f)
             {
-                count--;
+                b.Append(line).Append('\n');
             }
-
-            for (int i = 0; i < count; i++)
+            else if (l.MountPoint == "/")
             {
-                string line = lines[i].TrimEnd('\r');
-                string trimmed = line.TrimStart();
-                if (trimmed.Length == 0 || trimmed[0] == '#')
+                if (!root)
                 {
-                    b.Append(line).Append('\n');
-                    continue;
-                }
-
-                string[] f = trimmed.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                string mountPoint = f.Length > 1 ? Normalize(f[1]) : string.Empty;
-                if (mountPoint == "/")
-                {
-                    if (!root)
-                    {
-                        string options = f.Length > 3 ? f[3] : "defaults";
-                        string dump = f.Length > 4 ? f[4] : "0";
-                        string pass = f.Length > 5 ? f[5] : "1";
-                        b.Append("LABEL=").Append(label).Append(" / ").Append(fileSystemType).Append(' ')
-                            .Append(f.Length > 2 && f[2] == fileSystemType ? options : "defaults").Append(' ').Append(dump).Append(' ').Append(pass).Append('\n');
-                        root = true;
-                    }
-                    else
-                    {
-                        b.Append(MergedPrefix).Append(line).Append('\n');
-                    }
-                }
-                else if (IsMerged(mountPoint, mergedMountPoints))
-                {
-                    b.Append(MergedPrefix).Append(line).Append('\n');
+                    string options = f.Length > 3 ? f[3] : "defaults";
+                    string dump = f.Length > 4 ? f[4] : "0";
+                    string pass = f.Length > 5 ? f[5] : "1";
+                    b.Append("LABEL=").Append(label).Append(" / ").Append(fileSystemType).Append(' ')
+                        .Append(f.Length > 2 && f[2] == fileSystemType ? options : "defaults").Append(' ').Append(dump).Append(' ').Append(pass).Append('\n');
+                    root = true;
                 }
                 else
                 {
-                    b.Append(line).Append('\n');
+                    b.Append(MergedPrefix).Append(line).Append('\n');
                 }
+            }
+            else if (IsMerged(l.MountPoint, mergedMountPoints))
+            {
+                b.Append(MergedPrefix).Append(line).Append('\n');
+            }
+            else
+            {
+                b.Append(line).Append('\n');
             }
         }
 
@@ -80,23 +65,12 @@ internal static class FstabRewriter
     {
         foreach (string m in merged)
         {
-            if (Normalize(m) == mountPoint)
+            if (FstabLine.NormalizeMountPoint(m) == mountPoint)
             {
                 return true;
             }
         }
 
         return false;
-    }
-
-    private static string Normalize(string mountPoint)
-    {
-        string m = mountPoint.Replace("\\040", " ", StringComparison.Ordinal);
-        while (m.Length > 1 && m.EndsWith('/'))
-        {
-            m = m[..^1];
-        }
-
-        return m;
     }
 }

@@ -18,40 +18,20 @@ internal static class WholeDiskFstabWriter
     public static string Rewrite(string? text, IReadOnlyList<(string Source, string MountPoint, string Type, string Options, int Pass)> volumes, IReadOnlyCollection<string> guestMountPoints)
     {
         var b = new StringBuilder();
-        if (text is not null)
+        foreach (FstabLine l in FstabLine.Parse(text))
         {
-            string[] lines = text.Split('\n');
-            int count = lines.Length;
-            if (count > 0 && lines[^1].Length == 0)
+            bool replaced = l.Fields is not null && l.MountPoint == "/";
+            foreach ((string _, string m, string _, string _, int _) in volumes)
             {
-                count--;
+                replaced |= l.Fields is not null && m == l.MountPoint;
             }
 
-            for (int i = 0; i < count; i++)
+            foreach (string m in guestMountPoints)
             {
-                string line = lines[i].TrimEnd('\r');
-                string trimmed = line.TrimStart();
-                if (trimmed.Length == 0 || trimmed[0] == '#')
-                {
-                    b.Append(line).Append('\n');
-                    continue;
-                }
-
-                string[] f = trimmed.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                string mountPoint = f.Length > 1 ? Normalize(f[1]) : string.Empty;
-                bool replaced = mountPoint == "/";
-                foreach ((string _, string m, string _, string _, int _) in volumes)
-                {
-                    replaced |= m == mountPoint;
-                }
-
-                foreach (string m in guestMountPoints)
-                {
-                    replaced |= Normalize(m) == mountPoint;
-                }
-
-                b.Append(replaced ? ReplacedPrefix : string.Empty).Append(line).Append('\n');
+                replaced |= l.Fields is not null && FstabLine.NormalizeMountPoint(m) == l.MountPoint;
             }
+
+            b.Append(replaced ? ReplacedPrefix : string.Empty).Append(l.Text).Append('\n');
         }
 
         var sorted = new List<(string Source, string MountPoint, string Type, string Options, int Pass)>(volumes);
@@ -63,16 +43,5 @@ internal static class WholeDiskFstabWriter
         }
 
         return b.ToString();
-    }
-
-    private static string Normalize(string mountPoint)
-    {
-        string m = mountPoint.Replace("\\040", " ", StringComparison.Ordinal);
-        while (m.Length > 1 && m.EndsWith('/'))
-        {
-            m = m[..^1];
-        }
-
-        return m;
     }
 }
