@@ -29,6 +29,12 @@ public sealed class XfsFormatOptions
     /// <summary>Volume label (at most 12 bytes of UTF-8).</summary>
     public string Label { get; init; } = string.Empty;
 
+    /// <summary>Keep the reverse-mapping btree with a profile that has none (a flush into an image made with <c>-m rmapbt=1</c>).</summary>
+    internal bool ReverseMap { get; init; }
+
+    /// <summary>Large extent counters (nrext64) with a profile that has none (a flush into an image made with <c>-i nrext64=1</c>).</summary>
+    internal bool LargeExtentCounts { get; init; }
+
     /// <summary>Creation time of the root directory and the realtime inodes (1970–2106, or 1901–2486 with bigtime); null uses the current time.</summary>
     public DateTimeOffset? Timestamp { get; init; }
 }
