@@ -20,7 +20,8 @@ public sealed class XfsFormatOptions
     public int? AgCount { get; init; }
 
     /// <summary>Internal log size in blocks; null chooses like mkfs.xfs 6.1 (64 MiB, or 1/2048 of the file system up to
-    /// 2038 MiB; 10 MiB below 300 MiB, where mkfs.xfs refuses to format).</summary>
+    /// 2038 MiB; 10 MiB below 300 MiB, where mkfs.xfs refuses to format, 16 MiB there with rmapbt, whose larger
+    /// transactions need a larger log to mount).</summary>
     public int? LogBlocks { get; init; }
 
     /// <summary>File-system UUID; null draws a random one.</summary>

@@ -16,6 +16,12 @@ internal sealed class XfsGeometry
     private const long RealisticSizeBytes = 300L << 20;
     private const long RealisticLogBytes = 64L << 20;
     private const long SmallLogBytes = 10L << 20;
+
+    /// <summary>
+    /// The smallest log with rmapbt: its transactions reserve more, and the kernel refuses to mount a 10 MiB log with 4 KiB
+    /// blocks ("Log size 2560 blocks too small, minimum size is 3049 blocks"; mkfs.xfs 6.1 asks for 3075 below 1 GiB).
+    /// </summary>
+    private const long RmapSmallLogBytes = 16L << 20;
     private const long MaxLogBytes = (2048L - 10) << 20;
     private const long MaxAgBytes = 1L << 40;
 
@@ -112,7 +118,9 @@ internal sealed class XfsGeometry
     public int AgLength(int ag) => ag == AgCount - 1 ? (int)(DataBlocks - ((long)ag * AgBlocks)) : AgBlocks;
 
     /// <summary>The smallest device size this geometry code accepts for <paramref name="options"/>.</summary>
-    public static long MinimumBytes(XfsFormatOptions options) => 2 * MinAgBytes + (options.LogBlocks is { } l ? (long)l * options.BlockSize : SmallLogBytes);
+    public static long MinimumBytes(XfsFormatOptions options) => 2 * MinAgBytes + (options.LogBlocks is { } l ? (long)l * options.BlockSize : SmallLog(options));
+
+    private static long SmallLog(XfsFormatOptions options) => options.Profile == XfsFormatProfile.Upstream || options.ReverseMap ? RmapSmallLogBytes : SmallLogBytes;
 
     /// <summary>Chooses the geometry of a file system filling <paramref name="deviceBytes"/>.</summary>
     /// <exception cref="ArgumentException">An option is out of range or the device is too small.</exception>
@@ -219,14 +227,14 @@ internal sealed class XfsGeometry
         }
         else
         {
-            logBlocks = SmallLogBytes >> blockLog;
+            logBlocks = SmallLog(options) >> blockLog;
         }
 
         int logAg = (int)(agcount / 2);
         long logAgLength = logAg == agcount - 1 ? dblocks - (logAg * agsize) : agsize;
-        if (logBlocks < 512 || logBlocks * bs < SmallLogBytes || prealloc + logBlocks + freeList + 1 > logAgLength)
+        if (logBlocks < 512 || logBlocks * bs < SmallLog(options) || prealloc + logBlocks + freeList + 1 > logAgLength)
         {
-            throw new ArgumentException($"A log of {logBlocks} blocks is too small (10 MiB and 512 blocks at least) or does not fit in an allocation group.", nameof(options));
+            throw new ArgumentException($"A log of {logBlocks} blocks is too small ({SmallLog(options) >> 20} MiB and 512 blocks at least) or does not fit in an allocation group.", nameof(options));
         }
 
         return new XfsGeometry
