@@ -4,7 +4,7 @@ namespace DiskImage.FileSystems.Xfs;
 
 /// <summary>
 /// Validates the allocation-group headers (<c>xfs_agf</c>, <c>xfs_agi</c>, <c>xfs_agfl</c>) of every AG and walks the
-/// AG btrees they root (free space by block and by count, inodes, free inodes, refcounts): magic, version, sequence
+/// AG btrees they root (free space by block and by count, inodes, free inodes, refcounts, reverse mappings): magic, version, sequence
 /// number, length, roots and levels, free-list indices, counters, record counts, CRCs, UUIDs and owners, child levels
 /// strictly decreasing, and no block reached twice (a cycle, or two trees sharing a block). The reader does not need
 /// these structures (inodes are found by number), so only opening for writing runs this: a file system whose
@@ -60,6 +60,11 @@ internal static class XfsAgHeaders
             if ((sb.ReadOnlyCompatible & XfsReadOnlyCompatibleFeatures.Reflink) != 0)
             {
                 trees.Add((Be32(agf, 88), Be32(agf, 92), Tree.Refcount));
+            }
+
+            if ((sb.ReadOnlyCompatible & XfsReadOnlyCompatibleFeatures.ReverseMapBtree) != 0 && sb.HasCrc)
+            {
+                trees.Add((Be32(agf, 24), Be32(agf, 36), Tree.ReverseMap));
             }
 
             byte[] agfl = new byte[sb.SectorSize];
@@ -122,6 +127,7 @@ internal static class XfsAgHeaders
         Inodes,
         FreeInodes,
         Refcount,
+        ReverseMap,
     }
 
     /// <summary>Checks the fields every AG header shares: magic, version 1, sequence number, length, CRC and UUID.</summary>
@@ -172,6 +178,7 @@ internal static class XfsAgHeaders
             Tree.ByCount => (0x41423343u, 0x41425443u, 8, 8),
             Tree.Inodes => (0x49414233u, 0x49414254u, 4, 16),
             Tree.FreeInodes => (0x46494233u, 0x46494254u, 4, 16),
+            Tree.ReverseMap => (0x524D4233u, 0u, 40, 24), // node entries: a low and a high 20-byte key
             _ => (0x52334643u, 0u, 4, 12),
         };
         int header = sb.HasCrc ? 56 : 16;

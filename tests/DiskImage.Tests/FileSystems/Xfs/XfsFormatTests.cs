@@ -22,6 +22,7 @@ public sealed class XfsFormatTests
     {
         XfsFormatProfile.Rhel7 => ["-m", "crc=1,finobt=1,reflink=0,bigtime=0,inobtcount=0,rmapbt=0", "-i", "sparse=0"],
         XfsFormatProfile.Rhel8 => ["-m", "crc=1,finobt=1,reflink=1,bigtime=0,inobtcount=0,rmapbt=0", "-i", "sparse=1"],
+        XfsFormatProfile.Upstream => ["-m", "crc=1,finobt=1,reflink=1,bigtime=1,inobtcount=1,rmapbt=1", "-i", "sparse=1,nrext64=1"],
         _ => ["-m", "crc=1,finobt=1,reflink=1,bigtime=1,inobtcount=1,rmapbt=0", "-i", "sparse=1"],
     };
 
@@ -60,6 +61,9 @@ public sealed class XfsFormatTests
     [InlineData(XfsFormatProfile.Debian12, 600L << 20, 1024)]
     [InlineData(XfsFormatProfile.Rhel7, 2L << 40, 4096)]
     [InlineData(XfsFormatProfile.Debian12, 5L << 40, 4096)]
+    [InlineData(XfsFormatProfile.Upstream, 512L << 20, 4096)]
+    [InlineData(XfsFormatProfile.Upstream, 600L << 20, 1024)]
+    [InlineData(XfsFormatProfile.Upstream, 5L << 40, 4096)]
     public void Format_Profile_SameHeadersAsMkfsXfsAndRepairClean(XfsFormatProfile profile, long size, int blockSize)
     {
         Oracle.Require("mkfs.xfs");
@@ -102,13 +106,19 @@ public sealed class XfsFormatTests
         Assert.Equal("root", fs.Label);
     }
 
-    [Fact]
-    public void Format_UpstreamProfile_ThrowsNotSupported()
+    [SkippableFact]
+    [Trait("Category", "KernelMount")]
+    public void Format_Upstream_KernelMountsAndWrites()
     {
+        Ext4KernelMount.Require();
         using var temp = new TempDirectory();
-        using var device = FileBlockDevice.Create(temp.File("u.img"), 400L << 20);
-        NotSupportedException e = Assert.Throws<NotSupportedException>(() => XfsFileSystem.Format(device, new XfsFormatOptions { Profile = XfsFormatProfile.Upstream }));
-        Assert.Contains("rmapbt", e.Message, StringComparison.Ordinal);
+        string image = temp.File("u.img");
+        FormatOurs(image, 400L << 20, new XfsFormatOptions { Profile = XfsFormatProfile.Upstream, Uuid = FixedUuid, Timestamp = FixedTime });
+        XfsTestImages.Fill(image, temp.File("mnt"), mnt => File.WriteAllText(Path.Combine(mnt, "hello"), "hi\n"));
+        AssertRepairClean(image);
+        using XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(image));
+        using var s = new StreamReader(fs.OpenFile("/hello", FileMode.Open, FileAccess.Read));
+        Assert.Equal("hi\n", s.ReadToEnd());
     }
 
     [Theory]

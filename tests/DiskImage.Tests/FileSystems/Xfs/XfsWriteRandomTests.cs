@@ -15,10 +15,11 @@ namespace DiskImage.Tests.FileSystems.Xfs;
 /// truncated; directories grown into block, leaf and node form and thinned out; renames that replace; symlinks local
 /// and remote; hard links; devices, FIFOs, sockets; chmod, chown, utimes with nanoseconds; xattrs) applied to an
 /// <see cref="XfsFileSystem"/> opened writable and to the in-memory model, on images made by <c>mkfs.xfs</c> with each
-/// profile's options and by our <see cref="XfsFileSystem.Format"/>. After each sequence <c>xfs_repair -n</c> must exit 0,
+/// profile's options (and with <c>-m rmapbt=1</c>, whose reverse-mapping btree every flush rebuilds) and by our
+/// <see cref="XfsFileSystem.Format"/>. After each sequence <c>xfs_repair -n</c> must exit 0,
 /// and the tree read back by a fresh open and by a kernel loop mount (where available) must equal the model.
 /// The quick set runs <see cref="QuickSeeds"/> seeds per kind; the <c>XfsWriteRandom</c> category runs
-/// <see cref="ManySeeds"/> more per kind (300 sequences in all with the quick set).
+/// <see cref="ManySeeds"/> more per kind (450 sequences in all with the quick set).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class XfsWriteRandomTests(Xunit.Abstractions.ITestOutputHelper output)
@@ -158,6 +159,9 @@ public sealed class XfsRandomImageKind
 
     public long Size { get; init; } = 512L << 20;
 
+    /// <summary>mkfs.xfs feature options; null for the profile's (<see cref="XfsFormatTests.MkfsOptions"/>).</summary>
+    public string[]? MkfsArguments { get; init; }
+
     public static IReadOnlyList<XfsRandomImageKind> All { get; } =
     [
         new() { Name = "mkfs.xfs Rhel7", SeedBase = 11000, Profile = XfsFormatProfile.Rhel7, Mkfs = true },
@@ -166,6 +170,13 @@ public sealed class XfsRandomImageKind
         new() { Name = "mkfs.xfs Debian12 1 KiB blocks", SeedBase = 14000, Profile = XfsFormatProfile.Debian12, Mkfs = true, BlockSize = 1024 },
         new() { Name = "Format Debian12", SeedBase = 15000, Profile = XfsFormatProfile.Debian12, Size = 96L << 20 },
         new() { Name = "Format Rhel7", SeedBase = 16000, Profile = XfsFormatProfile.Rhel7, Size = 96L << 20 },
+        new() { Name = "mkfs.xfs Upstream (rmapbt nrext64)", SeedBase = 17000, Profile = XfsFormatProfile.Upstream, Mkfs = true },
+        new()
+        {
+            Name = "mkfs.xfs Debian12 rmapbt", SeedBase = 18000, Profile = XfsFormatProfile.Debian12, Mkfs = true,
+            MkfsArguments = ["-m", "crc=1,finobt=1,reflink=1,bigtime=1,inobtcount=1,rmapbt=1", "-i", "sparse=1"],
+        },
+        new() { Name = "Format Upstream", SeedBase = 19000, Profile = XfsFormatProfile.Upstream, Size = 96L << 20 },
     ];
 
     public static XfsRandomImageKind ByName(string name) => All.Single(k => k.Name == name);
@@ -204,7 +215,7 @@ public sealed class XfsRandomImageKind
                 f.SetLength(Size);
             }
 
-            ToolResult r = Oracle.Run("mkfs.xfs", ["-f", "-q", "-b", $"size={BlockSize}", .. XfsFormatTests.MkfsOptions(Profile), path], TimeSpan.FromMinutes(2));
+            ToolResult r = Oracle.Run("mkfs.xfs", ["-f", "-q", "-b", $"size={BlockSize}", .. MkfsArguments ?? XfsFormatTests.MkfsOptions(Profile), path], TimeSpan.FromMinutes(2));
             Assert.True(r.ExitCode == 0, r.ToString());
         }
         else

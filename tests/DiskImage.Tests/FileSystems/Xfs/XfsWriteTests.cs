@@ -140,16 +140,57 @@ public sealed class XfsWriteTests
         Assert.Equal(before, File.ReadAllBytes(image));
     }
 
-    [Fact]
-    public void OpenWritable_RmapbtImage_NotSupportedNamingTheFeature()
+    /// <summary>
+    /// Images with the reverse-mapping btree made by mkfs.xfs and filled by the kernel (files sharing extents through
+    /// <c>cp --reflink</c> where reflink is on): a flush rebuilds the rmapbt with every owner, <c>xfs_repair -n</c>
+    /// (which checks each record against its own scan) is clean, the kernel reads the tree back and the rmapbt of the
+    /// first AG really has more than one level.
+    /// </summary>
+    [SkippableTheory]
+    [Trait("Category", "KernelMount")]
+    [InlineData("-m rmapbt=1")]
+    [InlineData("-m rmapbt=1 -i nrext64=1")]
+    [InlineData("-m rmapbt=1,reflink=0,bigtime=0,inobtcount=0 -i sparse=0")]
+    public void KernelWrittenRmapbtImage_FlushMaintainsTheRmapbt(string mkfsOptions)
     {
         Oracle.Require("mkfs.xfs");
+        Oracle.Require("xfs_repair");
+        Oracle.Require("xfs_db");
+        Ext4KernelMount.Require();
         using var temp = new TempDirectory();
-        string image = temp.File("rmap.img");
-        XfsTestImages.Format(image, "-m", "crc=1,rmapbt=1,reflink=1");
-        using FileBlockDevice device = FileBlockDevice.Open(image, writable: true);
-        NotSupportedException e = Assert.Throws<NotSupportedException>(() => XfsFileSystem.Open(device, new XfsOpenOptions { Writable = true }, leaveOpen: true));
-        Assert.Contains("rmapbt", e.Message, StringComparison.Ordinal);
+        string image = temp.File("k.img");
+        XfsTestImages.Format(image, mkfsOptions.Split(' '));
+        bool reflink = !mkfsOptions.Contains("reflink=0", StringComparison.Ordinal);
+        XfsTestImages.Fill(image, temp.File("rw"), root =>
+        {
+            HostTreeGenerator.Generate(root, 22, new HostTreeShape { BigDirectoryEntries = 700, Post2038Times = false });
+            File.WriteAllBytes(Path.Combine(root, "shared-a"), new byte[3 << 20]);
+            if (reflink)
+            {
+                ToolResult cp = Oracle.Run("cp", ["--reflink=always", Path.Combine(root, "shared-a"), Path.Combine(root, "shared-b")], TimeSpan.FromMinutes(1));
+                Assert.True(cp.ExitCode == 0, cp.ToString());
+            }
+        });
+        XfsFormatTests.AssertRepairClean(image);
+        RandomTreeSnapshot before = WithoutSgi(XfsTestImages.KernelSnapshot(image, temp.File("ro1")));
+        using (XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(image, writable: true), new XfsOpenOptions { Writable = true }))
+        {
+            fs.CreateDirectory("/added", (UnixFileMode)0x1C0);
+            using Stream s = fs.OpenFile("/added/file", FileMode.CreateNew, FileAccess.Write);
+            s.Write(new byte[1 << 20]);
+        }
+
+        XfsFormatTests.AssertRepairClean(image);
+        string level = Oracle.RunOk("xfs_db", "-r", "-c", "agf 0", "-c", "print rmaplevel", image).StandardOutput;
+        Assert.Contains("rmaplevel = 2", level, StringComparison.Ordinal);
+        RandomTreeSnapshot after = WithoutSgi(XfsTestImages.KernelSnapshot(image, temp.File("ro2")));
+        Assert.True(after.Entries.ContainsKey("/added/file"));
+        after.Entries.Remove("/added");
+        after.Entries.Remove("/added/file");
+        before.Entries.Remove("/");
+        after.Entries.Remove("/");
+        List<string> diffs = RandomTreeSnapshot.Compare(before, after, new RandomTreeCompareOptions());
+        Assert.True(diffs.Count == 0, string.Join('\n', diffs));
     }
 
     [Fact]

@@ -24,6 +24,12 @@ internal sealed class XfsAgState
     /// <summary>cntbt blocks other than the root.</summary>
     public List<int> CntBlocks { get; } = [];
 
+    /// <summary>rmapbt blocks other than the root (fixed at <see cref="XfsGeometry.RmapRoot"/>).</summary>
+    public List<int> RmapBlocks { get; } = [];
+
+    /// <summary>The rmapbt records (24 bytes each, sorted and merged), with rmapbt.</summary>
+    public byte[] RmapRecords { get; set; } = [];
+
     /// <summary>The inode bits a sparse hole mask covers (each hole bit is 4 inodes).</summary>
     public static ulong HoleInodes(ushort holeMask)
     {

@@ -7,7 +7,7 @@ namespace DiskImage.FileSystems.Xfs;
 
 /// <summary>
 /// Writes the per-group headers of a new file system: superblock copies, AGF, AGI and AGFL (<c>xfs_format.h</c>),
-/// the free-space, inode and refcount btrees, and the internal log holding only an unmount record, as mkfs.xfs leaves it.
+/// the free-space, inode, refcount and reverse-mapping btrees, and the internal log holding only an unmount record, as mkfs.xfs leaves it.
 /// </summary>
 internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid)
 {
@@ -52,6 +52,12 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             int bnoLevel = XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423342, bno, 8, 8, [.. st.BnoBlocks, g.BnoRoot], WriteBlock(ag));
             int cntLevel = XfsShortBtreeWriter.Write(g, ag, uuid, 0x41423343, cnt, 8, 8, [.. st.CntBlocks, g.CntRoot], WriteBlock(ag));
             int btreeBlocks = st.BnoBlocks.Count + st.CntBlocks.Count;
+            int rmapLevel = 0;
+            if (g.Rmap)
+            {
+                rmapLevel = XfsRmapBtreeWriter.Write(g, ag, uuid, st.RmapRecords, [.. st.RmapBlocks, g.RmapRoot], WriteBlock(ag));
+                btreeBlocks += st.RmapBlocks.Count;
+            }
 
             // Inode btrees.
             byte[] ino = new byte[st.Chunks.Count * 16];
@@ -118,6 +124,13 @@ internal sealed class XfsAgWriter(XfsGeometry g, BlockDevice device, byte[] uuid
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(20), g.CntRoot);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(28), bnoLevel);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(32), cntLevel);
+            if (g.Rmap)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(24), g.RmapRoot);
+                BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(36), rmapLevel);
+                BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(80), st.RmapBlocks.Count + 1);
+            }
+
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(40), st.FreeList.Count > 0 ? 1 : 0);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(44), st.FreeList.Count);
             BinaryPrimitives.WriteInt32BigEndian(agf.AsSpan(48), st.FreeList.Count);

@@ -29,7 +29,7 @@ internal sealed partial class XfsBuilder
         PinData(g);
         for (int ag = 0; ag < g.AgCount; ag++)
         {
-            for (int i = 0; i < XfsGeometry.MinAgFreeList; i++)
+            for (int i = 0; i < g.FreeListLength; i++)
             {
                 int b = _space.AllocateIn(ag, 1, 1);
                 if (b < 0)

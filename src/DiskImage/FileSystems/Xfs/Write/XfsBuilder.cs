@@ -229,7 +229,7 @@ internal sealed partial class XfsBuilder
                 _space.Reserve(ag, g.PreallocBlocks, g.LogBlocks);
             }
 
-            for (int i = 0; i < XfsGeometry.MinAgFreeList; i++)
+            for (int i = 0; i < g.FreeListLength; i++)
             {
                 _states[ag].FreeList.Add(_space.AllocateIn(ag, 1, 1));
             }
@@ -284,14 +284,26 @@ internal sealed partial class XfsBuilder
             LayoutItem(item);
         }
 
-        // Free-space btrees taller than a root leaf take their blocks from the head of a longer free extent (so the
-        // number of free extents, and the blocks they need, stay as counted).
+        // Free-space btrees taller than a root leaf (and the rmapbt) take their blocks from the head of a longer free
+        // extent (so the number of free extents, and the blocks they need, stay as counted).
+        List<XfsRmap>[]? maps = _g.Rmap ? XfsRmapLayout.InodeMappings(_g, _items) : null;
         for (int ag = 0; ag < _g.AgCount; ag++)
         {
             int need = XfsShortBtreeWriter.BlocksNeeded(_space.Free(ag).Count, _g.BlockSize, 8, 8) - 1;
-            if (need > 0)
+            int rmapNeed = 0;
+            if (maps is not null)
             {
-                int b = _space.TakeKeepingCount(ag, 2 * need);
+                XfsRmapLayout.AddGroupMetadata(_g, ag, _states[ag], maps[ag]);
+                XfsRmapLayout.SortAndMerge(maps[ag]);
+                // The run taken below adds at most one record.
+                rmapNeed = XfsRmapBtreeWriter.BlocksNeeded(maps[ag].Count + 1, _g.BlockSize) - 1;
+            }
+
+            int total = (2 * need) + rmapNeed;
+            int b = -1;
+            if (total > 0)
+            {
+                b = _space.TakeKeepingCount(ag, total);
                 if (b < 0)
                 {
                     throw new NotSupportedException($"AG {ag} has {_space.Free(ag).Count} free extents and no free extent to hold their btrees.");
@@ -302,8 +314,44 @@ internal sealed partial class XfsBuilder
                     _states[ag].BnoBlocks.Add(b + i);
                     _states[ag].CntBlocks.Add(b + need + i);
                 }
+
+                for (int i = 0; i < rmapNeed; i++)
+                {
+                    _states[ag].RmapBlocks.Add(b + (2 * need) + i);
+                }
+            }
+
+            if (maps is not null)
+            {
+                _states[ag].RmapRecords = RmapRecords(ag, maps[ag], b, total);
             }
         }
+    }
+
+    /// <summary>
+    /// The group's rmapbt records once the btree blocks <paramref name="run"/>..+<paramref name="length"/> are taken; rmapbt
+    /// blocks the records turn out not to need (the run merged with a neighbour) are given back from the run's tail.
+    /// </summary>
+    private byte[] RmapRecords(int ag, List<XfsRmap> maps, int run, int length)
+    {
+        XfsAgState st = _states[ag];
+        var all = new List<XfsRmap>(maps.Count + 1);
+        all.AddRange(maps);
+        if (length > 0)
+        {
+            all.Add(new XfsRmap((uint)run, (uint)length, XfsRmapLayout.OwnAg, 0));
+        }
+
+        XfsRmapLayout.SortAndMerge(all);
+        int surplus = st.RmapBlocks.Count - (XfsRmapBtreeWriter.BlocksNeeded(all.Count, _g.BlockSize) - 1);
+        if (surplus > 0)
+        {
+            _space.GiveBack(ag, run + length - surplus, surplus);
+            st.RmapBlocks.RemoveRange(st.RmapBlocks.Count - surplus, surplus);
+            return RmapRecords(ag, maps, run, length - surplus);
+        }
+
+        return XfsRmapLayout.Pack(all);
     }
 
     private void LayoutItem(XfsBuildItem item)

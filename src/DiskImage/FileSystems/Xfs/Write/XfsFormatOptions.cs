@@ -20,7 +20,8 @@ public sealed class XfsFormatOptions
     public int? AgCount { get; init; }
 
     /// <summary>Internal log size in blocks; null chooses like mkfs.xfs 6.1 (64 MiB, or 1/2048 of the file system up to
-    /// 2038 MiB; 10 MiB below 300 MiB, where mkfs.xfs refuses to format).</summary>
+    /// 2038 MiB; 10 MiB below 300 MiB, where mkfs.xfs refuses to format, 16 MiB there with rmapbt, whose larger
+    /// transactions need a larger log to mount).</summary>
     public int? LogBlocks { get; init; }
 
     /// <summary>File-system UUID; null draws a random one.</summary>
@@ -28,6 +29,12 @@ public sealed class XfsFormatOptions
 
     /// <summary>Volume label (at most 12 bytes of UTF-8).</summary>
     public string Label { get; init; } = string.Empty;
+
+    /// <summary>Keep the reverse-mapping btree with a profile that has none (a flush into an image made with <c>-m rmapbt=1</c>).</summary>
+    internal bool ReverseMap { get; init; }
+
+    /// <summary>Large extent counters (nrext64) with a profile that has none (a flush into an image made with <c>-i nrext64=1</c>).</summary>
+    internal bool LargeExtentCounts { get; init; }
 
     /// <summary>Creation time of the root directory and the realtime inodes (1970–2106, or 1901–2486 with bigtime); null uses the current time.</summary>
     public DateTimeOffset? Timestamp { get; init; }

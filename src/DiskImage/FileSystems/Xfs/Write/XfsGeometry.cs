@@ -16,6 +16,12 @@ internal sealed class XfsGeometry
     private const long RealisticSizeBytes = 300L << 20;
     private const long RealisticLogBytes = 64L << 20;
     private const long SmallLogBytes = 10L << 20;
+
+    /// <summary>
+    /// The smallest log with rmapbt: its transactions reserve more, and the kernel refuses to mount a 10 MiB log with 4 KiB
+    /// blocks ("Log size 2560 blocks too small, minimum size is 3049 blocks"; mkfs.xfs 6.1 asks for 3075 below 1 GiB).
+    /// </summary>
+    private const long RmapSmallLogBytes = 16L << 20;
     private const long MaxLogBytes = (2048L - 10) << 20;
     private const long MaxAgBytes = 1L << 40;
 
@@ -55,6 +61,18 @@ internal sealed class XfsGeometry
 
     public bool InobtCount { get; private init; }
 
+    /// <summary>Whether the reverse-mapping btree (rmapbt) is kept.</summary>
+    public bool Rmap { get; private init; }
+
+    /// <summary>Whether inodes use the large extent counters (nrext64: 64-bit data, 32-bit attribute extent counts).</summary>
+    public bool LargeExtentCounts { get; private init; }
+
+    /// <summary>
+    /// Blocks mkfs.xfs puts on each AGFL, and what the kernel keeps there for trees of one level
+    /// (<c>xfs_alloc_min_freelist</c>: two per free-space btree, two more for the rmapbt).
+    /// </summary>
+    public int FreeListLength => Rmap ? 6 : MinAgFreeList;
+
     public XfsReadOnlyCompatibleFeatures ReadOnlyCompatible { get; private init; }
 
     public XfsIncompatibleFeatures Incompatible { get; private init; }
@@ -81,7 +99,10 @@ internal sealed class XfsGeometry
 
     public int FinoRoot => BnoRoot + 3;
 
-    public int RefcountRoot => Reflink ? BnoRoot + 4 : -1;
+    /// <summary>The rmapbt root (after the free-inode btree root), -1 without rmapbt.</summary>
+    public int RmapRoot => Rmap ? BnoRoot + 4 : -1;
+
+    public int RefcountRoot => Reflink ? BnoRoot + 4 + (Rmap ? 1 : 0) : -1;
 
     public int PreallocBlocks { get; private init; }
 
@@ -97,19 +118,15 @@ internal sealed class XfsGeometry
     public int AgLength(int ag) => ag == AgCount - 1 ? (int)(DataBlocks - ((long)ag * AgBlocks)) : AgBlocks;
 
     /// <summary>The smallest device size this geometry code accepts for <paramref name="options"/>.</summary>
-    public static long MinimumBytes(XfsFormatOptions options) => 2 * MinAgBytes + (options.LogBlocks is { } l ? (long)l * options.BlockSize : SmallLogBytes);
+    public static long MinimumBytes(XfsFormatOptions options) => 2 * MinAgBytes + (options.LogBlocks is { } l ? (long)l * options.BlockSize : SmallLog(options));
+
+    private static long SmallLog(XfsFormatOptions options) => options.Profile == XfsFormatProfile.Upstream || options.ReverseMap ? RmapSmallLogBytes : SmallLogBytes;
 
     /// <summary>Chooses the geometry of a file system filling <paramref name="deviceBytes"/>.</summary>
     /// <exception cref="ArgumentException">An option is out of range or the device is too small.</exception>
-    /// <exception cref="NotSupportedException">The profile is not written yet.</exception>
     public static XfsGeometry Create(long deviceBytes, XfsFormatOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Profile == XfsFormatProfile.Upstream)
-        {
-            throw new NotSupportedException("The XFS Upstream profile (rmapbt, nrext64) is not supported for formatting: the reverse-mapping btree is not written. Use Debian12, Rhel9, Rhel8 or Rhel7.");
-        }
-
         if (!Enum.IsDefined(options.Profile))
         {
             throw new ArgumentException($"Unknown XFS profile {options.Profile}.", nameof(options));
@@ -186,13 +203,16 @@ internal sealed class XfsGeometry
         XfsFormatProfile p = options.Profile;
         bool sparse = p != XfsFormatProfile.Rhel7;
         bool reflink = p != XfsFormatProfile.Rhel7;
-        bool bigtime = p is XfsFormatProfile.Debian12 or XfsFormatProfile.Rhel9;
+        bool bigtime = p is XfsFormatProfile.Debian12 or XfsFormatProfile.Rhel9 or XfsFormatProfile.Upstream;
+        bool rmap = p == XfsFormatProfile.Upstream || options.ReverseMap;
+        bool nrext64 = p == XfsFormatProfile.Upstream || options.LargeExtentCounts;
+        int freeList = rmap ? 6 : MinAgFreeList;
         int hdrBlocks = Math.Max(1, 4 * SectorSize / bs);
-        int prealloc = hdrBlocks + 4 + (reflink ? 1 : 0);
+        int prealloc = hdrBlocks + 4 + (rmap ? 1 : 0) + (reflink ? 1 : 0);
         int chunkBlocks = Math.Max(1, 64 * isize / bs);
         int clusterBlocks = Math.Max(1, 32 * isize / bs);
         int inodeAlign = sparse ? chunkBlocks : clusterBlocks;
-        int rootBlock = RoundUp(prealloc + MinAgFreeList, inodeAlign);
+        int rootBlock = RoundUp(prealloc + freeList, inodeAlign);
 
         long logBlocks;
         if (options.LogBlocks is { } fixedLog)
@@ -202,19 +222,19 @@ internal sealed class XfsGeometry
         else if (deviceBytes >= RealisticSizeBytes)
         {
             logBlocks = Math.Max(RealisticLogBytes >> blockLog, (dblocks << blockLog) / 2048 >> blockLog);
-            logBlocks = Math.Min(logBlocks, agsize - prealloc - MinAgFreeList - 1);
+            logBlocks = Math.Min(logBlocks, agsize - prealloc - freeList - 1);
             logBlocks = Math.Min(logBlocks, MaxLogBytes >> blockLog);
         }
         else
         {
-            logBlocks = SmallLogBytes >> blockLog;
+            logBlocks = SmallLog(options) >> blockLog;
         }
 
         int logAg = (int)(agcount / 2);
         long logAgLength = logAg == agcount - 1 ? dblocks - (logAg * agsize) : agsize;
-        if (logBlocks < 512 || logBlocks * bs < SmallLogBytes || prealloc + logBlocks + MinAgFreeList + 1 > logAgLength)
+        if (logBlocks < 512 || logBlocks * bs < SmallLog(options) || prealloc + logBlocks + freeList + 1 > logAgLength)
         {
-            throw new ArgumentException($"A log of {logBlocks} blocks is too small (10 MiB and 512 blocks at least) or does not fit in an allocation group.", nameof(options));
+            throw new ArgumentException($"A log of {logBlocks} blocks is too small ({SmallLog(options) >> 20} MiB and 512 blocks at least) or does not fit in an allocation group.", nameof(options));
         }
 
         return new XfsGeometry
@@ -235,9 +255,12 @@ internal sealed class XfsGeometry
             Reflink = reflink,
             BigTime = bigtime,
             InobtCount = bigtime,
+            Rmap = rmap,
+            LargeExtentCounts = nrext64,
             ReadOnlyCompatible = XfsReadOnlyCompatibleFeatures.FreeInodeBtree | (reflink ? XfsReadOnlyCompatibleFeatures.Reflink : 0) |
-                (bigtime ? XfsReadOnlyCompatibleFeatures.InodeBtreeCounts : 0),
-            Incompatible = XfsIncompatibleFeatures.FileType | (sparse ? XfsIncompatibleFeatures.SparseInodes : 0) | (bigtime ? XfsIncompatibleFeatures.BigTime : 0),
+                (bigtime ? XfsReadOnlyCompatibleFeatures.InodeBtreeCounts : 0) | (rmap ? XfsReadOnlyCompatibleFeatures.ReverseMapBtree : 0),
+            Incompatible = XfsIncompatibleFeatures.FileType | (sparse ? XfsIncompatibleFeatures.SparseInodes : 0) | (bigtime ? XfsIncompatibleFeatures.BigTime : 0) |
+                (nrext64 ? XfsIncompatibleFeatures.LargeExtentCounts : 0),
             InodeAlign = inodeAlign,
             SparseAlign = sparse ? clusterBlocks : 0,
             ChunkBlocks = chunkBlocks,

@@ -13,6 +13,7 @@ internal sealed class XfsNewInode
     public const byte FormatExtents = 2;
     public const byte FormatBtree = 3;
     private const ulong Flags2BigTime = 0x8;
+    private const ulong Flags2LargeExtentCounts = 0x10;
     private const long BigTimeEpochOffset = 1L << 31;
 
     /// <summary>The full <c>di_mode</c> (type bits and permissions).</summary>
@@ -66,14 +67,24 @@ internal sealed class XfsNewInode
         WriteTime(inode[48..], ChangeTime, g.BigTime);
         BinaryPrimitives.WriteInt64BigEndian(inode[56..], Size);
         BinaryPrimitives.WriteInt64BigEndian(inode[64..], BlockCount);
-        BinaryPrimitives.WriteInt32BigEndian(inode[76..], DataExtents);
-        BinaryPrimitives.WriteUInt16BigEndian(inode[80..], (ushort)AttrExtents);
+        if (g.LargeExtentCounts)
+        {
+            // nrext64 layout: 64-bit data extent count in the old padding, 32-bit attribute extent count.
+            BinaryPrimitives.WriteInt64BigEndian(inode[24..], DataExtents);
+            BinaryPrimitives.WriteInt32BigEndian(inode[76..], AttrExtents);
+        }
+        else
+        {
+            BinaryPrimitives.WriteInt32BigEndian(inode[76..], DataExtents);
+            BinaryPrimitives.WriteUInt16BigEndian(inode[80..], (ushort)AttrExtents);
+        }
+
         inode[82] = (byte)ForkOffset;
         inode[83] = AttrFormat;
         BinaryPrimitives.WriteUInt16BigEndian(inode[90..], Flags);
         BinaryPrimitives.WriteUInt32BigEndian(inode[96..], uint.MaxValue);
         BinaryPrimitives.WriteUInt64BigEndian(inode[104..], 1);
-        BinaryPrimitives.WriteUInt64BigEndian(inode[120..], g.BigTime ? Flags2BigTime : 0);
+        BinaryPrimitives.WriteUInt64BigEndian(inode[120..], (g.BigTime ? Flags2BigTime : 0) | (g.LargeExtentCounts ? Flags2LargeExtentCounts : 0));
         WriteTime(inode[144..], CreationTime, g.BigTime);
         BinaryPrimitives.WriteUInt64BigEndian(inode[152..], number);
         uuid.CopyTo(inode[160..]);

@@ -36,6 +36,7 @@ internal static class XfsRewriter
         {
             Profile = options.Profile, BlockSize = options.BlockSize, InodeSize = options.InodeSize, AgCount = options.AgCount,
             LogBlocks = options.LogBlocks, Uuid = options.Uuid, Label = options.Label, Timestamp = DateTimeOffset.UtcNow,
+            ReverseMap = options.ReverseMap, LargeExtentCounts = options.LargeExtentCounts,
         };
         XfsBuilder builder;
         try

@@ -96,7 +96,7 @@ internal static class XfsShortBtreeWriter
         return height;
     }
 
-    private static void Header(Span<byte> b, XfsGeometry g, int ag, ReadOnlySpan<byte> uuid, uint magic, int level, int numrecs, int left, int right, int self)
+    internal static void Header(Span<byte> b, XfsGeometry g, int ag, ReadOnlySpan<byte> uuid, uint magic, int level, int numrecs, int left, int right, int self)
     {
         BinaryPrimitives.WriteUInt32BigEndian(b, magic);
         BinaryPrimitives.WriteUInt16BigEndian(b[4..], (ushort)level);

@@ -33,8 +33,9 @@ internal sealed class XfsSpaceAllocator
 
     /// <summary>
     /// The blocks the kernel reserves in <paramref name="ag"/> at mount for its metadata btrees at their largest
-    /// (the per-AG metadata pool of <c>xfs_ag_resv_init</c>: the free-inode btree, and the reference-count btree with
-    /// reflink), counted as it counts them (<c>xfs_btree_calc_size</c> over the minimum records per block, the log's
+    /// (the per-AG metadata pool of <c>xfs_ag_resv_init</c>: the free-inode btree, the reference-count btree with
+    /// reflink; and with rmapbt the reverse-mapping pool, 1% of the group or one rmapbt record per block, whichever is
+    /// more), counted as it counts them (<c>xfs_btree_calc_size</c> over the minimum records per block, the log's
     /// blocks left out of the group's size). A group whose free blocks fall below this makes the kernel report
     /// "ENOSPC reserving per-AG metadata pool" at mount and refuse allocations there.
     /// </summary>
@@ -53,6 +54,12 @@ internal sealed class XfsSpaceAllocator
         if (g.Reflink)
         {
             reserve += CalcSize(usable / 12 / 2, nodeMin, blocks);
+        }
+
+        if (g.Rmap)
+        {
+            // 24-byte records; nodes hold a low and a high 20-byte key and a 4-byte pointer per child.
+            reserve += Math.Max(blocks / 100, CalcSize(usable / 24 / 2, usable / 44 / 2, blocks));
         }
 
         return (int)Math.Min(reserve, blocks);
@@ -192,6 +199,26 @@ internal sealed class XfsSpaceAllocator
         int s = list[best].Start;
         Take(ag, best, s, length);
         return s;
+    }
+
+    /// <summary>
+    /// Frees the <paramref name="length"/> blocks just before the free extent starting at <paramref name="start"/> +
+    /// <paramref name="length"/> (the tail of a <see cref="TakeKeepingCount"/> run), so the number of free extents stays.
+    /// </summary>
+    public void GiveBack(int ag, int start, int length)
+    {
+        List<(int Start, int Length)> list = _free[ag];
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i].Start == start + length)
+            {
+                list[i] = (start, list[i].Length + length);
+                _freeTotal[ag] += length;
+                return;
+            }
+        }
+
+        throw new InvalidOperationException($"AG {ag} blocks {start}+{length} are not followed by free space.");
     }
 
     /// <summary>Allocates <paramref name="length"/> contiguous blocks aligned to <paramref name="align"/> in <paramref name="ag"/>; -1 when none.</summary>

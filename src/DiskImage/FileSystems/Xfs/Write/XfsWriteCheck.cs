@@ -5,7 +5,8 @@ namespace DiskImage.FileSystems.Xfs;
 
 /// <summary>
 /// Decides whether an XFS file system may be opened for writing, and with which format options it is written back:
-/// a version 5 file system whose features are exactly those of one <see cref="XfsFormatProfile"/>, with an internal,
+/// a version 5 file system whose features are exactly those of one <see cref="XfsFormatProfile"/> (rmapbt and nrext64
+/// may be added to any), with an internal,
 /// clean log, no realtime section, no quotas and a geometry <see cref="XfsGeometry"/> can lay out again.
 /// </summary>
 internal static class XfsWriteCheck
@@ -70,11 +71,11 @@ internal static class XfsWriteCheck
             throw new NotSupportedException("The XFS file system needs repair (needsrepair); run xfs_repair first.");
         }
 
-        if ((ro & XfsReadOnlyCompatibleFeatures.ReverseMapBtree) != 0)
-        {
-            throw new NotSupportedException("Writing XFS file systems with the reverse-mapping btree (rmapbt) is not supported.");
-        }
-
+        // The reverse-mapping btree and the large extent counters go with any profile's set (mkfs.xfs -m rmapbt=1, -i nrext64=1).
+        bool rmap = (ro & XfsReadOnlyCompatibleFeatures.ReverseMapBtree) != 0;
+        bool nrext64 = (inc & XfsIncompatibleFeatures.LargeExtentCounts) != 0;
+        ro &= ~XfsReadOnlyCompatibleFeatures.ReverseMapBtree;
+        inc &= ~XfsIncompatibleFeatures.LargeExtentCounts;
         const XfsIncompatibleFeatures Ft = XfsIncompatibleFeatures.FileType;
         const XfsIncompatibleFeatures Sp = XfsIncompatibleFeatures.SparseInodes;
         const XfsReadOnlyCompatibleFeatures Fi = XfsReadOnlyCompatibleFeatures.FreeInodeBtree;
@@ -90,12 +91,13 @@ internal static class XfsWriteCheck
         }
         else if (inc == (Ft | Sp | XfsIncompatibleFeatures.BigTime) && ro == (Fi | Rl | XfsReadOnlyCompatibleFeatures.InodeBtreeCounts))
         {
-            profile = XfsFormatProfile.Debian12;
+            profile = rmap && nrext64 ? XfsFormatProfile.Upstream : XfsFormatProfile.Debian12;
         }
         else
         {
             throw new NotSupportedException($"Writing this XFS feature set is not supported (incompat: {sb.Incompatible}; ro_compat: {ro}): " +
-                "only the sets of the Rhel7 (ftype, finobt), Rhel8 (+ sparse, reflink) and Rhel9/Debian12 (+ bigtime, inobtcount) profiles are written.");
+                "only the sets of the Rhel7 (ftype, finobt), Rhel8 (+ sparse, reflink) and Rhel9/Debian12 (+ bigtime, inobtcount) profiles are written, " +
+                "each also with rmapbt and nrext64 (Upstream).");
         }
 
         if (sb.DirectoryBlockSize != Math.Max(4096, sb.BlockSize))
@@ -112,6 +114,8 @@ internal static class XfsWriteCheck
             LogBlocks = (int)logBlocks,
             Uuid = sb.Uuid,
             Label = sb.Label,
+            ReverseMap = rmap,
+            LargeExtentCounts = nrext64,
         };
         try
         {
