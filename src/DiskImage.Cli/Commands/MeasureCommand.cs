@@ -1,10 +1,11 @@
 using System.Text;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
 
 namespace DiskImage.Cli.Commands;
 
-/// <summary><c>measure [--output=human|json] [-O fmt] [-o options] [--size N | [-f fmt] [-U] filename]</c>.</summary>
+/// <summary><c>measure [--output=human|json] [-O fmt] [-o options] [--size N | [-f fmt] [-U] [-l snapshot] filename]</c>.</summary>
 internal static class MeasureCommand
 {
     private const int OptOutput = 1000;
@@ -22,9 +23,10 @@ internal static class MeasureCommand
         bool followBacking = true;
         bool forceShare = false;
         long? size = null;
+        string? snapshotParameter = null;
         var getopt = new GetOpt(
             args,
-            "f:hO:o:U",
+            "f:hO:o:l:U",
             new LongOption("output", true, OptOutput),
             new LongOption("size", true, OptSize),
             new LongOption("no-backing", false, OptNoBacking),
@@ -37,6 +39,7 @@ internal static class MeasureCommand
                 case 'f': format = value; break;
                 case 'O': targetFormatName = value!; break;
                 case 'o': options.Add(value!); break;
+                case 'l': snapshotParameter = ParseSnapshotParameter(value!); break;
                 case 'U' or OptForceShare: forceShare = true; break;
                 case OptOutput: json = Cli.ParseOutputFormat(value!); break;
                 case OptSize:
@@ -58,6 +61,11 @@ internal static class MeasureCommand
             throw new CliException("--size N cannot be used together with a filename.");
         }
 
+        if (getopt.Operands.Count == 0 && (format is not null || snapshotParameter is not null))
+        {
+            throw new CliException("--image-opts, -f, and -l require a filename argument.");
+        }
+
         if (size is null && getopt.Operands.Count != 1)
         {
             throw new CliException("Either --size N or one filename must be specified.");
@@ -65,6 +73,7 @@ internal static class MeasureCommand
 
         CreateOptionsParser.CheckKeys(options, targetFormat, "");
         using DiskImageFile? image = size is null ? ImageOpener.Open(getopt.Operands[0], format, writable: false, followBacking, forceShare: forceShare) : null;
+        using BlockDevice? snapshot = image is null || snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
         long virtualSize = size ?? image!.Content.Length;
         long required;
         long fullyAllocated;
@@ -79,7 +88,9 @@ internal static class MeasureCommand
             Qcow2MeasureResult result;
             try
             {
-                result = image is null ? Qcow2Image.Measure(virtualSize, qcow2) : MeasureImage(image, qcow2, followBacking, getopt.Operands[0]);
+                result = image is null ? Qcow2Image.Measure(virtualSize, qcow2)
+                    : snapshot is not null ? MeasureSnapshot(image, snapshot, qcow2)
+                    : MeasureImage(image, qcow2, followBacking, getopt.Operands[0]);
             }
             catch (ArgumentOutOfRangeException e)
             {
@@ -134,5 +145,91 @@ internal static class MeasureCommand
         Qcow2MeasureResult counted = Qcow2Image.Measure(view, options);
         bool sourceHasBitmaps = image.GetInfo().Qcow2?.Version >= 3;
         return counted with { Bitmaps = sourceHasBitmaps ? withBitmaps.Bitmaps : null };
+    }
+
+    /// <summary>
+    /// <c>-l</c> as qemu-img's measure reads it: a value starting with "snapshot." is an option list
+    /// of <c>snapshot.id</c> and <c>snapshot.name</c> (anything else fails here, before the image is
+    /// opened); any other value is an ID or a name.
+    /// </summary>
+    private static string ParseSnapshotParameter(string value)
+    {
+        if (value.StartsWith("snapshot.", StringComparison.Ordinal))
+        {
+            var list = new QemuOptionList();
+            list.Add(value);
+            foreach ((string key, string _) in list.Items)
+            {
+                if (key is not ("snapshot.id" or "snapshot.name"))
+                {
+                    throw new CliException($"Invalid parameter '{key}'\ndiskimage: Failed in parsing snapshot param '{value}'");
+                }
+            }
+        }
+
+        return value;
+    }
+
+    /// <summary>The snapshot <c>-l</c> names (by <c>snapshot.id</c>/<c>snapshot.name</c>, or by ID, then by name), read-only.</summary>
+    private static BlockDevice OpenSnapshot(DiskImageFile image, string parameter)
+    {
+        if (image is not Qcow2Image qcow2)
+        {
+            throw new CliException($"Failed to load snapshot: Block format '{ImageOpener.FormatName(image.Format)}' used by device '' does not support temporarily loading internal snapshots");
+        }
+
+        string? id = null;
+        string? name = null;
+        bool options = parameter.StartsWith("snapshot.", StringComparison.Ordinal);
+        if (options)
+        {
+            var list = new QemuOptionList();
+            list.Add(parameter);
+            id = list.Get("snapshot.id");
+            name = list.Get("snapshot.name");
+        }
+
+        Qcow2Snapshot? found = null;
+        foreach (Qcow2Snapshot s in qcow2.Snapshots)
+        {
+            bool match = options
+                ? (id is not null || name is not null) && (id is null || s.Id == id) && (name is null || s.Name == name)
+                : s.Id == parameter;
+            if (match)
+            {
+                found = s;
+                break;
+            }
+        }
+
+        if (found is null && !options)
+        {
+            foreach (Qcow2Snapshot s in qcow2.Snapshots)
+            {
+                if (s.Name == parameter)
+                {
+                    found = s;
+                    break;
+                }
+            }
+        }
+
+        return found is null
+            ? throw new CliException("Failed to load snapshot: Can't find snapshot")
+            : qcow2.OpenSnapshot(found);
+    }
+
+    /// <summary>
+    /// qemu-img's measure of a snapshot: the snapshot's allocated clusters in an image of the current
+    /// virtual size (qemu loads the snapshot's tables into the open image, whose size stays), and the
+    /// bitmaps line as for the image.
+    /// </summary>
+    private static Qcow2MeasureResult MeasureSnapshot(DiskImageFile image, BlockDevice snapshot, Qcow2CreateOptions options)
+    {
+        long length = image.Content.Length;
+        using var view = new ZeroExtendedDevice(snapshot, 0, Math.Min(snapshot.Length, length), length);
+        Qcow2MeasureResult counted = Qcow2Image.Measure(view, options);
+        bool sourceHasBitmaps = image.GetInfo().Qcow2?.Version >= 3;
+        return counted with { Bitmaps = sourceHasBitmaps ? Qcow2Image.Measure(image, options).Bitmaps : null };
     }
 }

@@ -403,10 +403,7 @@ internal sealed partial class Qcow2Checker
         _host.Flush();
 
         // refcount_table_offset (8 bytes at 48) and refcount_table_clusters (4 bytes at 56): one write.
-        Span<byte> header = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(header, tableOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(header[8..], (uint)tableClusters);
-        _host.Write(48, header);
+        WriteRefcountTablePointer(tableOffset, tableClusters);
         _host.Flush();
         _refTableClusters = (uint)tableClusters;
         _refTableOffset = tableOffset;
