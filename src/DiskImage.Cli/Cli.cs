@@ -31,6 +31,7 @@ internal static class Cli
           rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
           snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
           amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
+          bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap
           dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output
           mkinitramfs directory -o output_file [--compress zstd|gzip|bzip2|lzma|lz4|none] [--level N] [--early directory] [--reproducible] [--root-owner] [--format newc|crc]
           lsinitramfs [-l] initramfs_file
@@ -253,6 +254,7 @@ internal static class Cli
             "rebase" => RebaseCommand.Run(rest, stdout, cancellationToken),
             "snapshot" => SnapshotCommand.Run(rest, stdout),
             "amend" => AmendCommand.Run(rest, stdout),
+            "bitmap" => BitmapCommand.Run(rest, stdout),
             "dd" => DdCommand.Run(rest, stdout, stderr, cancellationToken),
             "mkinitramfs" => MkInitramfsCommand.Run(rest, stdout, cancellationToken),
             "lsinitramfs" => LsInitramfsCommand.Run(rest, stdout, stderr),

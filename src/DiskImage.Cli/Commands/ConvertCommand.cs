@@ -36,9 +36,11 @@ internal static class ConvertCommand
         bool existingTarget = false;
         bool targetIsZero = false;
         string? snapshotParameter = null;
+        string? targetBacking = null;
+        string? targetBackingFormat = null;
         var getopt = new GetOpt(
             args,
-            "cf:hl:m:nO:o:pqS:t:T:UW",
+            "B:cf:F:hl:m:nO:o:pqS:t:T:UW",
             new LongOption("no-backing", false, OptNoBacking),
             new LongOption("force-share", false, OptForceShare),
             new LongOption("target-is-zero", false, OptTargetIsZero),
@@ -59,6 +61,8 @@ internal static class ConvertCommand
                 case 'U' or OptForceShare: forceShare = true; break;
                 case 'n': existingTarget = true; break;
                 case 'l': snapshotParameter = value; break;
+                case 'B': targetBacking = value; break;
+                case 'F': targetBackingFormat = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
                 case 'm':
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
@@ -109,11 +113,13 @@ internal static class ConvertCommand
             throw new CliException("Compression not supported for this file format");
         }
 
-        CreateOptionsParser.CheckKeys(options, targetFormat, target);
-        if (options.Get("backing_file") is not null || options.Get("backing_fmt") is not null)
+        if (targetBacking is not null && targetFormat == DiskImageFormat.Raw)
         {
-            throw new CliException($"{target}: A backing file for the target (-B, -o backing_file) is not supported by diskimage");
+            throw new CliException("Backing file not supported for file format 'raw'");
         }
+
+        CreateOptionsParser.CheckKeys(options, targetFormat, target);
+        string? outBacking = TargetBacking(options, targetBacking, targetBackingFormat, target, existingTarget, compress);
 
         if (options.Get("size") is not null)
         {
@@ -138,7 +144,14 @@ internal static class ConvertCommand
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking, forceShare: forceShare);
         // Creating (or rewriting) a file the source reads from would destroy the source: compare the
         // target with every file of the source's chain by device and inode, before anything is written.
-        if (ImageFiles.FindAlias(target, ImageFiles.Of(image)) is not null)
+        List<string> inputs = ImageFiles.Of(image);
+        bool sourceHasBacking = inputs.Count > 1;
+        if (outBacking is not null)
+        {
+            inputs.Add(Path.GetFullPath(ImageOpener.CombineBackingName(target, outBacking)));
+        }
+
+        if (ImageFiles.FindAlias(target, inputs) is not null)
         {
             throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target)}");
         }
@@ -160,6 +173,22 @@ internal static class ConvertCommand
 
                 var copyOptions = new BlockCopyOptions { SparseSize = sparseSize, TargetIsZero = targetIsZero, MaxDegreeOfParallelism = parallelism };
                 BlockCopier.Copy(content, targetImage.Content, copyOptions, printer, cancellationToken);
+                targetImage.Flush();
+            }
+            else if (outBacking is not null)
+            {
+                // -B: the target names its backing file, which must open; only the source's top layer is written.
+                Qcow2CreateOptions qcow2 = CreateOptionsParser.ParseQcow2(options, content.Length, target).Build();
+                string backingPath = ImageOpener.CombineBackingName(target, outBacking);
+                if (!File.Exists(backingPath))
+                {
+                    // qemu-img creates the target first and leaves it; diskimage writes nothing.
+                    throw new CliException($"Could not open '{target}': Could not open backing file: Could not open '{outBacking}': No such file or directory");
+                }
+
+                Qcow2Image.Create(target, content.Length, qcow2, overwrite: true).Dispose();
+                using DiskImageFile targetImage = ImageOpener.Open(target, "qcow2", writable: true, followBacking: true);
+                OverlayCopier.Copy(content, sourceHasBacking, targetImage.Content, sparseSize, printer, cancellationToken);
                 targetImage.Flush();
             }
             else
@@ -187,6 +216,46 @@ internal static class ConvertCommand
 
         printer?.Finish();
         return 0;
+    }
+
+    /// <summary>
+    /// The target's backing file from <c>-B</c>/<c>-F</c> or <c>-o backing_file,backing_fmt</c>
+    /// (moved into <paramref name="options"/>), or null; qemu-img's refusals.
+    /// </summary>
+    private static string? TargetBacking(QemuOptionList options, string? backing, string? backingFormat, string target, bool existingTarget, bool compress)
+    {
+        if (backing is not null)
+        {
+            options.Set("backing_file", backing);
+        }
+
+        if (backingFormat is not null)
+        {
+            options.Set("backing_fmt", backingFormat);
+        }
+
+        string? outBacking = options.Get("backing_file");
+        if (outBacking is null)
+        {
+            if (options.Get("backing_fmt") is not null)
+            {
+                throw new CliException($"{target}: backing_fmt without backing_file is not supported by diskimage");
+            }
+
+            return null;
+        }
+
+        if (options.Get("backing_fmt") is null)
+        {
+            throw new CliException("Use of backing file requires explicit backing format");
+        }
+
+        if (existingTarget || compress)
+        {
+            throw new CliException("A backing file for the target (-B, -o backing_file) together with -n or -c is not supported by diskimage");
+        }
+
+        return outBacking;
     }
 
     /// <summary>

@@ -229,6 +229,53 @@ internal sealed class Qcow2BitmapDirectoryEntry
         bits[lastByte] |= (byte)(0xff >> (7 - (int)(last & 7)));
     }
 
+    /// <summary>
+    /// Sets every bit whose guest range holds a set bit of <paramref name="source"/> (<paramref name="sourceCount"/>
+    /// bits of 2^<paramref name="sourceGranularityBits"/> bytes each): the union, also across granularities.
+    /// </summary>
+    public void MergeFrom(byte[] source, long sourceCount, int sourceGranularityBits)
+    {
+        byte[]? bits = Bits;
+        if (bits is null)
+        {
+            return;
+        }
+
+        if (sourceGranularityBits == GranularityBits && sourceCount == BitCount)
+        {
+            for (int i = 0; i < bits.Length; i++)
+            {
+                bits[i] |= source[i];
+            }
+
+            return;
+        }
+
+        long granularity = 1L << sourceGranularityBits;
+        int pos = 0;
+        while (pos < source.Length)
+        {
+            int next = source.AsSpan(pos).IndexOfAnyExcept((byte)0);
+            if (next < 0)
+            {
+                break;
+            }
+
+            pos += next;
+            byte b = source[pos];
+            for (int bit = 0; bit < 8; bit++)
+            {
+                long index = ((long)pos * 8) + bit;
+                if ((b & (1 << bit)) != 0 && index < sourceCount)
+                {
+                    MarkDirty(index * granularity, granularity);
+                }
+            }
+
+            pos++;
+        }
+    }
+
     /// <summary>Resizes the loaded bits to a disk of <paramref name="virtualSize"/> bytes; bits past the old end start clear.</summary>
     public void Resize(long virtualSize)
     {

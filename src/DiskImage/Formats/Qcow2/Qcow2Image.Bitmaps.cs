@@ -65,7 +65,6 @@ public sealed partial class Qcow2Image
         }
 
         (ulong dirOffset, ulong dirSize, _) = BitmapExtension();
-        byte[] cluster = new byte[_clusterSize];
         foreach (Qcow2BitmapDirectoryEntry e in directory)
         {
             if ((e.Flags & Qcow2BitmapFlags.InUse) != 0)
@@ -74,40 +73,7 @@ public sealed partial class Qcow2Image
                 continue;
             }
 
-            long bitCount = Qcow2BitmapDirectoryEntry.BitsFor((long)_header.Size, e.GranularityBits);
-            byte[] bits = new byte[(bitCount + 7) / 8];
-            ulong[] table = ReadBitmapTable(e);
-            for (long i = 0; i < (long)table.Length; i++)
-            {
-                long start = i * _clusterSize;
-                if (start >= bits.Length)
-                {
-                    break;
-                }
-
-                int n = (int)Math.Min(_clusterSize, bits.Length - start);
-                ulong entry = table[i];
-                long host = (long)(entry & Qcow2BitmapDirectoryEntry.TableEntryOffsetMask);
-                if (host == 0)
-                {
-                    if ((entry & 1) != 0)
-                    {
-                        bits.AsSpan((int)start, n).Fill(0xff);
-                    }
-
-                    continue;
-                }
-
-                _host.ReadExactly(host, cluster.AsSpan(0, n));
-                cluster.AsSpan(0, n).CopyTo(bits.AsSpan((int)start, n));
-            }
-
-            if ((bitCount & 7) != 0 && bits.Length > 0)
-            {
-                bits[^1] &= (byte)(0xff >> (8 - (int)(bitCount & 7)));
-            }
-
-            e.Bits = bits;
+            e.Bits = ReadBitmapBits(e, out long bitCount);
             e.BitCount = bitCount;
         }
 
@@ -124,6 +90,46 @@ public sealed partial class Qcow2Image
         _host.Write((long)dirOffset, raw);
         _host.Flush();
         _bitmapsInUse = true;
+    }
+
+    /// <summary>Reads the stored bits of <paramref name="e"/> for the current disk size (bits past the end clear).</summary>
+    private byte[] ReadBitmapBits(Qcow2BitmapDirectoryEntry e, out long bitCount)
+    {
+        bitCount = Qcow2BitmapDirectoryEntry.BitsFor((long)_header.Size, e.GranularityBits);
+        byte[] bits = new byte[(bitCount + 7) / 8];
+        byte[] cluster = new byte[_clusterSize];
+        ulong[] table = ReadBitmapTable(e);
+        for (long i = 0; i < (long)table.Length; i++)
+        {
+            long start = i * _clusterSize;
+            if (start >= bits.Length)
+            {
+                break;
+            }
+
+            int n = (int)Math.Min(_clusterSize, bits.Length - start);
+            ulong entry = table[i];
+            long host = (long)(entry & Qcow2BitmapDirectoryEntry.TableEntryOffsetMask);
+            if (host == 0)
+            {
+                if ((entry & 1) != 0)
+                {
+                    bits.AsSpan((int)start, n).Fill(0xff);
+                }
+
+                continue;
+            }
+
+            _host.ReadExactly(host, cluster.AsSpan(0, n));
+            cluster.AsSpan(0, n).CopyTo(bits.AsSpan((int)start, n));
+        }
+
+        if ((bitCount & 7) != 0 && bits.Length > 0)
+        {
+            bits[^1] &= (byte)(0xff >> (8 - (int)(bitCount & 7)));
+        }
+
+        return bits;
     }
 
     /// <summary>The bitmaps extension's directory offset, size and bitmap count.</summary>
@@ -202,8 +208,15 @@ public sealed partial class Qcow2Image
             return;
         }
 
-        (ulong oldDirOffset, ulong oldDirSize, _) = BitmapExtension();
+        bool hadExtension = _header.FindExtension(Qcow2HeaderExtension.Bitmaps) is not null;
+        (ulong oldDirOffset, ulong oldDirSize, _) = hadExtension ? BitmapExtension() : (0UL, 0UL, 0U);
         var freed = new List<long>();
+        foreach (Qcow2BitmapDirectoryEntry e in _removedBitmaps)
+        {
+            FreeBitmapClusters(e, freed);
+        }
+
+        _removedBitmaps.Clear();
         var newTables = new (ulong Offset, uint Size)[directory.Count];
         byte[] cluster = new byte[_clusterSize];
         for (int i = 0; i < directory.Count; i++)
@@ -216,16 +229,7 @@ public sealed partial class Qcow2Image
             }
 
             // Old table and data clusters go once the header no longer points at them.
-            foreach (ulong entry in ReadBitmapTable(e))
-            {
-                long host = (long)(entry & Qcow2BitmapDirectoryEntry.TableEntryOffsetMask);
-                if (host != 0)
-                {
-                    freed.Add(host >> _clusterBits);
-                }
-            }
-
-            AddClusters(freed, (long)e.TableOffset, (long)e.TableSize * 8);
+            FreeBitmapClusters(e, freed);
 
             byte[] bits = e.Bits;
             long tableSize = Math.Max(1, Qcow2BitmapDirectoryEntry.TableSizeFor(e.BitCount, _clusterSize));
@@ -269,21 +273,55 @@ public sealed partial class Qcow2Image
             pos += e.DiskSize;
         }
 
-        long dirHost = _refcounts.AllocateClusters(raw.Length >> _clusterBits);
-        HostWrite(dirHost, raw);
-        _host.Flush();
+        if (directory.Count == 0)
+        {
+            // The last bitmap went: the extension and the autoclear bit go with it, as QEMU does.
+            _header.Extensions.RemoveAll(x => x.Type == Qcow2HeaderExtension.Bitmaps);
+            _header.AutoclearFeatures &= ~Qcow2AutoclearFeatures.Bitmaps;
+            RewriteHeaderArea();
+        }
+        else
+        {
+            long dirHost = _refcounts.AllocateClusters(raw.Length >> _clusterBits);
+            HostWrite(dirHost, raw);
+            _host.Flush();
 
-        // Switch: one write of the extension's 24 bytes.
-        byte[] ext = new byte[24];
-        BinaryPrimitives.WriteUInt32BigEndian(ext, (uint)directory.Count);
-        BinaryPrimitives.WriteUInt64BigEndian(ext.AsSpan(8), (ulong)dirSize);
-        BinaryPrimitives.WriteUInt64BigEndian(ext.AsSpan(16), (ulong)dirHost);
-        _host.Write(BitmapExtensionDataOffset(), ext);
-        _host.Flush();
-        int index = _header.Extensions.FindIndex(x => x.Type == Qcow2HeaderExtension.Bitmaps);
-        _header.Extensions[index] = new Qcow2HeaderExtension(Qcow2HeaderExtension.Bitmaps, ext);
+            byte[] ext = new byte[24];
+            BinaryPrimitives.WriteUInt32BigEndian(ext, (uint)directory.Count);
+            BinaryPrimitives.WriteUInt64BigEndian(ext.AsSpan(8), (ulong)dirSize);
+            BinaryPrimitives.WriteUInt64BigEndian(ext.AsSpan(16), (ulong)dirHost);
+            if (hadExtension)
+            {
+                // Switch: one write of the extension's 24 bytes.
+                _host.Write(BitmapExtensionDataOffset(), ext);
+                int index = _header.Extensions.FindIndex(x => x.Type == Qcow2HeaderExtension.Bitmaps);
+                _header.Extensions[index] = new Qcow2HeaderExtension(Qcow2HeaderExtension.Bitmaps, ext);
+            }
+            else
+            {
+                // The first bitmap: the extension goes after the ones QEMU writes before it.
+                int at = 0;
+                for (int i = 0; i < _header.Extensions.Count; i++)
+                {
+                    if (_header.Extensions[i].Type is Qcow2HeaderExtension.BackingFormat or Qcow2HeaderExtension.ExternalDataFile or
+                        Qcow2HeaderExtension.FullDiskEncryption or Qcow2HeaderExtension.FeatureNameTable)
+                    {
+                        at = i + 1;
+                    }
+                }
 
-        AddClusters(freed, (long)oldDirOffset, (long)oldDirSize);
+                _header.Extensions.Insert(at, new Qcow2HeaderExtension(Qcow2HeaderExtension.Bitmaps, ext));
+                _header.AutoclearFeatures |= Qcow2AutoclearFeatures.Bitmaps;
+                RewriteHeaderArea();
+            }
+
+            _host.Flush();
+        }
+
+        if (oldDirSize != 0)
+        {
+            AddClusters(freed, (long)oldDirOffset, (long)oldDirSize);
+        }
         foreach (long c in freed)
         {
             _refcounts.DecrementRefcount(c);
@@ -301,6 +339,55 @@ public sealed partial class Qcow2Image
         }
 
         _bitmapsInUse = false;
+    }
+
+    /// <summary>Adds the table and data clusters of a stored bitmap to <paramref name="freed"/> (none for a new one; a table that cannot be read is left allocated).</summary>
+    private void FreeBitmapClusters(Qcow2BitmapDirectoryEntry e, List<long> freed)
+    {
+        if (e.TableOffset == 0)
+        {
+            return;
+        }
+
+        ulong[] table;
+        try
+        {
+            table = ReadBitmapTable(e);
+        }
+        catch (InvalidDataException)
+        {
+            return;
+        }
+
+        foreach (ulong entry in table)
+        {
+            long host = (long)(entry & Qcow2BitmapDirectoryEntry.TableEntryOffsetMask);
+            if (host != 0)
+            {
+                freed.Add(host >> _clusterBits);
+            }
+        }
+
+        AddClusters(freed, (long)e.TableOffset, (long)e.TableSize * 8);
+    }
+
+    /// <summary>Rewrites the header, its extensions and the backing file name in cluster 0 after an extension was added or removed; stale bytes of a longer old area are cleared.</summary>
+    private void RewriteHeaderArea()
+    {
+        byte[] cluster0 = new byte[_clusterSize];
+        int read = _host.Read(0, cluster0);
+        cluster0.AsSpan(read).Clear();
+        int oldEnd = (int)Math.Min(_clusterSize, Math.Max((long)_header.BackingFileOffset + _header.BackingFileSize, _header.HeaderLength));
+        int end = _header.HeaderLength + _header.ExtensionAreaSize + (_header.BackingFileNameBytes?.Length ?? 0);
+        if (end > _clusterSize)
+        {
+            throw new IOException("No space left on device: the header extensions do not fit in the first cluster.");
+        }
+
+        _header.WriteTo(cluster0);
+        int writeEnd = Math.Max(end, oldEnd);
+        cluster0.AsSpan(end, writeEnd - end).Clear();
+        _host.Write(0, cluster0.AsSpan(0, writeEnd));
     }
 
     private void AddClusters(List<long> list, long offset, long bytes)
