@@ -2,11 +2,17 @@
 # See the usage comment at the top of compare-qemu-img.sh.
 # shellcheck shell=bash
 
-# scale_timed NAME CMD...: runs CMD under /usr/bin/time -v, appends "wall_ms cpu_ms rss_kib" to $sdir/NAME.times
+# scale_timed NAME FRESH CMD...: runs CMD under /usr/bin/time -v, appends "wall_ms cpu_ms rss_kib" to
+# $sdir/NAME.times. FRESH, when not empty, is this tool's previous output, removed after the sync and
+# just before the run (a new-target case), so that each tool starts in the same state: the memory of
+# its own previous output just freed. (Removing both outputs before the pair handed the first tool
+# the freed memory of both; on a virtual machine that returns free memory to its host, writing into
+# memory not reused at once costs a host fault per page, several times the copy itself.)
 scale_timed() {
-  local name=$1; shift
+  local name=$1 fresh=$2; shift 2
   local t0 t1
   sync
+  [ -z "$fresh" ] || rm -f "$fresh"
   t0=$(date +%s%N)
   if ! /usr/bin/time -v -o "$sdir/time.log" "${prio[@]}" "$@" >"$sdir/cmd.log" 2>&1; then
     cat "$sdir/cmd.log" >&2
@@ -24,11 +30,12 @@ scale_timed() {
 median() { cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 peak() { cut -d' ' -f3 "$1" | sort -n | tail -1; }
 
-# scale_strace NAME CMD...: one run under strace -c -f; writes "total writes truncates futex" to $sdir/NAME.sys
+# scale_strace NAME FRESH CMD...: one run under strace -c -f; writes "total writes truncates futex" to $sdir/NAME.sys
 scale_strace() {
-  local name=$1; shift
+  local name=$1 fresh=$2; shift 2
   if [ -z "$have_strace" ]; then echo "- - - -" >"$sdir/$name.sys"; return; fi
   sync
+  [ -z "$fresh" ] || rm -f "$fresh"
   strace -c -f -o "$sdir/strace.log" "$@" >"$sdir/cmd.log" 2>&1 || { cat "$sdir/cmd.log" >&2; die "failed under strace: $*"; }
   awk '
     $NF == "total" { total = $4 }
@@ -95,14 +102,14 @@ run_scale() {
       qemu-img convert "${args[@]}" "$input" "$qemu_out"
       "$DI" convert "${args[@]}" "$input" "$ours_out" >/dev/null
     fi
+    local qfresh="" ofresh=""
+    [ "$existing" = 1 ] || { qfresh=$qemu_out; ofresh=$ours_out; }
     for ((r = 1; r <= RUNS; r++)); do
-      [ "$existing" = 1 ] || rm -f "$ours_out" "$qemu_out"
-      scale_timed "qemu-$i" qemu-img convert "${args[@]}" "$input" "$qemu_out"
-      scale_timed "ours-$i" "$DI" convert "${args[@]}" "$input" "$ours_out"
+      scale_timed "qemu-$i" "$qfresh" qemu-img convert "${args[@]}" "$input" "$qemu_out"
+      scale_timed "ours-$i" "$ofresh" "$DI" convert "${args[@]}" "$input" "$ours_out"
     done
-    [ "$existing" = 1 ] || rm -f "$ours_out" "$qemu_out"
-    scale_strace "qemu-$i" qemu-img convert "${args[@]}" "$input" "$qemu_out"
-    scale_strace "ours-$i" "$DI" convert "${args[@]}" "$input" "$ours_out"
+    scale_strace "qemu-$i" "$qfresh" qemu-img convert "${args[@]}" "$input" "$qemu_out"
+    scale_strace "ours-$i" "$ofresh" "$DI" convert "${args[@]}" "$input" "$ours_out"
 
     verdict="identical"
     local who o

@@ -81,29 +81,44 @@ internal sealed class Qcow2CompressSink : CopySink
     {
         int[] table = slot.Runs;
         int batch = 0;
+        int storedFrom = -1;
         for (int i = 0; i < slot.RunCount; i++)
         {
-            long guestOffset = slot.Offset + ((long)i * _clusterSize);
-            switch (table[2 * i])
+            if (table[2 * i] == Stored)
             {
-                case Compressed:
-                    _batchOffsets[batch] = guestOffset;
-                    _batchLengths[batch] = table[(2 * i) + 1];
-                    batch++;
-                    break;
-                case Stored:
-                    int length = (int)Math.Min(_clusterSize, slot.Length - ((long)i * _clusterSize));
-                    _image.Content.Write(guestOffset, slot.Buffer.AsSpan(i * _clusterSize, length));
-                    break;
-                default:
-                    break;
+                // Adjacent incompressible clusters are written as one run: one host write.
+                storedFrom = storedFrom < 0 ? i : storedFrom;
+                continue;
+            }
+
+            WriteStored(slot, ref storedFrom, i);
+            if (table[2 * i] == Compressed)
+            {
+                _batchOffsets[batch] = slot.Offset + ((long)i * _clusterSize);
+                _batchLengths[batch] = table[(2 * i) + 1];
+                batch++;
             }
         }
 
+        WriteStored(slot, ref storedFrom, slot.RunCount);
         if (batch > 0)
         {
             _image.WriteCompressedClusters(_batchOffsets.AsSpan(0, batch), _batchLengths.AsSpan(0, batch), slot.Scratch.AsSpan(0, slot.ScratchLength));
         }
+    }
+
+    /// <summary>Writes the incompressible clusters <paramref name="from"/> to <paramref name="to"/> (exclusive), if any, as they are.</summary>
+    private void WriteStored(CopySlot slot, ref int from, int to)
+    {
+        if (from < 0)
+        {
+            return;
+        }
+
+        long start = (long)from * _clusterSize;
+        int length = (int)Math.Min((long)(to - from) * _clusterSize, slot.Length - start);
+        _image.Content.Write(slot.Offset + start, slot.Buffer.AsSpan((int)start, length));
+        from = -1;
     }
 
     public override void CommitZero(long offset, long length)

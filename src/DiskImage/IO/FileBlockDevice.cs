@@ -195,6 +195,31 @@ public sealed class FileBlockDevice : BlockDevice
         return new FileBlockDevice(handle, writable, ownsHandle, path: null);
     }
 
+    /// <summary>
+    /// Asks the host to drop the file's cached pages (Linux; elsewhere, or when refused, nothing
+    /// happens). Only a hint about memory: the content is unchanged.
+    /// </summary>
+    internal void DropCachedPages()
+    {
+        if (!LinuxFileInterop.IsSupported || IsHostBlockDevice)
+        {
+            return;
+        }
+
+        try
+        {
+            LinuxFileInterop.DropCache(_handle);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // A C library without posix_fadvise: the cache stays; nothing else depends on it.
+        }
+        catch (DllNotFoundException)
+        {
+            LinuxFileInterop.MarkUnavailable();
+        }
+    }
+
     /// <inheritdoc />
     protected override void ReadCore(long offset, Span<byte> buffer)
     {

@@ -37,6 +37,17 @@ internal static partial class LinuxFileInterop
     [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
     private static partial int FAllocate(SafeFileHandle fd, int mode, long offset, long length);
 
+    // Returns the error number itself (0 on success), not -1 and errno.
+    [LibraryImport(LibC, EntryPoint = "posix_fadvise")]
+    private static partial int PosixFAdvise(SafeFileHandle fd, long offset, long length, int advice);
+
+    private const int FAdviseDontNeed = 4;
+
+    [LibraryImport(LibC, EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int RenameAt2(int oldDirFd, string oldPath, int newDirFd, string newPath, uint flags);
+
+    private const uint RenameExchange = 2;
+
     [LibraryImport(LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static unsafe partial int StatX(SafeFileHandle dirfd, string path, int flags, uint mask, byte* buffer);
 
@@ -144,6 +155,31 @@ internal static partial class LinuxFileInterop
     /// <summary>Deallocates a range keeping the file size; returns 0 or errno.</summary>
     public static int PunchHole(SafeFileHandle handle, long offset, long length) =>
         FAllocate(handle, FallocPunchHole | FallocKeepSize, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// Drops the file's clean pages from the page cache (posix_fadvise POSIX_FADV_DONTNEED over the
+    /// whole file; dirty pages are queued for write-back, not dropped); returns 0 or errno.
+    /// </summary>
+    public static int DropCache(SafeFileHandle handle) => PosixFAdvise(handle, 0, 0, FAdviseDontNeed);
+
+    /// <summary>
+    /// Swaps two existing names atomically (renameat2 RENAME_EXCHANGE); returns 0, or errno
+    /// (EINVAL or ENOSYS where the file system or kernel cannot, ENOENT when either is missing).
+    /// </summary>
+    public static int ExchangeNames(string path1, string path2)
+    {
+        try
+        {
+            return RenameAt2(AtFdCwd, path1, AtFdCwd, path2, RenameExchange) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // C libraries older than glibc 2.28 have no renameat2 wrapper.
+            return ENOSYS;
+        }
+    }
+
+    private const int ENOSYS = 38;
 
     private static volatile bool s_noStatx;
 

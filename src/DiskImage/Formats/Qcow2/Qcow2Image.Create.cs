@@ -182,7 +182,13 @@ public sealed partial class Qcow2Image
         byte[] cluster0 = new byte[clusterSize];
         header.WriteTo(cluster0);
 
-        host.SetLength(0);
+        // Not on an empty file: on ext4, truncating a file to 0 marks it to be written back in full
+        // when it is closed (auto_da_alloc), which would stall the end of every conversion.
+        if (host.Length != 0)
+        {
+            host.SetLength(0);
+        }
+
         host.SetLength(prealloc ? total << clusterBits : l1Offset + (l1Entries * 8));
         host.Write(0, cluster0);
 
