@@ -6,10 +6,42 @@
 # Tree: $1, else $DISKIMAGE_DEBOOTSTRAP_TREE, else what benchmarks/debootstrap-fixture.sh prints.
 # Environment: RUNS (default 5), SIZE (bytes; default: 1.3 × the tree's bytes + 64 MiB, MiB-aligned),
 # TMPDIR (where the images go).
+#
+# Scale mode: benchmarks/compare-mke2fs.sh --scale [--scale-gib N] [base-tree]
+#   Tree (built once, deterministic, kept under benchmarks/.cache/ext4-scale-tree-Ng/): the base tree (as
+#   above) three times (at the root and under srv/chroots/a, b), then benchmarks/ext4-scale-tree.py adds
+#   30,000 small files in one directory, 64-level deep directories, 2,000 symlinks, sparse files, 256 MiB
+#   files and mid-size files (16 KiB-8 MiB, some hard-linked) of seeded random data until the tree holds
+#   N GiB (default 3) of file data. Times the CLI `diskimage make-fs -t ext4 -s SIZE tree img` (published
+#   native AOT when possible, or $DISKIMAGE) against `mke2fs -q -F -t ext4 -d tree img SIZE`, new image
+#   files of the same size (SIZE default: 1.2 x the tree's allocated bytes + 256 MiB), RUNS (default 3)
+#   alternating runs, sync before each; reports the median wall and CPU time, peak RSS, the ratio
+#   ours/mke2fs (target <= 0.7), syscall counts of one more run each under strace -c -f, and e2fsck -fn of
+#   both images. Images are deleted after every run (about 1.3 x N GiB of scratch besides the tree).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+scale=; scale_gib=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scale) scale=1 ;;
+    --scale-gib) scale=1; scale_gib=${2:?--scale-gib needs a number}; shift ;;
+    --*) die "unknown option: $1" ;;
+    *) break ;;
+  esac
+  shift
+done
+[[ "$scale_gib" =~ ^[1-9][0-9]*$ ]] || die "--scale-gib takes a whole number of GiB"
 tree="${1:-${DISKIMAGE_DEBOOTSTRAP_TREE:-}}"
 [ -n "$tree" ] || tree="$("$here/debootstrap-fixture.sh")"
+if [ -n "$scale" ]; then
+  runs="${RUNS:-3}"
+  # shellcheck source=compare-mke2fs-scale.inc.sh
+  . "$here/compare-mke2fs-scale.inc.sh"
+  run_scale "$tree" "$scale_gib"
+  exit $?
+fi
 runs="${RUNS:-5}"
 out="$(mktemp -d)"; trap 'rm -rf "$out"' EXIT
 dotnet build -c Release "$here/Ext4BuildDriver" -v q -nologo >/dev/null

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Text;
 using DiskImage.FileSystems.Host;
 using DiskImage.IO;
+using Microsoft.Win32.SafeHandles;
 
 namespace DiskImage.FileSystems.Ext4;
 
@@ -155,38 +156,65 @@ internal sealed class Ext4BuildWriter(Ext4Builder owner)
         }
 
         long size = item.Info.Size;
-        using Stream s = _builder._source.OpenFile(item.Path, FileMode.Open, FileAccess.Read);
-        long position = 0;
-        for (int r = 0; r < p.Runs.Count; r++)
+
+        // A host tree's file (its path just listed by the scan) is opened directly and read with positional reads:
+        // no per-component path resolution, no FileStream and its seeks.
+        SafeFileHandle? handle = _builder._source is HostDirectoryFileSystem host && OperatingSystem.IsLinux() ? host.OpenListedFile(item.Path) : null;
+        using Stream? s = handle is null ? _builder._source.OpenFile(item.Path, FileMode.Open, FileAccess.Read) : null;
+        long streamPosition = 0;
+        using (handle)
         {
-            (long start, long count) = p.Runs[r];
-            long offset = p.Logical[r] * bs;
-            if (offset != position)
+            for (int r = 0; r < p.Runs.Count; r++)
             {
-                s.Seek(offset, SeekOrigin.Begin);
-                position = offset;
-            }
-
-            long done = 0;
-            while (done < count)
-            {
-                _builder._cancellationToken.ThrowIfCancellationRequested();
-                int n = (int)Math.Min(count - done, writer.MaxBlocks);
-                Span<byte> span = writer.Reserve(start + done, n);
-                int want = (int)Math.Clamp(size - position, 0, span.Length);
-                int got = want > 0 ? s.ReadAtLeast(span[..want], want, throwOnEndOfStream: false) : 0;
-
-                // A file that shrank since the scan reads as zeros up to its scanned size.
-                span[got..].Clear();
-                position += want;
-                if (got < want)
+                (long start, long count) = p.Runs[r];
+                long position = p.Logical[r] * bs;
+                long done = 0;
+                while (done < count)
                 {
-                    s.Seek(position, SeekOrigin.Begin);
-                }
+                    _builder._cancellationToken.ThrowIfCancellationRequested();
+                    int n = (int)Math.Min(count - done, writer.MaxBlocks);
+                    Span<byte> span = writer.Reserve(start + done, n);
+                    int want = (int)Math.Clamp(size - position, 0, span.Length);
+                    int got = want == 0 ? 0 : handle is not null ? ReadAt(handle, span[..want], position) : ReadAt(s!, span[..want], position, ref streamPosition);
 
-                done += n;
+                    // A file that shrank since the scan reads as zeros up to its scanned size.
+                    span[got..].Clear();
+                    position += want;
+                    done += n;
+                }
             }
         }
+    }
+
+    private static int ReadAt(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        int got = 0;
+        while (got < buffer.Length)
+        {
+            int r = RandomAccess.Read(handle, buffer[got..], offset + got);
+            if (r == 0)
+            {
+                break;
+            }
+
+            got += r;
+        }
+
+        return got;
+    }
+
+    /// <summary>Reads at <paramref name="offset"/>, seeking only when the stream is elsewhere (<paramref name="streamPosition"/> tracks it).</summary>
+    private static int ReadAt(Stream stream, Span<byte> buffer, long offset, ref long streamPosition)
+    {
+        if (streamPosition != offset)
+        {
+            stream.Seek(offset, SeekOrigin.Begin);
+            streamPosition = offset;
+        }
+
+        int got = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        streamPosition += got;
+        return got;
     }
 
     /// <summary>Sets <c>i_block</c> (extent root, fast symlink or device) and writes the extent-tree blocks.</summary>
