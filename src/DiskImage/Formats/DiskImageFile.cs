@@ -1,3 +1,4 @@
+using DiskImage.Formats.Luks;
 using DiskImage.Formats.Qcow2;
 using DiskImage.Formats.Raw;
 using DiskImage.IO;
@@ -31,7 +32,7 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="UnsupportedImageFormatException">
     /// The format was detected, not stated, and is one DiskImage recognizes but does not read (VMDK,
-    /// VDI, VHDX, VHD, QED, qcow version 1, Parallels, LUKS, DMG, Bochs, cloop). Stating
+    /// VDI, VHDX, VHD, QED, qcow version 1, Parallels, DMG, Bochs, cloop). Stating
     /// <see cref="DiskImageFormat.Raw"/> reads such a file's bytes as they are.
     /// </exception>
     public static DiskImageFile Open(string path, DiskImageOpenOptions? options = null)
@@ -43,6 +44,7 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
         {
             DiskImageFormat.Qcow2 => Qcow2Image.Open(path, options),
             DiskImageFormat.Raw => RawImage.Open(path, options),
+            DiskImageFormat.Luks => LuksImage.Open(path, options),
             _ => throw new NotSupportedException($"Unknown image format {format}."),
         };
     }
@@ -58,8 +60,8 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// The name qemu-img gives the format of the file at <paramref name="path"/>: <c>raw</c>,
-    /// <c>qcow2</c>, or a format DiskImage recognizes but does not read (<c>vmdk</c>, <c>vdi</c>,
-    /// <c>vhdx</c>, <c>vpc</c>, <c>qed</c>, <c>qcow</c>, <c>parallels</c>, <c>luks</c>, <c>dmg</c>,
+    /// <c>qcow2</c>, <c>luks</c> (LUKS1 and LUKS2 headers), or a format DiskImage recognizes but does not
+    /// read (<c>vmdk</c>, <c>vdi</c>, <c>vhdx</c>, <c>vpc</c>, <c>qed</c>, <c>qcow</c>, <c>parallels</c>, <c>dmg</c>,
     /// <c>bochs</c>, <c>cloop</c>). Never throws for a foreign format.
     /// </summary>
     public static string DetectFormatName(string path)
@@ -72,6 +74,7 @@ public abstract class DiskImageFile : IDisposable, IAsyncDisposable
     {
         "raw" => DiskImageFormat.Raw,
         "qcow2" => DiskImageFormat.Qcow2,
+        "luks" => DiskImageFormat.Luks,
         _ => throw new UnsupportedImageFormatException(
             name,
             $"{(path is null ? "The image" : $"'{path}'")} is a {Describe(name)} image (format '{name}'), which DiskImage does not read. It is read as raw bytes only when DiskImageOpenOptions.Format is DiskImageFormat.Raw.",

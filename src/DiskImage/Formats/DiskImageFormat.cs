@@ -8,4 +8,7 @@ public enum DiskImageFormat
 
     /// <summary>QEMU copy-on-write version 2 (compat 0.10 = v2, compat 1.1 = v3).</summary>
     Qcow2 = 1,
+
+    /// <summary>A raw LUKS1 encrypted image (qemu's <c>luks</c>): header, key material, encrypted payload.</summary>
+    Luks = 2,
 }

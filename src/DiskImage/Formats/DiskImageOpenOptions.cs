@@ -47,6 +47,15 @@ public sealed class DiskImageOpenOptions
     /// </summary>
     internal bool MetadataOnly { get; init; }
 
+    /// <summary>
+    /// The passphrase of an encrypted image (qemu's secret object: its bytes as given), tried on every
+    /// active LUKS key slot; it unlocks a raw LUKS image and a qcow2 image with <c>encrypt.format=luks</c>,
+    /// and the encrypted images of its backing chain. Default <see langword="null"/>: encrypted images
+    /// open for their metadata only (a raw LUKS image's <see cref="DiskImageFile.Content"/> throws) or,
+    /// for qcow2, are refused with <see cref="NotSupportedException"/>.
+    /// </summary>
+    public ReadOnlyMemory<byte>? Passphrase { get; init; }
+
     /// <summary>Shared default instance: read-only, detect format, deny backing files.</summary>
     public static DiskImageOpenOptions Default { get; } = new();
 }

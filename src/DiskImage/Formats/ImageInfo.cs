@@ -39,6 +39,9 @@ public sealed record ImageInfo
     /// <summary>qcow2-specific details (<c>format-specific.data</c>), or <see langword="null"/> for other formats.</summary>
     public Qcow2.Qcow2FormatInfo? Qcow2 { get; init; }
 
+    /// <summary>The LUKS header of a raw LUKS image (<c>format-specific.data</c>), or <see langword="null"/> for other formats.</summary>
+    public Luks.LuksFormatInfo? Luks { get; init; }
+
     /// <summary>A one-line summary: file, format, virtual size, cluster size, snapshots and backing file when present.</summary>
     public override string ToString()
     {

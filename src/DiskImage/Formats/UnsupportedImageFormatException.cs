@@ -2,10 +2,10 @@ namespace DiskImage.Formats;
 
 /// <summary>
 /// The file is an image in a container format DiskImage recognizes by its header but does not read
-/// (VMDK, VDI, VHDX, VHD, QED, qcow version 1, Parallels, LUKS, DMG, Bochs, cloop). Such a file is
+/// (VMDK, VDI, VHDX, VHD, QED, qcow version 1, Parallels, DMG, Bochs, cloop). Such a file is
 /// never read as raw unless the caller states <see cref="DiskImageFormat.Raw"/>
 /// (<see cref="DiskImageOpenOptions.Format"/>); reading the container's bytes as the disk would copy
-/// metadata, or for LUKS ciphertext, as if it were guest data.
+/// metadata as if it were guest data.
 /// </summary>
 public sealed class UnsupportedImageFormatException : NotSupportedException
 {
@@ -39,7 +39,7 @@ public sealed class UnsupportedImageFormatException : NotSupportedException
         FormatName = "unknown";
     }
 
-    /// <summary>The detected format's name as qemu-img spells it: <c>vmdk</c>, <c>vdi</c>, <c>vhdx</c>, <c>vpc</c>, <c>qed</c>, <c>qcow</c>, <c>parallels</c>, <c>luks</c>, <c>dmg</c>, <c>bochs</c> or <c>cloop</c>.</summary>
+    /// <summary>The detected format's name as qemu-img spells it: <c>vmdk</c>, <c>vdi</c>, <c>vhdx</c>, <c>vpc</c>, <c>qed</c>, <c>qcow</c>, <c>parallels</c>, <c>dmg</c>, <c>bochs</c> or <c>cloop</c>.</summary>
     public string FormatName { get; }
 
     /// <summary>The file whose format was detected, when known (the image itself or a file of its backing chain).</summary>

@@ -72,6 +72,13 @@ public sealed class Qcow2CreateOptions
     /// <summary>Preallocation mode. Default <see cref="Qcow2Preallocation.Off"/>.</summary>
     public Qcow2Preallocation Preallocation { get; init; }
 
+    /// <summary>
+    /// Encrypts the image with LUKS (<c>encrypt.format=luks</c>): a LUKS1 header in clusters named by
+    /// the full disk encryption header extension, and every data cluster AES-XTS-encrypted with the
+    /// host offset as the sector number. Default <see langword="null"/>: not encrypted.
+    /// </summary>
+    public Luks.LuksCreateOptions? Encryption { get; init; }
+
     /// <summary>Shared default instance.</summary>
     public static Qcow2CreateOptions Default { get; } = new();
 }

@@ -27,6 +27,12 @@ public sealed record Qcow2FormatInfo
     /// <summary>Persistent dirty bitmaps, in directory order (<c>bitmaps</c>; qemu-img omits the field when there are none).</summary>
     public IReadOnlyList<Qcow2Bitmap> Bitmaps { get; init; } = [];
 
+    /// <summary>The encryption format (<c>encrypt.format</c>): "aes" (legacy, crypt_method 1), "luks" (crypt_method 2), or <see langword="null"/> when not encrypted.</summary>
+    public string? EncryptionFormat { get; init; }
+
+    /// <summary>The LUKS header of an <c>encrypt.format=luks</c> image (the other <c>encrypt</c> fields), or <see langword="null"/>.</summary>
+    public Luks.LuksFormatInfo? Luks { get; init; }
+
     /// <summary>Header version, 2 or 3.</summary>
     public int Version { get; init; }
 }

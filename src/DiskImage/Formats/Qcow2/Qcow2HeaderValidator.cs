@@ -83,14 +83,9 @@ internal static class Qcow2HeaderValidator
             FormatError.Throw(S, Qcow2Header.Field.RefcountOrder, $"reference count entry width too large (refcount_order {header.RefcountOrder}; may not exceed 64 bits).");
         }
 
-        if (header.CryptMethod != 0)
+        if (header.CryptMethod > 2)
         {
-            FormatError.Unsupported(header.CryptMethod switch
-            {
-                1 => "The qcow2 image is encrypted with legacy AES, which is not supported.",
-                2 => "The qcow2 image is LUKS-encrypted, which is not supported.",
-                _ => $"The qcow2 image uses unknown encryption method {header.CryptMethod}.",
-            });
+            FormatError.Unsupported($"The qcow2 image uses unknown encryption method {header.CryptMethod}.");
         }
 
         // Compression type (additional field at byte 104) must match incompatible bit 3.

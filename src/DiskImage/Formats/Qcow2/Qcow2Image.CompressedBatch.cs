@@ -17,6 +17,7 @@ public sealed partial class Qcow2Image
     /// <exception cref="InvalidOperationException">A guest cluster is already allocated.</exception>
     internal void WriteCompressedClusters(ReadOnlySpan<long> guestOffsets, ReadOnlySpan<int> lengths, ReadOnlySpan<byte> packedData)
     {
+        RefuseCompressedIfEncrypted();
         if (guestOffsets.Length != lengths.Length)
         {
             throw new ArgumentException("One length per guest offset is needed.", nameof(lengths));

@@ -266,6 +266,56 @@ public sealed partial class Qcow2Image
             Writable = true,
             BackingFiles = options.BackingFile is null ? BackingFilePolicy.Deny : BackingFilePolicy.Allow,
         };
-        return OpenCore(host, openOptions, leaveOpen, fileName, new Qcow2OpenContext(), forRepair: false);
+        Qcow2Image image = OpenCore(host, openOptions, leaveOpen, fileName, new Qcow2OpenContext(), forRepair: false);
+        if (options.Encryption is { } encryption)
+        {
+            try
+            {
+                image.AddLuksEncryption(encryption);
+            }
+            catch
+            {
+                image.Dispose();
+                throw;
+            }
+        }
+
+        return image;
+    }
+
+    /// <summary>
+    /// Encrypts a new, empty image with LUKS as <c>qemu-img create -o encrypt.format=luks</c> does: the
+    /// LUKS area in fresh clusters, the full disk encryption extension naming it, crypt_method 2.
+    /// </summary>
+    private void AddLuksEncryption(Luks.LuksCreateOptions options)
+    {
+        byte[] area = Luks.LuksVolume.Format(options, out Luks.LuksHeader luks, out byte[] key);
+        try
+        {
+            _lock.EnterWriteLock();
+            try
+            {
+                PrepareForWrite();
+                long offset = _refcounts.AllocateClusters((int)(AlignUp(area.Length) >> _clusterBits));
+                HostWrite(offset, area);
+                FlushMetadata();
+                _header.CryptMethod = 2;
+                int at = _header.Extensions.FindIndex(e => e.Type == Qcow2HeaderExtension.BackingFormat) + 1;
+                _header.Extensions.Insert(at, new Qcow2HeaderExtension(Qcow2HeaderExtension.FullDiskEncryption, Qcow2Encryption.ExtensionData(offset, area.Length)));
+                byte[] cluster0 = new byte[_clusterSize];
+                _header.WriteTo(cluster0);
+                _host.Write(0, cluster0);
+                _host.Flush();
+                _encryption = Qcow2Encryption.Create(luks, key, offset, area.Length);
+            }
+            finally
+            {
+                _lock.ExitWriteLock();
+            }
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        }
     }
 }

@@ -163,6 +163,12 @@ public sealed partial class Qcow2Image
 
     private void ReadHost(long hostOffset, Span<byte> buffer)
     {
+        if (_encryption?.Payload is { } payload)
+        {
+            payload.Read(_host, hostOffset, buffer);
+            return;
+        }
+
         // Guest data lives in the external data file when there is one.
         int n = (_dataFile ?? _host).Read(hostOffset, buffer);
         if (n < buffer.Length)
@@ -190,6 +196,11 @@ public sealed partial class Qcow2Image
 
     private void ReadCompressed(Qcow2L2Entry entry, int inCluster, Span<byte> buffer)
     {
+        if (_encryption is not null)
+        {
+            FormatError.Throw("qcow2 L2 entry", -1, "an encrypted image has a compressed cluster.");
+        }
+
         if (buffer.Length == _clusterSize)
         {
             DecompressCluster(entry, buffer);

@@ -117,6 +117,7 @@ public sealed partial class Qcow2Image
     /// <exception cref="InvalidOperationException">The guest cluster is already allocated.</exception>
     public void WriteCompressedCluster(long guestOffset, ReadOnlySpan<byte> compressedData)
     {
+        RefuseCompressedIfEncrypted();
         ArgumentOutOfRangeException.ThrowIfNegative(guestOffset);
         if ((guestOffset & (_clusterSize - 1)) != 0 || guestOffset >= (long)_header.Size)
         {
@@ -374,7 +375,7 @@ public sealed partial class Qcow2Image
         int bytes = count << _clusterBits;
         long host = _refcounts.AllocateClusters(count);
         CheckMetadataOverlap(host, bytes);
-        HostWrite(host, data[..bytes]);
+        DataWrite(host, data[..bytes]);
         for (int i = 0; i < count; i++)
         {
             var ne = Qcow2L2Entry.Normal(host + ((long)i << _clusterBits), copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0);
@@ -398,7 +399,7 @@ public sealed partial class Qcow2Image
             if (!_extendedL2)
             {
                 CheckMetadataOverlap(host + inCluster, data.Length);
-                HostWrite(host + inCluster, data);
+                DataWrite(host + inCluster, data);
                 return;
             }
 
@@ -408,7 +409,7 @@ public sealed partial class Qcow2Image
             if ((e.AllocatedBits & mask) == mask)
             {
                 CheckMetadataOverlap(host + inCluster, data.Length);
-                HostWrite(host + inCluster, data);
+                DataWrite(host + inCluster, data);
                 return;
             }
 
@@ -422,7 +423,7 @@ public sealed partial class Qcow2Image
                 ReadFromEntry(e, guestCluster, a, span);
                 data.CopyTo(span[(inCluster - a)..]);
                 CheckMetadataOverlap(host + a, span.Length);
-                HostWrite(host + a, span);
+                DataWrite(host + a, span);
             }
             finally
             {
@@ -449,7 +450,7 @@ public sealed partial class Qcow2Image
             data.CopyTo(cluster[inCluster..]);
             long host = _refcounts.AllocateClusters(1);
             CheckMetadataOverlap(host, _clusterSize);
-            HostWrite(host, cluster);
+            DataWrite(host, cluster);
             _mapping.SetL2Entry(l2Offset, table, index, Qcow2L2Entry.Normal(host, copied: true, _extendedL2 ? Qcow2L2Entry.AllAllocated : 0));
             _mapping.ReleaseEntry(e);
         }
@@ -631,6 +632,32 @@ public sealed partial class Qcow2Image
     /// and nothing refers to it, so a crash with the tail in place leaves a clean image.
     /// </summary>
     internal void HostWrite(long offset, ReadOnlySpan<byte> data)
+    {
+        HostWriteCore(offset, data);
+    }
+
+    /// <summary>Compressed clusters are never encrypted (QEMU refuses them in encrypted images).</summary>
+    internal void RefuseCompressedIfEncrypted()
+    {
+        if (_encryption is not null)
+        {
+            throw new NotSupportedException("Compression is not supported for encrypted qcow2 images.");
+        }
+    }
+
+    /// <summary>Writes guest data into host clusters, encrypting it when the image is encrypted.</summary>
+    private void DataWrite(long offset, ReadOnlySpan<byte> data)
+    {
+        if (_encryption?.Payload is { } payload)
+        {
+            payload.Write(_host, offset, data, _hostWriter ??= HostWriteCore);
+            return;
+        }
+
+        HostWriteCore(offset, data);
+    }
+
+    private void HostWriteCore(long offset, ReadOnlySpan<byte> data)
     {
         long end = offset + data.Length;
         if (_logicalEnd >= 0 && end > _logicalEnd)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DiskImage.Formats.Luks;
 using DiskImage.IO;
 
 namespace DiskImage.Formats.Qcow2;
@@ -75,6 +76,8 @@ public sealed partial class Qcow2Image : DiskImageFile
     private ulong[] _l1;
     private int _disposed;
     private bool _metadataOnly;   // opened for GetInfo only: the backing chain was not opened
+    private Qcow2Encryption? _encryption;   // crypt_method 1 or 2; its Payload ciphers data clusters
+    private Luks.LuksHostWriter? _hostWriter;
 
     private Qcow2Image(BlockDevice host, bool leaveOpen, string? fileName, Qcow2Header header, bool writable,
         ulong[] l1, ulong[] refcountTable, List<Qcow2SnapshotEntry> snapshotEntries, DiskImageFile? backing, BlockDevice? dataFile)
@@ -254,6 +257,8 @@ public sealed partial class Qcow2Image : DiskImageFile
                 DataFile = _header.ExternalDataFileName,
                 Bitmaps = Bitmaps,
                 Version = (int)_header.Version,
+                EncryptionFormat = _encryption?.FormatName,
+                Luks = _encryption?.Luks is { } luks ? LuksVolume.ToInfo(luks) : null,
             },
         };
     }
@@ -322,6 +327,7 @@ public sealed partial class Qcow2Image : DiskImageFile
             finally
             {
                 _content.DisposeByOwner();
+                _encryption?.Dispose();
                 _backing?.Dispose();
                 _dataFile?.Dispose();
                 if (!_leaveOpen)
@@ -389,8 +395,12 @@ public sealed partial class Qcow2Image : DiskImageFile
 
         BlockDevice? dataFile = null;
         DiskImageFile? backing = null;
+        Qcow2Encryption? encryption = null;
         try
         {
+            // Legacy AES and LUKS without a passphrase open for their metadata only.
+            encryption = Qcow2Encryption.Open(host, header, options);
+
             if ((header.IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0)
             {
                 dataFile = Qcow2BackingChain.OpenDataFile(header, fileName, writable, context);
@@ -420,10 +430,12 @@ public sealed partial class Qcow2Image : DiskImageFile
             {
                 _metadataOnly = options.MetadataOnly,
                 _bitmapDirectory = bitmaps,
+                _encryption = encryption,
             };
         }
         catch
         {
+            encryption?.Dispose();
             backing?.Dispose();
             dataFile?.Dispose();
             throw;
