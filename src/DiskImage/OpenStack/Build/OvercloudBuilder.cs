@@ -75,9 +75,36 @@ public static class OvercloudBuilder
 
         AtomicOutputFile.DeleteStale(outDir, OvercloudManifest.FileName);
         ScratchDirectory.DeleteStale(Path.GetFullPath(options.TemporaryDirectory ?? Path.GetTempPath()), ScratchPrefix);
+        OvercloudManifest manifest = OvercloudManifest.Load(outDir);
+        if (!MayBeCurrent(recipe, selected, manifest, outDir, options.Force))
+        {
+            // Every file is built whatever the base's hash is: it is needed only for the file-system seeds and the
+            // manifest, so it is computed beside opening, customizing and sysprepping the guest.
+            Report(progress, null, null, "hashing the base image (in the background)");
+            using var hashCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            CancellationToken hashToken = hashCancel.Token;
+            Task<string> hashTask = Task.Factory.StartNew(() => InputHash(basePath, options.SourceDateEpoch, hashToken), hashToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            try
+            {
+                List<OvercloudBuildOutput> built = BuildImages(recipe, options, selected, basePath, outDir, hashTask, manifest, [], progress, ct);
+                return Ordered(selected, built, outDir, hashTask.GetAwaiter().GetResult());
+            }
+            finally
+            {
+                hashCancel.Cancel();
+                try
+                {
+                    hashTask.Wait(CancellationToken.None);
+                }
+                catch (AggregateException)
+                {
+                    // Cancelled, or its failure was reported where the hash was needed.
+                }
+            }
+        }
+
         Report(progress, null, null, "hashing the base image");
         string inputHash = InputHash(basePath, options.SourceDateEpoch, ct);
-        OvercloudManifest manifest = OvercloudManifest.Load(outDir);
 
         var outputs = new List<OvercloudBuildOutput>();
         var toBuild = new List<OvercloudImageRecipe>();
@@ -104,10 +131,15 @@ public static class OvercloudBuilder
 
         if (toBuild.Count > 0)
         {
-            outputs.AddRange(BuildImages(recipe, options, toBuild, basePath, outDir, inputHash, manifest, currentFiles, progress, ct));
+            outputs.AddRange(BuildImages(recipe, options, toBuild, basePath, outDir, Task.FromResult(inputHash), manifest, currentFiles, progress, ct));
         }
 
-        // Keep the recipe's order in the result.
+        return Ordered(selected, outputs, outDir, inputHash);
+    }
+
+    /// <summary>The result, in the recipe's order.</summary>
+    private static OvercloudBuildResult Ordered(List<OvercloudImageRecipe> selected, List<OvercloudBuildOutput> outputs, string outDir, string inputHash)
+    {
         var ordered = new List<OvercloudBuildOutput>(outputs.Count);
         foreach (OvercloudImageRecipe image in selected)
         {
@@ -118,6 +150,33 @@ public static class OvercloudBuilder
         }
 
         return new OvercloudBuildResult { Outputs = ordered, ManifestPath = Path.Combine(outDir, OvercloudManifest.FileName), InputHash = inputHash };
+    }
+
+    /// <summary>
+    /// Whether some selected file could be current: the manifest records it for its image with the current recipe
+    /// hash, and a file of the recorded size exists. When none can be, the input hash decides nothing before the build.
+    /// </summary>
+    private static bool MayBeCurrent(OvercloudRecipe recipe, List<OvercloudImageRecipe> selected, OvercloudManifest manifest, string outDir, bool force)
+    {
+        if (force)
+        {
+            return false;
+        }
+
+        foreach (OvercloudImageRecipe image in selected)
+        {
+            string recipeHash = recipe.HashFor(image);
+            foreach (string f in image.Files)
+            {
+                var info = new FileInfo(Path.Combine(outDir, f));
+                if (manifest.Find(f) is { } e && e.Image == image.Name && e.RecipeHash == recipeHash && info.Exists && info.Length == e.Size)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     private static List<OvercloudImageRecipe> Select(OvercloudRecipe recipe, IReadOnlyList<string> names)
@@ -142,7 +201,7 @@ public static class OvercloudBuilder
     }
 
     private static List<OvercloudBuildOutput> BuildImages(OvercloudRecipe recipe, OvercloudBuildOptions options, List<OvercloudImageRecipe> images,
-        string basePath, string outDir, string inputHash, OvercloudManifest manifest, Dictionary<string, OvercloudBuildOutput> currentFiles,
+        string basePath, string outDir, Task<string> inputHashTask, OvercloudManifest manifest, Dictionary<string, OvercloudBuildOutput> currentFiles,
         IProgress<OvercloudBuildProgress>? progress, CancellationToken ct)
     {
         var outputs = new List<OvercloudBuildOutput>();
@@ -154,6 +213,7 @@ public static class OvercloudBuilder
             CreateOverlay(basePath, overlay);
             // The overlay names the base as its backing file (opened read-only); only the overlay is written.
             using DiskImageFile overlayImage = DiskImageFile.Open(overlay, new DiskImageOpenOptions { Writable = true, BackingFiles = BackingFilePolicy.Allow });
+            var pending = new List<PendingOutput>();
             Guest guest = Guest.Open(overlayImage.Content, new GuestOpenOptions { Writable = true, Clock = epoch is { } clockTime ? () => clockTime : null }, leaveOpen: true);
             try
             {
@@ -178,6 +238,8 @@ public static class OvercloudBuilder
                     SysprepRunner.Run(view, new SysprepOptions { Operations = recipe.Sysprep, MachineId = recipe.MachineId }, ct);
                 }
 
+                // The file-system seeds and the manifest need the input hash from here on.
+                string inputHash = inputHashTask.GetAwaiter().GetResult();
                 var merged = new List<string>();
                 foreach (GuestMount m in os.Mounts)
                 {
@@ -191,7 +253,7 @@ public static class OvercloudBuilder
                 {
                     ct.ThrowIfCancellationRequested();
                     string recipeHash = recipe.HashFor(image);
-                    var context = new ImageContext(image, view, outDir, recipeHash, inputHash, manifest, currentFiles, progress, epoch, work.Path, ct);
+                    var context = new ImageContext(image, view, outDir, recipeHash, inputHash, manifest, currentFiles, progress, epoch, work.Path, pending, ct);
                     if (image.Kind == OvercloudImageKind.Partition)
                     {
                         outputs.AddRange(BuildPartitionImage(context, merged));
@@ -205,9 +267,17 @@ public static class OvercloudBuilder
                         outputs.AddRange(BuildRamdiskImage(context));
                     }
                 }
+
+                CompletePending(pending, outputs);
             }
             finally
             {
+                // Stops (on failure or cancellation) and waits for background conversions before the scratch directory goes.
+                foreach (PendingOutput p in pending)
+                {
+                    p.Conversion.Dispose();
+                }
+
                 // The overlay is thrown away, so the guest is not disposed: Dispose flushes its file systems, and an XFS
                 // flush lays the whole tree out again in a scratch file and copies what differs into the overlay (seconds
                 // and a root-sized temporary file, for nothing). The guest holds no handle of its own: its devices are
@@ -246,7 +316,11 @@ public static class OvercloudBuilder
     }
 
     private sealed record ImageContext(OvercloudImageRecipe Image, IFileSystem View, string OutDir, string RecipeHash, string InputHash,
-        OvercloudManifest Manifest, Dictionary<string, OvercloudBuildOutput> Current, IProgress<OvercloudBuildProgress>? Progress, UnixTime? Epoch, string WorkDir, CancellationToken Ct);
+        OvercloudManifest Manifest, Dictionary<string, OvercloudBuildOutput> Current, IProgress<OvercloudBuildProgress>? Progress, UnixTime? Epoch, string WorkDir,
+        List<PendingOutput> Pending, CancellationToken Ct);
+
+    /// <summary>An image file whose qcow2 conversion runs in the background, committed by <see cref="CompletePending"/>.</summary>
+    private sealed record PendingOutput(ImageContext Context, BackgroundConversion Conversion, string File, string Format);
 
     private static List<OvercloudBuildOutput> BuildPartitionImage(ImageContext c, List<string> merged)
     {
@@ -267,28 +341,35 @@ public static class OvercloudBuilder
         }
         else if (image.ImageFile is { } imageFile)
         {
-            using var output = new AtomicOutputFile(c.OutDir, imageFile);
+            var output = new AtomicOutputFile(c.OutDir, imageFile);
             string raw = image.Format == "raw" ? output.TempPath : Path.Combine(c.WorkDir, image.Name + ".raw");
+            bool handedOver = false;
             try
             {
                 Report(c.Progress, image.Name, imageFile, $"building the {image.FileSystem} file system '{image.Label}'");
                 BuildFileSystem(c, tree, raw);
                 if (image.Format == "qcow2")
                 {
-                    Report(c.Progress, image.Name, imageFile, image.Compress ? "writing compressed qcow2" : "writing qcow2");
-                    using var source = FileBlockDevice.Open(raw);
-                    ImageConverter.Convert(source, output.TempPath, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2, Compress = image.Compress }, null, c.Ct);
+                    // The conversion runs beside the next files (kernel, initrd, ramdisks); it is committed at the end.
+                    ConvertInBackground(c, raw, output, imageFile);
+                    handedOver = true;
+                }
+                else
+                {
+                    outputs.Add(Commit(c, output, imageFile, image.Format));
                 }
             }
             finally
             {
-                if (raw != output.TempPath)
+                if (!handedOver)
                 {
-                    File.Delete(raw);
+                    output.Dispose();
+                    if (raw != output.TempPath)
+                    {
+                        File.Delete(raw);
+                    }
                 }
             }
-
-            outputs.Add(Commit(c, output, imageFile, image.Format));
         }
 
         if (image.KernelFile is { } kernelFile)
@@ -314,28 +395,67 @@ public static class OvercloudBuilder
         }
 
         IFileSystem tree = c.Epoch is { } epoch ? new ClampedTimeFileSystem(c.View, epoch) : c.View;
-        using var output = new AtomicOutputFile(c.OutDir, imageFile);
+        var output = new AtomicOutputFile(c.OutDir, imageFile);
         string raw = image.Format == "raw" ? output.TempPath : Path.Combine(c.WorkDir, image.Name + ".raw");
+        bool handedOver = false;
         try
         {
             byte[] seed = SHA256.HashData(Encoding.UTF8.GetBytes($"{c.InputHash}\n{c.RecipeHash}\n{image.Name}\n"));
             OvercloudWholeDiskBuilder.Write(image, c.View, tree, merged, raw, seed, c.Epoch, message => Report(c.Progress, image.Name, imageFile, message), c.Ct);
             if (image.Format == "qcow2")
             {
-                Report(c.Progress, image.Name, imageFile, image.Compress ? "writing compressed qcow2" : "writing qcow2");
-                using var source = FileBlockDevice.Open(raw);
-                ImageConverter.Convert(source, output.TempPath, new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2, Compress = image.Compress }, null, c.Ct);
+                ConvertInBackground(c, raw, output, imageFile);
+                handedOver = true;
+                return [];
             }
+
+            return [Commit(c, output, imageFile, image.Format)];
         }
         finally
         {
-            if (raw != output.TempPath)
+            if (!handedOver)
             {
-                File.Delete(raw);
+                output.Dispose();
+                if (raw != output.TempPath)
+                {
+                    File.Delete(raw);
+                }
             }
         }
+    }
 
-        return [Commit(c, output, imageFile, image.Format)];
+    /// <summary>Starts converting the raw scratch image <paramref name="raw"/> into <paramref name="output"/> (which it owns from here on); <see cref="CompletePending"/> commits it.</summary>
+    private static void ConvertInBackground(ImageContext c, string raw, AtomicOutputFile output, string imageFile)
+    {
+        OvercloudImageRecipe image = c.Image;
+        Report(c.Progress, image.Name, imageFile, image.Compress ? $"writing compressed qcow2 (deflate level {image.CompressionLevel})" : "writing qcow2");
+        var options = new ConvertOptions { TargetFormat = DiskImageFormat.Qcow2, Compress = image.Compress, CompressionLevel = image.Compress ? image.CompressionLevel : null };
+        BackgroundConversion conversion;
+        try
+        {
+            conversion = BackgroundConversion.Start(raw, output, options, HashFile, c.Ct);
+        }
+        catch
+        {
+            output.Dispose();
+            File.Delete(raw);
+            throw;
+        }
+
+        c.Pending.Add(new PendingOutput(c, conversion, imageFile, image.Format));
+    }
+
+    /// <summary>Waits for the background conversions in the order they were started and commits their outputs.</summary>
+    private static void CompletePending(List<PendingOutput> pending, List<OvercloudBuildOutput> outputs)
+    {
+        foreach (PendingOutput p in pending)
+        {
+            (AtomicOutputFile output, string sha, long size) = p.Conversion.Complete();
+            using (output)
+            {
+                outputs.Add(Commit(p.Context, output, p.File, p.Format, (sha, size)));
+            }
+        }
     }
 
     private static List<OvercloudBuildOutput> BuildRamdiskImage(ImageContext c)
@@ -430,10 +550,10 @@ public static class OvercloudBuilder
         return Commit(c, output, fileName, format);
     }
 
-    private static OvercloudBuildOutput Commit(ImageContext c, AtomicOutputFile output, string fileName, string format)
+    private static OvercloudBuildOutput Commit(ImageContext c, AtomicOutputFile output, string fileName, string format, (string Sha256, long Size)? hashed = null)
     {
         c.Ct.ThrowIfCancellationRequested();
-        (string sha, long size) = HashFile(output.TempPath, c.Ct);
+        (string sha, long size) = hashed ?? HashFile(output.TempPath, c.Ct);
         output.Commit();
         c.Manifest.Set(new OvercloudManifest.Entry(fileName, c.Image.Name, format, size, sha, c.RecipeHash, c.InputHash));
         c.Manifest.Save(c.OutDir);

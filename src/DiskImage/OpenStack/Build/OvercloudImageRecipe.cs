@@ -24,6 +24,19 @@ public sealed class OvercloudImageRecipe
     /// <summary>Partition and whole-disk images: whether the qcow2 clusters are compressed (deflate, like <c>qemu-img convert -c</c>).</summary>
     public bool Compress { get; init; }
 
+    /// <summary>
+    /// Partition and whole-disk images with <see cref="Compress"/>: the deflate level of the qcow2 clusters (recipe key
+    /// <c>compression-level</c>, 1–9), default <see cref="DefaultCompressionLevel"/>.
+    /// </summary>
+    public int CompressionLevel { get; init; } = DefaultCompressionLevel;
+
+    /// <summary>
+    /// The deflate level compressed images use unless the recipe names one: 3, about half the CPU time of zlib's
+    /// default 6 for an output a few percent larger (still no larger than <c>qemu-img convert -c</c>'s, whose
+    /// 4 KiB deflate window costs more than the level saves).
+    /// </summary>
+    public const int DefaultCompressionLevel = 3;
+
     /// <summary>Partition and whole-disk images: the image file name (default <c>NAME.qcow2</c> or <c>NAME.raw</c>).</summary>
     public string? ImageFile { get; init; }
 

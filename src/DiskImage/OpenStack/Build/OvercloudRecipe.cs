@@ -118,7 +118,7 @@ public sealed class OvercloudRecipe
         b.Append('\n').Append("machine-id\0").Append(MachineId).Append('\n');
         b.Append("image\0").Append(image.Name).Append('\0').Append(image.Kind).Append('\0').Append(image.FileSystem).Append('\0')
             .Append(image.XfsProfile).Append('\0').Append(image.Label).Append('\0').Append(image.Format).Append('\0')
-            .Append(image.Compress).Append('\0').Append(image.ImageFile).Append('\0').Append(image.KernelFile).Append('\0')
+            .Append(image.Compress).Append(image.Compress ? $"/{image.CompressionLevel}" : string.Empty).Append('\0').Append(image.ImageFile).Append('\0').Append(image.KernelFile).Append('\0')
             .Append(image.InitrdFile).Append('\n');
         if (image.Disk is { } disk)
         {

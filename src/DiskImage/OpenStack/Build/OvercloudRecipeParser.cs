@@ -13,7 +13,7 @@ internal static class OvercloudRecipeParser
 {
     private static readonly string[] TopKeys = ["version", "customize", "sysprep", "images"];
     private static readonly string[] SysprepKeys = ["operations", "machine-id"];
-    private static readonly string[] PartitionKeys = ["name", "type", "all", "file-system", "xfs-profile", "label", "format", "compress", "image", "kernel", "initrd"];
+    private static readonly string[] PartitionKeys = ["name", "type", "all", "file-system", "xfs-profile", "label", "format", "compress", "compression-level", "image", "kernel", "initrd"];
     private static readonly string[] RamdiskKeys = ["name", "type", "all", "kernel", "initramfs", "ramdisk"];
     private static readonly string[] RamdiskSectionKeys = ["binaries", "modules", "files", "init", "compression"];
 
@@ -220,6 +220,7 @@ internal static class OvercloudRecipeParser
                 Label = label,
                 Format = format,
                 Compress = compress,
+                CompressionLevel = p.CompressionLevel(m, compress, what),
                 ImageFile = p.OptionalFile(m, "image", $"{name}.{format}"),
                 KernelFile = p.OptionalFile(m, "kernel", $"{name}.vmlinuz"),
                 InitrdFile = p.OptionalFile(m, "initrd", $"{name}.initrd"),
@@ -345,6 +346,23 @@ internal static class OvercloudRecipeParser
                 "false" => false,
                 string v => throw Error(node, $"{key} '{v}' is not true or false"),
             };
+        }
+
+        /// <summary>The <c>compression-level</c> key: a deflate level 1–9, only beside <c>compress: true</c>.</summary>
+        public int CompressionLevel(YamlMappingNode m, bool compress, string what)
+        {
+            if (Find(m, "compression-level") is not { } node)
+            {
+                return OvercloudImageRecipe.DefaultCompressionLevel;
+            }
+
+            if (!compress)
+            {
+                throw Error(node, $"{what}: compression-level needs compress: true");
+            }
+
+            string v = Scalar(node, "compression-level");
+            return v.Length == 1 && v[0] is >= '1' and <= '9' ? v[0] - '0' : throw Error(node, $"compression-level '{v}' is not a deflate level 1-9");
         }
 
         public string FileName(YamlNode node, string what)

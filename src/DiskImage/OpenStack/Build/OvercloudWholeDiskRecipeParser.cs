@@ -9,7 +9,7 @@ namespace DiskImage.OpenStack.Build;
 internal static class OvercloudWholeDiskRecipeParser
 {
     private const long MiB = 1L << 20;
-    private static readonly string[] ImageKeys = ["name", "type", "all", "file-system", "xfs-profile", "format", "compress", "image", "disk"];
+    private static readonly string[] ImageKeys = ["name", "type", "all", "file-system", "xfs-profile", "format", "compress", "compression-level", "image", "disk"];
     private static readonly string[] DiskKeys = ["partition-table", "size", "partitions"];
     private static readonly string[] PartitionKeys = ["name", "type", "size", "bootable", "file-system", "mount", "label", "options", "lvm"];
     private static readonly string[] LvmKeys = ["vg", "volumes"];
@@ -44,6 +44,7 @@ internal static class OvercloudWholeDiskRecipeParser
             Label = string.Empty,
             Format = format,
             Compress = compress,
+            CompressionLevel = p.CompressionLevel(m, compress, what),
             ImageFile = image,
             Disk = disk,
             BuildByDefault = p.Bool(m, "all", true),

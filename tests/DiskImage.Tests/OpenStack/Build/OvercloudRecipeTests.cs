@@ -16,6 +16,7 @@ public sealed class OvercloudRecipeTests
             recipe.Images.Where(i => i.BuildByDefault).SelectMany(i => i.Files));
         OvercloudImageRecipe full = recipe.Images[0];
         Assert.Equal((OvercloudImageKind.Partition, "xfs", "img-rootfs", "qcow2", true), (full.Kind, full.FileSystem, full.Label, full.Format, full.Compress));
+        Assert.Equal(OvercloudImageRecipe.DefaultCompressionLevel, full.CompressionLevel);
         Assert.Equal(OvercloudImageKind.Ramdisk, recipe.Images[2].Kind);
         Assert.Contains("python3", recipe.Images[2].Ramdisk!.Binaries);
         Assert.Equal("gzip", recipe.Images[2].Ramdisk!.Compression);
@@ -100,6 +101,10 @@ public sealed class OvercloudRecipeTests
     [InlineData("images:\n  - name: ../etc\n    type: partition\n", "recipe:2:11: name '../etc' must be a plain file name")]
     [InlineData("images:\n  - name: a\n    type: partition\n    format: raw\n    compress: true\n", "compress needs format qcow2")]
     [InlineData("images:\n  - name: a\n    type: partition\n    compress: maybe\n", "compress 'maybe' is not true or false")]
+    [InlineData("images:\n  - name: a\n    type: partition\n    compression-level: 5\n", "recipe:4:24: image 'a': compression-level needs compress: true")]
+    [InlineData("images:\n  - name: a\n    type: partition\n    compress: true\n    compression-level: 0\n", "recipe:5:24: compression-level '0' is not a deflate level 1-9")]
+    [InlineData("images:\n  - name: a\n    type: partition\n    compress: true\n    compression-level: 10\n", "compression-level '10' is not a deflate level 1-9")]
+    [InlineData("images:\n  - name: a\n    type: partition\n    compress: true\n    compression-level: fast\n", "compression-level 'fast' is not a deflate level 1-9")]
     [InlineData("images:\n  - name: a\n    type: partition\n    label: much-too-long-label\n", "longer than 12 bytes")]
     [InlineData("images:\n  - name: a\n    type: ramdisk\n    ramdisk:\n      binaries: sh\n", "recipe:5:17: 'binaries' must be a list")]
     [InlineData("images: [\n", "recipe:2:1: not valid YAML")]
@@ -108,6 +113,22 @@ public sealed class OvercloudRecipeTests
     {
         InvalidDataException e = Assert.Throws<InvalidDataException>(() => OvercloudRecipe.Parse(yaml));
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CompressionLevel_DefaultThree_ChosenLevelRead_AndPartOfTheHash()
+    {
+        const string Yaml = "images:\n  - name: a\n    type: partition\n    compress: true\n";
+        OvercloudRecipe byDefault = OvercloudRecipe.Parse(Yaml);
+        OvercloudRecipe three = OvercloudRecipe.Parse(Yaml + "    compression-level: 3\n");
+        OvercloudRecipe nine = OvercloudRecipe.Parse(Yaml + "    compression-level: 9\n");
+        Assert.Equal(3, byDefault.Images[0].CompressionLevel);
+        Assert.Equal(9, nine.Images[0].CompressionLevel);
+        Assert.Equal(byDefault.HashFor(byDefault.Images[0]), three.HashFor(three.Images[0]));
+        Assert.NotEqual(byDefault.HashFor(byDefault.Images[0]), nine.HashFor(nine.Images[0]));
+
+        const string WholeDisk = "images:\n  - name: w\n    type: whole-disk\n    compress: true\n    compression-level: 1\n    disk:\n      partition-table: mbr\n      partitions:\n        - mount: /\n";
+        Assert.Equal(1, OvercloudRecipe.Parse(WholeDisk).Images[0].CompressionLevel);
     }
 
     [Fact]
