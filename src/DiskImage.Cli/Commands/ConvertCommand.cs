@@ -1,6 +1,7 @@
 using System.Globalization;
 using DiskImage.Conversion;
 using DiskImage.Formats;
+using DiskImage.Formats.Luks;
 using DiskImage.Formats.Qcow2;
 using DiskImage.IO;
 
@@ -160,6 +161,14 @@ internal static class ConvertCommand
 
                 var copyOptions = new BlockCopyOptions { SparseSize = sparseSize, TargetIsZero = targetIsZero, MaxDegreeOfParallelism = parallelism };
                 BlockCopier.Copy(content, targetImage.Content, copyOptions, printer, cancellationToken);
+                targetImage.Flush();
+            }
+            else if (targetFormat == DiskImageFormat.Luks)
+            {
+                // Every byte of a LUKS payload is ciphertext, so zeros are written too (no sparse target).
+                LuksCreateOptions luks = LuksCliOptions.Build(options, "", target)!;
+                using LuksImage targetImage = LuksImage.Create(target, (content.Length + 511) & ~511L, luks, overwrite: true);
+                BlockCopier.Copy(content, targetImage.Content, new BlockCopyOptions { SparseSize = 0, MaxDegreeOfParallelism = parallelism }, printer, cancellationToken);
                 targetImage.Flush();
             }
             else
