@@ -224,6 +224,7 @@ internal static class Cli
         }
         finally
         {
+            ImageSecrets.Clear();
             stdout.Flush();
             stderr.Flush();
         }
@@ -237,7 +238,7 @@ internal static class Cli
         }
 
         string command = args[0];
-        string[] rest = args[1..];
+        string[] rest = command is "info" or "check" or "map" or "compare" or "create" or "convert" ? ImageSecrets.Extract(args[1..]) : args[1..];
         return command switch
         {
             "-h" or "--help" or "help" => PrintHelp(stdout),

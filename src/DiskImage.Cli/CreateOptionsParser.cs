@@ -34,7 +34,7 @@ internal sealed class CreateOptionsParser
     public static string Help(DiskImageFormat format, bool withFileName = true)
     {
         var sb = new StringBuilder(withFileName ? "Supported options:\n" : $"Supported {ImageOpener.FormatName(format)} options:\n");
-        foreach ((string name, string type, string help) in format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions)
+        foreach ((string name, string type, string help) in format == DiskImageFormat.Qcow2 ? Qcow2Options : format == DiskImageFormat.Luks ? LuksCliOptions.Options : RawOptions)
         {
             string left = $"{name}=<{type}>";
             sb.Append(CultureInfo.InvariantCulture, $"  {left,-22} - {help}\n");
@@ -51,10 +51,10 @@ internal sealed class CreateOptionsParser
             throw new CliException($"{Prefix(fileName)}Backing file not supported for file format 'raw'");
         }
 
-        (string Name, string Type, string Help)[] known = format == DiskImageFormat.Qcow2 ? Qcow2Options : RawOptions;
+        (string Name, string Type, string Help)[] known = format == DiskImageFormat.Qcow2 ? Qcow2Options : format == DiskImageFormat.Luks ? LuksCliOptions.Options : RawOptions;
         foreach (KeyValuePair<string, string> item in options.Items)
         {
-            if (Array.FindIndex(known, k => k.Name == item.Key) < 0)
+            if (Array.FindIndex(known, k => k.Name == item.Key) < 0 && !(format == DiskImageFormat.Qcow2 && LuksCliOptions.IsQcow2Key(item.Key)))
             {
                 throw new CliException(item.Key is "data_file" or "data_file_raw" or "encryption" or "nocow" or "extent_size_hint" || item.Key.StartsWith("encrypt.", StringComparison.Ordinal)
                     ? $"{Prefix(fileName)}Parameter '{item.Key}' is not supported by diskimage"
@@ -117,7 +117,7 @@ internal sealed class CreateOptionsParser
         string? backingFile = options.Get("backing_file");
         string? backingFormatName = options.Get("backing_fmt");
 
-        var sb = new StringBuilder();
+        var sb = new StringBuilder(LuksCliOptions.Describe(options, "encrypt."));
         // Booleans are echoed as typed ("yes", "on"...), like qemu-img's option printer.
         sb.Append(CultureInfo.InvariantCulture, $"cluster_size={clusterSize} extended_l2={options.Get("extended_l2") ?? "off"}");
         if (preallocationName is not null)
@@ -186,6 +186,7 @@ internal sealed class CreateOptionsParser
                 Preallocation = preallocation,
                 BackingFile = backingFile,
                 BackingFormat = backingFormatName is null ? null : ImageOpener.ParseFormat(backingFormatName),
+                Encryption = LuksCliOptions.Build(options, "encrypt.", fileName),
             };
         }
 

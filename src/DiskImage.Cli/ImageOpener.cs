@@ -13,6 +13,7 @@ internal static class ImageOpener
         null => null,
         "qcow2" => DiskImageFormat.Qcow2,
         "raw" => DiskImageFormat.Raw,
+        "luks" => DiskImageFormat.Luks,
         _ => throw new CliException($"{unknownMessagePrefix} '{name}'"),
     };
 
@@ -97,6 +98,9 @@ internal static class ImageOpener
             throw new CliException($"Could not open '{path}': force-share=on can only be used with read-only images", exitCode);
         }
 
+        // --image-opts: the driver and key-secret named for this file.
+        (string? driver, ReadOnlyMemory<byte>? passphrase) = ImageSecrets.ForImage(path);
+        format ??= driver;
         DiskImageFormat? parsed;
         try
         {
@@ -114,10 +118,22 @@ internal static class ImageOpener
             BackingFiles = followBacking ? BackingFilePolicy.Allow : BackingFilePolicy.Deny,
             MetadataOnly = metadataOnly && !writable,
             Locking = forceShare ? ImageLocking.ForceShare : ImageLocking.Enabled,
+            Passphrase = passphrase,
         };
         try
         {
-            return DiskImageFile.Open(path, options);
+            DiskImageFile image = DiskImageFile.Open(path, options);
+            if (image is Formats.Luks.LuksImage && passphrase is null && !options.MetadataOnly)
+            {
+                image.Dispose();
+                throw new CliException($"Could not open '{path}': Parameter 'key-secret' is required for cipher", exitCode);
+            }
+
+            return image;
+        }
+        catch (NotSupportedException e) when (e.Message.Contains("DiskImageOpenOptions.Passphrase", StringComparison.Ordinal))
+        {
+            throw new CliException($"Could not open '{path}': Parameter 'encrypt.key-secret' is required for cipher", exitCode);
         }
         catch (FileNotFoundException e) when (e.FileName is { } missing && !SameFile(missing, path))
         {
@@ -160,7 +176,7 @@ internal static class ImageOpener
 
     /// <summary>Exceptions that mean "this file cannot be opened as an image" (as opposed to bugs).</summary>
     public static bool IsOpenFailure(Exception e) =>
-        e is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException or ArgumentException;
+        e is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException or ArgumentException or System.Security.Cryptography.CryptographicException;
 
     /// <summary>An error text in the words qemu-img uses for the common host errors.</summary>
     public static string Describe(Exception e) => e switch

@@ -1,6 +1,7 @@
 using System.Globalization;
 using DiskImage.Conversion;
 using DiskImage.Formats;
+using DiskImage.Formats.Luks;
 using DiskImage.Formats.Qcow2;
 using DiskImage.IO;
 
@@ -189,6 +190,14 @@ internal static class ConvertCommand
                 Qcow2Image.Create(target, content.Length, qcow2, overwrite: true).Dispose();
                 using DiskImageFile targetImage = ImageOpener.Open(target, "qcow2", writable: true, followBacking: true);
                 OverlayCopier.Copy(content, sourceHasBacking, targetImage.Content, sparseSize, printer, cancellationToken);
+                targetImage.Flush();
+            }
+            else if (targetFormat == DiskImageFormat.Luks)
+            {
+                // Every byte of a LUKS payload is ciphertext, so zeros are written too (no sparse target).
+                LuksCreateOptions luks = LuksCliOptions.Build(options, "", target)!;
+                using LuksImage targetImage = LuksImage.Create(target, (content.Length + 511) & ~511L, luks, overwrite: true);
+                BlockCopier.Copy(content, targetImage.Content, new BlockCopyOptions { SparseSize = 0, MaxDegreeOfParallelism = parallelism }, printer, cancellationToken);
                 targetImage.Flush();
             }
             else

@@ -1,5 +1,6 @@
 using DiskImage.Conversion;
 using DiskImage.Formats;
+using DiskImage.Formats.Luks;
 using DiskImage.Formats.Qcow2;
 using DiskImage.Formats.Raw;
 
@@ -100,6 +101,23 @@ internal static class CreateCommand
             }
 
             Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize), overwrite: true));
+            return 0;
+        }
+
+        if (format == DiskImageFormat.Luks)
+        {
+            if (size is not { } luksSize)
+            {
+                throw new CliException($"{fileName}: Image creation needs a size parameter");
+            }
+
+            LuksCreateOptions luks = LuksCliOptions.Build(options, "", fileName)!;
+            if (!quiet)
+            {
+                stdout.Write($"Formatting '{fileName}', fmt=luks size={luksSize} {LuksCliOptions.Describe(options, "").TrimEnd()}\n");
+            }
+
+            Create(fileName, () => LuksImage.Create(fileName, RoundUpToSector(luksSize), luks, overwrite: true));
             return 0;
         }
 

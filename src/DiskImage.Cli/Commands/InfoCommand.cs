@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using DiskImage.Formats;
+using DiskImage.Formats.Luks;
 using DiskImage.Formats.Qcow2;
 
 namespace DiskImage.Cli.Commands;
@@ -156,6 +157,10 @@ internal static class InfoCommand
         {
             o.Add("format-specific", new QemuJsonObject().Add("type", "qcow2").Add("data", Qcow2Data(q)));
         }
+        else if (info.Luks is { } luks)
+        {
+            o.Add("format-specific", new QemuJsonObject().Add("type", "luks").Add("data", LuksData(luks, null)));
+        }
 
         o.Add("dirty-flag", info.DirtyFlag);
         return o;
@@ -201,6 +206,11 @@ internal static class InfoCommand
         }
 
         data.Add("refcount-bits", (long)q.RefcountBits);
+        if (q.EncryptionFormat is { } encryption)
+        {
+            data.Add("encrypt", q.Luks is { } luks ? LuksData(luks, encryption) : new QemuJsonObject().Add("format", encryption));
+        }
+
         if (IsVersion3(q))
         {
             data.Add("corrupt", q.Corrupt);
@@ -208,6 +218,46 @@ internal static class InfoCommand
         }
 
         return data;
+    }
+
+    /// <summary>QCryptoBlockInfoLUKS in qemu-img 7.2's member order; qcow2's <c>encrypt</c> adds <c>format</c> after <c>uuid</c>.</summary>
+    private static QemuJsonObject LuksData(LuksFormatInfo l, string? format)
+    {
+        var data = new QemuJsonObject()
+            .Add("ivgen-alg", l.IvGenAlgorithm)
+            .Add("hash-alg", l.HashAlgorithm)
+            .Add("cipher-alg", l.CipherAlgorithm)
+            .Add("uuid", l.Uuid);
+        if (l.IvGenHashAlgorithm is { } ivgenHash)
+        {
+            data.Add("ivgen-hash-alg", ivgenHash);
+        }
+
+        if (format is not null)
+        {
+            data.Add("format", format);
+        }
+
+        data.Add("cipher-mode", l.CipherMode);
+        var slots = new List<object>(l.Slots.Count);
+        foreach (LuksKeySlotInfo s in l.Slots)
+        {
+            var slot = new QemuJsonObject().Add("active", s.Active);
+            if (s.Iterations is { } iters)
+            {
+                slot.Add("iters", iters);
+            }
+
+            slot.Add("key-offset", s.KeyOffset);
+            if (s.Stripes is { } stripes)
+            {
+                slot.Add("stripes", stripes);
+            }
+
+            slots.Add(slot);
+        }
+
+        return data.Add("slots", slots).Add("payload-offset", l.PayloadOffset).Add("master-key-iters", l.MasterKeyIterations);
     }
 
     private static QemuJsonObject SnapshotToJson(Qcow2Snapshot s)
@@ -236,14 +286,14 @@ internal static class InfoCommand
         sb.Append("file format: ").Append(ImageOpener.FormatName(info.Format)).Append('\n');
         sb.Append(CultureInfo.InvariantCulture, $"virtual size: {QemuSize.ToHuman(info.VirtualSize)} ({info.VirtualSize} bytes)\n");
         sb.Append("disk size: ").Append(info.ActualSize >= 0 ? QemuSize.ToHuman(info.ActualSize) : "unavailable").Append('\n');
-        if (info.ClusterSize is { } clusterSize)
-        {
-            sb.Append(CultureInfo.InvariantCulture, $"cluster_size: {clusterSize}\n");
-        }
-
         if (info.Encrypted)
         {
             sb.Append("encrypted: yes\n");
+        }
+
+        if (info.ClusterSize is { } clusterSize)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"cluster_size: {clusterSize}\n");
         }
 
         if (info.DirtyFlag)
@@ -282,6 +332,11 @@ internal static class InfoCommand
         {
             sb.Append("Format specific information:\n");
             AppendHumanMembers(sb, Qcow2Data(q), 1);
+        }
+        else if (info.Luks is { } luks)
+        {
+            sb.Append("Format specific information:\n");
+            AppendHumanMembers(sb, LuksData(luks, null), 1);
         }
 
         return sb.ToString();

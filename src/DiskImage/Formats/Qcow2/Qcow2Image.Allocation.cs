@@ -11,7 +11,9 @@ public sealed partial class Qcow2Image
         _lock.EnterReadLock();
         try
         {
-            return GetAllocationUnlocked(l1 ?? _l1, offset, maxLength);
+            AllocationExtent extent = GetAllocationUnlocked(l1 ?? _l1, offset, maxLength);
+            // Encrypted data has no host offset a reader could use as plain bytes (qemu-img map leaves it out).
+            return _encryption is null ? extent : extent with { HostOffset = -1 };
         }
         finally
         {
