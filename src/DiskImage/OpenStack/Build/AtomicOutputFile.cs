@@ -37,10 +37,18 @@ internal sealed class AtomicOutputFile : IDisposable
         _committed = true;
     }
 
-    /// <summary>Deletes temporary files a killed run left for <paramref name="fileName"/> in <paramref name="directory"/>.</summary>
+    /// <summary>
+    /// Deletes temporary files a killed run left for <paramref name="fileName"/> in <paramref name="directory"/>: its
+    /// <c>.NAME.tmp-ID</c>, and the <c>..NAME.tmp-ID.GUID.tmp</c> a conversion into that name writes first.
+    /// </summary>
     public static void DeleteStale(string directory, string fileName)
     {
         foreach (string stale in Directory.EnumerateFiles(directory, "." + fileName + TempMarker + "*"))
+        {
+            File.Delete(stale);
+        }
+
+        foreach (string stale in Directory.EnumerateFiles(directory, ".." + fileName + TempMarker + "*"))
         {
             File.Delete(stale);
         }

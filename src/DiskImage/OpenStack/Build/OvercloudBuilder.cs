@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using DiskImage.Conversion;
@@ -83,7 +82,7 @@ public static class OvercloudBuilder
             Report(progress, null, null, "hashing the base image (in the background)");
             using var hashCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
             CancellationToken hashToken = hashCancel.Token;
-            Task<string> hashTask = Task.Factory.StartNew(() => InputHash(basePath, options.SourceDateEpoch, hashToken), hashToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            Task<string> hashTask = Task.Factory.StartNew(() => OvercloudHashing.InputHash(basePath, options.SourceDateEpoch, hashToken), hashToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             try
             {
                 List<OvercloudBuildOutput> built = BuildImages(recipe, options, selected, basePath, outDir, hashTask, manifest, [], progress, ct);
@@ -104,7 +103,7 @@ public static class OvercloudBuilder
         }
 
         Report(progress, null, null, "hashing the base image");
-        string inputHash = InputHash(basePath, options.SourceDateEpoch, ct);
+        string inputHash = OvercloudHashing.InputHash(basePath, options.SourceDateEpoch, ct);
 
         var outputs = new List<OvercloudBuildOutput>();
         var toBuild = new List<OvercloudImageRecipe>();
@@ -433,7 +432,7 @@ public static class OvercloudBuilder
         BackgroundConversion conversion;
         try
         {
-            conversion = BackgroundConversion.Start(raw, output, options, HashFile, c.Ct);
+            conversion = BackgroundConversion.Start(raw, output, options, OvercloudHashing.HashFile, c.Ct);
         }
         catch
         {
@@ -553,7 +552,7 @@ public static class OvercloudBuilder
     private static OvercloudBuildOutput Commit(ImageContext c, AtomicOutputFile output, string fileName, string format, (string Sha256, long Size)? hashed = null)
     {
         c.Ct.ThrowIfCancellationRequested();
-        (string sha, long size) = hashed ?? HashFile(output.TempPath, c.Ct);
+        (string sha, long size) = hashed ?? OvercloudHashing.HashFile(output.TempPath, c.Ct);
         output.Commit();
         c.Manifest.Set(new OvercloudManifest.Entry(fileName, c.Image.Name, format, size, sha, c.RecipeHash, c.InputHash));
         c.Manifest.Save(c.OutDir);
@@ -569,7 +568,7 @@ public static class OvercloudBuilder
         {
             string path = Path.Combine(outDir, f);
             if (manifest.Find(f) is not { } e || e.RecipeHash != recipeHash || e.InputHash != inputHash || e.Image != image.Name || !File.Exists(path)
-                || new FileInfo(path).Length != e.Size || HashFile(path, ct).Sha256 != e.Sha256)
+                || new FileInfo(path).Length != e.Size || OvercloudHashing.HashFile(path, ct).Sha256 != e.Sha256)
             {
                 continue;
             }
@@ -578,38 +577,6 @@ public static class OvercloudBuilder
         }
 
         return list;
-    }
-
-    /// <summary>The SHA-256 of the base image's bytes and the <c>SOURCE_DATE_EPOCH</c>, and the builder's format version.</summary>
-    private static string InputHash(string basePath, long? sourceDateEpoch, CancellationToken ct)
-    {
-        (string baseSha, long size) = HashFile(basePath, ct);
-        string text = $"diskimage-overcloud-build/1\nbase-sha256 {baseSha}\nbase-size {size}\nsource-date-epoch {sourceDateEpoch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}\n";
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
-    }
-
-    private static (string Sha256, long Size) HashFile(string path, CancellationToken ct)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
-        long total = 0;
-        try
-        {
-            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
-            int n;
-            while ((n = f.Read(buffer, 0, buffer.Length)) > 0)
-            {
-                ct.ThrowIfCancellationRequested();
-                sha.AppendData(buffer, 0, n);
-                total += n;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        return (Convert.ToHexStringLower(sha.GetHashAndReset()), total);
     }
 
     private static string? ReadText(IFileSystem fs, string path)

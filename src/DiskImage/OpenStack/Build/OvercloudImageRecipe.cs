@@ -32,8 +32,8 @@ public sealed class OvercloudImageRecipe
 
     /// <summary>
     /// The deflate level compressed images use unless the recipe names one: 3, about half the CPU time of zlib's
-    /// default 6 for an output a few percent larger (still no larger than <c>qemu-img convert -c</c>'s, whose
-    /// 4 KiB deflate window costs more than the level saves).
+    /// default 6 for an output a few percent larger (about the size of <c>qemu-img convert -c</c>'s, which uses
+    /// level 6 with a 4 KiB deflate window).
     /// </summary>
     public const int DefaultCompressionLevel = 3;
 

@@ -193,6 +193,7 @@ public sealed class OvercloudBuildTests
         OvercloudBuildFixture.WriteBaseImage(baseImage);
         Directory.CreateDirectory(dir.File("out"));
         File.WriteAllText(dir.File("out/.root.img.tmp-0123"), "left by a killed run");
+        File.WriteAllText(dir.File("out/..root.img.tmp-0123.4567.tmp"), "left by a conversion a killed run was writing");
         OvercloudRecipe recipe = OvercloudRecipe.Parse("images:\n  - name: root\n    type: partition\n    file-system: ext4\n    format: raw\n    image: root.img\n    kernel: false\n    initrd: false\n");
         OvercloudBuildResult r = OvercloudBuilder.BuildAsync(recipe, new OvercloudBuildOptions { BaseImage = baseImage, OutputDirectory = dir.File("out") }).GetAwaiter().GetResult();
         OvercloudBuildOutput o = Assert.Single(r.Outputs);

@@ -8,7 +8,7 @@ namespace DiskImage.Tests.OpenStack.Build;
 
 /// <summary>
 /// <c>overcloud build</c> as a child process killed (SIGKILL) at seeded random points: no partial file under a final
-/// name, only <c>.NAME.tmp-*</c> temporaries and locked scratch directories, both removed by the next run, which
+/// name, only <c>.NAME.tmp-*</c> temporaries (and <c>..NAME.tmp-*</c> ones of a conversion) and locked scratch directories, all removed by the next run, which
 /// completes with files byte-identical to an uninterrupted run and a manifest that matches them.
 /// </summary>
 public sealed partial class OvercloudKillTests
@@ -16,7 +16,8 @@ public sealed partial class OvercloudKillTests
     private const long Epoch = 1_700_000_000;
     private const int Seed = 4242;
 
-    [GeneratedRegex(@"^\.(.+)\.tmp-[0-9a-f]{32}$")]
+    // .NAME.tmp-ID, or ..NAME.tmp-ID.GUID.tmp: the file the qcow2 conversion writes before renaming it to .NAME.tmp-ID.
+    [GeneratedRegex(@"^\.{1,2}([^.].*?)\.tmp-[0-9a-f]{32}(?:\.[0-9a-f]{32}\.tmp)?$")]
     private static partial Regex TemporaryName();
 
     [SkippableFact]
