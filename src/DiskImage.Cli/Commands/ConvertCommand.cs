@@ -101,13 +101,13 @@ internal static class ConvertCommand
             throw CliException.Usage("Expecting a source and a target file name");
         }
 
-        if (getopt.Operands.Count > 2)
+        if (getopt.Operands.Count > 2 && snapshotParameter is not null)
         {
-            throw new CliException("Concatenating several source images is not supported by diskimage");
+            throw new CliException("No support for concatenating multiple snapshot");
         }
 
         string source = getopt.Operands[0];
-        string target = getopt.Operands[1];
+        string target = getopt.Operands[^1];
         if (compress && targetFormat != DiskImageFormat.Qcow2)
         {
             throw new CliException("Compression not supported for this file format");
@@ -120,6 +120,10 @@ internal static class ConvertCommand
 
         CreateOptionsParser.CheckKeys(options, targetFormat, target);
         string? outBacking = TargetBacking(options, targetBacking, targetBackingFormat, target, existingTarget, compress);
+        if (outBacking is not null && getopt.Operands.Count > 2)
+        {
+            throw new CliException("Having a backing file for the target makes no sense when concatenating multiple input images");
+        }
 
         if (options.Get("size") is not null)
         {
@@ -142,10 +146,12 @@ internal static class ConvertCommand
         }
 
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking, forceShare: forceShare);
+        using var moreSources = new SourceImages(getopt.Operands.Skip(1).SkipLast(1), sourceFormat, followBacking, forceShare);
         // Creating (or rewriting) a file the source reads from would destroy the source: compare the
         // target with every file of the source's chain by device and inode, before anything is written.
         List<string> inputs = ImageFiles.Of(image);
-        bool sourceHasBacking = inputs.Count > 1;
+        bool sourceHasBacking = inputs.Count > 1 || moreSources.Any;
+        moreSources.AddFiles(inputs);
         if (outBacking is not null)
         {
             inputs.Add(Path.GetFullPath(ImageOpener.CombineBackingName(target, outBacking)));
@@ -157,7 +163,8 @@ internal static class ConvertCommand
         }
 
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
-        BlockDevice content = snapshot ?? image.Content;
+        using BlockDevice? concatenated = moreSources.Any ? moreSources.Concatenate(image) : null;
+        BlockDevice content = snapshot ?? concatenated ?? image.Content;
 
         ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
         printer?.Report(new ConvertProgress(0, content.Length));
