@@ -19,9 +19,14 @@ internal static class ConvertCommand
     private const int OptForceShare = 1001;
     private const int OptTargetIsZero = 1002;
     private const int OptHelp = 1003;
+    private const int OptSalvage = 1004;
     private const int MaxSparseSize = 16 * 1024 * 1024;
 
-    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default) =>
+        Run(args, stdout, TextWriter.Null, cancellationToken);
+
+    /// <summary>Runs <c>convert</c>; <paramref name="stderr"/> receives <c>--salvage</c>'s warnings.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         string? sourceFormat = null;
         string targetFormatName = "raw";
@@ -38,12 +43,14 @@ internal static class ConvertCommand
         string? snapshotParameter = null;
         string? targetBacking = null;
         string? targetBackingFormat = null;
+        bool salvage = false;
         var getopt = new GetOpt(
             args,
             "B:cf:F:hl:m:nO:o:pqS:t:T:UW",
             new LongOption("no-backing", false, OptNoBacking),
             new LongOption("force-share", false, OptForceShare),
             new LongOption("target-is-zero", false, OptTargetIsZero),
+            new LongOption("salvage", false, OptSalvage),
             new LongOption("help", false, OptHelp));
         while (getopt.Next(out int option, out string? value))
         {
@@ -64,6 +71,7 @@ internal static class ConvertCommand
                 case 'B': targetBacking = value; break;
                 case 'F': targetBackingFormat = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
+                case OptSalvage: salvage = true; break;
                 case 'm':
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
                     {
@@ -165,6 +173,8 @@ internal static class ConvertCommand
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
         using BlockDevice? concatenated = moreSources.Any ? moreSources.Concatenate(image) : null;
         BlockDevice content = snapshot ?? concatenated ?? image.Content;
+        using SalvageDevice? salvaged = salvage ? new SalvageDevice(content, stderr) : null;
+        content = salvaged ?? content;
 
         ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
         printer?.Report(new ConvertProgress(0, content.Length));
