@@ -20,6 +20,8 @@ internal static class ConvertCommand
     private const int OptTargetIsZero = 1002;
     private const int OptHelp = 1003;
     private const int OptSalvage = 1004;
+    private const int OptBitmaps = 1005;
+    private const int OptSkipBrokenBitmaps = 1006;
     private const int MaxSparseSize = 16 * 1024 * 1024;
 
     public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default) =>
@@ -44,6 +46,8 @@ internal static class ConvertCommand
         string? targetBacking = null;
         string? targetBackingFormat = null;
         bool salvage = false;
+        bool bitmaps = false;
+        bool skipBrokenBitmaps = false;
         var getopt = new GetOpt(
             args,
             "B:cf:F:hl:m:nO:o:pqS:t:T:UW",
@@ -51,6 +55,8 @@ internal static class ConvertCommand
             new LongOption("force-share", false, OptForceShare),
             new LongOption("target-is-zero", false, OptTargetIsZero),
             new LongOption("salvage", false, OptSalvage),
+            new LongOption("bitmaps", false, OptBitmaps),
+            new LongOption("skip-broken-bitmaps", false, OptSkipBrokenBitmaps),
             new LongOption("help", false, OptHelp));
         while (getopt.Next(out int option, out string? value))
         {
@@ -72,6 +78,8 @@ internal static class ConvertCommand
                 case 'F': targetBackingFormat = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
                 case OptSalvage: salvage = true; break;
+                case OptBitmaps: bitmaps = true; break;
+                case OptSkipBrokenBitmaps: skipBrokenBitmaps = true; break;
                 case 'm':
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
                     {
@@ -170,6 +178,7 @@ internal static class ConvertCommand
             throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target)}");
         }
 
+        List<Qcow2Bitmap>? copiedBitmaps = bitmaps ? BitmapsToCopy(image, moreSources.Any, targetFormat, options, skipBrokenBitmaps, stderr) : null;
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
         using BlockDevice? concatenated = moreSources.Any ? moreSources.Concatenate(image) : null;
         BlockDevice content = snapshot ?? concatenated ?? image.Content;
@@ -231,8 +240,67 @@ internal static class ConvertCommand
             throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
         }
 
+        if (copiedBitmaps is { Count: > 0 })
+        {
+            CopyBitmaps((Qcow2Image)image, target, copiedBitmaps);
+        }
+
         printer?.Finish();
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--bitmaps</c>: the source's persistent bitmaps to copy, checked as qemu-img checks them
+    /// before anything is written (inconsistent ones refused, or skipped with a warning under
+    /// <c>--skip-broken-bitmaps</c>).
+    /// </summary>
+    private static List<Qcow2Bitmap> BitmapsToCopy(DiskImageFile image, bool severalSources, DiskImageFormat targetFormat, QemuOptionList options, bool skipBroken, TextWriter stderr)
+    {
+        if (severalSources)
+        {
+            throw new CliException("Copying bitmaps only possible with single source");
+        }
+
+        if (targetFormat != DiskImageFormat.Qcow2 || options.Get("compat") is "0.10" or "v2")
+        {
+            throw new CliException($"Format driver '{ImageOpener.FormatName(targetFormat)}' does not support bitmaps");
+        }
+
+        if (image is not Qcow2Image qcow2)
+        {
+            throw new CliException("Source lacks bitmap support");
+        }
+
+        var list = new List<Qcow2Bitmap>();
+        foreach (Qcow2Bitmap b in qcow2.Bitmaps)
+        {
+            if ((b.Flags & Qcow2BitmapFlags.InUse) == 0)
+            {
+                list.Add(b);
+            }
+            else if (skipBroken)
+            {
+                stderr.Write($"{Cli.ProgramName}: warning: Skipping inconsistent bitmap '{b.Name}'\n");
+            }
+            else
+            {
+                throw new CliException($"Cannot copy inconsistent bitmap '{b.Name}'\nTry --skip-broken-bitmaps, or use '{Cli.ProgramName} bitmap --remove' to delete it");
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Adds each bitmap to the converted target (same name, granularity, enabled state) and merges the source's bits into it.</summary>
+    private static void CopyBitmaps(Qcow2Image source, string target, List<Qcow2Bitmap> bitmaps)
+    {
+        using DiskImageFile opened = ImageOpener.Open(target, "qcow2", writable: true, followBacking: true);
+        var targetImage = (Qcow2Image)opened;
+        foreach (Qcow2Bitmap b in bitmaps)
+        {
+            targetImage.AddBitmap(b.Name, b.Granularity, (b.Flags & Qcow2BitmapFlags.Auto) != 0);
+            targetImage.MergeBitmap(b.Name, source, b.Name);
+        }
     }
 
     /// <summary>
