@@ -21,7 +21,7 @@ internal static class Cli
         Command syntax:
           check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] [--no-backing] filename
           compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] [--no-backing] filename1 filename2
-          convert [-c] [-p] [-q] [-n] [--target-is-zero] [-U] [-W] [-f fmt] [-O output_fmt] [-o options] [-l snapshot_param] [-S sparse_size] [-m num] [--no-backing] filename output_filename
+          convert [-c] [-p] [-q] [-n] [--target-is-zero] [-U] [-W] [-f fmt] [-O output_fmt] [-o options] [-B backing_file [-F backing_fmt]] [-l snapshot_param] [-S sparse_size] [-m num] [--salvage] [--bitmaps [--skip-broken-bitmaps]] [--no-backing] filename [filename2 [...]] output_filename
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--no-backing] filename
           measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] [--no-backing] filename]
@@ -248,7 +248,7 @@ internal static class Cli
             "map" => MapCommand.Run(rest, stdout),
             "compare" => CompareCommand.Run(rest, stdout, cancellationToken),
             "create" => CreateCommand.Run(rest, stdout),
-            "convert" => ConvertCommand.Run(rest, stdout, cancellationToken),
+            "convert" => ConvertCommand.Run(rest, stdout, stderr, cancellationToken),
             "resize" => ResizeCommand.Run(rest, stdout, stderr),
             "measure" => MeasureCommand.Run(rest, stdout),
             "commit" => CommitCommand.Run(rest, stdout, cancellationToken),

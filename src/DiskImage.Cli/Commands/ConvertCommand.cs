@@ -20,9 +20,16 @@ internal static class ConvertCommand
     private const int OptForceShare = 1001;
     private const int OptTargetIsZero = 1002;
     private const int OptHelp = 1003;
+    private const int OptSalvage = 1004;
+    private const int OptBitmaps = 1005;
+    private const int OptSkipBrokenBitmaps = 1006;
     private const int MaxSparseSize = 16 * 1024 * 1024;
 
-    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default)
+    public static int Run(string[] args, TextWriter stdout, CancellationToken cancellationToken = default) =>
+        Run(args, stdout, TextWriter.Null, cancellationToken);
+
+    /// <summary>Runs <c>convert</c>; <paramref name="stderr"/> receives <c>--salvage</c>'s warnings.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         string? sourceFormat = null;
         string targetFormatName = "raw";
@@ -39,12 +46,18 @@ internal static class ConvertCommand
         string? snapshotParameter = null;
         string? targetBacking = null;
         string? targetBackingFormat = null;
+        bool salvage = false;
+        bool bitmaps = false;
+        bool skipBrokenBitmaps = false;
         var getopt = new GetOpt(
             args,
             "B:cf:F:hl:m:nO:o:pqS:t:T:UW",
             new LongOption("no-backing", false, OptNoBacking),
             new LongOption("force-share", false, OptForceShare),
             new LongOption("target-is-zero", false, OptTargetIsZero),
+            new LongOption("salvage", false, OptSalvage),
+            new LongOption("bitmaps", false, OptBitmaps),
+            new LongOption("skip-broken-bitmaps", false, OptSkipBrokenBitmaps),
             new LongOption("help", false, OptHelp));
         while (getopt.Next(out int option, out string? value))
         {
@@ -65,6 +78,9 @@ internal static class ConvertCommand
                 case 'B': targetBacking = value; break;
                 case 'F': targetBackingFormat = value; break;
                 case OptTargetIsZero: targetIsZero = true; break;
+                case OptSalvage: salvage = true; break;
+                case OptBitmaps: bitmaps = true; break;
+                case OptSkipBrokenBitmaps: skipBrokenBitmaps = true; break;
                 case 'm':
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out parallelism) || parallelism is < 1 or > 16)
                     {
@@ -102,13 +118,13 @@ internal static class ConvertCommand
             throw CliException.Usage("Expecting a source and a target file name");
         }
 
-        if (getopt.Operands.Count > 2)
+        if (getopt.Operands.Count > 2 && snapshotParameter is not null)
         {
-            throw new CliException("Concatenating several source images is not supported by diskimage");
+            throw new CliException("No support for concatenating multiple snapshot");
         }
 
         string source = getopt.Operands[0];
-        string target = getopt.Operands[1];
+        string target = getopt.Operands[^1];
         if (compress && targetFormat != DiskImageFormat.Qcow2)
         {
             throw new CliException("Compression not supported for this file format");
@@ -121,6 +137,10 @@ internal static class ConvertCommand
 
         CreateOptionsParser.CheckKeys(options, targetFormat, target);
         string? outBacking = TargetBacking(options, targetBacking, targetBackingFormat, target, existingTarget, compress);
+        if (outBacking is not null && getopt.Operands.Count > 2)
+        {
+            throw new CliException("Having a backing file for the target makes no sense when concatenating multiple input images");
+        }
 
         if (options.Get("size") is not null)
         {
@@ -143,10 +163,12 @@ internal static class ConvertCommand
         }
 
         using DiskImageFile image = ImageOpener.Open(source, sourceFormat, writable: false, followBacking, forceShare: forceShare);
+        using var moreSources = new SourceImages(getopt.Operands.Skip(1).SkipLast(1), sourceFormat, followBacking, forceShare);
         // Creating (or rewriting) a file the source reads from would destroy the source: compare the
         // target with every file of the source's chain by device and inode, before anything is written.
         List<string> inputs = ImageFiles.Of(image);
-        bool sourceHasBacking = inputs.Count > 1;
+        bool sourceHasBacking = inputs.Count > 1 || moreSources.Any;
+        moreSources.AddFiles(inputs);
         if (outBacking is not null)
         {
             inputs.Add(Path.GetFullPath(ImageOpener.CombineBackingName(target, outBacking)));
@@ -157,8 +179,12 @@ internal static class ConvertCommand
             throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.SameFileMessage(target)}");
         }
 
+        List<Qcow2Bitmap>? copiedBitmaps = bitmaps ? BitmapsToCopy(image, moreSources.Any, targetFormat, options, skipBrokenBitmaps, stderr) : null;
         using BlockDevice? snapshot = snapshotParameter is null ? null : OpenSnapshot(image, snapshotParameter);
-        BlockDevice content = snapshot ?? image.Content;
+        using BlockDevice? concatenated = moreSources.Any ? moreSources.Concatenate(image) : null;
+        BlockDevice content = snapshot ?? concatenated ?? image.Content;
+        using SalvageDevice? salvaged = salvage ? new SalvageDevice(content, stderr) : null;
+        content = salvaged ?? content;
 
         ProgressPrinter? printer = progress && !quiet ? new ProgressPrinter(stdout) : null;
         printer?.Report(new ConvertProgress(0, content.Length));
@@ -223,8 +249,67 @@ internal static class ConvertCommand
             throw new CliException($"{target}: error while converting {ImageOpener.FormatName(targetFormat)}: {ImageOpener.Describe(e)}");
         }
 
+        if (copiedBitmaps is { Count: > 0 })
+        {
+            CopyBitmaps((Qcow2Image)image, target, copiedBitmaps);
+        }
+
         printer?.Finish();
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--bitmaps</c>: the source's persistent bitmaps to copy, checked as qemu-img checks them
+    /// before anything is written (inconsistent ones refused, or skipped with a warning under
+    /// <c>--skip-broken-bitmaps</c>).
+    /// </summary>
+    private static List<Qcow2Bitmap> BitmapsToCopy(DiskImageFile image, bool severalSources, DiskImageFormat targetFormat, QemuOptionList options, bool skipBroken, TextWriter stderr)
+    {
+        if (severalSources)
+        {
+            throw new CliException("Copying bitmaps only possible with single source");
+        }
+
+        if (targetFormat != DiskImageFormat.Qcow2 || options.Get("compat") is "0.10" or "v2")
+        {
+            throw new CliException($"Format driver '{ImageOpener.FormatName(targetFormat)}' does not support bitmaps");
+        }
+
+        if (image is not Qcow2Image qcow2)
+        {
+            throw new CliException("Source lacks bitmap support");
+        }
+
+        var list = new List<Qcow2Bitmap>();
+        foreach (Qcow2Bitmap b in qcow2.Bitmaps)
+        {
+            if ((b.Flags & Qcow2BitmapFlags.InUse) == 0)
+            {
+                list.Add(b);
+            }
+            else if (skipBroken)
+            {
+                stderr.Write($"{Cli.ProgramName}: warning: Skipping inconsistent bitmap '{b.Name}'\n");
+            }
+            else
+            {
+                throw new CliException($"Cannot copy inconsistent bitmap '{b.Name}'\nTry --skip-broken-bitmaps, or use '{Cli.ProgramName} bitmap --remove' to delete it");
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Adds each bitmap to the converted target (same name, granularity, enabled state) and merges the source's bits into it.</summary>
+    private static void CopyBitmaps(Qcow2Image source, string target, List<Qcow2Bitmap> bitmaps)
+    {
+        using DiskImageFile opened = ImageOpener.Open(target, "qcow2", writable: true, followBacking: true);
+        var targetImage = (Qcow2Image)opened;
+        foreach (Qcow2Bitmap b in bitmaps)
+        {
+            targetImage.AddBitmap(b.Name, b.Granularity, (b.Flags & Qcow2BitmapFlags.Auto) != 0);
+            targetImage.MergeBitmap(b.Name, source, b.Name);
+        }
     }
 
     /// <summary>
