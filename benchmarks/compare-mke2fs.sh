@@ -16,8 +16,8 @@
 #   native AOT when possible, or $DISKIMAGE) against `mke2fs -q -F -t ext4 -d tree img SIZE`, new image
 #   files of the same size (SIZE default: 1.2 x the tree's allocated bytes + 256 MiB), RUNS (default 3)
 #   alternating runs, sync before each; reports the median wall and CPU time, peak RSS, the ratio
-#   ours/mke2fs (target <= 0.7), syscall counts of one more run each under strace -c -f, and e2fsck -fn of
-#   both images. Images are deleted after every run (about 1.3 x N GiB of scratch besides the tree).
+#   ours/mke2fs (target <= 0.7) and e2fsck -fn of both images of the last run; SYSCALLS=1 adds syscall
+#   counts of one more run of ours under strace -c -f (SYSCALLS=both: of mke2fs too, which is very slow). Images are deleted after every run (about 1.3 x N GiB of scratch besides the tree).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 log() { printf '== %s\n' "$*" >&2; }

@@ -241,6 +241,29 @@ public sealed class FileBlockDevice : BlockDevice
     /// <inheritdoc />
     protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => RandomAccess.Write(_handle, buffer, offset);
 
+    /// <summary>
+    /// Copies up to <paramref name="length"/> bytes of <paramref name="source"/> at <paramref name="sourceOffset"/> to
+    /// <paramref name="offset"/> inside the kernel (<c>copy_file_range</c>, no user-space buffer). Returns the bytes
+    /// copied (fewer, or 0, at the source's end), or -1 when the kernel cannot copy between these files (the caller
+    /// then reads and writes).
+    /// </summary>
+    internal long CopyFromFile(SafeFileHandle source, long sourceOffset, long offset, long length)
+    {
+        ThrowIfDisposed();
+        if (!_writable)
+        {
+            throw new NotSupportedException("The device is not writable.");
+        }
+
+        if (offset < 0 || length < 0 || offset > Length - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), "The range is outside the device.");
+        }
+
+        long r = LinuxFileInterop.CopyFileRange(source, sourceOffset, _handle, offset, length);
+        return r >= 0 ? r : -1;
+    }
+
     /// <inheritdoc />
     protected override async ValueTask<int> ReadCoreAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -34,6 +34,9 @@ internal static partial class LinuxFileInterop
     [LibraryImport(LibC, EntryPoint = "lseek", SetLastError = true)]
     private static partial long LSeek(SafeFileHandle fd, long offset, int whence);
 
+    [LibraryImport(LibC, EntryPoint = "copy_file_range", SetLastError = true)]
+    private static unsafe partial nint CopyFileRangeNative(SafeFileHandle fdIn, long* offIn, SafeFileHandle fdOut, long* offOut, nuint length, uint flags);
+
     [LibraryImport(LibC, EntryPoint = "fallocate", SetLastError = true)]
     private static partial int FAllocate(SafeFileHandle fd, int mode, long offset, long length);
 
@@ -150,6 +153,38 @@ internal static partial class LinuxFileInterop
     {
         long r = LSeek(handle, offset, whence);
         return r >= 0 ? r : -Marshal.GetLastPInvokeError();
+    }
+
+    private static volatile bool s_noCopyFileRange;
+
+    /// <summary>
+    /// copy_file_range from <paramref name="source"/> at <paramref name="sourceOffset"/> to <paramref name="target"/> at
+    /// <paramref name="targetOffset"/> (the kernel copies; neither file position moves): the bytes copied (0 at the
+    /// source's end), or -errno; -ENOSYS when the call is missing.
+    /// </summary>
+    public static unsafe long CopyFileRange(SafeFileHandle source, long sourceOffset, SafeFileHandle target, long targetOffset, long length)
+    {
+        const int ENoSys = 38;
+        if (s_noCopyFileRange || s_unavailable)
+        {
+            return -ENoSys;
+        }
+
+        try
+        {
+            nint r = CopyFileRangeNative(source, &sourceOffset, target, &targetOffset, (nuint)length, 0);
+            return r >= 0 ? r : -Marshal.GetLastPInvokeError();
+        }
+        catch (EntryPointNotFoundException)
+        {
+            s_noCopyFileRange = true;
+            return -ENoSys;
+        }
+        catch (DllNotFoundException)
+        {
+            s_unavailable = true;
+            return -ENoSys;
+        }
     }
 
     /// <summary>Deallocates a range keeping the file size; returns 0 or errno.</summary>

@@ -17,6 +17,13 @@ internal sealed class Ext4BuildWriter(Ext4Builder owner)
 
     private const int WriteBufferBytes = 4 << 20;
 
+    /// <summary>Runs of at least this many blocks are copied by the kernel when source and image are host files.</summary>
+    private const int DirectCopyMinBlocks = 256;
+
+    private const long DirectCopyChunkBytes = 64L << 20;
+
+    private BlockDevice? _device;
+
     private static void RenderDirectory(Ext4Builder.Item dir, Span<byte> blocks, int bs, Ext4Formatter engine)
     {
         blocks.Clear();
@@ -62,6 +69,7 @@ internal sealed class Ext4BuildWriter(Ext4Builder owner)
     internal void Write(Ext4Formatter engine, BlockDevice device, Ext4BuildLayout.Placement[] plan)
     {
         int bs = engine.BlockSize;
+        _device = device;
         engine.BeginWriting();
         using var writer = new BlockWriter(device, bs, WriteBufferBytes);
         byte[] raw = new byte[engine.InodeSize];
@@ -169,6 +177,34 @@ internal sealed class Ext4BuildWriter(Ext4Builder owner)
                 (long start, long count) = p.Runs[r];
                 long position = p.Logical[r] * bs;
                 long done = 0;
+
+                // Large runs of a host file go into a raw image file inside the kernel (copy_file_range: one copy, no
+                // user-space buffer), whole blocks up to the file's last one; the last, partial block (whose tail must
+                // read as zeros) and anything left when the kernel refuses go through the buffer.
+                if (handle is not null && _device is FileBlockDevice file && count >= DirectCopyMinBlocks)
+                {
+                    long whole = Math.Min(count, (size - position) / bs);
+                    while (done < whole)
+                    {
+                        _builder._cancellationToken.ThrowIfCancellationRequested();
+                        long chunk = Math.Min(whole - done, DirectCopyChunkBytes / bs) * bs;
+                        long copied = file.CopyFromFile(handle, position, (start + done) * bs, chunk);
+                        if (copied <= 0)
+                        {
+                            break;
+                        }
+
+                        // A short copy ending inside a block: the buffer path rewrites that block whole.
+                        long blocks = copied / bs;
+                        done += blocks;
+                        position += blocks * bs;
+                        if (blocks * bs != copied)
+                        {
+                            break;
+                        }
+                    }
+                }
+
                 while (done < count)
                 {
                     _builder._cancellationToken.ThrowIfCancellationRequested();

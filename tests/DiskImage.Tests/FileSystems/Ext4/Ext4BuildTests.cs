@@ -188,6 +188,86 @@ public sealed class Ext4BuildTests
         Assert.Equal(-1, all.AsSpan((40 << 20) + 3000).IndexOfAnyExcept((byte)0));
     }
 
+    [SkippableTheory]
+    [InlineData(4096)]
+    [InlineData(1024)]
+    public void Build_LargeHostFilesOverGarbage_KernelCopiedRunsReadBackAndTailsZero(int blockSize)
+    {
+        // Runs of 256 blocks and more go into the image file by copy_file_range, the partial last block through the
+        // buffer; the device starts full of garbage so that a block the build skipped or half-wrote would show.
+        Oracle.Require("e2fsck");
+        Oracle.Require("debugfs");
+        using var temp = new TempDirectory();
+        string src = Path.Combine(temp.Path, "src");
+        Directory.CreateDirectory(src);
+        var rng = new Random(1402);
+        var files = new Dictionary<string, byte[]>
+        {
+            ["/odd"] = new byte[(3 << 20) + 1234],
+            ["/exact"] = new byte[2 << 20],
+            ["/small"] = new byte[70_001],
+        };
+        foreach ((string name, byte[] data) in files)
+        {
+            rng.NextBytes(data);
+            File.WriteAllBytes(src + name, data);
+        }
+
+        byte[] run = new byte[(1 << 20) + 17];
+        rng.NextBytes(run);
+        using (var s = new FileStream(Path.Combine(src, "sparse"), FileMode.CreateNew))
+        {
+            s.Position = 8L << 20;
+            s.Write(run);
+            s.SetLength(12L << 20);
+        }
+
+        Ext4BuildOptions options = Options(Ext4FormatProfile.Debian12, blockSize);
+        string img = temp.File("fs.img");
+        using (var hostSource = new HostDirectoryFileSystem(src))
+        {
+            long size = Ext4FileSystem.ComputeBuildSize(hostSource, options);
+            using var device = FileBlockDevice.Create(img, size);
+            byte[] garbage = new byte[1 << 20];
+            garbage.AsSpan().Fill(0xA5);
+            for (long off = 0; off < size; off += garbage.Length)
+            {
+                device.Write(off, garbage.AsSpan(0, (int)Math.Min(garbage.Length, size - off)));
+            }
+
+            Ext4FileSystem.Build(device, hostSource, options);
+        }
+
+        AssertFsckClean(img);
+        using var readDevice = FileBlockDevice.Open(img);
+        using Ext4FileSystem fs = Ext4FileSystem.Open(readDevice);
+        foreach ((string name, byte[] data) in files)
+        {
+            Assert.True(ConformanceTree.ReadAll(fs, name).AsSpan().SequenceEqual(data), $"{name} differs (block size {blockSize})");
+        }
+
+        byte[] sparse = ConformanceTree.ReadAll(fs, "/sparse");
+        Assert.Equal(12L << 20, sparse.LongLength);
+        Assert.Equal(-1, sparse.AsSpan(0, 8 << 20).IndexOfAnyExcept((byte)0));
+        Assert.True(sparse.AsSpan(8 << 20, run.Length).SequenceEqual(run));
+        Assert.Equal(-1, sparse.AsSpan((8 << 20) + run.Length).IndexOfAnyExcept((byte)0));
+
+        // The bytes after each file's end in its last block read as zeros in the image.
+        using var stream = new FileStream(img, FileMode.Open, FileAccess.Read);
+        foreach (string name in new[] { "/odd", "/small" })
+        {
+            long logical = (files[name].Length - 1) / blockSize;
+            string bmap = Oracle.Run("debugfs", ["-R", $"bmap {name} {logical}", img]).StandardOutput.Trim();
+            long lastBlock = long.Parse(bmap, CultureInfo.InvariantCulture);
+            int used = files[name].Length % blockSize;
+            byte[] block = new byte[blockSize];
+            stream.Position = lastBlock * blockSize;
+            stream.ReadExactly(block);
+            Assert.True(block.AsSpan(0, used).SequenceEqual(files[name].AsSpan(files[name].Length - used)), $"{name}: last block");
+            Assert.Equal(-1, block.AsSpan(used).IndexOfAnyExcept((byte)0));
+        }
+    }
+
     [SkippableFact]
     public void Build_SparseFileOver4GiB_SizeHighAndFarExtentsRead()
     {
