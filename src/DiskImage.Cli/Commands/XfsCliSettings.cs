@@ -64,8 +64,8 @@ internal sealed class XfsCliSettings
                     "rhel9" => XfsFormatProfile.Rhel9,
                     "rhel8" => XfsFormatProfile.Rhel8,
                     "rhel7" => XfsFormatProfile.Rhel7,
-                    "upstream" => throw new CliException("the XFS upstream profile (rmapbt) is not supported (use debian12, rhel9, rhel8 or rhel7)"),
-                    _ => throw new CliException($"unknown profile '{value}' (use debian12, rhel9, rhel8 or rhel7)"),
+                    "upstream" => XfsFormatProfile.Upstream,
+                    _ => throw new CliException($"unknown profile '{value}' (use debian12, rhel9, rhel8, rhel7 or upstream)"),
                 };
                 break;
             default:

@@ -188,7 +188,7 @@ public sealed class Guest : IDisposable
             }
             catch (NotSupportedException e)
             {
-                // A feature or geometry the XFS writer refuses (rmapbt, v4, a dirty log…): read it, refuse its changes.
+                // A feature or geometry the XFS writer refuses (v4, quotas, a dirty log…): read it, refuse its changes.
                 _readOnlyReasons[volume] = e.Message;
             }
         }

@@ -110,18 +110,33 @@ public sealed class XfsCliTests
     }
 
     [SkippableFact]
-    public void CopyIn_XfsWithRmapbt_RefusedNamingTheFeatureAndUnchanged()
+    public void CopyIn_XfsWithRmapbt_WrittenRepairCleanAndReadBack()
     {
         Oracle.Require("mkfs.xfs");
+        Oracle.Require("xfs_repair");
         using var tmp = new TempDirectory();
         string image = tmp.File("xfs.img");
         XfsTestImages.Format(image, "-m", "crc=1,rmapbt=1,reflink=1");
         string src = tmp.File("hostname");
         File.WriteAllText(src, "guest\n");
+        CliHarness.RunOk("copy-in", image, src, "/");
+        XfsFormatTests.AssertRepairClean(image);
+        Assert.Equal("guest\n", CliHarness.RunOk("cat", image, "/hostname").StandardOutput);
+    }
+
+    [SkippableFact]
+    public void CopyIn_XfsVersion4_RefusedNamingTheFeatureAndUnchanged()
+    {
+        Oracle.Require("mkfs.xfs");
+        using var tmp = new TempDirectory();
+        string image = tmp.File("xfs.img");
+        XfsTestImages.Format(image, "-m", "crc=0");
+        string src = tmp.File("hostname");
+        File.WriteAllText(src, "guest\n");
         byte[] before = File.ReadAllBytes(image);
         CliResult r = CliHarness.Run("copy-in", image, src, "/");
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("rmapbt", r.StandardError, StringComparison.Ordinal);
+        Assert.Contains("version 4", r.StandardError, StringComparison.Ordinal);
         Assert.Equal(before, File.ReadAllBytes(image));
     }
 }

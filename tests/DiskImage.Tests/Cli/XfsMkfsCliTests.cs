@@ -27,6 +27,20 @@ public sealed class XfsMkfsCliTests
     }
 
     [SkippableFact]
+    public void Mkfs_Xfs_UpstreamProfile_RmapbtAndNrext64RepairClean()
+    {
+        Oracle.Require("xfs_repair");
+        using var temp = new TempDirectory();
+        string img = temp.File("u.img");
+        CliHarness.RunOk("mkfs", "--size", "512M", "-T", "upstream", "xfs", img);
+        XfsFormatTests.AssertRepairClean(img);
+        using XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(img));
+        Assert.True((fs.IncompatibleFeatures & XfsIncompatibleFeatures.LargeExtentCounts) != 0);
+        ToolResult db = Oracle.Run("xfs_db", "-r", "-c", "agf 0", "-c", "print rmaplevel", img);
+        Assert.Contains("rmaplevel = 1", db.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public void MakeFs_Xfs_Qcow2_QemuImgCheckAndRepairClean()
     {
         Oracle.Require("xfs_repair");
@@ -46,7 +60,7 @@ public sealed class XfsMkfsCliTests
     }
 
     [Theory]
-    [InlineData(new[] { "mkfs", "--size", "512M", "-T", "upstream", "xfs", "x.img" }, "upstream profile")]
+    [InlineData(new[] { "mkfs", "--size", "512M", "-T", "upstream2", "xfs", "x.img" }, "unknown profile")]
     [InlineData(new[] { "mkfs", "--size", "512M", "-i", "size=256", "xfs", "x.img" }, "invalid inode size")]
     [InlineData(new[] { "mkfs", "--size", "512M", "-O", "^has_journal", "xfs", "x.img" }, "not supported for xfs")]
     [InlineData(new[] { "mkfs", "--size", "512M", "-d", "agcount=4", "ext4", "x.img" }, "only for xfs")]

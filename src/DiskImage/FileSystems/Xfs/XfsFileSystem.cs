@@ -158,7 +158,7 @@ public sealed class XfsFileSystem : IFileSystem, IPathWalker<XfsNode>
     /// <param name="device">A writable device; its length is the file-system size (rounded down to whole blocks).</param>
     /// <param name="options">Profile, geometry and the identifiers that make the result reproducible; null for the defaults.</param>
     /// <exception cref="ArgumentException">The device is too small, or an option is out of range.</exception>
-    /// <exception cref="NotSupportedException">The device is not writable, or the profile is <see cref="XfsFormatProfile.Upstream"/> (rmapbt is not written).</exception>
+    /// <exception cref="NotSupportedException">The device is not writable.</exception>
     public static void Format(BlockDevice device, XfsFormatOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(device);

@@ -30,9 +30,10 @@ public sealed class XfsOpenOptions
     /// directory reached twice (a cycle) — is refused with <see cref="InvalidDataException"/> before anything is written.
     /// Opening for writing is refused with <see cref="NotSupportedException"/> when the device is read-only, the file
     /// system is version 4, its log needs recovery, it has a realtime section, an external log, quotas, needsrepair,
-    /// rmapbt, directory blocks other than max(4096, block size), or a feature set other than that of a
-    /// <see cref="XfsFormatProfile"/> (Rhel7, Rhel8, Rhel9/Debian12), or a geometry the formatter cannot lay out
-    /// (one allocation group, a log under 10 MiB).
+    /// directory blocks other than max(4096, block size), or a feature set other than that of a
+    /// <see cref="XfsFormatProfile"/> (Rhel7, Rhel8, Rhel9/Debian12, each optionally with rmapbt and nrext64 — the
+    /// reverse-mapping btree is rebuilt at every flush), or a geometry the formatter cannot lay out (one allocation
+    /// group, a log under 10 MiB, or under 16 MiB with rmapbt).
     /// </summary>
     public bool Writable { get; init; }
 }

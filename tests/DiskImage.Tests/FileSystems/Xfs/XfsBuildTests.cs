@@ -81,6 +81,8 @@ public sealed class XfsBuildTests
     [InlineData(XfsFormatProfile.Rhel7, 4096, 512)]
     [InlineData(XfsFormatProfile.Rhel8, 1024, 512)]
     [InlineData(XfsFormatProfile.Rhel9, 2048, 1024)]
+    [InlineData(XfsFormatProfile.Upstream, 4096, 512)]
+    [InlineData(XfsFormatProfile.Upstream, 1024, 512)]
     public void Build_RandomHostTree_RepairCleanAndTreeIdentical(XfsFormatProfile profile, int blockSize, int inodeSize)
     {
         Oracle.Require("xfs_repair");
@@ -112,6 +114,8 @@ public sealed class XfsBuildTests
     [InlineData(XfsFormatProfile.Rhel8, 4096)]
     [InlineData(XfsFormatProfile.Debian12, 4096)]
     [InlineData(XfsFormatProfile.Debian12, 1024)]
+    [InlineData(XfsFormatProfile.Upstream, 4096)]
+    [InlineData(XfsFormatProfile.Upstream, 1024)]
     public void Build_SmallestSize_EveryAgKeepsTheKernelsMetadataReserve(XfsFormatProfile profile, int blockSize)
     {
         Oracle.Require("xfs_db");
@@ -186,6 +190,7 @@ public sealed class XfsBuildTests
     [InlineData(7001)]
     [InlineData(7002)]
     [InlineData(7003)]
+    [InlineData(7004)]
     public void Build_RandomHostTree_KernelReadsTheSameTree(int seed)
     {
         Ext4KernelMount.Require();
@@ -195,7 +200,7 @@ public sealed class XfsBuildTests
         Directory.CreateDirectory(src);
         HostTreeExpectations expectations = HostTreeGenerator.Generate(src, seed, new HostTreeShape { Post2038Times = false, BigDirectoryEntries = 300 + (seed % 7 * 500) });
         AddDirectoryForms(src);
-        string img = BuildImage(src, temp.File("fs.img"), Options(seed % 3 == 0 ? XfsFormatProfile.Rhel8 : XfsFormatProfile.Debian12, extraPercent: seed % 4 * 10));
+        string img = BuildImage(src, temp.File("fs.img"), Options(seed % 5 == 4 ? XfsFormatProfile.Upstream : seed % 3 == 0 ? XfsFormatProfile.Rhel8 : XfsFormatProfile.Debian12, extraPercent: seed % 4 * 10));
         XfsFormatTests.AssertRepairClean(img);
         RandomTreeSnapshot ours;
         using (XfsFileSystem fs = XfsFileSystem.Open(FileBlockDevice.Open(img)))
