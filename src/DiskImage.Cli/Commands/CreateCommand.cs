@@ -84,10 +84,7 @@ internal static class CreateCommand
 
         if (format == DiskImageFormat.Raw)
         {
-            if (options.Get("preallocation") is { } preallocation && preallocation != "off")
-            {
-                throw new CliException($"{fileName}: Preallocation mode '{preallocation}' is not supported by diskimage for raw images (use off)");
-            }
+            string? rawPreallocation = options.Get("preallocation");
 
             if (size is not { } rawSize)
             {
@@ -98,6 +95,28 @@ internal static class CreateCommand
             {
                 string preallocationText = options.Get("preallocation") is { } p ? " preallocation=" + p : "";
                 stdout.Write($"Formatting '{fileName}', fmt=raw size={rawSize}{preallocationText}\n");
+            }
+
+            if (rawPreallocation is not (null or "off" or "falloc" or "full" or "metadata"))
+            {
+                throw new CliException($"{fileName}: invalid parameter value: {rawPreallocation}");
+            }
+
+            if (rawPreallocation == "metadata")
+            {
+                // qemu-img creates the (empty) file before its driver refuses the mode.
+                File.WriteAllBytes(fileName, []);
+                throw new CliException($"{fileName}: Unsupported preallocation mode: metadata");
+            }
+
+            if (rawPreallocation is "falloc" or "full")
+            {
+                Create(fileName, () =>
+                {
+                    DiskImage.Formats.Raw.RawPreallocation.Create(fileName, RoundUpToSector(rawSize), full: rawPreallocation == "full");
+                    return RawImage.Open(fileName);
+                });
+                return 0;
             }
 
             Create(fileName, () => RawImage.Create(fileName, RoundUpToSector(rawSize), overwrite: true));

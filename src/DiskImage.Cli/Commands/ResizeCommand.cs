@@ -1,6 +1,7 @@
 using DiskImage.Conversion;
 using DiskImage.Formats;
 using DiskImage.Formats.Qcow2;
+using DiskImage.IO;
 
 namespace DiskImage.Cli.Commands;
 
@@ -71,7 +72,30 @@ internal static class ResizeCommand
             }
         }
 
-        using DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking);
+        bool shrunkQcow2 = false;
+        using (DiskImageFile image = ImageOpener.Open(fileName, format, writable: true, followBacking))
+        {
+            shrunkQcow2 = Resize(image, sign, amount, shrink, stderr);
+        }
+
+        if (shrunkQcow2)
+        {
+            // As qemu-img: the file ends after its last cluster in use.
+            using FileBlockDevice host = FileBlockDevice.Open(fileName, writable: true, ImageLocking.Enabled);
+            Qcow2Image.TruncateAfterLastUsedCluster(host);
+        }
+
+        if (!quiet)
+        {
+            stdout.Write("Image resized.\n");
+        }
+
+        return 0;
+    }
+
+    /// <summary>Resizes the open image; true when a qcow2 image got smaller.</summary>
+    private static bool Resize(DiskImageFile image, int sign, long amount, bool shrink, TextWriter stderr)
+    {
         long current = image.Content.Length;
         long newSize = sign == 0 ? amount : sign > 0 ? current + amount : current - amount;
         if (newSize <= 0 || (sign > 0 && newSize < current))
@@ -108,11 +132,6 @@ internal static class ResizeCommand
             throw new CliException(e.Message);
         }
 
-        if (!quiet)
-        {
-            stdout.Write("Image resized.\n");
-        }
-
-        return 0;
+        return image is Qcow2Image && newSize < current;
     }
 }

@@ -187,6 +187,10 @@ internal static partial class LinuxFileInterop
         }
     }
 
+    /// <summary>Allocates a range (unwritten extents that read as zeros, growing the file); returns 0 or errno.</summary>
+    public static int Allocate(SafeFileHandle handle, long offset, long length) =>
+        FAllocate(handle, 0, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
     /// <summary>Deallocates a range keeping the file size; returns 0 or errno.</summary>
     public static int PunchHole(SafeFileHandle handle, long offset, long length) =>
         FAllocate(handle, FallocPunchHole | FallocKeepSize, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();

@@ -15,8 +15,8 @@ public class Qcow2ContentConformanceTests : BlockDeviceConformanceTests
     /// <summary>qcow2 virtual sizes are multiples of 512 bytes.</summary>
     protected override int LengthGranularity => 512;
 
-    /// <summary>qcow2 shrinks only when nothing is allocated past the new end.</summary>
-    protected override bool CanShrinkOverData => false;
+    /// <summary>qcow2 shrinks over data as QEMU does: the clusters past the new end are discarded.</summary>
+    protected override bool CanShrinkOverData => true;
 
     /// <summary>Cluster size of the images; subclasses vary the layout.</summary>
     protected virtual Qcow2CreateOptions CreateOptions => new() { ClusterSize = 4096 };

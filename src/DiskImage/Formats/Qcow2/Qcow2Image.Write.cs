@@ -24,8 +24,9 @@ public sealed partial class Qcow2Image
     }
 
     /// <summary>
-    /// Changes the virtual size. Growing is always allowed; shrinking only when nothing is allocated
-    /// past the new end (otherwise <see cref="InvalidOperationException"/>).
+    /// Changes the virtual size. Growing is always allowed; shrinking discards the clusters past the
+    /// new end (snapshots keep theirs), as QEMU does. A version 2 image with internal snapshots cannot
+    /// be resized (<see cref="InvalidOperationException"/>, QEMU's message).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="newVirtualSize"/> is negative, not a multiple of 512, or needs an L1 table over 32 MiB.</exception>
     /// <exception cref="NotSupportedException">The image is read-only.</exception>
@@ -42,6 +43,12 @@ public sealed partial class Qcow2Image
         _lock.EnterWriteLock();
         try
         {
+            if (_snapshotEntries.Count > 0 && _header.Version < 3)
+            {
+                // Snapshot disk sizes are optional in version 2 (as in QEMU).
+                throw new InvalidOperationException("Can't resize a v2 image which has snapshots");
+            }
+
             PrepareForWrite();
             FlushMetadata();
             ResizeBitmaps(newVirtualSize, check: true);
@@ -72,22 +79,8 @@ public sealed partial class Qcow2Image
             }
             else if (newVirtualSize < old)
             {
-                if (_snapshotEntries.Count > 0)
-                {
-                    throw new InvalidOperationException("An image with internal snapshots cannot be shrunk.");
-                }
-
                 long firstDropped = (newVirtualSize + _clusterSize - 1) >> _clusterBits;
-                long lastCluster = (old - 1) >> _clusterBits;
-                for (long c = firstDropped; c <= lastCluster; c++)
-                {
-                    Qcow2L2Entry e = GetL2Entry(_l1, c);
-                    Qcow2ClusterType t = e.GetClusterType(_extendedL2, _externalData);
-                    if (t is Qcow2ClusterType.Normal or Qcow2ClusterType.Compressed or Qcow2ClusterType.ZeroAllocated)
-                    {
-                        throw new InvalidOperationException($"Cannot shrink to {newVirtualSize} bytes: guest offset {c << _clusterBits} is allocated.");
-                    }
-                }
+                DiscardPastEnd(firstDropped);
 
                 // The kept part of the boundary cluster must not resurface if the image grows again.
                 long boundaryEnd = Math.Min(old, firstDropped << _clusterBits);
