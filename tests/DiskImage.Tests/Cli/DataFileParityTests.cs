@@ -36,6 +36,8 @@ public sealed class DataFileParityTests : IDisposable
     [InlineData(true, "check")]
     [InlineData(true, "map")]
     [InlineData(true, "map --output=json")]
+    [InlineData(false, "measure -O qcow2")]
+    [InlineData(true, "check -r all")]
     public void ReadOnlyVerb_DataFileImage_SameOutputAsQemuImg(bool raw, string verb)
     {
         Oracle.Require("qemu-img");
