@@ -69,7 +69,8 @@ internal sealed class BlockStatusReader : IDisposable
         }
 
         bool result = false;
-        if (_chain[depth].Image is Qcow2Image image)
+        // Guest data in an external data file: the image file holds metadata only.
+        if (_chain[depth].Image is Qcow2Image image && image.GetInfo().Qcow2?.DataFile is null)
         {
             ImageInfo info = image.GetInfo();
             if (info.ActualSize >= 0 && info.ClusterSize is { } clusterSize && clusterSize > 0)

@@ -16,7 +16,7 @@ internal static partial class CliWords
         ("; following backing files is denied by default. Set DiskImageOpenOptions.BackingFiles to BackingFilePolicy.Allow to open it.",
             ", which is not opened with --no-backing"),
         ("; opening it is denied by default. Set DiskImageOpenOptions.AllowExternalDataFile to allow it.",
-            ", which diskimage does not open (external data files are not supported)"),
+            ", which is not opened with --no-backing (or for writing)"),
         ("; set Ext4OpenOptions.AllowJournalRecoveryNeeded to read it as it is.",
             "; recover it with e2fsck first (the read-only verbs take --skip-journal to read it as it is)"),
         (" It is read as raw bytes only when DiskImageOpenOptions.Format is DiskImageFormat.Raw.",

@@ -116,6 +116,7 @@ internal static class ImageOpener
             Writable = writable,
             Format = parsed,
             BackingFiles = followBacking ? BackingFilePolicy.Allow : BackingFilePolicy.Deny,
+            AllowExternalDataFile = (followBacking || metadataOnly) && !writable,
             MetadataOnly = metadataOnly && !writable,
             Locking = forceShare ? ImageLocking.ForceShare : ImageLocking.Enabled,
             Passphrase = passphrase,

@@ -181,6 +181,10 @@ internal static class InfoCommand
         if (q.DataFile is { } dataFile)
         {
             data.Add("data-file", dataFile);
+            if (q.DataFileRaw is { } raw)
+            {
+                data.Add("data-file-raw", raw);
+            }
         }
 
         if (q.Bitmaps.Count > 0)

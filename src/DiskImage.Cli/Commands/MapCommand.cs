@@ -151,6 +151,10 @@ internal static class MapCommand
         stdout.Write(output.ToString());
         return 0;
 
+        // qemu-img names the file the data lives in: the external data file when the image has one.
+        static string LayerFile(DiskImageFile layerImage, string name) =>
+            layerImage.GetInfo().Qcow2?.DataFile is { } dataFile ? Path.Combine(Path.GetDirectoryName(name) ?? "", dataFile) : name;
+
         void Emit(MapEntry e)
         {
             if (json)
@@ -175,7 +179,7 @@ internal static class MapCommand
 
             if (e.Data && !e.Zero)
             {
-                string layer = e.Depth < chain.Count ? chain[e.Depth].Name : "";
+                string layer = e.Depth < chain.Count ? LayerFile(chain[e.Depth].Image, chain[e.Depth].Name) : "";
                 output.Append(CultureInfo.InvariantCulture, $"{Hex(e.Start),-16}{Hex(e.Length),-16}{Hex(e.Offset),-16}{layer}\n");
             }
         }

@@ -173,9 +173,9 @@ public sealed class QemuImgParityPointsTests : IDisposable
 
         string withDataFile = _dir.File("data.qcow2");
         QemuImgOk("create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", withDataFile, "1M");
-        CliResult d = Run("info", withDataFile);
+        CliResult d = Run("info", "--no-backing", withDataFile);
         Assert.Equal(1, d.ExitCode);
-        Assert.Contains("external data file 'data.raw'", d.StandardError, StringComparison.Ordinal);
+        Assert.Contains("external data file 'data.raw', which is not opened with --no-backing", d.StandardError, StringComparison.Ordinal);
         AssertNoApiNames(d);
     }
 

@@ -24,6 +24,12 @@ public sealed record Qcow2FormatInfo
     /// <summary>External data file name, when the image has one (<c>data-file</c>).</summary>
     public string? DataFile { get; init; }
 
+    /// <summary>
+    /// Whether the external data file is a valid raw image of the guest (<c>data-file-raw</c>, the
+    /// autoclear bit 1); <see langword="null"/> when the image has no data file.
+    /// </summary>
+    public bool? DataFileRaw { get; init; }
+
     /// <summary>Persistent dirty bitmaps, in directory order (<c>bitmaps</c>; qemu-img omits the field when there are none).</summary>
     public IReadOnlyList<Qcow2Bitmap> Bitmaps { get; init; } = [];
 

@@ -255,6 +255,7 @@ public sealed partial class Qcow2Image : DiskImageFile
                 Corrupt = (_header.IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0,
                 ExtendedL2 = _extendedL2,
                 DataFile = _header.ExternalDataFileName,
+                DataFileRaw = _header.ExternalDataFileName is null ? null : (_header.AutoclearFeatures & Qcow2AutoclearFeatures.RawExternalData) != 0,
                 Bitmaps = Bitmaps,
                 Version = (int)_header.Version,
                 EncryptionFormat = _encryption?.FormatName,
