@@ -13,7 +13,7 @@ namespace DiskImage.Tests.FileSystems.Xfs;
 /// /boot/vmlinuz-* once with every image as a read-only virtio disk (/dev/vda, /dev/vdb …) and one writable result
 /// disk last. The initramfs (written by our cpio writer) holds a static busybox, the kernel's xfs module with its
 /// crc32c dependencies and the virtio modules, and the host's <c>getfattr</c> with its loader and libc. Its /init
-/// mounts every disk with plain <c>-o ro</c> (no <c>norecovery</c>: a log that needs replay fails the mount) and
+/// mounts every disk with <c>-o ro,nouuid</c> (tests make several images of one UUID; no <c>norecovery</c>: a log that needs replay fails the mount) and
 /// writes what the kernel sees — stat lines with nanosecond mtimes, sha256 of every file, symlink targets, every
 /// xattr in hex — to the result disk, which the host reads back.
 /// </summary>
@@ -223,7 +223,7 @@ public static class XfsKernelBootQemu
         {
             char letter = (char)('a' + i);
             mounts.Append(CultureInfo.InvariantCulture, $"mkdir -p /mnt/{i}; n=0; while [ ! -b /dev/vd{letter} ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n+1)); done\n");
-            mounts.Append(CultureInfo.InvariantCulture, $"if mount -t xfs -o ro /dev/vd{letter} /mnt/{i} 2>>/out; then echo 'M|{i}|mounted' >> /out; else echo 'M|{i}|FAILED' >> /out; fi\n");
+            mounts.Append(CultureInfo.InvariantCulture, $"if mount -t xfs -o ro,nouuid /dev/vd{letter} /mnt/{i} 2>>/out; then echo 'M|{i}|mounted' >> /out; else echo 'M|{i}|FAILED' >> /out; fi\n");
         }
 
         char result = (char)('a' + diskCount);

@@ -39,7 +39,7 @@ public sealed class XfsKernelBootTests(Xunit.Abstractions.ITestOutputHelper outp
     public static IReadOnlyList<XfsRandomImageKind> Kinds { get; } =
     [
         .. XfsRandomImageKind.All,
-        new() { Name = "Format Rhel8", SeedBase = 17000, Profile = XfsFormatProfile.Rhel8, Size = 96L << 20 },
+        new() { Name = "Format Rhel8", SeedBase = 20000, Profile = XfsFormatProfile.Rhel8, Size = 96L << 20 },
     ];
 
     [SkippableFact]
