@@ -102,8 +102,8 @@ public sealed class Qcow2ReadInteropTests
             image.Content.SetLength(3 << 20);
             Assert.Equal(3 << 20, image.Content.Length);
             image.Content.Write(2 << 20, new byte[] { 43 });
-            Assert.Throws<InvalidOperationException>(() => image.Content.SetLength(512));
-            image.Content.WriteZeroes(2 << 20, 65536);
+
+            // Shrinking over data discards it, as qemu-img resize --shrink does.
             image.Content.SetLength(1 << 20);
             byte[] b = new byte[1];
             image.Content.ReadExactly(1000, b);
